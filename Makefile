@@ -1,0 +1,39 @@
+# Two commands on a fresh clone:  make run   (set up, run the default preset)
+#                                 make test  (set up, run the tests)
+# The virtual environment is made with the first Python >= 3.12 found on this machine.
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+PRESET  ?= china_2025
+EXTRAS  ?= dev,distributed
+
+FIND_PYTHON = for p in "$$PYTHON" python3.13 python3.12 \
+	  $$(ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV) \
+	  /usr/bin/python3.13 /usr/bin/python3.12 python3; do \
+	  [ -n "$$p" ] || continue; \
+	  if "$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then echo "$$p"; exit 0; fi; \
+	done; echo "no Python >= 3.12 found; set PYTHON=/path/to/python3.12" >&2; exit 1
+
+.PHONY: run test test-fast bench sweep dashboard clean setup
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@py=$$($(FIND_PYTHON)) && echo "using $$py ($$($$py --version))" && \
+	  { [ -x $(PY) ] || $$py -m venv $(VENV); }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/aicloud run $(PRESET)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not browser"
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis

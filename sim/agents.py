@@ -1,0 +1,64 @@
+"""Cloud-provider agents.
+
+A provider owns (or, as a compute-only "porter", lacks) a large model, a stock
+of compute split between serving and training, a share of own chips, an
+ecosystem that locks customers in, captive demand from its own apps, and cash.
+Submodels in ``sim.submodels`` read and update these attributes; the provider
+itself holds no behaviour beyond simple derived quantities.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import mesa
+import numpy as np
+
+from sim.config import ProviderConfig
+
+
+class Provider(mesa.Agent):
+    def __init__(self, model: mesa.Model, spec: ProviderConfig, slot: int, *, cash: float | None = None,
+                 extra_compute: float = 0.0):
+        super().__init__(model)
+        self.slot = slot
+        self.name = spec.name
+        self.has_model = spec.has_model
+        self.own_capability = spec.capability
+        self.capability = spec.capability
+        self.compute = spec.compute + extra_compute
+        self.training_share = spec.training_share
+        self.own_chip_share = spec.own_chip_share
+        self.lock_in = spec.lock_in
+        self.cash = spec.cash if cash is None else cash
+        self.capex_share = spec.capex_share
+        self.captive_compute = spec.captive_compute
+        self.captive_growth = spec.captive_growth
+        self.captive_tokens = spec.captive_tokens
+        self.reliability = spec.reliability
+        self.affinity = np.array([spec.affinity.get(s, 0.0) for s in model.customers.segment_names])
+        self.committed_start = model.config.quarter_offset(spec.committed_capex.start)
+        self.committed_quarters = spec.committed_capex.quarters
+        self.committed_per_quarter = spec.committed_capex.total / spec.committed_capex.quarters
+        self.price = spec.price if spec.price is not None else model.pricing_target(self, markup=model.config.pricing.base_markup)
+        self.markup = model.config.pricing.base_markup
+        self.pipeline: deque[float] = deque([0.0] * model.config.finance.capex_lag)
+        self.negative_cash_quarters = 0
+        # Flows of the current quarter, set by the submodels.
+        self.revenue = self.opex = self.capex = 0.0
+        self.demand_gpu = self.served_gpu = self.utilisation = 0.0
+        self.customer_compute = self.tokens = 0.0
+        self.customers = 0
+        self.gpus_bought = 0.0
+
+    @property
+    def serving_capacity(self) -> float:
+        return self.compute * (1.0 - self.training_share)
+
+    @property
+    def training_compute(self) -> float:
+        return self.compute * self.training_share
+
+    def committed_capex(self, t: int) -> float:
+        active = self.committed_start <= t < self.committed_start + self.committed_quarters
+        return self.committed_per_quarter if active else 0.0

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``aicloud`` CLI: one module each, with ``add_parser`` and ``main``."""

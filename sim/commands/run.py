@@ -1,0 +1,84 @@
+"""``aicloud run``: one simulation from a config, with tables, a summary and a plot."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from sim.config import load_config, resolve_path
+from sim.output import manifest, write_csv, write_json, write_parquet
+from sim.plots import save_figure, share_figure
+from sim.simulate import RunResult, simulate
+
+DEFAULT_CONFIG = "china_2025"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run one simulation and write its tables, summary and plot",
+                       description="Run one simulation from a TOML config (a path or a preset name in configs/).")
+    p.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help=f"config file or preset name (default: {DEFAULT_CONFIG})")
+    p.add_argument("--quarters", type=int, help="override run.quarters")
+    p.add_argument("--seed", type=int, help="override run.seed")
+    p.add_argument("--customers", type=int, help="override run.customers")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override any config field, e.g. --set providers.Alibaba Cloud.lock_in=2 (repeatable)")
+    p.add_argument("--out", type=Path, help="output directory (default: runs/<config name>)")
+    p.add_argument("--metric", default="revenue", choices=["revenue", "compute", "tokens", "customers"],
+                   help="share metric for the summary and plot (default: revenue)")
+    p.set_defaults(func=main)
+
+
+def overrides_from(args: argparse.Namespace) -> list[str]:
+    extra = list(args.set)
+    for flag, key in (("quarters", "run.quarters"), ("seed", "run.seed"), ("customers", "run.customers")):
+        value = getattr(args, flag)
+        if value is not None:
+            extra.append(f"{key}={value}")
+    return extra
+
+
+def main(args: argparse.Namespace) -> int:
+    path = resolve_path(args.config)
+    config = load_config(path, overrides_from(args))
+    out = args.out or Path("runs") / path.stem
+    started = time.perf_counter()
+    result = simulate(config)
+    elapsed = time.perf_counter() - started
+    write_outputs(result, out, source=str(path), metric=args.metric)
+    print(format_summary(result, args.metric))
+    print(f"\n{config.run.customers:,} customers x {config.run.quarters} quarters in {elapsed:.2f} s")
+    print(f"wrote {out}/: quarters.parquet, quarters.csv, flows.csv, summary.json, manifest.json, shares.png")
+    print(f"plot: {out / 'shares.png'}")
+    return 0
+
+
+def write_outputs(result: RunResult, out: Path, *, source: str | None = None, metric: str = "revenue") -> None:
+    """Every file is written atomically; the manifest comes last, so its presence marks a complete run."""
+    out.mkdir(parents=True, exist_ok=True)
+    tidy = result.tidy()
+    write_parquet(out / "quarters.parquet", tidy)
+    write_csv(out / "quarters.csv", tidy)
+    write_csv(out / "flows.csv", result.flows)
+    write_json(out / "summary.json", result.summary(metric))
+    title = f"{result.config.name}: share of {metric}"
+    save_figure(share_figure(result.providers, result.market, metric=metric, title=title), out / "shares.png")
+    write_json(out / "manifest.json", manifest(result.config, source=source))
+
+
+def format_summary(result: RunResult, metric: str = "revenue") -> str:
+    s = result.summary(metric)
+    final = s["final_shares"][metric]
+    first = s["first_shares"]
+    lines = [f"{s['name']}: {s['first_quarter']} to {s['last_quarter']}, share of {metric}",
+             f"{'provider':<24}{'first':>8}{'final':>8}{'change':>9}"]
+    for name, share in sorted(final.items(), key=lambda kv: -kv[1]):
+        start = first.get(name, float("nan"))
+        lines.append(f"{name:<24}{100 * start:>7.1f}%{100 * share:>7.1f}%{100 * (share - start):>+8.1f}pp")
+    lines.append(f"HHI {s['hhi'][metric]:,.0f}   CR3 {100 * s['cr3'][metric]:.1f}%   CR5 {100 * s['cr5'][metric]:.1f}%"
+                 f"   mean churn {100 * s['mean_churn']:.2f}%/quarter")
+    lines.append(f"biggest gainer: {s['biggest_gainer']['provider']} ({s['biggest_gainer']['change_pp']:+.1f}pp);"
+                 f" biggest loser: {s['biggest_loser']['provider']} ({s['biggest_loser']['change_pp']:+.1f}pp)")
+    if s["entries"] or s["exits"]:
+        lines.append(f"entries: {', '.join(s['entries']) or '-'}; exits: {', '.join(s['exits']) or '-'}")
+    return "\n".join(lines)

@@ -1,0 +1,493 @@
+"""Validated configuration: TOML files -> pydantic models.
+
+Every field carries a type, a unit, a default and an allowed range; unknown keys
+are errors.  ``load_config`` turns any problem into a ``ConfigError`` whose
+message has one line per problem naming the file, the key path and what is
+allowed, so the CLI can print it without a traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import tomllib
+import typing
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sim import quarters
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+SEGMENTS = ("internet", "enterprise", "government", "startup", "overseas")
+
+QuarterRef = Annotated[
+    str | int,
+    Field(description="a quarter label like 2025Q1, or a whole number of quarters after run.start"),
+]
+
+
+class ConfigError(Exception):
+    """A configuration problem, already worded for the user (one line per problem)."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def F(default: Any, description: str, unit: str = "", **kw: Any) -> Any:
+    """A documented field: default, description, unit and range in one place.
+    A callable default (a section class) becomes a default factory."""
+    if callable(default):
+        return Field(default_factory=default, description=description, json_schema_extra={"unit": unit}, **kw)
+    return Field(default, description=description, json_schema_extra={"unit": unit}, **kw)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _check_quarter(value: str | int) -> str | int:
+    if isinstance(value, str):
+        quarters.parse(value)
+    elif value < 0:
+        raise ValueError("a quarter offset must be >= 0")
+    return value
+
+
+# --------------------------------------------------------------------------- run
+class RunConfig(Section):
+    start: str = F("2025Q1", "label of the first simulated quarter", "quarter", pattern=quarters.QUARTER_PATTERN)
+    quarters: int = F(40, "number of quarters simulated", "quarters", ge=1, le=400)
+    seed: int = F(42, "seed of the model's random generator", "", ge=0, le=2**63 - 1)
+    customers: int = F(100_000, "number of customer agents (potential adopters) simulated", "customers", ge=10, le=50_000_000)
+
+
+# ------------------------------------------------------------------------ demand
+class SegmentConfig(Section):
+    weight: float = F(0.2, "share of potential customers in this segment", "fraction", gt=0, le=1)
+    compute_size: float = F(1.0, "mean compute demand of a customer relative to the market mean", "ratio", gt=0, le=1000)
+    token_intensity: float = F(1.0, "token need of a customer relative to its compute demand (relative to market mean)", "ratio", ge=0, le=1000)
+    growth: float = F(0.03, "growth of a customer's compute demand per quarter", "1/quarter", ge=-0.5, le=2)
+    token_growth: float = F(0.08, "growth of a customer's token need per quarter", "1/quarter", ge=-0.5, le=5)
+    renewal_hazard: float = F(0.06, "probability per quarter that a customer's contract comes up and it chooses again", "1/quarter", ge=0, le=1)
+    w_capability: float = F(3.0, "weight of model capability (relative to the frontier) in utility", "utils", ge=0, le=100)
+    w_price: float = F(2.0, "weight of -log(price relative to the reference price) in utility", "utils", ge=0, le=100)
+    w_fit: float = F(1.0, "weight of the provider's ecosystem fit with this segment", "utils", ge=0, le=100)
+    w_reliability: float = F(2.0, "weight of the provider's reliability (0..1) in utility", "utils", ge=0, le=100)
+    model_use_rate: float = F(0.15, "hazard per quarter that a customer starts using its provider's model, at frontier capability", "1/quarter", ge=0, le=1)
+
+
+def _default_segments() -> dict[str, SegmentConfig]:
+    return {
+        "internet": SegmentConfig(weight=0.25, compute_size=2.0, token_intensity=2.0, growth=0.04, token_growth=0.10, renewal_hazard=0.08, w_price=2.5),
+        "enterprise": SegmentConfig(weight=0.35, compute_size=0.8, token_intensity=0.8, growth=0.02, token_growth=0.08, renewal_hazard=0.05, w_fit=1.5),
+        "government": SegmentConfig(weight=0.15, compute_size=1.0, token_intensity=0.5, growth=0.02, token_growth=0.06, renewal_hazard=0.04, w_fit=2.5, w_price=1.0),
+        "startup": SegmentConfig(weight=0.15, compute_size=0.4, token_intensity=1.5, growth=0.05, token_growth=0.12, renewal_hazard=0.10, w_price=3.0, w_capability=3.5),
+        "overseas": SegmentConfig(weight=0.10, compute_size=1.2, token_intensity=1.2, growth=0.04, token_growth=0.10, renewal_hazard=0.07),
+    }
+
+
+class DemandConfig(Section):
+    initial_adoption: float = F(0.5, "share of potential customers already adopted at the start", "fraction", ge=0, le=1)
+    bass_p: float = F(0.01, "Bass innovation coefficient: adoption hazard independent of others", "1/quarter", ge=0, le=1)
+    bass_q: float = F(0.06, "Bass imitation coefficient: adoption hazard per unit of adopted share", "1/quarter", ge=0, le=2)
+    market_compute: float = F(2.5e6, "compute demand of the customers adopted at the start (captive demand excluded)", "GPU-equivalents", gt=0, le=1e10)
+    size_tail: float = F(1.5, "Pareto tail index of customer demand sizes (smaller = heavier tail)", "", gt=1.05, le=10)
+    token_share: float = F(0.10, "compute spent on model tokens per unit of a customer's own compute demand at the start (at token_intensity 1)", "ratio", ge=0, le=100)
+    token_elasticity: float = F(1.0, "price elasticity of token volume (1 = a price cut to 1/10 raises volume tenfold)", "", ge=0, le=3)
+    preference_spread: float = F(0.3, "log-normal spread of individual preference weights around the segment's weights", "", ge=0, le=2)
+    segments: dict[str, SegmentConfig] = F(_default_segments, "customer segments by name", "")
+
+    @field_validator("segments", mode="before")
+    @classmethod
+    def _fill_segments(cls, value: Any) -> Any:
+        if value is None:
+            return _default_segments()
+        if isinstance(value, dict):
+            defaults = _default_segments()
+            merged: dict[str, Any] = {}
+            for name, seg in value.items():
+                if name in defaults and isinstance(seg, dict):
+                    merged[name] = {**defaults[name].model_dump(), **seg}
+                else:
+                    merged[name] = seg
+            return merged
+        return value
+
+    @field_validator("segments")
+    @classmethod
+    def _at_least_one(cls, value: dict[str, SegmentConfig]) -> dict[str, SegmentConfig]:
+        if not value:
+            raise ValueError("at least one segment is needed")
+        return value
+
+
+# ----------------------------------------------------------------------- pricing
+class PricingConfig(Section):
+    reference_price: float = F(4000.0, "reference price of one GPU-equivalent for a quarter (about US$1.8 per GPU-hour)", "US$ per GPU-quarter", gt=0, le=1e6)
+    base_markup: float = F(0.8, "markup over unit cost at a fair share (1 / number of active providers)", "fraction", ge=-0.9, le=5)
+    harvest_slope: float = F(0.8, "extra markup per unit of share above the fair share (harvest a locked-in base; invest below it)", "fraction per share", ge=0, le=10)
+    min_markup: float = F(-0.3, "lowest markup (negative = below-cost pricing to buy share)", "fraction", ge=-0.9, le=5)
+    max_markup: float = F(1.5, "highest markup", "fraction", ge=0, le=10)
+    adjustment: float = F(0.5, "share of the gap to the target price closed each quarter", "fraction", gt=0, le=1)
+    token_efficiency_gain: float = F(0.10, "fall per quarter in compute needed per token (cheaper inference)", "fraction per quarter", ge=0, le=0.9)
+    token_compute: float = F(1.0, "compute needed per unit of token need at the start", "GPU-quarter per token unit", gt=0, le=1e6)
+
+    @model_validator(mode="after")
+    def _markup_bounds(self) -> "PricingConfig":
+        if self.min_markup > self.max_markup:
+            raise ValueError(f"min_markup ({self.min_markup}) must not exceed max_markup ({self.max_markup})")
+        return self
+
+
+# ------------------------------------------------------------------------ choice
+class ChoiceConfig(Section):
+    switching_base: float = F(0.5, "switching cost at tenure 0 and lock-in 1", "utils", ge=0, le=100)
+    switching_tenure: float = F(1.0, "extra switching cost reached with long tenure (saturating)", "utils", ge=0, le=100)
+    tenure_scale: float = F(8.0, "tenure at which the tenure term reaches 63 % of its maximum", "quarters", gt=0, le=400)
+    model_lock: float = F(1.5, "multiplier added to the switching cost for customers using the provider's own model, times its edge over open weights", "", ge=0, le=100)
+
+
+# ----------------------------------------------------------------------- service
+class SurgeConfig(Section):
+    quarter: QuarterRef = F(..., "quarter of the surge (label or offset)", "quarter")
+    multiplier: float = F(3.0, "demand multiplier during the surge", "ratio", gt=0, le=1000)
+    provider: str | None = F(None, "only this provider's demand surges (captive and customers); default: every provider", "")
+    segments: list[str] = F([], "only these segments surge; empty = all segments", "")
+
+    _q = field_validator("quarter")(classmethod(lambda cls, v: _check_quarter(v)))
+
+
+class ServiceConfig(Section):
+    reliability_memory: float = F(0.5, "weight of last quarter's reliability in this quarter's (0 = reacts at once)", "fraction", ge=0, le=0.99)
+    overload_penalty: float = F(1.0, "exponent on capacity/demand when demand exceeds capacity (reliability target = (capacity/demand)^penalty)", "", ge=0, le=10)
+    surges: list[SurgeConfig] = F([], "demand surges (e.g. the Spring Festival Gala test)", "")
+
+
+# ----------------------------------------------------------------------- finance
+class FinanceConfig(Section):
+    gpu_cost_import: float = F(20000.0, "purchase cost of an imported GPU-equivalent", "US$", gt=0, le=1e7)
+    gpu_cost_own: float = F(12000.0, "purchase cost of a GPU-equivalent of own chips", "US$", gt=0, le=1e7)
+    gpu_cost_trend: float = F(-0.02, "change per quarter of GPU purchase costs", "fraction per quarter", ge=-0.5, le=0.5)
+    opex_per_gpu: float = F(500.0, "operating cost of one GPU-equivalent for a quarter (power, sites, staff)", "US$ per GPU-quarter", ge=0, le=1e6)
+    depreciation: float = F(0.0625, "share of compute stock retired each quarter", "fraction per quarter", ge=0, le=1)
+    capacity_response: float = F(0.8, "share of the gap between needed and installed compute (in service or on order) bought each quarter", "fraction", ge=0, le=1)
+    headroom: float = F(0.15, "spare serving capacity providers plan for above this quarter's demand", "fraction", ge=0, le=5)
+    import_cap: float | None = F(None, "most imported GPU-equivalents all providers together may buy in a quarter (export controls); none = no cap", "GPU-equivalents per quarter", ge=0)
+    capex_lag: int = F(1, "quarters between paying for compute and using it", "quarters", ge=0, le=8)
+
+
+# -------------------------------------------------------------------- capability
+class CapabilityConfig(Section):
+    frontier_start: float = F(1.0, "capability frontier at the start", "index", gt=0, le=1e6)
+    frontier_growth: float = F(0.05, "growth of the frontier per quarter", "fraction per quarter", ge=0, le=1)
+    learning_rate: float = F(0.1, "share of the gap to the frontier closed per quarter by reference training compute and no data", "fraction", ge=0, le=10)
+    reference_training: float = F(1.0e5, "training compute that counts as one unit of research input at the start", "GPU-equivalents", gt=0, le=1e10)
+    training_cost_growth: float = F(0.10, "growth per quarter of the training compute that counts as one unit (frontier training cost grew ~2.4x a year, Epoch AI)", "fraction per quarter", ge=0, le=1)
+    compute_elasticity: float = F(0.65, "elasticity of progress to training compute (diminishing returns)", "", ge=0, le=2)
+    flywheel: float = F(1.0, "strength of the data flywheel: progress multiplier per unit of data", "", ge=0, le=100)
+    reference_data: float = F(2.0e5, "token volume (served + captive) that counts as one unit of data", "token units per quarter", gt=0, le=1e15)
+    data_elasticity: float = F(0.5, "elasticity of the flywheel term to data", "", ge=0, le=2)
+
+
+class OpenWeightsConfig(Section):
+    enabled: bool = F(True, "an open-weights model is released", "")
+    release: QuarterRef = F("2025Q1", "quarter of release (label or offset)", "quarter")
+    capability: float = F(0.7, "its capability as a share of the frontier, kept as the frontier moves", "fraction of frontier", ge=0, le=1)
+
+    _q = field_validator("release")(classmethod(lambda cls, v: _check_quarter(v)))
+
+
+# ------------------------------------------------------------------ entry / exit
+class EntryConfig(Section):
+    entry_compute: float = F(1.0e5, "compute an entrant must buy to enter (the article's 100,000 cards)", "GPU-equivalents", ge=0, le=1e9)
+    scales_with_frontier: bool = F(True, "the entry compute grows with the frontier (the compute arms race)", "")
+    exit_after: int = F(4, "quarters of negative cash after which a provider exits", "quarters", ge=1, le=400)
+
+
+# --------------------------------------------------------------------- providers
+class CommittedCapex(Section):
+    total: float = F(0.0, "committed capex budget", "US$ million", ge=0, le=1e8)
+    start: QuarterRef = F(0, "first quarter of spending (label or offset)", "quarter")
+    quarters: int = F(12, "quarters over which the budget is spread evenly", "quarters", ge=1, le=400)
+
+    _q = field_validator("start")(classmethod(lambda cls, v: _check_quarter(v)))
+
+
+class ProviderConfig(Section):
+    name: str = F(..., "provider name", "", min_length=1, max_length=60)
+    has_model: bool = F(True, "owns a large model; false = compute-only 'porter' serving the best open-weights model", "")
+    capability: float = F(0.8, "own model capability (or the floor of a porter)", "index (frontier at start = frontier_start)", ge=0, le=1e6)
+    compute: float = F(1.0e5, "compute stock at the start", "GPU-equivalents", ge=0, le=1e10)
+    training_share: float = F(0.15, "share of compute used for training (rest serves demand)", "fraction", ge=0, le=0.95)
+    own_chip_share: float = F(0.0, "share of new compute bought as own chips (cheaper, not import-capped)", "fraction", ge=0, le=1)
+    lock_in: float = F(1.0, "lock-in strength of its ecosystem: multiplies customers' switching cost", "", ge=0, le=20)
+    price: float | None = F(None, "starting price; none = unit cost x (1 + base markup)", "US$ per GPU-quarter", gt=0, le=1e7)
+    cash: float = F(10000.0, "cash (and parent backing) at the start", "US$ million", ge=-1e9, le=1e9)
+    capex_share: float = F(0.2, "share of revenue spent on compute beyond what demand needs (the arms race)", "fraction", ge=0, le=5)
+    committed_capex: CommittedCapex = F(CommittedCapex, "an optional committed capex budget", "")
+    captive_compute: float = F(0.0, "compute demand of the provider's own apps at the start", "GPU-equivalents", ge=0, le=1e10)
+    captive_growth: float = F(0.05, "growth of captive demand per quarter", "fraction per quarter", ge=-0.5, le=2)
+    captive_tokens: float = F(0.0, "token volume of the provider's own apps at the start (data for the flywheel)", "token units per quarter", ge=0, le=1e15)
+    initial_share: float = F(0.0, "share of adopted customers' compute demand held at the start", "fraction", ge=0, le=1)
+    affinity: dict[str, float] = F({}, "ecosystem fit per segment (utility units, 0 = neutral)", "utils")
+    reliability: float = F(1.0, "reliability at the start", "0..1", ge=0, le=1)
+
+
+class EntrantConfig(ProviderConfig):
+    bankroll: float = F(1000.0, "funds available at the start of the run", "US$ million", ge=0, le=1e9)
+    funding: float = F(0.0, "funds raised per quarter before entry", "US$ million per quarter", ge=0, le=1e8)
+    earliest: QuarterRef = F(0, "earliest quarter of entry (label or offset)", "quarter")
+    cash: float = F(0.0, "unused: an entrant's cash is its bankroll minus the entry cost", "US$ million", ge=-1e9, le=1e9)
+
+    _q = field_validator("earliest")(classmethod(lambda cls, v: _check_quarter(v)))
+
+
+# -------------------------------------------------------------------------- root
+class Config(Section):
+    name: str = F("unnamed", "name of the scenario", "")
+    description: str = F("", "what the scenario is for", "")
+    run: RunConfig = F(RunConfig, "run length, seed and population size", "")
+    demand: DemandConfig = F(DemandConfig, "submodel 1: demand", "")
+    pricing: PricingConfig = F(PricingConfig, "submodel 2: pricing", "")
+    choice: ChoiceConfig = F(ChoiceConfig, "submodel 3: choice", "")
+    service: ServiceConfig = F(ServiceConfig, "submodel 4: service", "")
+    finance: FinanceConfig = F(FinanceConfig, "submodel 5: money", "")
+    capability: CapabilityConfig = F(CapabilityConfig, "submodel 6: capability", "")
+    open_weights: OpenWeightsConfig = F(OpenWeightsConfig, "submodel 6: the open-weights model", "")
+    entry: EntryConfig = F(EntryConfig, "submodel 7: entry and exit", "")
+    providers: list[ProviderConfig] = F(..., "providers present at the start", "", min_length=1)
+    entrants: list[EntrantConfig] = F([], "potential entrants", "")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Config":
+        names = [p.name for p in self.all_providers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"provider names must be unique; repeated: {', '.join(dupes)}")
+        segs = set(self.demand.segments)
+        for p in self.all_providers:
+            unknown = sorted(set(p.affinity) - segs)
+            if unknown:
+                raise ValueError(f"provider {p.name!r}: affinity names unknown segment(s) {', '.join(unknown)}; allowed: {', '.join(sorted(segs))}")
+        for s in self.service.surges:
+            if s.provider is not None and s.provider not in names:
+                raise ValueError(f"service.surges: provider {s.provider!r} is not a provider; allowed: {', '.join(names)}")
+            bad = sorted(set(s.segments) - segs)
+            if bad:
+                raise ValueError(f"service.surges: unknown segment(s) {', '.join(bad)}; allowed: {', '.join(sorted(segs))}")
+        total = sum(p.initial_share for p in self.providers)
+        if self.demand.initial_adoption > 0 and not 0.98 <= total <= 1.02:
+            raise ValueError(f"providers' initial_share must sum to 1 (within 0.02) when demand.initial_adoption > 0; they sum to {total:.3f}")
+        return self
+
+    @property
+    def all_providers(self) -> list[ProviderConfig]:
+        return [*self.providers, *self.entrants]
+
+    def quarter_offset(self, ref: str | int) -> int:
+        return quarters.offset(self.run.start, ref)
+
+    def resolved(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def hash(self) -> str:
+        canonical = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------- loading / errors
+def resolve_path(name_or_path: str | Path) -> Path:
+    """A config given as a path, or as a preset name looked up in ``configs/``."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    for candidate in (CONFIG_DIR / path, CONFIG_DIR / f"{path}.toml"):
+        if candidate.exists():
+            return candidate
+    presets = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
+    raise ConfigError([f"{name_or_path}: no such file, and no preset of that name (presets: {presets})"])
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: TOML syntax error: {exc}"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``key.path=value``; the value is read as TOML (numbers, booleans, strings, lists), else as a string."""
+    if "=" not in text:
+        raise ConfigError([f"--set {text}: expected key.path=value"])
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError([f"--set {text}: empty key"])
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.split("."), value
+
+
+def set_path(raw: dict[str, Any], path: list[str], value: Any, source: str = "--set") -> None:
+    """Set ``value`` at ``path`` in a raw config dict.  List items (providers, entrants,
+    surges) are addressed by index or, for providers and entrants, by name."""
+    node: Any = raw
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        where = ".".join(path[: i + 1])
+        if isinstance(node, list):
+            idx = _list_index(node, part)
+            if idx is None:
+                names = [str(item.get("name")) for item in node if isinstance(item, dict) and "name" in item]
+                allowed = f"an index 0..{len(node) - 1}" + (f" or a name ({', '.join(names)})" if names else "")
+                raise ConfigError([f"{source} {'.'.join(path)}: {where}: no item {part!r}; allowed: {allowed}"])
+            if last:
+                node[idx] = value
+            else:
+                node = node[idx]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                if part not in node or node[part] is None:
+                    node[part] = {}
+                node = node[part]
+        else:
+            raise ConfigError([f"{source} {'.'.join(path)}: {'.'.join(path[:i])} is a value, not a section"])
+
+
+def _list_index(items: list[Any], part: str) -> int | None:
+    if part.lstrip("-").isdigit():
+        idx = int(part)
+        return idx if -len(items) <= idx < len(items) else None
+    for idx, item in enumerate(items):
+        if isinstance(item, dict) and item.get("name") == part:
+            return idx
+    return None
+
+
+def validate(raw: dict[str, Any], source: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_describe(err, raw, source) for err in exc.errors()]) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read, override and validate a config file (or a preset name)."""
+    file = resolve_path(path)
+    raw = read_toml(file)
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        set_path(raw, keys, value)
+    return validate(raw, str(file))
+
+
+def with_overrides(config: Config, overrides: dict[str, Any], source: str = "overrides") -> Config:
+    """A new validated config with ``{"a.b.c": value}`` overrides applied."""
+    raw = copy.deepcopy(config.resolved())
+    for key, value in overrides.items():
+        set_path(raw, key.split("."), value, source)
+    return validate(raw, source)
+
+
+def _describe(err: dict[str, Any], raw: dict[str, Any], source: str) -> str:
+    loc = list(err["loc"])
+    key = _key_path(loc, raw)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        return f"{source}: {key}: unknown key; allowed keys here: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"{source}: {key}: required key is missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    where = f"{key}: " if key else ""
+    field = _field_for(loc)
+    detail = ""
+    if field is not None and kind not in ("value_error", "assertion_error"):
+        detail = _allowed_text(field)
+    got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], (dict, list)) else ""
+    return f"{source}: {where}{msg}{got}{detail}"
+
+
+def _key_path(loc: list[Any], raw: dict[str, Any]) -> str:
+    parts: list[str] = []
+    node: Any = raw
+    for part in loc:
+        if isinstance(part, int):
+            name = node[part].get("name") if isinstance(node, list) and part < len(node) and isinstance(node[part], dict) else None
+            parts[-1] += f"[{part}]" + (f" ({name})" if name else "")
+        else:
+            parts.append(str(part))
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return ".".join(parts)
+
+
+def _container(loc: list[Any]) -> type[BaseModel] | None:
+    """The pydantic model holding the last key of ``loc`` (list indices and dict keys skipped)."""
+    model: type[BaseModel] | None = Config
+    skip_key = False
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if skip_key:
+            skip_key = False
+            continue
+        field = model.model_fields.get(part) if model else None
+        if field is None:
+            return None
+        model = _inner_model(field.annotation)
+        skip_key = typing.get_origin(field.annotation) is dict
+    return None if skip_key else model
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _allowed_keys(loc: list[Any]) -> list[str]:
+    if loc and loc[-1] == "affinity":
+        return ["any segment name from demand.segments"]
+    model = _container([*loc, "_"])
+    return list(model.model_fields) if model else []
+
+
+def _field_for(loc: list[Any]) -> Any:
+    if not loc or isinstance(loc[-1], int):
+        return None
+    model = _container(loc)
+    return model.model_fields.get(loc[-1]) if model else None
+
+
+def _allowed_text(field: Any) -> str:
+    bounds = []
+    for meta in field.metadata:
+        for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(meta, attr, None)
+            if value is not None:
+                bounds.append(f"{sym} {value}")
+    unit = (field.json_schema_extra or {}).get("unit") if isinstance(field.json_schema_extra, dict) else None
+    parts = []
+    if bounds:
+        parts.append("allowed: " + " and ".join(bounds))
+    if unit:
+        parts.append(f"unit: {unit}")
+    return f"; {'; '.join(parts)}" if parts else ""

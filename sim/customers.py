@@ -1,0 +1,111 @@
+"""Customer agents, stored as a vectorised population.
+
+Each customer is one index into a set of numpy arrays owned by the model: every
+quarter's work on customers is array operations, never a Python loop per
+customer.  ``CustomerPopulation.view(i)`` gives a read-only snapshot of one
+customer for inspection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sim.config import Config
+
+NO_PROVIDER = -1
+# Columns of the preference-weight matrix.
+W_CAPABILITY, W_PRICE, W_FIT, W_RELIABILITY = range(4)
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """A read-only snapshot of one customer."""
+
+    index: int
+    segment: str
+    adopted: bool
+    provider: str | None
+    tenure: int
+    uses_model: bool
+    compute_demand: float
+    token_need: float
+    w_capability: float
+    w_price: float
+    w_fit: float
+    w_reliability: float
+
+
+class CustomerPopulation:
+    """All customers as arrays (about 40 bytes per customer).
+
+    segment      int8     index into ``segment_names``
+    compute      float32  compute demand, GPU-equivalents
+    token_need   float32  token need at the reference token price, token units per quarter
+    weights      float32  (n, 4) preference weights: capability, price, fit, reliability
+    provider     int16    provider slot, or -1 for none
+    tenure       int16    quarters with the current provider
+    uses_model   bool     uses its provider's model (not only its compute)
+    adopted      bool     has adopted AI cloud
+    """
+
+    def __init__(self, config: Config, rng: np.random.Generator):
+        demand = config.demand
+        n = config.run.customers
+        self.segment_names = list(demand.segments)
+        segs = list(demand.segments.values())
+        self.n = n
+
+        weights = np.array([s.weight for s in segs])
+        self.segment = rng.choice(len(segs), size=n, p=weights / weights.sum()).astype(np.int8)
+
+        # Heavy-tailed sizes (Pareto with index size_tail, mean 1), scaled per segment.
+        alpha = demand.size_tail
+        size = (rng.pareto(alpha, n) + 1.0) * (alpha - 1.0) / alpha
+        size *= np.array([s.compute_size for s in segs])[self.segment]
+        self.adopted = rng.random(n) < demand.initial_adoption
+        base = size[self.adopted].sum() if self.adopted.any() else size.sum()
+        self.compute = (size * demand.market_compute / base).astype(np.float32)
+        token_scale = np.array([s.token_intensity for s in segs])[self.segment] / config.pricing.token_compute
+        self.token_need = (self.compute * token_scale * demand.token_share).astype(np.float32)
+
+        seg_w = np.array([[s.w_capability, s.w_price, s.w_fit, s.w_reliability] for s in segs])
+        noise = rng.lognormal(0.0, demand.preference_spread, size=(n, 4)) if demand.preference_spread > 0 else 1.0
+        self.weights = (seg_w[self.segment] * noise).astype(np.float32)
+
+        self.provider = np.full(n, NO_PROVIDER, dtype=np.int16)
+        self.tenure = np.zeros(n, dtype=np.int16)
+        self.uses_model = np.zeros(n, dtype=bool)
+
+    def segment_table(self, attr: str, config: Config) -> np.ndarray:
+        """One value per segment of a ``SegmentConfig`` field, in segment order."""
+        return np.array([getattr(s, attr) for s in config.demand.segments.values()])
+
+    def view(self, i: int, provider_names: list[str] | None = None) -> CustomerView:
+        p = int(self.provider[i])
+        name = None if p == NO_PROVIDER else (provider_names[p] if provider_names else str(p))
+        w = self.weights[i]
+        return CustomerView(
+            index=int(i), segment=self.segment_names[self.segment[i]], adopted=bool(self.adopted[i]),
+            provider=name, tenure=int(self.tenure[i]), uses_model=bool(self.uses_model[i]),
+            compute_demand=float(self.compute[i]), token_need=float(self.token_need[i]),
+            w_capability=float(w[W_CAPABILITY]), w_price=float(w[W_PRICE]),
+            w_fit=float(w[W_FIT]), w_reliability=float(w[W_RELIABILITY]),
+        )
+
+    def frame(self) -> pd.DataFrame:
+        """All customers as a DataFrame (a copy; for inspection, not for the hot path)."""
+        return pd.DataFrame({
+            "segment": pd.Categorical.from_codes(self.segment, self.segment_names),
+            "adopted": self.adopted, "provider": self.provider, "tenure": self.tenure,
+            "uses_model": self.uses_model, "compute_demand": self.compute, "token_need": self.token_need,
+            "w_capability": self.weights[:, W_CAPABILITY], "w_price": self.weights[:, W_PRICE],
+            "w_fit": self.weights[:, W_FIT], "w_reliability": self.weights[:, W_RELIABILITY],
+        })
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.segment, self.compute, self.token_need, self.weights,
+                                      self.provider, self.tenure, self.uses_model, self.adopted))

@@ -1,0 +1,92 @@
+"""Per-quarter outputs: provider rows, market rows and switching flows.
+
+Shares are taken over the providers active in the quarter, so they sum to 1
+whenever any provider has a positive value; HHI is on the 0-10,000 scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+METRICS = ("revenue", "compute", "tokens", "customers")
+NONE_LABEL = "(none)"
+
+
+def hhi(shares: np.ndarray) -> float:
+    return float(np.sum((100.0 * np.asarray(shares)) ** 2))
+
+
+def concentration_ratio(shares: np.ndarray, k: int) -> float:
+    return float(np.sort(np.asarray(shares))[::-1][:k].sum())
+
+
+def shares_of(values: np.ndarray) -> np.ndarray:
+    total = values.sum()
+    return values / total if total > 0 else np.zeros_like(values, dtype=float)
+
+
+class Recorder:
+    """Keeps a few small rows per quarter (providers x quarters), never per customer."""
+
+    def __init__(self, market):
+        self.provider_rows: list[dict] = []
+        self.market_rows: list[dict] = []
+        self.flow_rows: list[dict] = []
+
+    def record(self, market) -> None:
+        label = market.quarter_label
+        n = market.n_slots
+        values = {m: np.zeros(n) for m in METRICS}
+        active = market.active_providers()
+        for p in active:
+            values["revenue"][p.slot] = p.revenue
+            values["compute"][p.slot] = p.customer_compute
+            values["tokens"][p.slot] = p.tokens
+            values["customers"][p.slot] = p.customers
+        shares = {m: shares_of(v) for m, v in values.items()}
+        uses_model = np.bincount(market.customers.provider[market.customers.uses_model].astype(np.int64) + 1,
+                                 minlength=n + 1)[1:]
+
+        market_row = {"quarter": label, "step": market.t}
+        for m in METRICS:
+            market_row[f"hhi_{m}"] = hhi(shares[m])
+            market_row[f"cr3_{m}"] = concentration_ratio(shares[m], 3)
+            market_row[f"cr5_{m}"] = concentration_ratio(shares[m], 5)
+        market_row.update(
+            churn=market.churn, adopted=int(market.customers.adopted.sum()), new_adopters=market.new_adopters,
+            active_providers=len(active), entries=len(market.entries), exits=len(market.exits),
+            entered="|".join(market.entries), exited="|".join(market.exits),
+            frontier=market.frontier, open_capability=market.open_capability,
+            total_revenue=float(values["revenue"].sum()), total_tokens=float(values["tokens"].sum()),
+        )
+        self.market_rows.append(market_row)
+
+        for slot, name in enumerate(market.names):
+            p = market.slots[slot]
+            live = market.status[slot] == "active"
+            row = {"quarter": label, "step": market.t, "provider": name, "status": market.status[slot]}
+            for m in METRICS:
+                row[m] = float(values[m][slot])
+                row[f"share_{m}"] = float(shares[m][slot])
+            row.update(
+                capability=p.capability if live else 0.0, compute_stock=p.compute if live else 0.0,
+                price=p.price if live else np.nan, markup=p.markup if live else np.nan,
+                cash=p.cash if live else np.nan, reliability=p.reliability if live else np.nan,
+                utilisation=p.utilisation if live else np.nan, capex=p.capex if live else 0.0,
+                opex=p.opex if live else 0.0, gpus_bought=p.gpus_bought if live else 0.0,
+                model_users=int(uses_model[slot]),
+            )
+            self.provider_rows.append(row)
+
+        names = [NONE_LABEL, *market.names]
+        src, dst = np.nonzero(market.flows)
+        for i, j in zip(src, dst):
+            self.flow_rows.append({"quarter": label, "step": market.t, "from": names[i], "to": names[j],
+                                   "customers": int(market.flows[i, j])})
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        providers = pd.DataFrame(self.provider_rows)
+        market = pd.DataFrame(self.market_rows)
+        flows = pd.DataFrame(self.flow_rows, columns=["quarter", "step", "from", "to", "customers"])
+        return providers, market, flows

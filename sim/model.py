@@ -1,0 +1,171 @@
+"""The market: a Mesa model whose step is one quarter of the ODD schedule."""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+
+from sim import quarters
+from sim.agents import Provider
+from sim.config import Config, EntrantConfig, validate
+from sim.customers import NO_PROVIDER, CustomerPopulation
+from sim.metrics import Recorder
+from sim.submodels import capability, choice, demand, entry_exit, finance, pricing, service
+
+PENDING, ACTIVE, EXITED = "pending", "active", "exited"
+
+
+class Market(mesa.Model):
+    """Cloud providers (Mesa agents) competing for a vectorised customer population.
+
+    Provider slots are fixed at the start: incumbents first, then potential
+    entrants; a customer's ``provider`` is a slot number.
+    """
+
+    def __init__(self, *, config: Config | None = None, rng: int | None = None):
+        config = config if config is not None else default_config()
+        seed = config.run.seed if rng is None else rng
+        super().__init__(rng=seed)
+        self.config = config
+        self.seed = seed
+        self.t = 0
+        self.frontier = config.capability.frontier_start
+        self.open_capability = capability.open_weights_capability(config, 0, self.frontier)
+        self.token_compute = config.pricing.token_compute
+        self.gpu_cost_factor = 1.0
+        self.customers = CustomerPopulation(config, self.rng)
+        specs = config.all_providers
+        self.names = [s.name for s in specs]
+        self.n_slots = len(specs)
+        self.status = [ACTIVE] * len(config.providers) + [PENDING] * len(config.entrants)
+        self.slots: list[Provider | None] = [None] * self.n_slots
+        self.bankrolls = {len(config.providers) + i: e.bankroll for i, e in enumerate(config.entrants)}
+        for slot, spec in enumerate(config.providers):
+            self.slots[slot] = Provider(self, spec, slot)
+        for p in self.active_providers():
+            p.capability = max(p.own_capability, self.open_capability)
+        self._assign_initial_customers()
+        self.new_adopters = 0
+        self.churn = 0.0
+        self.flows = np.zeros((self.n_slots + 1, self.n_slots + 1), dtype=np.int64)
+        self.entries: list[str] = []
+        self.exits: list[str] = []
+        self.recorder = Recorder(self)
+
+    # ------------------------------------------------------------------ schedule
+    def step(self) -> None:
+        """One quarter, in the order of docs/model.md section 3."""
+        demand.step(self)
+        pricing.step(self)
+        choice.step(self)
+        service.step(self)
+        finance.step(self)
+        capability.step(self)
+        entry_exit.step(self)
+        self.recorder.record(self)
+        self._advance_clock()
+
+    def run(self, quarters: int | None = None) -> None:
+        self.run_for(quarters if quarters is not None else self.config.run.quarters)
+
+    # --------------------------------------------------------------- providers
+    def active_providers(self) -> list[Provider]:
+        return [p for p, s in zip(self.slots, self.status) if s == ACTIVE and p is not None]
+
+    def pending_entrants(self) -> list[tuple[int, EntrantConfig]]:
+        offset = len(self.config.providers)
+        return [(offset + i, e) for i, e in enumerate(self.config.entrants) if self.status[offset + i] == PENDING]
+
+    def slot_of(self, name: str) -> int:
+        return self.names.index(name)
+
+    def enter(self, slot: int, spec: EntrantConfig, *, cash: float, extra_compute: float) -> Provider:
+        provider = Provider(self, spec, slot, cash=cash, extra_compute=extra_compute)
+        provider.capability = max(provider.own_capability, self.open_capability)
+        self.slots[slot] = provider
+        self.status[slot] = ACTIVE
+        del self.bankrolls[slot]
+        return provider
+
+    def retire(self, provider: Provider) -> None:
+        self.status[provider.slot] = EXITED
+        provider.remove()
+
+    def slot_table(self) -> dict[str, np.ndarray]:
+        """Provider attributes as arrays indexed by slot (a few providers: a loop is fine here)."""
+        n = self.n_slots
+        table = {
+            "active": np.array([s == ACTIVE for s in self.status]),
+            "price": np.ones(n), "capability": np.zeros(n), "reliability": np.zeros(n),
+            "lock_in": np.zeros(n), "edge": np.zeros(n),
+            "affinity": np.zeros((len(self.customers.segment_names), n)),
+        }
+        for p in self.active_providers():
+            table["price"][p.slot] = p.price
+            table["capability"][p.slot] = p.capability
+            table["reliability"][p.slot] = p.reliability
+            table["lock_in"][p.slot] = p.lock_in
+            table["edge"][p.slot] = capability.edge_over_open(p.own_capability, self.open_capability, p.has_model)
+            table["affinity"][:, p.slot] = p.affinity
+        return table
+
+    def installed_compute_shares(self) -> np.ndarray:
+        """Each slot's share of the compute demand of customers currently with a provider."""
+        people = self.customers
+        has = people.provider != NO_PROVIDER
+        totals = np.bincount(people.provider[has], weights=people.compute[has], minlength=self.n_slots)
+        total = totals.sum()
+        return totals / total if total > 0 else np.zeros(self.n_slots)
+
+    def pricing_target(self, provider: Provider, *, markup: float) -> float:
+        return pricing.unit_cost(self, provider) * (1.0 + markup)
+
+    @property
+    def quarter_label(self) -> str:
+        return quarters.label(quarters.parse(self.config.run.start) + self.t)
+
+    # ------------------------------------------------------------------ helpers
+    def _advance_clock(self) -> None:
+        self.t += 1
+        fin, pr = self.config.finance, self.config.pricing
+        self.gpu_cost_factor = (1.0 + fin.gpu_cost_trend) ** self.t
+        self.token_compute = pr.token_compute * (1.0 - pr.token_efficiency_gain) ** self.t
+
+    def _assign_initial_customers(self) -> None:
+        """Adopted customers are dealt to incumbents so that each provider's share of compute
+        demand matches ``initial_share`` in expectation, leaning towards segments it fits."""
+        people = self.customers
+        adopted = np.flatnonzero(people.adopted)
+        if not adopted.size:
+            return
+        probs = initial_assignment(people, self.config)
+        u = self.rng.random(adopted.size)
+        cum = probs.cumsum(axis=1)[people.segment[adopted]]
+        choice_ = (u[:, None] > cum).sum(axis=1)
+        people.provider[adopted] = np.minimum(choice_, len(self.config.providers) - 1).astype(np.int16)
+        people.tenure[adopted] = self.rng.integers(0, 12, adopted.size).astype(np.int16)
+
+
+def initial_assignment(people: CustomerPopulation, config: Config, iterations: int = 50) -> np.ndarray:
+    """P(provider | segment) by iterative proportional fitting: segment totals of compute
+    demand on one side, providers' initial shares on the other, seeded by exp(affinity)."""
+    n_seg = len(people.segment_names)
+    incumbents = config.providers
+    seed = np.array([[np.exp(p.affinity.get(s, 0.0)) * max(p.initial_share, 0.0) for p in incumbents]
+                     for s in people.segment_names])
+    row_tot = np.bincount(people.segment[people.adopted], weights=people.compute[people.adopted], minlength=n_seg)
+    col_tot = np.array([p.initial_share for p in incumbents]) * row_tot.sum()
+    m = seed.copy()
+    for _ in range(iterations):
+        m *= (row_tot / np.maximum(m.sum(axis=1), 1e-300))[:, None]
+        m *= col_tot / np.maximum(m.sum(axis=0), 1e-300)
+    rows = m.sum(axis=1, keepdims=True)
+    fallback = np.broadcast_to(col_tot / max(col_tot.sum(), 1e-300), m.shape)
+    return np.where(rows > 0, m / np.where(rows > 0, rows, 1), fallback)
+
+
+def default_config() -> Config:
+    """The teaching case (configs/minimal.toml) when the model is built without a config."""
+    from sim.config import CONFIG_DIR, read_toml
+
+    return validate(read_toml(CONFIG_DIR / "minimal.toml"), str(CONFIG_DIR / "minimal.toml"))

@@ -1,0 +1,1 @@
+"""The submodels of one quarter, in schedule order (docs/model.md, section 7)."""

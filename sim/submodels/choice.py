@@ -1,0 +1,93 @@
+"""Submodel 3, choice: customers whose contract comes up, new adopters and the
+customers of exited providers choose a provider by a random-utility
+(multinomial logit) rule; staying customers deepen into the provider's model.
+
+Utility of provider j to customer i:
+    U_ij = w_cap_i * capability_j / frontier - w_price_i * log(price_j / reference_price)
+         + w_fit_i * affinity_j[segment_i] + w_rel_i * reliability_j + Gumbel noise
+Leaving the current provider c costs
+    S_i = lock_in_c * (switching_base + switching_tenure * (1 - exp(-tenure_i / tenure_scale)))
+          * (1 + model_lock * uses_model_i * edge_c)
+where edge_c is c's model's lead over the open-weights model (0 for porters).
+Article: "if a customer uses Alibaba Cloud's services, they are more inclined to
+use Tongyi Qianwen's large model; once they use Tongyi Qianwen's model, it
+becomes difficult to leave Alibaba Cloud's computing support."
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY
+
+
+def step(market) -> None:
+    people = market.customers
+    cfg = market.config
+    n_slots = market.n_slots
+    hazard = people.segment_table("renewal_hazard", cfg)
+    draws = market.rng.random(people.n)
+    previous = people.provider.copy()
+    deciders = np.flatnonzero(people.adopted & ((previous == NO_PROVIDER) | (draws < hazard[people.segment])))
+
+    if deciders.size and market.active_providers():
+        utility = utilities(market, deciders)
+        utility += market.rng.gumbel(size=utility.shape)
+        chosen = utility.argmax(axis=1).astype(np.int16)
+        people.provider[deciders] = chosen
+
+    moved = people.provider != previous
+    switched = moved & (previous != NO_PROVIDER)
+    people.tenure[moved] = 0
+    people.uses_model[moved] = False
+    has = people.provider != NO_PROVIDER
+    people.tenure[has & ~moved] += 1
+    deepen_model_use(market)
+
+    incumbents = int((previous != NO_PROVIDER).sum())
+    market.churn = float(switched.sum()) / incumbents if incumbents else 0.0
+    flows = np.bincount((previous[moved].astype(np.int64) + 1) * (n_slots + 1) + people.provider[moved] + 1,
+                        minlength=(n_slots + 1) ** 2)
+    market.flows = flows.reshape(n_slots + 1, n_slots + 1)  # row/col 0 = none
+
+
+def utilities(market, idx: np.ndarray) -> np.ndarray:
+    """Deterministic utility (without noise) of every provider slot for customers ``idx``,
+    switching cost included; inactive slots get -inf."""
+    people = market.customers
+    slots = market.slot_table()
+    w = people.weights[idx].astype(np.float64)
+    seg = people.segment[idx]
+    log_price = np.log(slots["price"] / market.config.pricing.reference_price)
+    u = (np.outer(w[:, W_CAPABILITY], slots["capability"] / market.frontier)
+         - np.outer(w[:, W_PRICE], log_price)
+         + w[:, W_FIT, None] * slots["affinity"][seg]
+         + np.outer(w[:, W_RELIABILITY], slots["reliability"]))
+    current = people.provider[idx]
+    stay = current != NO_PROVIDER
+    rows = np.flatnonzero(stay)
+    u[rows, current[stay]] += switching_cost(market, idx[stay], current[stay], slots)
+    u[:, ~slots["active"]] = -np.inf
+    return u
+
+
+def switching_cost(market, idx: np.ndarray, current: np.ndarray, slots: dict[str, np.ndarray]) -> np.ndarray:
+    cfg = market.config.choice
+    people = market.customers
+    tenure_term = 1.0 - np.exp(-people.tenure[idx] / cfg.tenure_scale)
+    base = slots["lock_in"][current] * (cfg.switching_base + cfg.switching_tenure * tenure_term)
+    return base * (1.0 + cfg.model_lock * people.uses_model[idx] * slots["edge"][current])
+
+
+def deepen_model_use(market) -> None:
+    """Customers of a provider start using its model with a hazard proportional to the
+    model's capability relative to the frontier (cloud use leads to model use)."""
+    people = market.customers
+    slots = market.slot_table()
+    rate = people.segment_table("model_use_rate", market.config)
+    candidates = np.flatnonzero((people.provider != NO_PROVIDER) & ~people.uses_model)
+    if not candidates.size:
+        return
+    appeal = np.minimum(slots["capability"] / market.frontier, 1.0)
+    hazard = rate[people.segment[candidates]] * appeal[people.provider[candidates]]
+    people.uses_model[candidates[market.rng.random(candidates.size) < hazard]] = True

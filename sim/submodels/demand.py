@@ -1,0 +1,36 @@
+"""Submodel 1, demand: adoption (Bass diffusion) and growth of existing demand.
+
+Article: "after 2025, AI cloud became the sole growth engine"; the AI-related
+compute demand of internet companies, start-ups and government and enterprise
+clients "exploded".  Price response of token volume is applied where tokens are
+consumed (``service``), since it depends on the provider's price.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def step(market) -> None:
+    people = market.customers
+    cfg = market.config
+    growth = 1.0 + people.segment_table("growth", cfg).astype(np.float32)
+    token_growth = 1.0 + people.segment_table("token_growth", cfg).astype(np.float32)
+    if market.t > 0:
+        people.compute *= growth[people.segment]
+        people.token_need *= token_growth[people.segment]
+    market.new_adopters = adopt(people.adopted, cfg.demand.bass_p, cfg.demand.bass_q, market.rng)
+
+
+def adoption_hazard(adopted_share: float, p: float, q: float) -> float:
+    """Bass (1969): the chance that a non-adopter adopts this quarter."""
+    return min(1.0, p + q * adopted_share)
+
+
+def adopt(adopted: np.ndarray, p: float, q: float, rng: np.random.Generator) -> int:
+    """Marks new adopters in place (they choose a provider in the choice step); returns how many."""
+    hazard = adoption_hazard(adopted.mean(), p, q)
+    draws = rng.random(adopted.size)
+    new = ~adopted & (draws < hazard)
+    adopted |= new
+    return int(new.sum())

@@ -1,0 +1,53 @@
+"""Submodel 7, entry and exit.
+
+An entrant enters in the first quarter (on or after its earliest) in which its
+bankroll covers the entry cost: buying ``entry_compute`` GPU-equivalents, scaled
+with the frontier when the arms race is on.  A provider whose cash has been
+negative for ``exit_after`` quarters in a row exits; its customers must choose
+again next quarter.  Article: "to stay in the game in the AI era, at least
+100,000 high-end GPU cards are needed ... For startups, this threshold is almost
+impossible to overcome."
+"""
+
+from __future__ import annotations
+
+from sim.customers import NO_PROVIDER
+from sim.submodels.finance import MILLION
+
+
+def entry_cost(market) -> float:
+    """US$ million needed to enter now."""
+    cfg = market.config
+    compute = entry_compute(market)
+    return compute * cfg.finance.gpu_cost_import * market.gpu_cost_factor / MILLION
+
+
+def entry_compute(market) -> float:
+    cfg = market.config
+    scale = market.frontier / cfg.capability.frontier_start if cfg.entry.scales_with_frontier else 1.0
+    return cfg.entry.entry_compute * scale
+
+
+def step(market) -> None:
+    market.entries, market.exits = [], []
+    for p in list(market.active_providers()):
+        if p.negative_cash_quarters >= market.config.entry.exit_after:
+            exit_provider(market, p)
+    for slot, spec in market.pending_entrants():
+        market.bankrolls[slot] += spec.funding
+        if market.t + 1 < market.config.quarter_offset(spec.earliest):
+            continue
+        cost = entry_cost(market)
+        if market.bankrolls[slot] >= cost:
+            market.enter(slot, spec, cash=market.bankrolls[slot] - cost, extra_compute=entry_compute(market))
+            market.entries.append(spec.name)
+
+
+def exit_provider(market, provider) -> None:
+    people = market.customers
+    orphans = people.provider == provider.slot
+    people.provider[orphans] = NO_PROVIDER
+    people.tenure[orphans] = 0
+    people.uses_model[orphans] = False
+    market.exits.append(provider.name)
+    market.retire(provider)

@@ -1,0 +1,58 @@
+"""Submodel 5, money: revenue, operating cost, capex and the compute it buys.
+
+    revenue  = price * served GPU-quarters (customers' compute and tokens; captive use is internal)
+    opex     = opex_per_gpu * compute stock
+    capex    = min(capex_share * revenue + committed budget + cost of the capacity gap bought, funds available)
+    gap      = capacity_response * max(0, demand * (1 + headroom) / (1 - training_share) - compute - on order)
+    new GPUs = own-chip part / own chip cost + imported part / import cost (imports capped market-wide)
+    compute  = compute * (1 - depreciation) + GPUs bought capex_lag quarters ago
+Money is in US$ million.  Article: Alibaba plans "380 billion yuan over the next
+three years in AI infrastructure"; own chips (T-Head, Kunlun) are cheaper and not
+exposed to import limits.
+"""
+
+from __future__ import annotations
+
+MILLION = 1e6
+CASH_TOLERANCE = 1e-6  # US$ million; rounding in 'spend all that is available' must not count as debt
+
+
+def step(market) -> None:
+    fin = market.config.finance
+    active = market.active_providers()
+    orders = {}
+    for p in active:
+        p.revenue = p.price * p.served_gpu / MILLION
+        p.opex = fin.opex_per_gpu * p.compute / MILLION
+        available = max(p.cash + p.revenue - p.opex, 0.0)
+        own_cost = fin.gpu_cost_own * market.gpu_cost_factor / MILLION
+        import_cost = fin.gpu_cost_import * market.gpu_cost_factor / MILLION
+        unit = p.own_chip_share * own_cost + (1 - p.own_chip_share) * import_cost
+        gap_spend = capacity_gap(p, fin) * unit
+        budget = min(p.capex_share * p.revenue + p.committed_capex(market.t) + gap_spend, available)
+        orders[p.slot] = (budget * p.own_chip_share / own_cost, budget * (1 - p.own_chip_share) / import_cost)
+
+    scale = import_scale(sum(imported for _, imported in orders.values()), fin.import_cap)
+    for p in active:
+        own, imported = orders[p.slot]
+        imported *= scale
+        p.gpus_bought = own + imported
+        p.capex = (own * fin.gpu_cost_own + imported * fin.gpu_cost_import) * market.gpu_cost_factor / MILLION
+        p.cash += p.revenue - p.opex - p.capex
+        p.pipeline.append(p.gpus_bought)
+        p.compute = p.compute * (1.0 - fin.depreciation) + p.pipeline.popleft()
+        p.negative_cash_quarters = p.negative_cash_quarters + 1 if p.cash < -CASH_TOLERANCE else 0
+
+
+def import_scale(requested: float, cap: float | None) -> float:
+    """Share of requested imports allowed under a market-wide cap (pro rata)."""
+    if cap is None or requested <= cap:
+        return 1.0
+    return cap / requested
+
+
+def capacity_gap(provider, fin) -> float:
+    """GPU-equivalents to order so that serving capacity catches up with demand plus headroom."""
+    needed = provider.demand_gpu * (1.0 + fin.headroom) / (1.0 - provider.training_share)
+    installed = provider.compute + sum(provider.pipeline)
+    return fin.capacity_response * max(0.0, needed - installed)
