@@ -99,6 +99,9 @@ class DemandConfig(Section):
     token_share: float = F(0.10, "compute spent on model tokens per unit of a customer's own compute demand at the start (at token_intensity 1)", "ratio", ge=0, le=100)
     token_elasticity: float = F(1.0, "price elasticity of token volume (1 = a price cut to 1/10 raises volume tenfold)", "", ge=0, le=3)
     preference_spread: float = F(0.3, "log-normal spread of individual preference weights around the segment's weights", "", ge=0, le=2)
+    model_services_start: QuarterRef | None = F(None, "quarter from which customers can start using their provider's model (the LLM shock); before it nobody uses a model, so no tokens are bought; none = from the start", "quarter")
+
+    _msq = field_validator("model_services_start")(classmethod(lambda cls, v: v if v is None else _check_quarter(v)))
     segments: dict[str, SegmentConfig] = F(_default_segments, "customer segments by name", "")
 
     @field_validator("segments", mode="before")
@@ -126,6 +129,14 @@ class DemandConfig(Section):
 
 
 # ----------------------------------------------------------------------- pricing
+class TokenPriceCut(Section):
+    quarter: QuarterRef = F(..., "first quarter of the lower token price (label or offset); the cut lasts", "quarter")
+    cut: float = F(0.9, "fall of the price per token (0.9 = to one tenth); token volume responds with demand.token_elasticity", "fraction", ge=0, le=0.999)
+    provider: str | None = F(None, "only this provider cuts; default: every provider", "")
+
+    _q = field_validator("quarter")(classmethod(lambda cls, v: _check_quarter(v)))
+
+
 class PricingConfig(Section):
     reference_price: float = F(4000.0, "reference price of one GPU-equivalent for a quarter (about US$1.8 per GPU-hour)", "US$ per GPU-quarter", gt=0, le=1e6)
     base_markup: float = F(0.8, "markup over unit cost at a fair share (1 / number of active providers)", "fraction", ge=-0.9, le=5)
@@ -135,6 +146,7 @@ class PricingConfig(Section):
     adjustment: float = F(0.5, "share of the gap to the target price closed each quarter", "fraction", gt=0, le=1)
     token_efficiency_gain: float = F(0.10, "fall per quarter in compute needed per token (cheaper inference)", "fraction per quarter", ge=0, le=0.9)
     token_compute: float = F(1.0, "compute needed per unit of token need at the start", "GPU-quarter per token unit", gt=0, le=1e6)
+    token_price_cuts: list[TokenPriceCut] = F([], "one-off, lasting cuts of the price per token below the compute price (e.g. the 2024 model price war); cuts that apply multiply", "")
 
     @model_validator(mode="after")
     def _markup_bounds(self) -> "PricingConfig":
@@ -273,6 +285,9 @@ class Config(Section):
             unknown = sorted(set(p.affinity) - segs)
             if unknown:
                 raise ValueError(f"provider {p.name!r}: affinity names unknown segment(s) {', '.join(unknown)}; allowed: {', '.join(sorted(segs))}")
+        for c in self.pricing.token_price_cuts:
+            if c.provider is not None and c.provider not in names:
+                raise ValueError(f"pricing.token_price_cuts: provider {c.provider!r} is not a provider; allowed: {', '.join(names)}")
         for s in self.service.surges:
             if s.provider is not None and s.provider not in names:
                 raise ValueError(f"service.surges: provider {s.provider!r} is not a provider; allowed: {', '.join(names)}")

@@ -83,6 +83,9 @@ def deepen_model_use(market) -> None:
     """Customers of a provider start using its model with a hazard proportional to the
     model's capability relative to the frontier (cloud use leads to model use)."""
     people = market.customers
+    start = market.config.demand.model_services_start
+    if start is not None and market.t < market.config.quarter_offset(start):
+        return  # no model services on offer yet (before the LLM shock)
     slots = market.slot_table()
     rate = people.segment_table("model_use_rate", market.config)
     candidates = np.flatnonzero((people.provider != NO_PROVIDER) & ~people.uses_model)

@@ -1,6 +1,7 @@
 """Submodel 5, money: revenue, operating cost, capex and the compute it buys.
 
-    revenue  = price * served GPU-quarters (customers' compute and tokens; captive use is internal)
+    revenue  = price * billed GPU-quarters (customers' compute served, plus tokens served at the
+               token price, which a price cut may set below the compute price; captive use is internal)
     opex     = opex_per_gpu * compute stock
     capex    = min(capex_share * revenue + committed budget + cost of the capacity gap bought, funds available)
     gap      = capacity_response * max(0, demand * (1 + headroom) / (1 - training_share) - compute - on order)
@@ -22,7 +23,7 @@ def step(market) -> None:
     active = market.active_providers()
     orders = {}
     for p in active:
-        p.revenue = p.price * p.served_gpu / MILLION
+        p.revenue = p.price * p.billed_gpu / MILLION
         p.opex = fin.opex_per_gpu * p.compute / MILLION
         available = max(p.cash + p.revenue - p.opex, 0.0)
         own_cost = fin.gpu_cost_own * market.gpu_cost_factor / MILLION

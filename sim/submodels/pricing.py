@@ -22,6 +22,17 @@ def unit_cost(market, provider) -> float:
     return per_gpu / (1.0 - provider.training_share)
 
 
+def token_price_factor(config, name: str, t: int) -> float:
+    """Price per token relative to the compute price for provider ``name`` in quarter ``t``:
+    the product of (1 - cut) over the token price cuts in force (the 2024 model price war:
+    Doubao at 0.0008 yuan per 1k tokens, Qwen cut 85-97 %, market-shares.md section 2)."""
+    factor = 1.0
+    for c in config.pricing.token_price_cuts:
+        if (c.provider is None or c.provider == name) and t >= config.quarter_offset(c.quarter):
+            factor *= 1.0 - c.cut
+    return factor
+
+
 def markup(share: float, fair_share: float, cfg) -> float:
     return float(np.clip(cfg.base_markup + cfg.harvest_slope * (share - fair_share), cfg.min_markup, cfg.max_markup))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.customers import NO_PROVIDER
+from sim.submodels.pricing import token_price_factor
 
 
 def surge_multipliers(market) -> tuple[np.ndarray | None, np.ndarray]:
@@ -46,7 +47,9 @@ def step(market) -> None:
     slots = market.slot_table()
     n = market.n_slots
     intensity = market.token_compute
-    price_ratio = (slots["price"] / cfg.pricing.reference_price) * (intensity / cfg.pricing.token_compute)
+    # Token price = compute price x compute per token x any price cut in force.
+    cut = np.array([token_price_factor(cfg, name, market.t) for name in market.names])
+    price_ratio = (slots["price"] * cut / cfg.pricing.reference_price) * (intensity / cfg.pricing.token_compute)
     volume_factor = np.power(np.maximum(price_ratio, 1e-9), -cfg.demand.token_elasticity)
 
     has = people.provider != NO_PROVIDER
@@ -72,6 +75,7 @@ def step(market) -> None:
         p.utilisation = p.demand_gpu / capacity if capacity > 0 else np.inf
         served = 1.0 if p.utilisation <= 1.0 else 1.0 / p.utilisation
         p.served_gpu = customer_gpu * served
+        p.billed_gpu = (p.customer_compute + p.tokens * intensity * cut[p.slot]) * served
         target = served ** cfg.service.overload_penalty
         mem = cfg.service.reliability_memory
         p.reliability = mem * p.reliability + (1.0 - mem) * target
