@@ -67,7 +67,7 @@ class RunConfig(Section):
 
 # ------------------------------------------------------------------------ demand
 class SegmentConfig(Section):
-    weight: float = F(0.2, "share of potential customers in this segment", "fraction", gt=0, le=1)
+    weight: float = F(0.2, "relative share of potential customers in this segment (0 leaves it out)", "", ge=0, le=1000)
     compute_size: float = F(1.0, "mean compute demand of a customer relative to the market mean", "ratio", gt=0, le=1000)
     token_intensity: float = F(1.0, "token need of a customer relative to its compute demand (relative to market mean)", "ratio", ge=0, le=1000)
     growth: float = F(0.03, "growth of a customer's compute demand per quarter", "1/quarter", ge=-0.5, le=2)
@@ -106,25 +106,23 @@ class DemandConfig(Section):
 
     @field_validator("segments", mode="before")
     @classmethod
-    def _fill_segments(cls, value: Any) -> Any:
-        if value is None:
-            return _default_segments()
-        if isinstance(value, dict):
-            defaults = _default_segments()
-            merged: dict[str, Any] = {}
-            for name, seg in value.items():
-                if name in defaults and isinstance(seg, dict):
-                    merged[name] = {**defaults[name].model_dump(), **seg}
-                else:
-                    merged[name] = seg
-            return merged
-        return value
+    def _merge_segments(cls, value: Any) -> Any:
+        """Segments named in a file update the default segments field by field; a new name adds
+        a segment; a segment is left out of the population by giving it weight 0."""
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, Any] = {name: seg.model_dump() for name, seg in _default_segments().items()}
+        for name, seg in value.items():
+            if isinstance(seg, SegmentConfig):
+                seg = seg.model_dump()
+            merged[name] = {**merged[name], **seg} if name in merged and isinstance(seg, dict) else seg
+        return merged
 
     @field_validator("segments")
     @classmethod
-    def _at_least_one(cls, value: dict[str, SegmentConfig]) -> dict[str, SegmentConfig]:
-        if not value:
-            raise ValueError("at least one segment is needed")
+    def _some_weight(cls, value: dict[str, SegmentConfig]) -> dict[str, SegmentConfig]:
+        if not value or sum(s.weight for s in value.values()) <= 0:
+            raise ValueError("at least one segment needs a weight above 0")
         return value
 
 

@@ -1,0 +1,97 @@
+"""Config validation: every bad file gives one clear line per problem naming file and key."""
+
+import pytest
+
+from sim.config import ConfigError, load_config, parse_override, with_overrides
+
+GOOD_PROVIDERS = '[[providers]]\nname = "A"\ninitial_share = 0.6\n[[providers]]\nname = "B"\ninitial_share = 0.4\n'
+
+BAD_FILES = {
+    "unknown top-level key": ('colour = "red"\n' + GOOD_PROVIDERS, ["colour: unknown key", "allowed keys here: name"]),
+    "unknown section key": ('[finance]\ndeprecation = 0.1\n' + GOOD_PROVIDERS, ["finance.deprecation: unknown key", "depreciation"]),
+    "unknown segment field": ('[demand.segments.internet]\ngrowht = 0.1\n' + GOOD_PROVIDERS, ["demand.segments.internet.growht: unknown key", "growth"]),
+    "out of range": ('[demand]\nbass_p = 1.5\n' + GOOD_PROVIDERS, ["demand.bass_p", "<= 1", "1/quarter"]),
+    "wrong type": ('[run]\nquarters = "many"\n' + GOOD_PROVIDERS, ["run.quarters", "integer"]),
+    "bad provider field": (GOOD_PROVIDERS + 'lock_in = -1\n', ["providers[1] (B).lock_in", ">= 0"]),
+    "provider without name": (GOOD_PROVIDERS + '[[providers]]\ncompute = 5.0\n', ["providers[2].name: required key is missing"]),
+    "duplicate names": ('[[providers]]\nname = "A"\ninitial_share = 0.5\n[[providers]]\nname = "A"\ninitial_share = 0.5\n', ["provider names must be unique", "A"]),
+    "unknown affinity segment": ('[[providers]]\nname = "A"\ninitial_share = 1.0\naffinity = { enterprize = 1.0 }\n', ["enterprize", "allowed: enterprise"]),
+    "shares do not sum to 1": ('[[providers]]\nname = "A"\ninitial_share = 0.3\n', ["initial_share must sum to 1", "0.300"]),
+    "surge names unknown provider": ('[service]\nsurges = [{ quarter = "2025Q2", provider = "Z" }]\n' + GOOD_PROVIDERS, ["provider 'Z' is not a provider", "A, B"]),
+    "bad quarter label": ('[open_weights]\nrelease = "2025Q5"\n' + GOOD_PROVIDERS, ["open_weights.release", "quarter label like 2025Q1"]),
+    "markup bounds crossed": ('[pricing]\nmin_markup = 2.0\nmax_markup = 1.0\n' + GOOD_PROVIDERS, ["min_markup", "must not exceed max_markup"]),
+    "no providers": ('name = "empty"\n', ["providers: required key is missing"]),
+    "TOML syntax": ('[run\nquarters = 3\n', ["TOML syntax error", "line 1"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_file_message(tmp_path, case):
+    text, fragments = BAD_FILES[case]
+    path = tmp_path / "case.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert all(line.startswith(str(path)) for line in info.value.problems), message
+    for fragment in fragments:
+        assert fragment in message, f"{case}: {fragment!r} not in {message!r}"
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    path = tmp_path / "many.toml"
+    path.write_text('[run]\nquartrs = 3\nseed = -1\n[demand]\nbass_q = 9\n' + GOOD_PROVIDERS)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert len(info.value.problems) == 3
+
+
+def test_presets_load_and_are_consistent():
+    for name in ("minimal", "china_2025", "global_2025"):
+        config = load_config(name)
+        assert abs(sum(p.initial_share for p in config.providers) - 1) < 0.02
+        assert config.hash() == load_config(name).hash()
+
+
+def test_override_by_provider_name_and_index():
+    config = load_config("minimal", ["providers.Porter.lock_in=0.3", "providers.0.capability=0.95", "run.quarters=5"])
+    assert config.providers[1].lock_in == 0.3 and config.providers[0].capability == 0.95 and config.run.quarters == 5
+
+
+def test_override_errors_name_the_key():
+    with pytest.raises(ConfigError, match="no item 'Nobody'.*FullStack, Porter"):
+        load_config("minimal", ["providers.Nobody.lock_in=1"])
+    with pytest.raises(ConfigError, match="run.quarters"):
+        load_config("minimal", ["run.quarters=-4"])
+    with pytest.raises(ConfigError, match="expected key.path=value"):
+        parse_override("run.quarters")
+
+
+def test_override_values_are_read_as_toml():
+    assert parse_override("a.b=3") == (["a", "b"], 3)
+    assert parse_override("a=true") == (["a"], True)
+    assert parse_override('a="2025Q3"') == (["a"], "2025Q3")
+    assert parse_override("a=2025Q3") == (["a"], "2025Q3")  # bare words fall back to strings
+    assert parse_override("a=[1, 2]") == (["a"], [1, 2])
+
+
+def test_hash_changes_with_any_value(minimal):
+    changed = with_overrides(minimal, {"choice.switching_base": minimal.choice.switching_base + 0.1})
+    assert changed.hash() != minimal.hash()
+
+
+def test_partial_segment_keeps_other_defaults(tmp_path):
+    path = tmp_path / "seg.toml"
+    path.write_text('[demand.segments.internet]\ngrowth = 0.2\n' + GOOD_PROVIDERS)
+    config = load_config(path)
+    internet = config.demand.segments["internet"]
+    assert internet.growth == 0.2 and internet.compute_size == 2.0  # default of that segment kept
+    assert set(config.demand.segments) == {"internet", "enterprise", "government", "startup", "overseas"}
+
+
+def test_zero_weight_segment_gets_no_customers():
+    from sim.model import Market
+
+    config = load_config("minimal", ["demand.segments.startup.weight=0", "run.customers=2000"])
+    people = Market(config=config).customers
+    assert (people.segment != people.segment_names.index("startup")).all()

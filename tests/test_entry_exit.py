@@ -1,0 +1,52 @@
+"""Entry when the bankroll covers the entry cost; exit after quarters of negative cash."""
+
+from sim.model import Market
+from sim.simulate import simulate
+from tests.conftest import make_config, provider
+
+
+def entrant(**fields):
+    return {**provider("Startup", initial_share=0.0), "bankroll": 0.0, "funding": 0.0, "earliest": 2, **fields}
+
+
+def test_entrant_with_enough_money_enters_at_its_earliest_quarter():
+    config = make_config(customers=1000, quarters=6, entry={"entry_compute": 1e4}, entrants=[entrant(bankroll=1e5)])
+    result = simulate(config)
+    entered = result.market.query("entries > 0")
+    assert list(entered["entered"]) == ["Startup"]
+    assert entered["step"].iloc[0] == 1  # enters at the end of quarter 1, active from quarter 2
+    status = result.providers.query("provider == 'Startup'")["status"].tolist()
+    assert status[:1] == ["pending"] and status[-1] == "active"
+
+
+def test_entrant_without_money_stays_out_and_funding_lets_it_in_later():
+    entry = {"entry_compute": 1e4, "scales_with_frontier": False}
+    broke = make_config(customers=1000, quarters=10, entry=entry, entrants=[entrant()])
+    assert simulate(broke).market["entries"].sum() == 0
+    cost = 1e4 * broke.finance.gpu_cost_import / 1e6  # US$ million, before the GPU price trend
+    saving = make_config(customers=1000, quarters=10, entry=entry, entrants=[entrant(funding=cost / 4)])
+    result = simulate(saving)
+    assert result.market["entries"].sum() == 1
+    assert result.market.query("entries > 0")["step"].iloc[0] >= 3
+
+
+def test_arms_race_raises_the_entry_cost():
+    from sim.submodels import entry_exit
+    market = Market(config=make_config(customers=200, entry={"scales_with_frontier": True}))
+    now = entry_exit.entry_cost(market)
+    market.frontier *= 2
+    assert entry_exit.entry_cost(market) > 1.9 * now
+
+
+def test_provider_with_negative_cash_exits_and_its_customers_choose_again():
+    providers = [provider("Doomed", initial_share=0.5, cash=-1e6, capex_share=0.0), provider("Sound", initial_share=0.5)]
+    config = make_config(providers, customers=2000, quarters=8, entry={"exit_after": 3})
+    market = Market(config=config)
+    doomed_customers = market.customers.provider == 0
+    market.run()
+    rows = market.recorder.frames()[1]
+    assert rows["exited"].tolist().count("Doomed") == 1
+    assert rows.query("exits > 0")["step"].iloc[0] == 2  # third negative quarter
+    assert not (market.customers.provider == 0).any()
+    assert (market.customers.provider[doomed_customers] == 1).mean() > 0.95
+    assert market.status[0] == "exited" and market.slots[0] not in list(market.agents)

@@ -1,0 +1,63 @@
+"""Money: revenue, opex, capex, the compute it buys (own chips vs capped imports), depreciation."""
+
+import numpy as np
+import pytest
+
+from sim.model import Market
+from sim.simulate import simulate
+from sim.submodels import finance
+from tests.conftest import make_config, provider
+
+
+def test_cash_identity_holds_every_quarter():
+    result = simulate(make_config(n_identical=2, customers=2000, quarters=8))
+    for name, rows in result.providers.groupby("provider"):
+        cash = rows["cash"].to_numpy()
+        flow = (rows["revenue"] - rows["opex"] - rows["capex"]).to_numpy()
+        assert np.allclose(cash[1:], cash[:-1] + flow[1:]), name
+
+
+def test_compute_depreciates_without_capex():
+    config = make_config(n_identical=2, customers=500, quarters=5, finance={"capacity_response": 0.0, "depreciation": 0.1},
+                         providers=None)
+    config = config.model_copy(update={"providers": [p.model_copy(update={"capex_share": 0.0}) for p in config.providers]})
+    market = Market(config=config)
+    start = market.slots[0].compute
+    market.run()
+    assert market.slots[0].compute == pytest.approx(start * 0.9 ** 5)
+
+
+def test_import_cap_binds_on_imports_only():
+    providers = [provider("Importer", initial_share=0.5, own_chip_share=0.0, capex_share=1.0),
+                 provider("OwnChips", initial_share=0.5, own_chip_share=1.0, capex_share=1.0)]
+
+    def bought(cap):
+        result = simulate(make_config(providers, customers=2000, quarters=4, finance={"import_cap": cap}))
+        return result.providers.groupby("provider")["gpus_bought"].sum()
+
+    free, capped = bought(None), bought(100.0)
+    assert capped["Importer"] <= 4 * 100.0 + 1e-6 < free["Importer"]
+    assert capped["OwnChips"] == pytest.approx(free["OwnChips"], rel=0.05)
+
+
+def test_import_scale_is_pro_rata():
+    assert finance.import_scale(50.0, None) == 1.0
+    assert finance.import_scale(50.0, 100.0) == 1.0
+    assert finance.import_scale(400.0, 100.0) == 0.25
+
+
+def test_capex_cannot_spend_money_that_is_not_there():
+    providers = [provider("Broke", initial_share=0.5, cash=0.0, capex_share=5.0), provider("Rich", initial_share=0.5)]
+    result = simulate(make_config(providers, customers=2000, quarters=6))
+    broke = result.providers.query("provider == 'Broke'")
+    assert (broke["capex"] <= broke["revenue"] - broke["opex"] + 1e-6).all() or (broke["cash"] >= -1e-6).all()
+
+
+def test_committed_budget_is_spent_in_its_window():
+    providers = [provider("Committed", initial_share=0.5, capex_share=0.0,
+                          committed_capex={"total": 4000.0, "start": 2, "quarters": 2}),
+                 provider("Plain", initial_share=0.5, capex_share=0.0)]
+    config = make_config(providers, customers=1000, quarters=6, finance={"capacity_response": 0.0})
+    capex = simulate(config).providers.query("provider == 'Committed'")["capex"].to_numpy()
+    assert capex[2] == pytest.approx(2000.0) and capex[3] == pytest.approx(2000.0)
+    assert capex[0] == capex[1] == capex[4] == capex[5] == 0.0

@@ -1,0 +1,53 @@
+"""Service: finite capacity, reliability, surges, and price-elastic token volume."""
+
+import numpy as np
+
+from sim.model import Market
+from sim.simulate import simulate
+from sim.submodels import service
+from tests.conftest import make_config, provider
+
+NO_BUILD = {"capacity_response": 0.0}
+
+
+def test_capacity_shortfall_lowers_reliability_and_share():
+    providers = [provider("Ample", initial_share=0.5, compute=1e6, capex_share=0.0),
+                 provider("Short", initial_share=0.5, compute=4e4, capex_share=0.0)]
+    result = simulate(make_config(providers, customers=4000, quarters=12, finance=NO_BUILD))
+    last = result.providers.query("step == 11").set_index("provider")
+    assert last.loc["Short", "reliability"] < 0.6 < last.loc["Ample", "reliability"]
+    first = result.providers.query("step == 0").set_index("provider")
+    assert last.loc["Short", "share_customers"] < first.loc["Short", "share_customers"] - 0.05
+
+
+def test_surge_hits_only_the_named_provider_in_its_quarter():
+    providers = [provider("Gala", initial_share=0.5, compute=4e5), provider("Other", initial_share=0.5, compute=4e5)]
+    config = make_config(providers, customers=3000, quarters=6, finance=NO_BUILD,
+                         service={"reliability_memory": 0.0, "surges": [{"quarter": 3, "multiplier": 5.0, "provider": "Gala"}]})
+    rows = simulate(config).providers.set_index(["provider", "step"])
+    assert rows.loc[("Gala", 3), "utilisation"] > 3 * rows.loc[("Gala", 2), "utilisation"]
+    assert rows.loc[("Gala", 3), "reliability"] < rows.loc[("Gala", 2), "reliability"]
+    assert abs(rows.loc[("Other", 3), "utilisation"] / rows.loc[("Other", 2), "utilisation"] - 1) < 0.2
+
+
+def test_lower_token_price_raises_token_volume():
+    config = make_config(n_identical=2, customers=3000, demand={"token_elasticity": 1.0, "market_compute": 3e5})
+    market = Market(config=config)
+    market.customers.uses_model[:] = True
+    a, b = market.slots
+    a.price = b.price = 4000.0
+    service.step(market)
+    equal = (a.tokens / max(a.customers, 1), b.tokens / max(b.customers, 1))
+    a.price = 400.0  # a tenth of the price
+    service.step(market)
+    assert a.tokens / a.customers > 8 * equal[0]
+    assert np.isclose(b.tokens / b.customers, equal[1])
+
+
+def test_captive_demand_uses_capacity():
+    providers = [provider("Captive", initial_share=0.5, captive_compute=2e5), provider("Free", initial_share=0.5)]
+    market = Market(config=make_config(providers, customers=2000))
+    service.step(market)
+    captive, free = market.slots
+    assert captive.demand_gpu > captive.customer_compute + captive.tokens * market.token_compute
+    assert captive.utilisation > free.utilisation
