@@ -95,3 +95,12 @@ def test_zero_weight_segment_gets_no_customers():
     config = load_config("minimal", ["demand.segments.startup.weight=0", "run.customers=2000"])
     people = Market(config=config).customers
     assert (people.segment != people.segment_names.index("startup")).all()
+
+
+def test_config_reference_is_up_to_date():
+    """docs/config-reference.md is generated from the models; regenerate with `python -m sim.reference`."""
+    from pathlib import Path
+
+    from sim.reference import render
+    committed = (Path(__file__).resolve().parent.parent / "docs" / "config-reference.md").read_text()
+    assert committed == render(), "run: python -m sim.reference > docs/config-reference.md"
