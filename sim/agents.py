@@ -45,7 +45,8 @@ class Provider(mesa.Agent):
         self.pipeline: deque[float] = deque([0.0] * model.config.finance.capex_lag)
         self.negative_cash_quarters = 0
         # Flows of the current quarter, set by the submodels.
-        self.revenue = self.opex = self.capex = 0.0
+        self.revenue = self.internal_revenue = self.opex = self.capex = 0.0
+        self.captive_served = 0.0
         self.demand_gpu = self.served_gpu = self.billed_gpu = self.utilisation = 0.0
         self.customer_compute = self.tokens = 0.0
         self.customers = 0

@@ -187,6 +187,8 @@ class FinanceConfig(Section):
     capacity_response: float = F(0.8, "share of the gap between needed and installed compute (in service or on order) bought each quarter", "fraction", ge=0, le=1)
     headroom: float = F(0.15, "spare serving capacity providers plan for above this quarter's demand", "fraction", ge=0, le=5)
     import_cap: float | None = F(None, "most imported GPU-equivalents all providers together may buy in a quarter (export controls); none = no cap", "GPU-equivalents per quarter", ge=0)
+    domestic_chip_cost: float | None = F(None, "cost of a GPU-equivalent of third-party domestic chips, bought with the import budget that the cap refuses; none = no substitute (that money stays in cash)", "US$", gt=0, le=1e7)
+    captive_billing: float = F(1.0, "what a provider's own apps pay for the compute they use, as a multiple of unit cost (internal revenue: funds the fleet, not counted in market shares)", "ratio", ge=0, le=10)
     capex_lag: int = F(1, "quarters between paying for compute and using it", "quarters", ge=0, le=8)
 
 

@@ -74,7 +74,7 @@ class Recorder:
                 price=p.price if live else np.nan, markup=p.markup if live else np.nan,
                 cash=p.cash if live else np.nan, reliability=p.reliability if live else np.nan,
                 utilisation=p.utilisation if live else np.nan, capex=p.capex if live else 0.0,
-                opex=p.opex if live else 0.0, gpus_bought=p.gpus_bought if live else 0.0,
+                opex=p.opex if live else 0.0, internal_revenue=p.internal_revenue if live else 0.0, gpus_bought=p.gpus_bought if live else 0.0,
                 model_users=int(uses_model[slot]),
             )
             self.provider_rows.append(row)

@@ -13,7 +13,7 @@ def test_cash_identity_holds_every_quarter():
     result = simulate(make_config(n_identical=2, customers=2000, quarters=8))
     for name, rows in result.providers.groupby("provider"):
         cash = rows["cash"].to_numpy()
-        flow = (rows["revenue"] - rows["opex"] - rows["capex"]).to_numpy()
+        flow = (rows["revenue"] + rows["internal_revenue"] - rows["opex"] - rows["capex"]).to_numpy()
         assert np.allclose(cash[1:], cash[:-1] + flow[1:]), name
 
 
@@ -61,3 +61,27 @@ def test_committed_budget_is_spent_in_its_window():
     capex = simulate(config).providers.query("provider == 'Committed'")["capex"].to_numpy()
     assert capex[2] == pytest.approx(2000.0) and capex[3] == pytest.approx(2000.0)
     assert capex[0] == capex[1] == capex[4] == capex[5] == 0.0
+
+
+def test_domestic_chips_replace_refused_imports_at_their_cost():
+    providers = [provider("Importer", initial_share=1.0, own_chip_share=0.0, capex_share=1.0)]
+
+    def bought(domestic_cost):
+        finance_cfg = {"import_cap": 100.0, "domestic_chip_cost": domestic_cost}
+        return simulate(make_config(providers, customers=1000, quarters=3, finance=finance_cfg)).providers
+
+    none, domestic = bought(None), bought(40000.0)
+    assert (none["gpus_bought"] <= 100.0 + 1e-6).all()
+    assert (domestic["gpus_bought"] > none["gpus_bought"] + 1).all()
+    assert (domestic["capex"] > none["capex"]).all()
+
+
+def test_parent_pays_for_captive_compute():
+    providers = [provider("Captive", initial_share=1.0, captive_compute=5e4)]
+
+    def internal(billing):
+        rows = simulate(make_config(providers, customers=1000, quarters=3, finance={"captive_billing": billing})).providers
+        return rows["internal_revenue"].to_numpy()
+
+    assert (internal(0.0) == 0).all() and (internal(1.0) > 0).all()
+    assert internal(2.0) == pytest.approx(2 * internal(1.0), rel=1e-6)

@@ -75,6 +75,7 @@ def step(market) -> None:
         p.utilisation = p.demand_gpu / capacity if capacity > 0 else np.inf
         served = 1.0 if p.utilisation <= 1.0 else 1.0 / p.utilisation
         p.served_gpu = customer_gpu * served
+        p.captive_served = captive * served
         p.billed_gpu = (p.customer_compute + p.tokens * intensity * cut[p.slot]) * served
         target = served ** cfg.service.overload_penalty
         mem = cfg.service.reliability_memory
