@@ -20,10 +20,11 @@ FIND_PYTHON = for p in "$$PYTHON" python3.13 python3.12 \
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@py=$$($(FIND_PYTHON)) && echo "using $$py ($$($$py --version))" && \
-	  { [ -x $(PY) ] || $$py -m venv $(VENV); }
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@[ -x $(PY) ] || { py=$$($(FIND_PYTHON)) && echo "creating $(VENV) with $$py ($$($$py --version))" && $$py -m venv $(VENV); }
+	@echo "installing aicloud-sim[$(EXTRAS)] into $(VENV) (log: $(VENV)/install.log)"
+	@$(PY) -m pip install --upgrade pip > $(VENV)/install.log 2>&1 && \
+	  $(PY) -m pip install -e ".[$(EXTRAS)]" >> $(VENV)/install.log 2>&1 || \
+	  { tail -30 $(VENV)/install.log; echo "install failed; full log: $(VENV)/install.log" >&2; exit 1; }
 	@touch $(STAMP)
 
 run: $(STAMP)
