@@ -1,0 +1,148 @@
+"""``aicloud sweep``, ``aicloud experiment`` and ``aicloud plot``: many runs from an experiment spec."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sim.cli import UserError
+from sim.experiment import designs
+from sim.experiment.analysis import AnalysisError
+from sim.experiment.executors import default_workers
+from sim.experiment.progress import Progress
+from sim.experiment.report import report
+from sim.experiment.runner import Plan, SweepError, estimate_seconds, run_sweep
+from sim.experiment.spec import Spec, load_spec
+from sim.experiment.store import Store
+
+RESULTS_DIR = Path("results")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="run an experiment spec: many runs, streamed to disk, then figures",
+                       description="Run every run of an experiment spec (TOML) and draw its figures.")
+    p.add_argument("spec", help="spec file, or an experiment name in experiments/")
+    _run_options(p, default_out="results/<spec name>")
+    p.add_argument("--resume", action="store_true", help="finish a sweep in --out: run only missing or failed runs")
+    p.set_defaults(func=sweep_main)
+
+    e = sub.add_parser("experiment", help="run a preset experiment (experiments/NAME.toml) and draw its figures",
+                       description="Run a preset experiment; re-running it finishes an interrupted one and re-draws.")
+    e.add_argument("name", help="experiment name (a file in experiments/) or a spec path")
+    _run_options(e, default_out="results/NAME")
+    e.set_defaults(func=experiment_main)
+
+    q = sub.add_parser("plot", help="re-draw the figures of stored sweep results without re-running",
+                       description="Re-compute the summaries and re-draw the figures from stored results.")
+    q.add_argument("results", type=Path, help="a sweep's output directory")
+    q.add_argument("--spec", help="use this spec's outcomes and figures instead of the stored ones")
+    q.add_argument("--formats", default="png,svg", help="comma-separated figure formats (default: png,svg)")
+    q.set_defaults(func=plot_main)
+
+
+def _run_options(p: argparse.ArgumentParser, *, default_out: str) -> None:
+    p.add_argument("--workers", type=int, help="worker processes (default: the number of CPUs; 0 = in this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on Dask: 'local' starts a LocalCluster, tcp://host:8786 uses an existing cluster")
+    p.add_argument("--out", type=Path, help=f"output directory (default: {default_out})")
+    p.add_argument("--dry-run", action="store_true", help="print the number of runs and an estimated time, run nothing")
+    p.add_argument("--yes", action="store_true", help="run even if the sweep is larger than the spec's max_runs")
+    p.add_argument("--max-runs", type=int, help="refuse sweeps larger than this unless --yes (default: the spec's max_runs)")
+    p.add_argument("--no-plots", action="store_true", help="skip the summaries and figures after the sweep")
+    p.add_argument("--log-every", type=float, default=10.0, metavar="SECONDS",
+                   help="seconds between progress lines when output is not a terminal (default: 10)")
+
+
+def sweep_main(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    return _run(spec, args, args.out or RESULTS_DIR / spec.name, resume=args.resume)
+
+
+def experiment_main(args: argparse.Namespace) -> int:
+    spec = load_spec(args.name)
+    out = args.out or RESULTS_DIR / spec.name
+    # Re-running an experiment finishes it (the plan hash check refuses a changed spec).
+    return _run(spec, args, out, resume=Store(out).exists())
+
+
+def plot_main(args: argparse.Namespace) -> int:
+    store = Store(args.results)
+    if not store.exists():
+        raise UserError(f"{args.results}: no sweep results here (sweep.json is missing)")
+    spec = load_spec(args.spec) if args.spec else None
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    bad = [f for f in formats if f not in ("png", "svg", "pdf")]
+    if bad:
+        raise UserError(f"--formats: {', '.join(bad)} not supported; allowed: png, svg, pdf")
+    _report(args.results, spec, formats)
+    return 0
+
+
+def _run(spec: Spec, args: argparse.Namespace, out: Path, *, resume: bool) -> int:
+    workers = default_workers() if args.workers is None else args.workers
+    if workers < 0:
+        raise UserError(f"--workers {workers}: must be 0 (in this process) or more")
+    points = designs.size(spec)
+    runs = points * spec.replicates
+    limit = args.max_runs if args.max_runs is not None else spec.max_runs
+    plan = Plan.make(spec)
+    if args.dry_run:
+        print(describe(plan, out, workers, args.scheduler, limit))
+        return 0
+    if runs > limit and not args.yes:
+        raise UserError(f"{spec.source}: {runs:,} runs exceed the limit of {limit:,} (max_runs); "
+                        f"add --yes to run them, or set max_runs / --max-runs higher")
+    progress = Progress(runs, 0, every=args.log_every, label=spec.name)
+    try:
+        progress.tally.skipped = len(Store(out).done_ids()) if resume and Store(out).exists() else 0
+        tally = run_sweep(plan, out, workers=workers, scheduler=args.scheduler, resume=resume, progress=progress)
+    except SweepError as exc:
+        raise UserError(str(exc)) from None
+    except KeyboardInterrupt:
+        print(f"interrupted; results so far are in {out}; finish with: aicloud sweep {spec.source} "
+              f"--out {out} --resume", file=sys.stderr)
+        return 130
+    print(f"results: {out}/ (runs.parquet, parts/, sweep.json)")
+    if not args.no_plots:
+        _report(out, spec, ("png", "svg"))
+    return 1 if tally.failed and not tally.ok else 0
+
+
+def _report(out: Path, spec: Spec | None, formats: tuple[str, ...]) -> None:
+    try:
+        result = report(out, spec=spec, formats=formats)
+    except AnalysisError as exc:
+        raise UserError(str(exc)) from None
+    print(f"summaries: {out}/summary/")
+    for path in result["figures"]:
+        print(f"figure: {path}")
+
+
+def describe(plan: Plan, out: Path, workers: int, scheduler: str | None, limit: int) -> str:
+    spec, base = plan.spec, plan.base
+    done = len(Store(out).done_ids()) if Store(out).exists() else 0
+    seconds = estimate_seconds(plan)
+    slots = max(workers, 1)
+    todo = plan.runs - done
+    lines = [
+        f"experiment {spec.name}: {spec.design.kind} design, {len(plan.design):,} points x {spec.replicates} "
+        f"replicates = {plan.runs:,} runs",
+        f"base config: {spec.base_path} ({len(spec.fixed)} fixed overrides): "
+        f"{base.run.customers:,} customers x {base.run.quarters} quarters",
+        f"parameters: {', '.join(spec.params) or '(none)'}",
+        f"output: {out}" + (f" ({done:,} runs already done)" if done else ""),
+        f"one run takes about {seconds:.2f} s here; {todo:,} runs on {slots} "
+        f"{'Dask ' if scheduler else ''}worker{'s' if slots != 1 else ''}: about {_duration(todo * seconds / slots)}",
+    ]
+    if plan.runs > limit:
+        lines.append(f"this exceeds max_runs = {limit:,}: the sweep needs --yes")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

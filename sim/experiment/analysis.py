@@ -1,0 +1,188 @@
+"""Analysis of stored sweep results.
+
+- per-run outcomes (final HHI, leader share, a start-up's survival, quarters to
+  reach a share, ...) computed from the stored per-quarter tables;
+- quantile summaries across replicates per design point and quarter (mean,
+  median, 5/25/75/95 %);
+- Sobol' and Morris indices.  SALib trusts row order (SALib#665), so outcomes
+  are put in design-index order first; design points whose runs all failed are
+  handled explicitly: the Saltelli blocks / Morris trajectories that contain them
+  are dropped (they are independent samples), and the report says how many.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.experiment.seeds import design_seed
+from sim.experiment.spec import Outcome, Spec
+
+QUANTILES = {"q05": 0.05, "q25": 0.25, "q75": 0.75, "q95": 0.95}
+MARKET_VARIABLES = ("hhi_revenue", "hhi_compute", "hhi_tokens", "cr3_revenue", "cr3_tokens", "churn",
+                    "active_providers", "total_revenue", "total_tokens")
+SHARE_VARIABLES = ("share_revenue", "share_compute", "share_tokens", "share_customers")
+
+
+class AnalysisError(Exception):
+    """The stored results cannot support the analysis asked for (worded for the user)."""
+
+
+# -------------------------------------------------------------------- groups
+def provider_groups(config: dict[str, Any]) -> dict[str, list[str]]:
+    """Named groups of providers in the (resolved) base config."""
+    providers, entrants = config.get("providers", []), config.get("entrants", [])
+    everyone = providers + entrants
+    return {
+        "porters": [p["name"] for p in everyone if not p.get("has_model", True)],
+        "model_owners": [p["name"] for p in everyone if p.get("has_model", True)],
+        "entrants": [p["name"] for p in entrants],
+        "incumbents": [p["name"] for p in providers],
+    }
+
+
+def members(selector: list[str] | str, groups: dict[str, list[str]]) -> list[str]:
+    return groups[selector] if isinstance(selector, str) else list(selector)
+
+
+# ------------------------------------------------------------------ outcomes
+def outcomes(spec: Spec, providers: pd.DataFrame, market: pd.DataFrame, groups: dict[str, list[str]]) -> pd.DataFrame:
+    """One row per run that finished: run_id, design_index, replicate and one column per outcome."""
+    runs = market.groupby("run_id", sort=True)[["design_index", "replicate"]].first()
+    last = market.groupby("run_id")["step"].transform("max") == market["step"]
+    final_market = market[last].set_index("run_id")
+    prov_last = providers.groupby("run_id")["step"].transform("max") == providers["step"]
+    table = runs.copy()
+    for name, spec_o in spec.all_outcomes().items():
+        table[name] = _outcome(spec_o, providers, prov_last, final_market, groups).reindex(runs.index)
+    return table.reset_index()
+
+
+def _outcome(o: Outcome, providers: pd.DataFrame, prov_last: pd.Series, final_market: pd.DataFrame,
+             groups: dict[str, list[str]]) -> pd.Series:
+    share = f"share_{o.metric}"
+    if o.kind == "final":
+        return final_market[o.column].astype(float)
+    if o.kind == "leader_share":
+        return providers[prov_last].groupby("run_id")[share].max()
+    names = members(o.providers, groups)
+    mine = providers[providers["provider"].isin(names)]
+    if mine.empty:  # e.g. no porters in this market: the group holds nothing
+        return pd.Series(0.0, index=providers["run_id"].unique())
+    group = mine.groupby(["run_id", "step"])[share].sum()
+    if o.kind == "share":
+        if o.at == "final":
+            return group.groupby("run_id").last()
+        return group.groupby("run_id").agg(o.at)
+    if o.kind == "reaches_share":
+        reached = group.groupby("run_id").max() >= o.threshold
+        if o.survive:
+            reached &= _active_at_end(mine, prov_last)
+        return reached.astype(float)
+    if o.kind == "quarters_to_share":
+        hit = group[group >= o.threshold].reset_index()
+        first = hit.groupby("run_id")["step"].min() + 1  # quarters from the start, counting the first
+        return first.reindex(providers["run_id"].unique()).astype(float)  # NaN: never reached
+    if o.kind == "survives":
+        return _active_at_end(mine, prov_last).astype(float)
+    if o.kind == "entered":
+        return (mine["status"] != "pending").groupby(mine["run_id"]).any().astype(float)
+    raise ValueError(o.kind)
+
+
+def _active_at_end(rows: pd.DataFrame, prov_last: pd.Series) -> pd.Series:
+    end = rows[prov_last.loc[rows.index]]
+    return (end["status"] == "active").groupby(end["run_id"]).all()
+
+
+# ----------------------------------------------------------------- summaries
+def quantile_table(frame: pd.DataFrame, keys: list[str], variables: list[str]) -> pd.DataFrame:
+    """Long table: keys, variable, n, mean, median, q05, q25, q75, q95 (NaN rows ignored)."""
+    variables = [v for v in variables if v in frame.columns]
+    grouped = frame.groupby(keys, sort=True)[variables]
+    parts = {"n": grouped.count(), "mean": grouped.mean(), "median": grouped.median()}
+    for label, q in QUANTILES.items():
+        parts[label] = grouped.quantile(q)
+    stacked = {label: part.stack(future_stack=True) for label, part in parts.items()}
+    table = pd.DataFrame(stacked)
+    table.index = table.index.set_names([*keys, "variable"])
+    table["n"] = table["n"].astype("int64")
+    return table.reset_index()[[*keys, "variable", "n", "mean", "median", "q05", "q25", "q75", "q95"]]
+
+
+def market_quantiles(market: pd.DataFrame) -> pd.DataFrame:
+    return quantile_table(market, ["design_index", "step", "quarter"], list(MARKET_VARIABLES))
+
+
+def provider_quantiles(providers: pd.DataFrame) -> pd.DataFrame:
+    return quantile_table(providers, ["design_index", "step", "quarter", "provider"], list(SHARE_VARIABLES))
+
+
+def point_summary(outcome_table: pd.DataFrame, runs: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Per design point and outcome: runs ok/failed and the quantiles across replicates."""
+    table = quantile_table(outcome_table, ["design_index"], names)
+    counts = runs.assign(failed=runs["status"] != "ok").groupby("design_index")["failed"].agg(["sum", "size"])
+    table = table.merge(counts.rename(columns={"sum": "runs_failed", "size": "runs"}).reset_index(),
+                        on="design_index", how="left")
+    return table
+
+
+# --------------------------------------------------------------- sensitivity
+@dataclass
+class Sensitivity:
+    method: str
+    outcome: str
+    table: pd.DataFrame  # one row per parameter
+    blocks_used: int
+    blocks_dropped: int
+    points_missing: list[int] = field(default_factory=list)
+
+    def note(self) -> str:
+        if not self.blocks_dropped:
+            return f"{self.method} indices of {self.outcome} from {self.blocks_used} complete blocks"
+        return (f"{self.method} indices of {self.outcome} from {self.blocks_used} blocks; {self.blocks_dropped} dropped "
+                f"because design points {self.points_missing[:10]}{'...' if len(self.points_missing) > 10 else ''} "
+                f"have no finished run")
+
+
+def point_means(outcome_table: pd.DataFrame, outcome: str, points: int) -> np.ndarray:
+    """Mean over replicates per design point, in design-index order (NaN: no run finished)."""
+    means = outcome_table.groupby("design_index")[outcome].mean()
+    return means.reindex(range(points)).to_numpy(dtype=float)
+
+
+def sensitivity(spec: Spec, design: pd.DataFrame, outcome_table: pd.DataFrame, outcome: str) -> Sensitivity:
+    from SALib.analyze import morris, sobol  # imported here: SALib takes ~1 s to import
+
+    design = design.sort_values("design_index")
+    names = list(spec.params)
+    problem = {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}
+    y = point_means(outcome_table, outcome, len(design))
+    d = len(names)
+    kind = spec.design.kind
+    if kind == "sobol":
+        block = 2 * d + 2 if spec.design.second_order else d + 2
+    elif kind == "morris":
+        block = d + 1
+    else:
+        raise AnalysisError(f"sensitivity indices need a sobol or morris design, not {kind}")
+    complete = ~np.isnan(y).reshape(-1, block).any(axis=1)
+    missing = [int(i) for i in np.flatnonzero(np.isnan(y))]
+    if not complete.any():
+        raise AnalysisError(f"no complete {kind} block for {outcome}: every block has a design point "
+                            f"without a finished run (or with an undefined outcome)")
+    keep = np.repeat(complete, block)
+    seed = design_seed(spec.seed)
+    if kind == "sobol":
+        res = sobol.analyze(problem, y[keep], calc_second_order=spec.design.second_order, seed=seed)
+        table = pd.DataFrame({"parameter": names, "S1": res["S1"], "S1_conf": res["S1_conf"],
+                              "ST": res["ST"], "ST_conf": res["ST_conf"]})
+    else:
+        unit = design[[f"unit:{n}" for n in names]].to_numpy(dtype=float)
+        res = morris.analyze(problem, unit[keep], y[keep], num_levels=spec.design.levels, seed=seed)
+        table = pd.DataFrame({"parameter": names, "mu_star": res["mu_star"], "mu_star_conf": res["mu_star_conf"],
+                              "sigma": res["sigma"], "mu": res["mu"]})
+    return Sensitivity(kind, outcome, table, int(complete.sum()), int((~complete).sum()), missing)

@@ -1,0 +1,218 @@
+"""From stored results to summary tables and figures (what ``aicloud plot`` re-draws).
+
+    OUT/summary/outcomes.parquet            one row per finished run: its outcomes
+    OUT/summary/points.parquet              per design point and outcome: runs, failures, quantiles
+    OUT/summary/quantiles_market.parquet    per design point and quarter: market variables' quantiles
+    OUT/summary/quantiles_providers.parquet per design point, quarter and provider: shares' quantiles
+    OUT/summary/sensitivity_<outcome>.csv   Sobol'/Morris indices
+    OUT/summary/analysis.json               what was analysed, notes on failed runs
+    OUT/figures/<name>.png|.svg
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.config import ConfigError
+from sim.experiment import analysis, plots
+from sim.experiment.spec import Figure, Spec, validate_spec
+from sim.experiment.store import Store
+from sim.output import write_csv, write_json, write_parquet
+
+Z95 = 1.959964
+
+
+def stored_spec(store: Store) -> Spec:
+    info = store.manifest()
+    return validate_spec(info["spec"], info.get("spec_source") or str(store.manifest_path))
+
+
+def report(root: str | Path, *, spec: Spec | None = None, formats: tuple[str, ...] = ("png", "svg"),
+           log=print) -> dict[str, Any]:
+    store = Store(root)
+    info = store.manifest()
+    spec = spec or stored_spec(store)
+    runs = store.runs()
+    providers, market = store.table("providers"), store.table("market")
+    if market.empty:
+        raise ConfigError([f"{store.root}: no finished runs to analyse ({(runs['status'] == 'failed').sum()} failed)"])
+    groups = analysis.provider_groups(info["config"])
+    outcomes = analysis.outcomes(spec, providers, market, groups)
+    names = list(spec.all_outcomes())
+    summary = store.root / "summary"
+    points = analysis.point_summary(outcomes, runs, names)
+    write_parquet(summary / "outcomes.parquet", outcomes)
+    write_parquet(summary / "points.parquet", points)
+    mq = analysis.market_quantiles(market)
+    pq = analysis.provider_quantiles(providers)
+    write_parquet(summary / "quantiles_market.parquet", mq)
+    write_parquet(summary / "quantiles_providers.parquet", pq)
+    ctx = Context(spec, store.design(), runs, outcomes, providers, market, mq, pq, groups, summary)
+    notes: list[str] = []
+    failed = int((runs["status"] == "failed").sum())
+    if failed:
+        notes.append(f"{failed} of {len(runs)} runs failed; outcomes use the runs that finished")
+    figures = []
+    for i, fig_spec in enumerate(spec.figures or default_figures(spec)):
+        name = fig_spec.name or f"{i + 1:02d}_{fig_spec.kind}"
+        fig, note = draw(ctx, fig_spec)
+        if note:
+            notes.append(f"{name}: {note}")
+        figures += [str(p) for p in plots.save(fig, store.root / "figures" / name, formats)]
+    result = {"experiment": spec.name, "runs": len(runs), "failed": failed,
+              "pending": int((~runs["status"].isin(["ok", "failed"])).sum()), "figures": figures, "notes": notes}
+    write_json(summary / "analysis.json", result)
+    for note in notes:
+        log(f"note: {note}")
+    return result
+
+
+def default_figures(spec: Spec) -> list[Figure]:
+    figs = [Figure(kind="shares", points="first"), Figure(kind="timeseries")]
+    if spec.design.kind in ("sobol", "morris"):
+        figs.append(Figure(kind="sensitivity", outcome=["final_hhi_revenue", "leader_share_revenue"]))
+    return figs
+
+
+class Context:
+    def __init__(self, spec, design, runs, outcomes, providers, market, mq, pq, groups, summary_dir):
+        self.summary_dir = summary_dir
+        self.spec, self.design, self.runs, self.outcomes = spec, design, runs, outcomes
+        self.providers, self.market, self.mq, self.pq, self.groups = providers, market, mq, pq, groups
+        self.labels = dict(zip(design["design_index"], design["label"]))
+
+    def param_label(self, name: str) -> str:
+        return self.spec.params[name].label or name
+
+    def outcome_label(self, name: str) -> str:
+        return self.spec.all_outcomes()[name].label or name
+
+    def with_params(self) -> pd.DataFrame:
+        params = self.design[["design_index", *self.spec.params]]
+        return self.outcomes.merge(params, on="design_index", how="left")
+
+
+def draw(ctx: Context, f: Figure):
+    """The figure and an optional note (e.g. on dropped Sobol' blocks)."""
+    title = f.title
+    if f.kind == "shares":
+        return plots.shares_figure(ctx.pq, select_points(ctx, f.points or "corners"), ctx.labels,
+                                   metric=f.metric, title=title), None
+    if f.kind == "timeseries":
+        table, ylabel, scale = series_quantiles(ctx, f)
+        return plots.timeseries_figure(table, select_points(ctx, f.points or "all"), ctx.labels,
+                                       ylabel=ylabel, title=title, scale=scale), None
+    if f.kind == "heatmap":
+        grid = heatmap_grid(ctx, f)
+        return plots.heatmap_figure(grid, x=f.x, y=f.y, xlabel=ctx.param_label(f.x), ylabel=ctx.param_label(f.y),
+                                    label=f"{ctx.outcome_label(f.outcome)} ({f.stat})", title=title), None
+    if f.kind == "curve":
+        table, binary = curve_table(ctx, f)
+        categorical = ctx.spec.params[f.x].type == "categorical"
+        return plots.curve_figure(table, x=f.x, hue=f.hue, xlabel=ctx.param_label(f.x),
+                                  ylabel=ctx.outcome_label(f.outcomes[0]), title=title, binary=binary,
+                                  categorical_x=categorical), None
+    results = [analysis.sensitivity(ctx.spec, ctx.design, ctx.outcomes, o) for o in f.outcomes]
+    for res in results:
+        write_csv(ctx.summary_dir / f"sensitivity_{res.outcome}.csv", res.table)
+    labels = {n: ctx.param_label(n) for n in ctx.spec.params} | {o: ctx.outcome_label(o) for o in f.outcomes}
+    note = "; ".join(r.note() for r in results if r.blocks_dropped) or None
+    return plots.sensitivity_figure(results, labels, title), note
+
+
+def select_points(ctx: Context, which: list[int] | str) -> list[int]:
+    n = len(ctx.design)
+    if isinstance(which, list):
+        bad = [p for p in which if not 0 <= p < n]
+        if bad:
+            raise ConfigError([f"{ctx.spec.source}: figures: design point(s) {bad} do not exist; allowed: 0..{n - 1}"])
+        return which
+    if which == "first" or n == 1:
+        return [0]
+    if which == "all":
+        if n <= plots.MAX_LINES:
+            return list(range(n))
+        return sorted({int(round(i)) for i in np.linspace(0, n - 1, plots.MAX_LINES)})
+    return corners(ctx)
+
+
+def corners(ctx: Context) -> list[int]:
+    """Design points at the extremes of the first two parameters (others at their first value)."""
+    names = list(ctx.spec.params)[:2]
+    design = ctx.design
+    if not names:
+        return [0]
+    others = [n for n in ctx.spec.params if n not in names]
+    mask = pd.Series(True, index=design.index)
+    for n in others:
+        mask &= design[n] == design[n].iloc[0]
+    picked = []
+    for combo in _extremes(design, names):
+        rows = design[mask & np.logical_and.reduce([design[n] == v for n, v in zip(names, combo)])]
+        if not rows.empty:
+            picked.append(int(rows["design_index"].iloc[0]))
+    return list(dict.fromkeys(picked)) or [0]
+
+
+def _extremes(design: pd.DataFrame, names: list[str]) -> list[tuple]:
+    ends = []
+    for n in names:
+        values = list(dict.fromkeys(design[n]))
+        try:
+            values = sorted(values)
+        except TypeError:
+            pass
+        ends.append([values[0], values[-1]] if len(values) > 1 else values)
+    if len(ends) == 1:
+        return [(v,) for v in ends[0]]
+    return [(a, b) for b in reversed(ends[1]) for a in ends[0]]  # top row first, as the panels read
+
+
+def series_quantiles(ctx: Context, f: Figure) -> tuple[pd.DataFrame, str, float]:
+    if f.providers is not None:
+        names = analysis.members(f.providers, ctx.groups)
+        mine = ctx.providers[ctx.providers["provider"].isin(names)]
+        series = mine.groupby(["run_id", "design_index", "step", "quarter"], as_index=False)[f"share_{f.metric}"].sum()
+        table = analysis.quantile_table(series, ["design_index", "step", "quarter"], [f"share_{f.metric}"])
+        who = f.providers if isinstance(f.providers, str) else ", ".join(names)
+        return table, f"share of {f.metric}: {who} (%)", 100.0
+    column = f.column or f"hhi_{f.metric}"
+    table = ctx.mq[ctx.mq["variable"] == column]
+    if table.empty:
+        table = analysis.quantile_table(ctx.market, ["design_index", "step", "quarter"], [column])
+    if table.empty:
+        raise ConfigError([f"{ctx.spec.source}: figures: {column!r} is not a market column"])
+    return table, column.replace("hhi_", "HHI, ").replace("_", " "), 1.0
+
+
+def heatmap_grid(ctx: Context, f: Figure) -> pd.DataFrame:
+    data = ctx.with_params()
+    stat = data.groupby([f.y, f.x])[f.outcome].agg(f.stat)
+    return stat.unstack(f.x).sort_index()
+
+
+def curve_table(ctx: Context, f: Figure) -> tuple[pd.DataFrame, bool]:
+    outcome = f.outcomes[0]
+    data = ctx.with_params().rename(columns={f.x: "x"}) if f.x != f.hue else ctx.with_params().assign(x=lambda d: d[f.x])
+    keys = ["x"] + ([f.hue] if f.hue else [])
+    values = data[outcome].dropna()
+    binary = bool(len(values)) and set(np.unique(values)) <= {0.0, 1.0}
+    grouped = data.groupby(keys, sort=True)[outcome]
+    if binary:
+        table = grouped.agg(["mean", "count"]).reset_index()
+        table["low"], table["high"] = wilson(table["mean"], table["count"])
+        return table, True
+    parts = {"median": grouped.median(), **{k: grouped.quantile(q) for k, q in analysis.QUANTILES.items()}}
+    return pd.DataFrame(parts).reset_index(), False
+
+
+def wilson(p: pd.Series, n: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Wilson score 95 % interval for a proportion."""
+    n = n.clip(lower=1)
+    centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
+    half = Z95 * np.sqrt(p * (1 - p) / n + Z95**2 / (4 * n**2)) / (1 + Z95**2 / n)
+    return centre - half, centre + half

@@ -1,0 +1,409 @@
+"""Experiment specs: TOML files in ``experiments/`` -> validated pydantic models.
+
+A spec names a base config, fixed overrides, the parameters to vary (any config
+key path, ``*`` for every provider), a design, replicates per design point and a
+master seed; plus the outcomes to compute from the stored per-quarter tables and
+the figures to draw.  Like configs, unknown keys are errors, and every problem
+is one line naming the spec file, the key path and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from sim.config import Config, ConfigError, load_config, read_toml, resolve_path, with_overrides
+
+EXPERIMENT_DIR = Path(__file__).resolve().parent.parent.parent / "experiments"
+DESIGNS = ("grid", "zip", "random", "latin", "sobol", "morris")
+METRIC_NAMES = ("revenue", "compute", "tokens", "customers")
+GROUPS = ("porters", "model_owners", "entrants", "incumbents")
+Scalar = float | int | str | bool
+
+
+class Part(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Param(Part):
+    key: str | None = Field(None, description="config key path set by this parameter, e.g. choice.switching_base")
+    keys: list[str] = Field([], description="several key paths set to the same value; '*' stands for every provider")
+    type: Literal["float", "int", "categorical"] = Field("float", description="kind of values")
+    low: float | None = Field(None, description="lowest value (float/int)")
+    high: float | None = Field(None, description="highest value (float/int)")
+    num: int | None = Field(None, ge=2, le=1000, description="grid: number of evenly spaced values from low to high")
+    values: list[Scalar] | None = Field(None, description="explicit values (grid, zip, categorical, or a discrete set to sample)")
+    log: bool = Field(False, description="space / sample low..high on a log scale")
+    mode: Literal["set", "scale"] = Field("set", description="set the key to the value, or multiply the base value by it")
+    label: str = Field("", description="axis label in figures")
+
+    @model_validator(mode="after")
+    def _check(self) -> "Param":
+        if self.key and self.keys:
+            raise ValueError("give either key or keys, not both")
+        if not self.key and not self.keys:
+            raise ValueError("a parameter needs key = 'a.b.c' (or keys = [...])")
+        if self.type == "categorical":
+            if not self.values:
+                raise ValueError("a categorical parameter needs values = [...]")
+            if self.low is not None or self.high is not None:
+                raise ValueError("a categorical parameter takes values, not low/high")
+            if self.mode == "scale":
+                raise ValueError("mode = 'scale' needs a numeric parameter")
+            return self
+        if self.values is not None:
+            if not self.values:
+                raise ValueError("values must not be empty")
+            bad = [v for v in self.values if isinstance(v, (str, bool))]
+            if bad:
+                raise ValueError(f"a {self.type} parameter takes numbers; got {bad[0]!r} (use type = 'categorical')")
+            if self.low is not None or self.high is not None:
+                raise ValueError("give values or low/high, not both")
+        elif self.low is None or self.high is None:
+            raise ValueError("a numeric parameter needs low and high (or values = [...])")
+        elif not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        elif self.log and self.low <= 0:
+            raise ValueError(f"log = true needs low > 0 (got {self.low})")
+        if self.type == "int":
+            nums = self.values if self.values is not None else [self.low, self.high]
+            if any(float(v) != int(v) for v in nums):
+                raise ValueError("an int parameter needs whole-number low/high/values")
+        return self
+
+    @property
+    def targets(self) -> list[str]:
+        return [self.key] if self.key else list(self.keys)
+
+    @property
+    def discrete(self) -> bool:
+        return self.values is not None
+
+
+class Design(Part):
+    kind: Literal["grid", "zip", "random", "latin", "sobol", "morris"] = Field("grid", description="design")
+    samples: int | None = Field(None, ge=1, le=1_000_000, description="random/latin: points; sobol: base samples N (a power of 2); morris: trajectories")
+    second_order: bool = Field(False, description="sobol: also estimate second-order indices")
+    levels: int = Field(4, ge=2, le=100, description="morris: grid levels (even)")
+    labels: list[str] = Field([], description="zip: a name per scenario")
+
+    @model_validator(mode="after")
+    def _check(self) -> "Design":
+        if self.kind in ("random", "latin", "sobol", "morris") and self.samples is None:
+            raise ValueError(f"design kind {self.kind!r} needs samples = N")
+        if self.kind in ("grid", "zip") and self.samples is not None:
+            raise ValueError(f"design kind {self.kind!r} takes no samples (its size follows from the parameters)")
+        if self.kind == "sobol" and self.samples & (self.samples - 1):
+            raise ValueError(f"sobol samples must be a power of 2 (Sobol' sequences); got {self.samples}")
+        if self.kind == "morris" and self.levels % 2:
+            raise ValueError(f"morris levels must be even; got {self.levels}")
+        if self.labels and self.kind != "zip":
+            raise ValueError("labels are for zip designs")
+        return self
+
+
+class Outcome(Part):
+    kind: Literal["final", "share", "leader_share", "reaches_share", "quarters_to_share", "survives", "entered"] = Field(
+        ..., description="how the outcome is computed from one run's per-quarter tables")
+    column: str | None = Field(None, description="final: a market column, e.g. hhi_revenue")
+    metric: Literal["revenue", "compute", "tokens", "customers"] = Field("revenue", description="share metric")
+    providers: list[str] | Literal["porters", "model_owners", "entrants", "incumbents"] | None = Field(
+        None, description="provider names, or a group: porters, model_owners, entrants, incumbents")
+    threshold: float | None = Field(None, gt=0, le=1, description="share threshold (reaches_share, quarters_to_share)")
+    at: Literal["final", "max", "mean"] = Field("final", description="share: which quarter(s)")
+    survive: bool = Field(False, description="reaches_share: also require being active at the end")
+    label: str = Field("", description="axis label in figures")
+
+    @model_validator(mode="after")
+    def _check(self) -> "Outcome":
+        if self.kind == "final" and not self.column:
+            raise ValueError("kind 'final' needs column = '<market column>', e.g. hhi_revenue")
+        if self.kind != "final" and self.column:
+            raise ValueError(f"column is only for kind 'final', not {self.kind!r}")
+        needs_providers = ("share", "reaches_share", "quarters_to_share", "survives", "entered")
+        if self.kind in needs_providers and self.providers is None:
+            raise ValueError(f"kind {self.kind!r} needs providers = [names] or a group ({', '.join(GROUPS)})")
+        if self.kind in ("reaches_share", "quarters_to_share") and self.threshold is None:
+            raise ValueError(f"kind {self.kind!r} needs threshold (a share between 0 and 1)")
+        return self
+
+
+class Figure(Part):
+    kind: Literal["shares", "timeseries", "heatmap", "curve", "sensitivity"] = Field(..., description="figure type")
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="file name stem (default: kind and number)")
+    title: str = Field("", description="figure title")
+    metric: Literal["revenue", "compute", "tokens", "customers"] = Field("revenue", description="share metric")
+    points: list[int] | Literal["all", "corners", "first"] | None = Field(None, description="design points to show")
+    column: str | None = Field(None, description="timeseries: a market column (default hhi_<metric>)")
+    providers: list[str] | Literal["porters", "model_owners", "entrants", "incumbents"] | None = Field(
+        None, description="timeseries: plot the summed share of these providers instead of a column")
+    x: str | None = Field(None, description="heatmap/curve: parameter on the x axis")
+    y: str | None = Field(None, description="heatmap: parameter on the y axis")
+    hue: str | None = Field(None, description="curve: one line per value of this parameter")
+    outcome: str | list[str] | None = Field(None, description="outcome name(s) (heatmap, curve, sensitivity)")
+    stat: Literal["mean", "median"] = Field("mean", description="heatmap: statistic across replicates")
+
+    @model_validator(mode="after")
+    def _check(self) -> "Figure":
+        need = {"heatmap": ("x", "y", "outcome"), "curve": ("x", "outcome"), "sensitivity": ("outcome",)}
+        missing = [k for k in need.get(self.kind, ()) if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} figure needs {', '.join(missing)}")
+        if self.kind != "timeseries" and (self.column or self.providers):
+            raise ValueError("column/providers are for timeseries figures")
+        return self
+
+    @property
+    def outcomes(self) -> list[str]:
+        if self.outcome is None:
+            return []
+        return [self.outcome] if isinstance(self.outcome, str) else list(self.outcome)
+
+
+class Spec(Part):
+    name: str = Field("", description="experiment name (default: the file name)")
+    description: str = Field("", description="what the experiment is for")
+    claim: str = Field("", description="the article's claim it tests")
+    base: str = Field(..., description="base config: a preset name in configs/ or a path")
+    fixed: dict[str, Any] = Field({}, description="overrides applied to every run, 'key.path' = value")
+    params: dict[str, Param] = Field({}, description="parameters to vary, by name")
+    design: Design = Field(default_factory=Design, description="the design")
+    replicates: int = Field(1, ge=1, le=100_000, description="runs per design point, each with its own seed")
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="master seed; every run's seed derives from it")
+    common_random_numbers: bool = Field(False, description="replicate r uses the same seed at every design point")
+    max_runs: int = Field(5000, ge=1, description="refuse larger sweeps unless confirmed (--yes)")
+    outcomes: dict[str, Outcome] = Field({}, description="outcomes computed per run, by name")
+    figures: list[Figure] = Field([], description="figures drawn after the sweep")
+
+    # set by validate_spec: where the spec came from
+    _source: str = PrivateAttr("")
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    @property
+    def base_path(self) -> str:
+        """The base config file: beside the spec, else a path or a preset in configs/."""
+        return str(_base_file(self, self._source))
+
+    def all_outcomes(self) -> dict[str, Outcome]:
+        """Built-in outcomes (final HHI and leader share per metric) plus the spec's own."""
+        built = {}
+        for m in METRIC_NAMES:
+            built[f"final_hhi_{m}"] = Outcome(kind="final", column=f"hhi_{m}", label=f"final HHI ({m})")
+            built[f"leader_share_{m}"] = Outcome(kind="leader_share", metric=m, label=f"leader's final share of {m}")
+        return {**built, **self.outcomes}
+
+    def resolved(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def hash(self) -> str:
+        return _hash(self.resolved())
+
+
+def _reference_problems(spec: Spec):
+    names = set(spec.params)
+    outcomes = set(spec.all_outcomes())
+    kind = spec.design.kind
+    if kind in ("sobol", "morris", "random", "latin") and not names:
+        yield f"design: kind {kind!r} needs at least one parameter under [params]"
+    for pname, p in spec.params.items():
+        for t in p.targets:
+            if t.split(".")[:2] == ["run", "seed"]:
+                yield f"params.{pname}: run.seed cannot be swept; seeds come from 'seed' and the replicate"
+        if kind == "grid" and not p.discrete and p.type == "float" and p.num is None:
+            yield f"params.{pname}: a grid needs values = [...] or num = N points between low and high"
+        if kind == "zip" and not p.discrete:
+            yield f"params.{pname}: a zip design needs values = [...] (one per scenario)"
+        if kind in ("sobol", "morris") and p.num is not None:
+            yield f"params.{pname}: num is for grid designs"
+    if kind == "zip":
+        lengths = {n: len(p.values or []) for n, p in spec.params.items()}
+        if len(set(lengths.values())) > 1:
+            yield "params: a zip design needs the same number of values for every parameter; got " + \
+                  ", ".join(f"{n}={k}" for n, k in lengths.items())
+        if spec.design.labels and lengths and len(spec.design.labels) != next(iter(lengths.values())):
+            yield f"design.labels: {len(spec.design.labels)} labels for {next(iter(lengths.values()))} scenarios"
+    for i, fig in enumerate(spec.figures):
+        for axis in ("x", "y", "hue"):
+            value = getattr(fig, axis)
+            if value is not None and value not in names:
+                yield f"figures[{i}].{axis}: {value!r} is not a parameter; allowed: {', '.join(sorted(names)) or '(none)'}"
+        for o in fig.outcomes:
+            if o not in outcomes:
+                yield f"figures[{i}].outcome: {o!r} is not an outcome; allowed: {', '.join(sorted(outcomes))}"
+        if fig.kind == "sensitivity" and kind not in ("sobol", "morris"):
+            yield f"figures[{i}]: a sensitivity figure needs a sobol or morris design (this one is {kind})"
+        if fig.kind == "heatmap" and fig.x == fig.y:
+            yield f"figures[{i}]: heatmap x and y must be different parameters"
+
+
+# ------------------------------------------------------------------ loading
+def resolve_spec(name_or_path: str | Path) -> Path:
+    """A spec given as a path, or as a name looked up in ``experiments/``."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    for candidate in (EXPERIMENT_DIR / path, EXPERIMENT_DIR / f"{path}.toml"):
+        if candidate.is_file():
+            return candidate
+    names = ", ".join(sorted(p.stem for p in EXPERIMENT_DIR.glob("*.toml")))
+    raise ConfigError([f"{name_or_path}: no such spec file, and no experiment of that name (experiments: {names})"])
+
+
+def load_spec(name_or_path: str | Path) -> Spec:
+    file = resolve_spec(name_or_path)
+    raw = read_toml(file)
+    return validate_spec(raw, str(file))
+
+
+def validate_spec(raw: dict[str, Any], source: str) -> Spec:
+    raw = copy.deepcopy(raw)
+    if isinstance(raw.get("fixed"), dict):
+        raw["fixed"] = flatten(raw["fixed"])
+    try:
+        spec = Spec.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([describe(err, raw, source) for err in exc.errors()]) from None
+    problems = [f"{source}: {p}" for p in _reference_problems(spec)]
+    if problems:
+        raise ConfigError(problems)
+    spec._source = source
+    if not spec.name:
+        spec.name = Path(source).stem
+    return spec
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"run": {"customers": 10}}`` -> ``{"run.customers": 10}`` (TOML's dotted keys nest)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{path}."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _base_file(spec: Spec, source: str) -> Path:
+    beside = Path(source).parent / spec.base
+    for candidate in (beside, beside.with_suffix(".toml")):
+        if candidate.is_file():
+            return candidate
+    try:
+        return resolve_path(spec.base)
+    except ConfigError as exc:
+        raise ConfigError([f"{source}: base: {exc.problems[0]}"]) from None
+
+
+def base_config(spec: Spec) -> Config:
+    """The base config with the spec's fixed overrides applied (what every run starts from)."""
+    config = load_config(spec.base_path)
+    if not spec.fixed:
+        return config
+    try:
+        return with_overrides(config, spec.fixed, source=f"{spec.source}: fixed")
+    except ConfigError as exc:
+        raise ConfigError([_reword(p, f"{spec.source}: fixed") for p in exc.problems]) from None
+
+
+def _reword(problem: str, prefix: str) -> str:
+    """Config errors raised while applying spec overrides start with the source; keep it once."""
+    return problem if problem.startswith(prefix) else f"{prefix}: {problem}"
+
+
+def _hash(data: Any) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------- errors
+def describe(err: dict[str, Any], raw: dict[str, Any], source: str) -> str:
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and _is_union_tag(p))]
+    key = _key_path(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        allowed = ", ".join(model.model_fields) if model else "?"
+        return f"{source}: {key}: unknown key; allowed keys here: {allowed}"
+    if kind == "missing":
+        return f"{source}: {key}: required key is missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], (dict, list)) else ""
+    where = f"{key}: " if key else ""
+    if kind in ("value_error", "assertion_error"):
+        got = ""
+    return f"{source}: {where}{msg}{got}{_allowed(loc)}"
+
+
+def _is_union_tag(part: str) -> bool:
+    # pydantic inserts the union member it tried ("list[str]", "literal['a','b']", "float") into loc.
+    return "[" in part or part in ("float", "int", "str", "bool") or part.startswith("function-")
+
+
+def _key_path(loc: list[Any]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int) and parts:
+            parts[-1] += f"[{part}]"
+        else:
+            parts.append(str(part))
+    return ".".join(parts)
+
+
+def _model_at(loc: list[Any]) -> type[BaseModel] | None:
+    """The model holding the key after ``loc`` (list indices and dict keys skipped)."""
+    model: type[BaseModel] | None = Spec
+    skip = False
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if skip:
+            skip = False
+            continue
+        field = model.model_fields.get(part) if model else None
+        if field is None:
+            return None
+        model = _inner(field.annotation)
+        skip = typing.get_origin(field.annotation) is dict
+    return None if skip else model
+
+
+def _inner(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _allowed(loc: list[Any]) -> str:
+    if not loc or isinstance(loc[-1], int):
+        return ""
+    model = _model_at(loc[:-1])
+    field = model.model_fields.get(loc[-1]) if model else None
+    if field is None:
+        return ""
+    args = typing.get_args(field.annotation)
+    literals = [a for a in args if typing.get_origin(a) is Literal] or (
+        [field.annotation] if typing.get_origin(field.annotation) is Literal else [])
+    if literals:
+        return "; allowed: " + ", ".join(str(v) for lit in literals for v in typing.get_args(lit))
+    bounds = []
+    for meta in field.metadata:
+        for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(meta, attr, None)
+            if value is not None:
+                bounds.append(f"{sym} {value:g}" if isinstance(value, float) and not math.isinf(value) else f"{sym} {value}")
+    return f"; allowed: {' and '.join(bounds)}" if bounds else ""
