@@ -27,8 +27,11 @@ def step(market) -> None:
     n_slots = market.n_slots
     hazard = people.segment_table("renewal_hazard", cfg)
     draws = market.rng.random(people.n)
-    previous = people.provider.copy()
-    deciders = np.flatnonzero(people.adopted & ((previous == NO_PROVIDER) | (draws < hazard[people.segment])))
+    had = people.provider != NO_PROVIDER
+    deciders = np.flatnonzero(people.adopted & (~had | (draws < hazard[people.segment])))
+    # Only deciders can move: the bookkeeping below touches them, not the whole population.
+    previous = people.provider[deciders]
+    chosen = previous
 
     if deciders.size and market.active_providers():
         utility = utilities(market, deciders)
@@ -36,18 +39,17 @@ def step(market) -> None:
         chosen = utility.argmax(axis=1).astype(np.int16)
         people.provider[deciders] = chosen
 
-    moved = people.provider != previous
-    switched = moved & (previous != NO_PROVIDER)
+    changed = chosen != previous
+    moved = deciders[changed]
+    people.tenure += people.provider != NO_PROVIDER  # everyone with a provider; movers reset next
     people.tenure[moved] = 0
     people.uses_model[moved] = False
-    has = people.provider != NO_PROVIDER
-    people.tenure[has & ~moved] += 1
     deepen_model_use(market)
 
-    incumbents = int((previous != NO_PROVIDER).sum())
-    market.churn = float(switched.sum()) / incumbents if incumbents else 0.0
-    flows = np.bincount((previous[moved].astype(np.int64) + 1) * (n_slots + 1) + people.provider[moved] + 1,
-                        minlength=(n_slots + 1) ** 2)
+    incumbents = np.count_nonzero(had)
+    from_, to = previous[changed].astype(np.int64), chosen[changed].astype(np.int64)
+    market.churn = float(np.count_nonzero(from_ != NO_PROVIDER)) / incumbents if incumbents else 0.0
+    flows = np.bincount((from_ + 1) * (n_slots + 1) + to + 1, minlength=(n_slots + 1) ** 2)
     market.flows = flows.reshape(n_slots + 1, n_slots + 1)  # row/col 0 = none
 
 
