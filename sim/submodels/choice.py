@@ -5,6 +5,7 @@ customers of exited providers choose a provider by a random-utility
 Utility of provider j to customer i:
     U_ij = w_cap_i * capability_j / frontier - w_price_i * log(price_j / reference_price)
          + w_fit_i * affinity_j[segment_i] + w_rel_i * reliability_j + Gumbel noise
+(drawn as a multinomial logit: P(j) = exp(V_ij) / sum_k exp(V_ik), V = U without noise)
 Leaving the current provider c costs
     S_i = lock_in_c * (switching_base + switching_tenure * (1 - exp(-tenure_i / tenure_scale)))
           * (1 + model_lock * uses_model_i * edge_c)
@@ -34,9 +35,7 @@ def step(market) -> None:
     chosen = previous
 
     if deciders.size and market.active_providers():
-        utility = utilities(market, deciders)
-        utility += market.rng.gumbel(size=utility.shape)
-        chosen = utility.argmax(axis=1).astype(np.int16)
+        chosen = logit_draw(utilities(market, deciders), market.rng).astype(np.int16)
         people.provider[deciders] = chosen
 
     changed = chosen != previous
@@ -51,6 +50,23 @@ def step(market) -> None:
     market.churn = float(np.count_nonzero(from_ != NO_PROVIDER)) / incumbents if incumbents else 0.0
     flows = np.bincount((from_ + 1) * (n_slots + 1) + to + 1, minlength=(n_slots + 1) ** 2)
     market.flows = flows.reshape(n_slots + 1, n_slots + 1)  # row/col 0 = none
+
+
+def logit_draw(utility: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One choice per row with multinomial-logit probabilities exp(U_j) / sum_k exp(U_k)
+    (-inf = unavailable).  The same law as argmax(U + Gumbel noise), drawn by inverting
+    the cumulative probabilities: one uniform per row instead of one Gumbel per cell.
+    ``utility`` is overwritten."""
+    utility -= utility.max(axis=1, keepdims=True)
+    np.exp(utility, out=utility)
+    cumulative = np.cumsum(utility, axis=1, out=utility)
+    u = rng.random(len(cumulative)) * cumulative[:, -1]
+    chosen = (cumulative <= u[:, None]).sum(axis=1)  # the first column whose cumulative weight exceeds u
+    over = np.flatnonzero(chosen == cumulative.shape[1])  # u rounded up to the total (rare)
+    if over.size:
+        positive = np.diff(cumulative[over], axis=1, prepend=0.0) > 0
+        chosen[over] = cumulative.shape[1] - 1 - positive[:, ::-1].argmax(axis=1)  # last available column
+    return chosen
 
 
 def utilities(market, idx: np.ndarray) -> np.ndarray:
