@@ -56,37 +56,41 @@ def logit_draw(utility: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One choice per row with multinomial-logit probabilities exp(U_j) / sum_k exp(U_k)
     (-inf = unavailable).  The same law as argmax(U + Gumbel noise), drawn by inverting
     the cumulative probabilities: one uniform per row instead of one Gumbel per cell.
-    ``utility`` is overwritten."""
-    utility -= utility.max(axis=1, keepdims=True)
-    np.exp(utility, out=utility)
-    cumulative = np.cumsum(utility, axis=1, out=utility)
-    u = rng.random(len(cumulative)) * cumulative[:, -1]
-    chosen = (cumulative <= u[:, None]).sum(axis=1)  # the first column whose cumulative weight exceeds u
-    over = np.flatnonzero(chosen == cumulative.shape[1])  # u rounded up to the total (rare)
+    ``utility`` is overwritten.  The work runs along the provider axis of ``utility.T``
+    (contiguous for what ``utilities`` returns): a handful of long vector operations
+    instead of a short reduction per customer."""
+    v = utility.T
+    v -= v.max(axis=0)
+    np.exp(v, out=v)
+    cumulative = np.cumsum(v, axis=0, out=v)
+    u = rng.random(cumulative.shape[1]) * cumulative[-1]
+    chosen = (cumulative <= u).sum(axis=0)  # the first provider whose cumulative weight exceeds u
+    over = np.flatnonzero(chosen == cumulative.shape[0])  # u rounded up to the total (rare)
     if over.size:
-        positive = np.diff(cumulative[over], axis=1, prepend=0.0) > 0
-        chosen[over] = cumulative.shape[1] - 1 - positive[:, ::-1].argmax(axis=1)  # last available column
+        positive = np.diff(cumulative[:, over], axis=0, prepend=0.0) > 0
+        chosen[over] = cumulative.shape[0] - 1 - positive[::-1].argmax(axis=0)  # last available provider
     return chosen
 
 
 def utilities(market, idx: np.ndarray) -> np.ndarray:
     """Deterministic utility (without noise) of every provider slot for customers ``idx``,
-    switching cost included; inactive slots get -inf."""
+    switching cost included; inactive slots get -inf.  Shape (customers, slots); built
+    provider-major (its transpose is contiguous) so that each term is one long vector op."""
     people = market.customers
     slots = market.slot_table()
-    w = people.weights[idx].astype(np.float64)
+    w = np.asarray(people.weights[idx].T, dtype=np.float64, order="C")  # (4, customers)
     seg = people.segment[idx]
     log_price = np.log(slots["price"] / market.config.pricing.reference_price)
-    u = (np.outer(w[:, W_CAPABILITY], slots["capability"] / market.frontier)
-         - np.outer(w[:, W_PRICE], log_price)
-         + w[:, W_FIT, None] * slots["affinity"][seg]
-         + np.outer(w[:, W_RELIABILITY], slots["reliability"]))
+    u = np.multiply.outer(slots["capability"] / market.frontier, w[W_CAPABILITY])
+    u -= np.multiply.outer(log_price, w[W_PRICE])
+    u += slots["affinity"].T[:, seg] * w[W_FIT]
+    u += np.multiply.outer(slots["reliability"], w[W_RELIABILITY])
     current = people.provider[idx]
     stay = current != NO_PROVIDER
     rows = np.flatnonzero(stay)
-    u[rows, current[stay]] += switching_cost(market, idx[stay], current[stay], slots)
-    u[:, ~slots["active"]] = -np.inf
-    return u
+    u[current[stay], rows] += switching_cost(market, idx[stay], current[stay], slots)
+    u[~slots["active"]] = -np.inf
+    return u.T
 
 
 def switching_cost(market, idx: np.ndarray, current: np.ndarray, slots: dict[str, np.ndarray]) -> np.ndarray:
