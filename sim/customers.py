@@ -79,6 +79,17 @@ class CustomerPopulation:
         self.tenure = np.zeros(n, dtype=np.int16)
         self.uses_model = np.zeros(n, dtype=bool)
 
+    def provider_totals(self, n_slots: int, *weights: np.ndarray | None) -> list[np.ndarray]:
+        """Per provider slot, for each entry of ``weights``: the number of its customers (for
+        None) or the sum of that per-customer array over its customers (float64 sums);
+        customers without a provider count nowhere."""
+        # bincount is fastest on intp keys and float64 weights; converting once here beats
+        # letting it convert, or masking out customers without a provider first.
+        key = self.provider.astype(np.intp)
+        key += 1  # bin 0 collects the customers without a provider, dropped below
+        return [np.bincount(key, weights=None if w is None else w.astype(np.float64, copy=False),
+                            minlength=n_slots + 1)[1:] for w in weights]
+
     def segment_table(self, attr: str, config: Config) -> np.ndarray:
         """One value per segment of a ``SegmentConfig`` field, in segment order."""
         return np.array([getattr(s, attr) for s in config.demand.segments.values()])

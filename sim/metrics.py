@@ -45,8 +45,7 @@ class Recorder:
             values["tokens"][p.slot] = p.tokens
             values["customers"][p.slot] = p.customers
         shares = {m: shares_of(v) for m, v in values.items()}
-        uses_model = np.bincount(market.customers.provider[market.customers.uses_model].astype(np.int64) + 1,
-                                 minlength=n + 1)[1:]
+        (uses_model,) = market.customers.provider_totals(n, market.customers.uses_model)
 
         market_row = {"quarter": label, "step": market.t}
         for m in METRICS:
@@ -54,7 +53,7 @@ class Recorder:
             market_row[f"cr3_{m}"] = concentration_ratio(shares[m], 3)
             market_row[f"cr5_{m}"] = concentration_ratio(shares[m], 5)
         market_row.update(
-            churn=market.churn, adopted=int(market.customers.adopted.sum()), new_adopters=market.new_adopters,
+            churn=market.churn, adopted=int(np.count_nonzero(market.customers.adopted)), new_adopters=market.new_adopters,
             active_providers=len(active), entries=len(market.entries), exits=len(market.exits),
             entered="|".join(market.entries), exited="|".join(market.exits),
             frontier=market.frontier, open_capability=market.open_capability,

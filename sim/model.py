@@ -8,7 +8,7 @@ import numpy as np
 from sim import quarters
 from sim.agents import Provider
 from sim.config import Config, EntrantConfig, validate
-from sim.customers import NO_PROVIDER, CustomerPopulation
+from sim.customers import CustomerPopulation
 from sim.metrics import Recorder
 from sim.submodels import capability, choice, demand, entry_exit, finance, pricing, service
 
@@ -111,9 +111,7 @@ class Market(mesa.Model):
 
     def installed_compute_shares(self) -> np.ndarray:
         """Each slot's share of the compute demand of customers currently with a provider."""
-        people = self.customers
-        has = people.provider != NO_PROVIDER
-        totals = np.bincount(people.provider[has], weights=people.compute[has], minlength=self.n_slots)
+        (totals,) = self.customers.provider_totals(self.n_slots, self.customers.compute)
         total = totals.sum()
         return totals / total if total > 0 else np.zeros(self.n_slots)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.customers import NO_PROVIDER
 from sim.submodels.pricing import token_price_factor
 
 
@@ -52,18 +51,17 @@ def step(market) -> None:
     price_ratio = (slots["price"] * cut / cfg.pricing.reference_price) * (intensity / cfg.pricing.token_compute)
     volume_factor = np.power(np.maximum(price_ratio, 1e-9), -cfg.demand.token_elasticity)
 
-    has = people.provider != NO_PROVIDER
-    prov = np.where(has, people.provider, 0)
-    tokens = people.token_need * people.uses_model * volume_factor[prov].astype(np.float32) * has
-    compute = people.compute * has
+    # Token need of model users is summed per provider first, then scaled by the provider's
+    # volume factor: the same total as scaling each customer, without a gather per customer.
+    need = people.token_need * people.uses_model
+    compute = people.compute
     per_customer, per_slot = surge_multipliers(market)
     if per_customer is not None:
-        tokens = tokens * per_customer
+        need = need * per_customer
         compute = compute * per_customer
 
-    customer_compute = np.bincount(prov, weights=compute, minlength=n)
-    token_volume = np.bincount(prov, weights=tokens, minlength=n)
-    customers = np.bincount(prov, weights=has, minlength=n)
+    customer_compute, used_need, customers = people.provider_totals(n, compute, need, None)
+    token_volume = used_need * volume_factor
     for p in market.active_providers():
         captive = p.captive_compute * per_slot[p.slot]
         p.customer_compute = float(customer_compute[p.slot])
