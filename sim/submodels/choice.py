@@ -78,7 +78,8 @@ def utilities(market, idx: np.ndarray) -> np.ndarray:
     provider-major (its transpose is contiguous) so that each term is one long vector op."""
     people = market.customers
     slots = market.slot_table()
-    w = np.asarray(people.weights[idx].T, dtype=np.float64, order="C")  # (4, customers)
+    # take() copies whole rows; weights[idx] is ~10x slower on an (n, 4) array.
+    w = np.asarray(people.weights.take(idx, axis=0).T, dtype=np.float64, order="C")  # (4, customers)
     seg = people.segment[idx]
     log_price = np.log(slots["price"] / market.config.pricing.reference_price)
     u = np.multiply.outer(slots["capability"] / market.frontier, w[W_CAPABILITY])
@@ -88,7 +89,8 @@ def utilities(market, idx: np.ndarray) -> np.ndarray:
     current = people.provider[idx]
     stay = current != NO_PROVIDER
     rows = np.flatnonzero(stay)
-    u[current[stay], rows] += switching_cost(market, idx[stay], current[stay], slots)
+    flat = current[stay].astype(np.intp) * idx.size + rows  # one flat index: cheaper than a 2-D fancy index
+    u.reshape(-1)[flat] += switching_cost(market, idx[stay], current[stay], slots)
     u[~slots["active"]] = -np.inf
     return u.T
 
