@@ -6,7 +6,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PRESET  ?= china_2025
-EXTRAS  ?= dev,distributed
+EXTRAS  ?= dev,distributed,viz
 
 FIND_PYTHON = for p in "$$PYTHON" python3.13 python3.12 \
 	  $$(ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV) \
@@ -32,6 +32,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The browser dashboard on http://127.0.0.1:$(DASHBOARD_PORT) (Ctrl-C stops it).
+DASHBOARD_PORT ?= 8765
+dashboard: $(STAMP)
+	$(VENV)/bin/aicloud dashboard $(PRESET) --port $(DASHBOARD_PORT)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not browser"

@@ -17,6 +17,7 @@ from sim.config import ConfigError
 # name -> module; each module registers its own parser(s).
 COMMAND_MODULES = [
     "sim.commands.run",
+    "sim.commands.dashboard",
     "sim.commands.sweep",
 ]
 

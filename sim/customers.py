@@ -18,6 +18,39 @@ from sim.config import Config
 NO_PROVIDER = -1
 # Columns of the preference-weight matrix.
 W_CAPABILITY, W_PRICE, W_FIT, W_RELIABILITY = range(4)
+# Above this probability one uniform per customer is cheaper than drawing the gaps.
+GAPS_BELOW = 0.25
+
+
+def bernoulli_indices(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
+    """Sorted indices in range(n), each included independently with probability ``p``.
+
+    The law of ``np.flatnonzero(rng.random(n) < p)``; for a small ``p`` it is drawn
+    from the gaps between successes (geometric: floor(E / -log(1 - p)) + 1 with E
+    exponential), about n * p draws instead of n.  Quarterly hazards (renewal,
+    adoption, model use) are small, so most customers cost nothing here.
+    """
+    if n <= 0 or p <= 0:
+        return np.empty(0, dtype=np.intp)
+    if p >= GAPS_BELOW:
+        return np.flatnonzero(rng.random(n) < p)
+    scale = -1.0 / np.log1p(-p)
+    expected = n * p
+    chunk = int(expected + 4.0 * np.sqrt(expected) + 16)
+    pieces, last = [], -1.0
+    while True:
+        positions = last + np.cumsum(np.floor(rng.standard_exponential(chunk) * scale) + 1.0)
+        if positions[-1] >= n:
+            pieces.append(positions[positions < n])
+            return np.concatenate(pieces).astype(np.intp)
+        pieces.append(positions)
+        last = positions[-1]
+
+
+def thinned(rng: np.random.Generator, candidates: np.ndarray, hazard: np.ndarray, top: float) -> np.ndarray:
+    """Keep each of ``candidates`` (drawn with probability ``top``) with probability
+    hazard / top, so that each is finally drawn with its own ``hazard`` (<= top)."""
+    return candidates[rng.random(candidates.size) * top < hazard]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY
+from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY, bernoulli_indices, thinned
 
 
 def step(market) -> None:
@@ -27,9 +27,14 @@ def step(market) -> None:
     cfg = market.config
     n_slots = market.n_slots
     hazard = people.segment_table("renewal_hazard", cfg)
-    draws = market.rng.random(people.n)
     had = people.provider != NO_PROVIDER
-    deciders = np.flatnonzero(people.adopted & (~had | (draws < hazard[people.segment])))
+    # Contracts come up with the segment's hazard: candidates are drawn at the highest
+    # hazard and thinned, so only ~n * max(hazard) customers are touched.
+    top = float(hazard.max())
+    renewing = bernoulli_indices(market.rng, people.n, top)
+    renewing = thinned(market.rng, renewing, hazard[people.segment[renewing]], top)
+    renewing = renewing[had[renewing] & people.adopted[renewing]]
+    deciders = np.concatenate([np.flatnonzero(people.adopted & ~had), renewing])
     # Only deciders can move: the bookkeeping below touches them, not the whole population.
     previous = people.provider[deciders]
     chosen = previous
