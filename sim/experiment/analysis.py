@@ -64,6 +64,9 @@ def outcomes(spec: Spec, providers: pd.DataFrame, market: pd.DataFrame, groups: 
 def _outcome(o: Outcome, providers: pd.DataFrame, prov_last: pd.Series, final_market: pd.DataFrame,
              groups: dict[str, list[str]]) -> pd.Series:
     share = f"share_{o.metric}"
+    needed = o.column if o.kind == "final" else share
+    if needed not in (final_market.columns if o.kind == "final" else providers.columns):
+        return pd.Series(np.nan, index=final_market.index)  # a column this model version does not record
     if o.kind == "final":
         return final_market[o.column].astype(float)
     if o.kind == "leader_share":
@@ -159,6 +162,10 @@ def sensitivity(spec: Spec, design: pd.DataFrame, outcome_table: pd.DataFrame, o
 
     design = design.sort_values("design_index")
     names = list(spec.params)
+    columns = [c.removeprefix("unit:") for c in design.columns if c.startswith("unit:")]
+    if columns != names:  # Saltelli blocks follow the order the sample was drawn in
+        raise AnalysisError(f"the spec's parameters ({', '.join(names)}) are not those of the stored design "
+                            f"({', '.join(columns)}), in that order")
     problem = {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}
     y = point_means(outcome_table, outcome, len(design))
     d = len(names)

@@ -88,9 +88,12 @@ class Overrides:
 
 
 def check_point(spec: Spec, base: Config, overrides: Overrides, point: dict[str, Any], where: str) -> None:
-    """Apply one design point to the base config; a bad key or value becomes an error naming the parameter."""
+    """Apply one design point to the base config; bad keys or values become errors naming the parameter."""
+    problems = []
     for name, value in point.items():
         try:
             with_overrides(base, overrides({name: value}), source=f"{spec.source}: params.{name}")
         except ConfigError as exc:
-            raise ConfigError([f"{p} ({where})" for p in exc.problems]) from None
+            problems += [f"{p} ({where}: {name} = {value!r})" for p in exc.problems]
+    if problems:
+        raise ConfigError(problems)

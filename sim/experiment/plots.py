@@ -27,7 +27,8 @@ def save(fig, stem: Path, formats: tuple[str, ...] = ("png", "svg")) -> list[Pat
     paths = []
     for fmt in formats:
         target = Path(f"{stem}.{fmt}")
-        with atomic_path(target) as tmp:
+        # a fixed salt makes SVG element ids (and so the file) the same on every save
+        with atomic_path(target) as tmp, matplotlib.rc_context({"svg.hashsalt": "aicloud-sim"}):
             fig.savefig(tmp, format=fmt, dpi=130, metadata=METADATA.get(fmt, {}))
         paths.append(target)
     plt.close(fig)

@@ -27,8 +27,13 @@ Z95 = 1.959964
 
 
 def stored_spec(store: Store) -> Spec:
+    """The spec saved with the results, parameters in design order (the manifest's JSON keys are sorted,
+    but the design's column order is what the samplers used)."""
     info = store.manifest()
-    return validate_spec(info["spec"], info.get("spec_source") or str(store.manifest_path))
+    raw = dict(info["spec"])
+    order = [c for c in store.design().columns if c not in ("design_index", "label") and not c.startswith("unit:")]
+    raw["params"] = {name: raw["params"][name] for name in order}
+    return validate_spec(raw, info.get("spec_source") or str(store.manifest_path))
 
 
 def report(root: str | Path, *, spec: Spec | None = None, formats: tuple[str, ...] = ("png", "svg"),
@@ -40,6 +45,7 @@ def report(root: str | Path, *, spec: Spec | None = None, formats: tuple[str, ..
     providers, market = store.table("providers"), store.table("market")
     if market.empty:
         raise ConfigError([f"{store.root}: no finished runs to analyse ({(runs['status'] == 'failed').sum()} failed)"])
+    check_columns(spec, market)
     groups = analysis.provider_groups(info["config"])
     outcomes = analysis.outcomes(spec, providers, market, groups)
     names = list(spec.all_outcomes())
@@ -69,6 +75,16 @@ def report(root: str | Path, *, spec: Spec | None = None, formats: tuple[str, ..
     for note in notes:
         log(f"note: {note}")
     return result
+
+
+def check_columns(spec: Spec, market: pd.DataFrame) -> None:
+    allowed = [c for c in market.columns if c not in ("run_id", "design_index", "replicate", "step", "quarter")]
+    bad = [f"{spec.source}: outcomes.{name}.column: {o.column!r} is not a market column; allowed: {', '.join(allowed)}"
+           for name, o in spec.outcomes.items() if o.kind == "final" and o.column not in market.columns]
+    bad += [f"{spec.source}: figures[{i}].column: {f.column!r} is not a market column; allowed: {', '.join(allowed)}"
+            for i, f in enumerate(spec.figures) if f.column is not None and f.column not in market.columns]
+    if bad:
+        raise ConfigError(bad)
 
 
 def default_figures(spec: Spec) -> list[Figure]:

@@ -62,6 +62,7 @@ class Plan:
         (Outcomes and figures can change without invalidating stored runs.)"""
         s = self.spec
         return _hash({"config": self.base.hash(), "params": {k: v.model_dump(mode="json") for k, v in s.params.items()},
+                      "order": list(s.params),  # the design's order depends on it; JSON keys get sorted
                       "design": s.design.model_dump(mode="json"), "replicates": s.replicates, "seed": s.seed,
                       "common": s.common_random_numbers})
 

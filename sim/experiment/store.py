@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from sim.experiment.seeds import run_seed
-from sim.output import write_json, write_parquet
+from sim.output import atomic_path, write_json, write_parquet
 
 TABLES = ("providers", "market")
 RUN_COLUMNS = ["run_id", "design_index", "replicate", "seed", "status", "error", "wall_time", "worker"]
@@ -65,7 +67,10 @@ class Store:
 
     def write_parts(self, run_id: int, frames: dict[str, pd.DataFrame]) -> None:
         for table in TABLES:
-            write_parquet(self.part_path(table, run_id), frames[table])
+            # pyarrow directly: a little cheaper per run than DataFrame.to_parquet
+            data = pa.Table.from_pandas(frames[table], preserve_index=False)
+            with atomic_path(self.part_path(table, run_id)) as tmp:
+                pq.write_table(data, tmp)
 
     def append(self, record: dict[str, Any]) -> None:
         """One journal line, in one write to a file opened for appending."""

@@ -1,0 +1,39 @@
+"""Helpers for the experiment tests: tiny specs on the minimal preset."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+TINY_FIXED = """
+[fixed]
+run.customers = 150
+run.quarters = 6
+"""
+
+
+def write_spec(directory: Path, body: str, name: str = "spec", fixed: str = TINY_FIXED) -> Path:
+    """A spec file with ``base = "minimal"`` (unless the body names a base) and tiny fixed sizes."""
+    text = textwrap.dedent(body)
+    if "base =" not in text:
+        text = 'base = "minimal"\n' + text
+    path = Path(directory) / f"{name}.toml"
+    path.write_text(text + fixed)
+    return path
+
+
+GRID = """
+replicates = 2
+seed = 11
+
+[params.lock]
+key = "providers.*.lock_in"
+mode = "scale"
+values = [0.5, 2.0]
+
+[params.flywheel]
+key = "capability.flywheel"
+low = 0.0
+high = 2.0
+num = 3
+"""

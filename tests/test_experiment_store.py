@@ -1,0 +1,159 @@
+"""Streaming storage: parts per run, a journal, resume after a crash, failed runs recorded."""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from experiment_support import GRID, write_spec
+
+from sim.cli import main
+from sim.experiment.progress import Progress
+from sim.experiment.runner import Plan, SweepError, run_sweep
+from sim.experiment.spec import load_spec
+from sim.experiment.store import Store, load_design, load_manifest, load_market, load_providers, load_runs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SLOW_ENOUGH = """
+replicates = 4
+seed = 3
+
+[params.flywheel]
+key = "capability.flywheel"
+low = 0.0
+high = 2.0
+num = 10
+"""
+SLOW_FIXED = "[fixed]\nrun.customers = 1500\nrun.quarters = 16\n"
+
+
+def sweep(spec_path, out, workers=0, resume=False):
+    plan = Plan.make(load_spec(spec_path))
+    progress = Progress(plan.runs, stream=io.StringIO(), tty=False)
+    return run_sweep(plan, out, workers=workers, resume=resume, progress=progress, log=lambda *_: None)
+
+
+def test_results_stream_as_parts_and_journal_and_load_as_dataframes(tmp_path):
+    out = tmp_path / "out"
+    tally = sweep(write_spec(tmp_path, GRID), out)
+    assert tally.ok == 12 and tally.failed == 0
+    assert len((out / "runs.jsonl").read_text().splitlines()) == 12
+    assert len(list((out / "parts" / "providers").glob("run-*.parquet"))) == 12
+    runs = load_runs(out)
+    assert list(runs.columns[:4]) == ["run_id", "design_index", "replicate", "label"]
+    assert {"lock", "flywheel", "seed", "status", "error", "wall_time", "worker"} <= set(runs.columns)
+    assert list(runs["run_id"]) == list(range(12)) and (runs["wall_time"] > 0).all()
+    assert pd.read_parquet(out / "runs.parquet").equals(runs)
+    prov, market = load_providers(out), load_market(out)
+    assert len(prov) == 12 * 6 * 2 and len(market) == 12 * 6
+    assert prov["run_id"].is_monotonic_increasing
+    assert len(load_design(out)) == 6
+    info = load_manifest(out)
+    assert info["runs"] == 12 and info["config"]["run"]["customers"] == 150 and len(info["config_hash"]) == 16
+    assert info["spec"]["params"]["lock"]["mode"] == "scale"
+
+
+def test_a_torn_journal_line_is_skipped(tmp_path):
+    out = tmp_path / "out"
+    sweep(write_spec(tmp_path, GRID), out)
+    with open(out / "runs.jsonl", "a") as fh:
+        fh.write('{"run_id": 3, "status": "fail')  # a kill in the middle of a write
+    assert len(Store(out).journal()) == 12
+    assert (Store(out).runs()["status"] == "ok").all()
+
+
+def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path):
+    body = """
+    replicates = 2
+    seed = 1
+    [params.floor]
+    key = "pricing.min_markup"
+    values = [-0.3, 3.0, 0.0]   # 3.0 is above max_markup (1.5): those runs fail validation
+    """
+    out = tmp_path / "out"
+    tally = sweep(write_spec(tmp_path, body), out)
+    assert tally.ok == 4 and tally.failed == 2
+    runs = load_runs(out)
+    failed = runs[runs["status"] == "failed"]
+    assert list(failed["design_index"]) == [1, 1]
+    assert failed["error"].str.contains("min_markup").all()
+    assert runs.loc[runs["status"] == "ok", "error"].isna().all()
+    assert set(load_market(out)["run_id"]) == {0, 1, 4, 5}
+
+
+def test_existing_results_need_resume_and_the_same_plan(tmp_path):
+    out = tmp_path / "out"
+    spec = write_spec(tmp_path, GRID)
+    sweep(spec, out)
+    with pytest.raises(SweepError, match="--resume"):
+        sweep(spec, out)
+    assert sweep(spec, out, resume=True).done == 0  # nothing left to run
+    changed = write_spec(tmp_path, GRID.replace("seed = 11", "seed = 12"))
+    with pytest.raises(SweepError, match="different sweep"):
+        sweep(changed, out, resume=True)
+
+
+def _start(spec, out, *extra):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "sim", "sweep", str(spec), "--out", str(out), "--workers", "1",
+                             "--no-plots", "--log-every", "0.2", *extra], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _journal(out):
+    path = out / "runs.jsonl"
+    return path.read_bytes().splitlines() if path.exists() else []
+
+
+def _kill_after(proc, out, n, sig, timeout=60):
+    """Wait until the journal has n lines, then signal the whole job (parent, forkserver, workers)."""
+    deadline = time.monotonic() + timeout
+    while len(_journal(out)) < n:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "sweep made no progress"
+        time.sleep(0.03)
+    os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=30)
+    return err
+
+
+def _new_runs(out, lines_before):
+    return [json.loads(line)["run_id"] for line in _journal(out)[lines_before:]]
+
+
+def test_killed_and_interrupted_sweeps_resume_with_only_the_missing_runs(tmp_path):
+    spec = write_spec(tmp_path, SLOW_ENOUGH, fixed=SLOW_FIXED)
+    out = tmp_path / "killed"
+    # 1. SIGKILL: no chance to clean up
+    _kill_after(_start(spec, out), out, 4, signal.SIGKILL)
+    first = Store(out).done_ids()
+    assert 4 <= len(first) < 40
+    # 2. resume, then Ctrl-C (SIGINT to the job): stops cleanly, says how to finish
+    lines = len(_journal(out))
+    proc = _start(spec, out, "--resume")
+    err = _kill_after(proc, out, lines + 4, signal.SIGINT)
+    assert proc.returncode == 130 and "--resume" in err and "Traceback" not in err
+    assert (out / "runs.parquet").exists()  # the runs table is written on the way out
+    second = _new_runs(out, lines)
+    assert not set(second) & first  # nothing that was done ran again
+    done = Store(out).done_ids()
+    assert len(done) < 40
+    # 3. resume to the end, in this process
+    lines = len(_journal(out))
+    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--workers", "0", "--no-plots"]) == 0
+    third = _new_runs(out, lines)
+    assert sorted(third) == sorted(set(range(40)) - done)  # only the missing runs ran
+
+    fresh = tmp_path / "fresh"
+    sweep(spec, fresh)
+    for load in (load_providers, load_market):
+        pd.testing.assert_frame_equal(load(out), load(fresh))
+    cols = ["run_id", "design_index", "replicate", "seed", "status"]
+    pd.testing.assert_frame_equal(load_runs(out)[cols], load_runs(fresh)[cols])
