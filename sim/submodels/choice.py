@@ -117,9 +117,16 @@ def deepen_model_use(market) -> None:
         return  # no model services on offer yet (before the LLM shock)
     slots = market.slot_table()
     rate = people.segment_table("model_use_rate", market.config)
-    candidates = np.flatnonzero((people.provider != NO_PROVIDER) & ~people.uses_model)
-    if not candidates.size:
-        return
     appeal = np.minimum(slots["capability"] / market.frontier, 1.0)
-    hazard = rate[people.segment[candidates]] * appeal[people.provider[candidates]]
-    people.uses_model[candidates[market.rng.random(candidates.size) < hazard]] = True
+    # Candidates are drawn at the highest hazard over everyone, then those with a provider
+    # and not yet using its model are thinned to their own hazard: each still starts with
+    # hazard rate * appeal, but only ~n * top customers are touched.
+    top = float(rate.max() * appeal.max())
+    if top <= 0:
+        return
+    picked = bernoulli_indices(market.rng, people.n, top)
+    provider = people.provider[picked]
+    eligible = (provider != NO_PROVIDER) & ~people.uses_model[picked]
+    picked, provider = picked[eligible], provider[eligible]
+    hazard = rate[people.segment[picked]] * appeal[provider]
+    people.uses_model[thinned(market.rng, picked, hazard, top)] = True
