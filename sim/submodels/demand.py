@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.customers import bernoulli_indices
+
 
 def step(market) -> None:
     people = market.customers
@@ -29,8 +31,10 @@ def adoption_hazard(adopted_share: float, p: float, q: float) -> float:
 
 def adopt(adopted: np.ndarray, p: float, q: float, rng: np.random.Generator) -> int:
     """Marks new adopters in place (they choose a provider in the choice step); returns how many."""
-    hazard = adoption_hazard(adopted.mean(), p, q)
-    draws = rng.random(adopted.size)
-    new = ~adopted & (draws < hazard)
-    adopted |= new
-    return int(new.sum())
+    hazard = adoption_hazard(np.count_nonzero(adopted) / adopted.size, p, q)
+    # Every customer is drawn with the hazard (from geometric gaps: ~n * hazard draws, not n);
+    # those already adopted are unaffected, so each non-adopter adopts with the hazard.
+    drawn = bernoulli_indices(rng, adopted.size, hazard)
+    new = drawn[~adopted[drawn]]
+    adopted[new] = True
+    return int(new.size)
