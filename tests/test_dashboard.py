@@ -143,18 +143,32 @@ def test_provider_table_before_and_after_stepping(china):
 
     model = DashboardMarket(base=china, customers=3_000)
     start = figures.provider_table(model, model.recorder.frames()[0], "revenue")
-    assert start["share of revenue"].sum() == pytest.approx(1.0)  # installed compute shares at the start
+    assert start["share"].sum() == pytest.approx(1.0)  # installed compute shares at the start
     assert list(start["provider"]) == model.names
     for _ in range(3):
         model.step()
     providers = model.recorder.frames()[0]
     after = figures.provider_table(model, providers, "tokens")
     last = providers[providers["step"] == 2].set_index("provider")
-    assert np.allclose(after["share of model tokens"], last.loc[model.names, "share_tokens"])
-    assert np.allclose(after["cash (US$ m)"], last.loc[model.names, "cash"])
-    html = figures.table_html(after)
-    assert html.count("<tr") == len(model.names) + 1 and "%" in html
+    assert np.allclose(after["share"], last.loc[model.names, "share_tokens"])
+    assert np.allclose(after["cash"], last.loc[model.names, "cash"])
+    html = figures.table_html(after, "tokens")
+    assert html.count("<tr") == len(model.names) + 1 and "%" in html and "share of model tokens" in html
     assert "Telecom &amp; others" in html  # names are escaped
+
+
+def test_table_marks_a_provider_that_is_not_active(small):
+    from sim.config import with_overrides
+    from sim.viz.market import DashboardMarket
+
+    base = with_overrides(small, {"entrants": [{"name": "NewCo", "bankroll": 0.0, "initial_share": 0.0}]})
+    model = DashboardMarket(base=base, lock_in=2.0, lock_in_target="NewCo")
+    assert model.config.entrants[0].lock_in == 2.0 and model.config.providers[0].lock_in == small.providers[0].lock_in
+    model.step()
+    table = figures.provider_table(model, model.recorder.frames()[0], "revenue")
+    assert list(table["provider"]) == ["FullStack", "Porter", "NewCo (pending)"]
+    html = figures.table_html(table, "revenue")
+    assert "<td>NewCo (pending)</td>" in html and "<td>-</td>" in html and "nan" not in html.lower()
 
 
 def test_figures_draw_one_line_per_provider_and_the_hhi(small):
@@ -220,7 +234,7 @@ def test_page_renders_steps_and_resets_with_a_slider_value(small):
     twin = DashboardMarket(base=small, lock_in=1.5, seed=9)  # the same run outside the UI
     for _ in range(3):
         twin.step()
-    want = figures.table_html(figures.provider_table(twin, twin.recorder.frames()[0], "revenue"))
+    want = figures.table_html(figures.provider_table(twin, twin.recorder.frames()[0], "revenue"), "revenue")
     assert table_html().endswith(want)
 
 

@@ -22,7 +22,10 @@ metric = solara.reactive("revenue")
 CSS = """
 .provider-table { border-collapse: collapse; font-size: 13px; width: 100%; }
 .provider-table th, .provider-table td { padding: 3px 8px; text-align: right; border-bottom: 1px solid #ddd; }
-.run-heading { font-size: 13px; }
+.run-heading { font-size: 13px; margin-bottom: 6px; }
+.provider-table-box { overflow-x: auto; }
+.provider-table td:first-child { white-space: nowrap; }
+.table-note { font-size: 11px; color: #666; margin-top: 4px; }
 .provider-table th:first-child, .provider-table td:first-child { text-align: left; }
 """
 
@@ -74,7 +77,7 @@ def ProviderTable(model):
         solara.Style(CSS)
         # Plain HTML, not solara.Markdown: Markdown loads KaTeX from a CDN, which is not there offline.
         # Heading and table are one widget so that they always change together.
-        solara.HTML(tag="div", unsafe_innerHTML=heading_html(model) + figures.table_html(table),
+        solara.HTML(tag="div", unsafe_innerHTML=heading_html(model) + figures.table_html(table, metric.value),
                     classes=["provider-table-box"]).meta(ref="provider-table")
 
 

@@ -7,6 +7,8 @@ thread-safe (and would leak figures).
 
 from __future__ import annotations
 
+from html import escape
+
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -55,7 +57,9 @@ def hhi_figure(market: pd.DataFrame, quarter_labels: list[str], metric: str) -> 
         _waiting(ax)
     else:
         ax.plot(market["step"], market[f"hhi_{metric}"], color="black", lw=2)
-    ax.set_ylim(0, 10_000)
+    # Room for both bands and the series; the full 0-10,000 scale would flatten a typical market.
+    top = max(3_000.0, 1.2 * float(market[f"hhi_{metric}"].max())) if not market.empty else 3_000.0
+    ax.set_ylim(0, min(10_000.0, top))
     ax.set_ylabel("HHI (0-10,000)")
     _time_axis(ax, quarter_labels)
     ax.set_title(f"Concentration (HHI) of {METRIC_LABELS[metric]}", fontsize=10)
@@ -75,30 +79,41 @@ def provider_table(market, providers: pd.DataFrame, metric: str) -> pd.DataFrame
     rows = []
     for slot, name in enumerate(market.names):
         p = market.slots[slot]
-        live = market.status[slot] == "active" and p is not None
+        status = market.status[slot]
+        live = status == "active" and p is not None
         rows.append({
-            "provider": name, "status": market.status[slot],
+            "provider": name if live else f"{name} ({status})",
             "capability": p.capability if live else np.nan,
-            "compute (GPU-eq)": p.compute if live else np.nan,
-            "price (US$/GPU-qtr)": p.price if live else np.nan,
-            f"share of {METRIC_LABELS[metric]}": share[slot],
-            "cash (US$ m)": p.cash if live else np.nan,
+            "compute": p.compute if live else np.nan,
+            "price": p.price if live else np.nan,
+            "share": share[slot],
+            "cash": p.cash if live else np.nan,
             "lock-in": p.lock_in if live else np.nan,
         })
     return pd.DataFrame(rows)
 
 
-def table_html(table: pd.DataFrame) -> str:
-    """A plain HTML table (numbers formatted for reading); easy to read in a browser test too."""
-    fmt = {
-        "capability": "{:.3f}".format, "compute (GPU-eq)": "{:,.0f}".format, "price (US$/GPU-qtr)": "{:,.0f}".format,
-        "cash (US$ m)": "{:,.0f}".format, "lock-in": "{:.2f}".format,
-    }
-    for column in table.columns:
-        if column.startswith("share of "):
-            fmt[column] = lambda v: f"{100 * v:.1f}%"
-    return table.to_html(index=False, classes="provider-table", border=0, formatters=fmt, na_rep="-",
+def table_note(metric: str) -> str:
+    return (f"share of {METRIC_LABELS[metric]}; compute in GPU-equivalents; price in US$ per GPU-quarter; "
+            "cash in US$ million")
+
+
+def table_html(table: pd.DataFrame, metric: str) -> str:
+    """A plain HTML table (numbers formatted for reading) with its units below."""
+    fmt = {"capability": "{:.3f}", "compute": "{:,.0f}", "price": "{:,.0f}", "cash": "{:,.0f}", "lock-in": "{:.2f}"}
+    formatters = {column: _cell(pattern) for column, pattern in fmt.items()}
+    formatters["share"] = lambda v: f"{100 * v:.1f}%"
+    html = table.to_html(index=False, classes="provider-table", border=0, formatters=formatters, na_rep="-",
                          justify="right")
+    return f"{html}<div class='table-note'>{escape(table_note(metric))}</div>"
+
+
+def _cell(pattern: str):
+    def format_(value: float) -> str:  # pandas shows NaN as na_rep without calling this
+        text = pattern.format(value)
+        # A small negative number rounds to "-0": drop the sign when no digit is left.
+        return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
+    return format_
 
 
 def _time_axis(ax, quarter_labels: list[str]) -> None:
