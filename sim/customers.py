@@ -111,6 +111,22 @@ class CustomerPopulation:
         self.provider = np.full(n, NO_PROVIDER, dtype=np.int16)
         self.tenure = np.zeros(n, dtype=np.int16)
         self.uses_model = np.zeros(n, dtype=bool)
+        self._spread: dict[bytes, np.ndarray] = {}
+
+    def spread(self, table: np.ndarray) -> np.ndarray:
+        """``table[segment]`` (float32, read-only): a per-segment value for every customer.
+        Cached by the table's values, since a customer's segment never changes: a gather
+        over all customers every quarter (~1.5 ns each) becomes a lookup, for 4 bytes per
+        customer per table in use."""
+        table = np.asarray(table, dtype=np.float32)
+        key = table.tobytes()
+        values = self._spread.get(key)
+        if values is None:
+            if len(self._spread) >= 4:  # tables change only between configs; keep memory bounded
+                self._spread.clear()
+            values = self._spread[key] = table[self.segment]
+            values.flags.writeable = False
+        return values
 
     def provider_totals(self, n_slots: int, *weights: np.ndarray | None) -> list[np.ndarray]:
         """Per provider slot, for each entry of ``weights``: the number of its customers (for

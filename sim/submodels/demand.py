@@ -19,8 +19,8 @@ def step(market) -> None:
     growth = 1.0 + people.segment_table("growth", cfg).astype(np.float32)
     token_growth = 1.0 + people.segment_table("token_growth", cfg).astype(np.float32)
     if market.t > 0:
-        people.compute *= growth[people.segment]
-        people.token_need *= token_growth[people.segment]
+        people.compute *= people.spread(growth)
+        people.token_need *= people.spread(token_growth)
     market.new_adopters = adopt(people.adopted, cfg.demand.bass_p, cfg.demand.bass_q, market.rng)
 
 
