@@ -138,8 +138,10 @@ class Market(mesa.Model):
             return
         probs = initial_assignment(people, self.config)
         u = self.rng.random(adopted.size)
-        cum = probs.cumsum(axis=1)[people.segment[adopted]]
-        choice_ = (u[:, None] > cum).sum(axis=1)
+        # Provider-major (providers x customers): long vector compares instead of a short
+        # reduction per customer.
+        cum = probs.cumsum(axis=1).T[:, people.segment[adopted]]
+        choice_ = (u > cum).sum(axis=0)
         people.provider[adopted] = np.minimum(choice_, len(self.config.providers) - 1).astype(np.int16)
         people.tenure[adopted] = self.rng.integers(0, 12, adopted.size).astype(np.int16)
 
