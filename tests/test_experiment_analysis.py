@@ -39,6 +39,7 @@ def tables():
             for name, share in zip(("Big", "Porter", "Startup"), triple):
                 rows.append({"run_id": run, "design_index": run, "replicate": 0, "step": step,
                              "quarter": f"2025Q{step + 1}", "provider": name, "share_revenue": share,
+                             "markup": 2 * share,
                              "status": status[run][step] if name == "Startup" else "active"})
     providers = pd.DataFrame(rows)
     market = providers.groupby(["run_id", "design_index", "replicate", "step", "quarter"], as_index=False).agg(
@@ -53,20 +54,29 @@ def test_outcomes_from_per_quarter_tables():
         "up5": {"kind": "reaches_share", "providers": ["Startup"], "threshold": 0.05, "survive": True},
         "up5_any": {"kind": "reaches_share", "providers": "entrants", "threshold": 0.05},
         "to15": {"kind": "quarters_to_share", "providers": ["Startup"], "threshold": 0.15},
+        "to5_held": {"kind": "quarters_to_share", "providers": ["Startup"], "threshold": 0.05, "sustained": 2},
+        "up3_held": {"kind": "reaches_share", "providers": ["Startup"], "threshold": 0.03, "sustained": 2},
         "porters": {"kind": "share", "providers": "porters"},
         "porters_max": {"kind": "share", "providers": "porters", "at": "max"},
         "alive": {"kind": "survives", "providers": ["Startup"]},
         "entered": {"kind": "entered", "providers": "entrants"},
+        "owners_markup": {"kind": "provider", "column": "markup", "providers": "model_owners", "at": "final"},
+        "owners_markup_mean": {"kind": "provider", "column": "markup", "providers": "model_owners", "at": "mean"},
     }}, "test.toml")
     providers, market, groups = tables()
     out = analysis.outcomes(spec, providers, market, groups).set_index("run_id")
     assert list(out["up5"]) == [1.0, 0.0]  # run 1 never reached 5 % and exited
     assert list(out["up5_any"]) == [1.0, 0.0]
     assert out.loc[0, "to15"] == 3 and np.isnan(out.loc[1, "to15"])  # third quarter; never
+    assert out.loc[0, "to5_held"] == 2 and np.isnan(out.loc[1, "to5_held"])  # 10 %, 20 %: held from the 2nd
+    assert list(out["up3_held"]) == [1.0, 0.0]  # run 1: 3 % for one quarter only
     assert list(out["porters"]) == pytest.approx([0.3, 0.3])
     assert list(out["porters_max"]) == pytest.approx([0.4, 0.4])
     assert list(out["alive"]) == [1.0, 0.0] and list(out["entered"]) == [1.0, 1.0]
     assert list(out["leader_share_revenue"]) == pytest.approx([0.5, 0.7])
+    # mean over the group's active providers: run 0 ends with Big and Startup active, run 1 with Big only
+    assert list(out["owners_markup"]) == pytest.approx([(1.0 + 0.4) / 2, 1.4])
+    assert out.loc[1, "owners_markup_mean"] == pytest.approx((1.2 + (1.2 + 0.06) / 2 + 1.4) / 3)
     assert out.loc[1, "final_hhi_revenue"] == pytest.approx(70**2 + 30**2)
 
 

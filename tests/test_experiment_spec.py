@@ -84,7 +84,7 @@ def test_unknown_provider_and_wildcard_on_a_non_list(tmp_path):
     _, probs = problems(tmp_path, "[params.a]\nkey='providers.Nobody.lock_in'\nvalues=[1.0]\n")
     assert any("Nobody" in p and "FullStack" in p for p in probs), probs  # names the allowed providers
     _, probs = problems(tmp_path, "[params.a]\nkey='capability.*'\nvalues=[1.0]\n")
-    assert any("params.a" in p and "not a list" in p for p in probs), probs
+    assert any("params.a" in p and "neither a list nor a table of tables" in p for p in probs), probs
 
 
 def test_bad_fixed_override_names_fixed(tmp_path):

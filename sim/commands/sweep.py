@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Run a preset experiment; re-running it finishes an interrupted one and re-draws.")
     e.add_argument("name", help="experiment name (a file in experiments/) or a spec path")
     _run_options(e, default_out="results/NAME")
+    e.add_argument("--fresh", action="store_true",
+                   help="discard the results already in the output directory and run the experiment again")
     e.set_defaults(func=experiment_main)
 
     q = sub.add_parser("plot", help="re-draw the figures of stored sweep results without re-running",
@@ -62,6 +65,8 @@ def sweep_main(args: argparse.Namespace) -> int:
 def experiment_main(args: argparse.Namespace) -> int:
     spec = load_spec(args.name)
     out = args.out or RESULTS_DIR / spec.name
+    if args.fresh and Store(out).exists() and not args.dry_run:
+        shutil.rmtree(out)  # only a directory that holds sweep results (sweep.json)
     # Re-running an experiment finishes it (the plan hash check refuses a changed spec).
     return _run(spec, args, out, resume=Store(out).exists())
 

@@ -64,7 +64,7 @@ def outcomes(spec: Spec, providers: pd.DataFrame, market: pd.DataFrame, groups: 
 def _outcome(o: Outcome, providers: pd.DataFrame, prov_last: pd.Series, final_market: pd.DataFrame,
              groups: dict[str, list[str]]) -> pd.Series:
     share = f"share_{o.metric}"
-    needed = o.column if o.kind == "final" else share
+    needed = o.column if o.kind in ("final", "provider") else share
     if needed not in (final_market.columns if o.kind == "final" else providers.columns):
         return pd.Series(np.nan, index=final_market.index)  # a column this model version does not record
     if o.kind == "final":
@@ -76,10 +76,20 @@ def _outcome(o: Outcome, providers: pd.DataFrame, prov_last: pd.Series, final_ma
     if mine.empty:  # e.g. no porters in this market: the group holds nothing
         return pd.Series(0.0, index=providers["run_id"].unique())
     group = mine.groupby(["run_id", "step"])[share].sum()
+    if o.kind == "provider":
+        # mean over the group's active providers in each quarter (exited ones have no values)
+        per_step = mine[mine["status"] == "active"].groupby(["run_id", "step"])[o.column].mean()
+        if o.at == "final":
+            return per_step.groupby("run_id").last()
+        return per_step.groupby("run_id").agg(o.at)
     if o.kind == "share":
         if o.at == "final":
             return group.groupby("run_id").last()
         return group.groupby("run_id").agg(o.at)
+    if o.kind in ("reaches_share", "quarters_to_share") and o.sustained > 1:
+        # the share held for `sustained` quarters in a row: a rolling minimum, dated by the first of them
+        held = group.groupby("run_id", group_keys=False).apply(lambda s: s.rolling(o.sustained).min().shift(1 - o.sustained))
+        group = held.fillna(-1.0)
     if o.kind == "reaches_share":
         reached = group.groupby("run_id").max() >= o.threshold
         if o.survive:

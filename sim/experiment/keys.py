@@ -1,7 +1,8 @@
 """From parameter values to config overrides.
 
 A parameter sets one or more key paths; ``*`` in a path stands for every item
-of a list (``providers.*.lock_in`` = each provider's lock-in); ``mode = "scale"``
+of a list or table of tables (``providers.*.lock_in`` = each provider's lock-in,
+``demand.segments.*.growth`` = each segment's growth); ``mode = "scale"``
 multiplies the base config's value instead of replacing it.  The expanded keys
 name providers by name, so the overrides read well in the runs table.
 """
@@ -24,10 +25,14 @@ def expand(raw: dict[str, Any], key: str) -> list[str]:
         grown = []
         for p in paths:
             node = lookup(raw, p)
-            if not isinstance(node, list):
-                raise KeyError(f"{'.'.join(p) or '(root)'} is not a list, so '*' cannot follow it")
-            grown += [p + [str(item.get("name", i)) if isinstance(item, dict) else str(i)]
-                      for i, item in enumerate(node)]
+            if isinstance(node, dict) and node and all(isinstance(v, dict) for v in node.values()):
+                grown += [p + [name] for name in node]  # e.g. demand.segments.*
+            elif isinstance(node, list):
+                grown += [p + [str(item.get("name", i)) if isinstance(item, dict) else str(i)]
+                          for i, item in enumerate(node)]
+            else:
+                raise KeyError(f"{'.'.join(p) or '(root)'} is neither a list nor a table of tables, "
+                               f"so '*' cannot follow it")
         paths = grown
     return [".".join(p) for p in paths]
 

@@ -45,7 +45,7 @@ def report(root: str | Path, *, spec: Spec | None = None, formats: tuple[str, ..
     providers, market = store.table("providers"), store.table("market")
     if market.empty:
         raise ConfigError([f"{store.root}: no finished runs to analyse ({(runs['status'] == 'failed').sum()} failed)"])
-    check_columns(spec, market)
+    check_columns(spec, market, providers)
     groups = analysis.provider_groups(info["config"])
     outcomes = analysis.outcomes(spec, providers, market, groups)
     names = list(spec.all_outcomes())
@@ -77,12 +77,15 @@ def report(root: str | Path, *, spec: Spec | None = None, formats: tuple[str, ..
     return result
 
 
-def check_columns(spec: Spec, market: pd.DataFrame) -> None:
+def check_columns(spec: Spec, market: pd.DataFrame, providers: pd.DataFrame) -> None:
     allowed = [c for c in market.columns if c not in ("run_id", "design_index", "replicate", "step", "quarter")]
     bad = [f"{spec.source}: outcomes.{name}.column: {o.column!r} is not a market column; allowed: {', '.join(allowed)}"
            for name, o in spec.outcomes.items() if o.kind == "final" and o.column not in market.columns]
     bad += [f"{spec.source}: figures[{i}].column: {f.column!r} is not a market column; allowed: {', '.join(allowed)}"
             for i, f in enumerate(spec.figures) if f.column is not None and f.column not in market.columns]
+    cols = [c for c in providers.columns if c not in ("run_id", "design_index", "replicate", "step", "quarter")]
+    bad += [f"{spec.source}: outcomes.{name}.column: {o.column!r} is not a provider column; allowed: {', '.join(cols)}"
+            for name, o in spec.outcomes.items() if o.kind == "provider" and o.column not in providers.columns]
     if bad:
         raise ConfigError(bad)
 

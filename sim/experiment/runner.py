@@ -99,7 +99,8 @@ def prepare(plan: Plan, out: Path, *, resume: bool) -> tuple[Store, set[int]]:
                              f"or choose another --out")
         if old.get("plan_hash") != plan.hash():
             raise SweepError(f"{out} holds results of a different sweep (the base config, parameters, design, "
-                             f"replicates or seed changed); use another --out or remove {out}")
+                             f"replicates or seed changed); use another --out, or remove {out} "
+                             f"(aicloud experiment NAME --fresh does that for a preset)")
         store.create(plan.manifest(), plan.design.frame())  # same runs; refresh outcomes/figures in the spec
         return store, store.done_ids()
     store.create(plan.manifest(), plan.design.frame())

@@ -110,24 +110,29 @@ class Design(Part):
 
 
 class Outcome(Part):
-    kind: Literal["final", "share", "leader_share", "reaches_share", "quarters_to_share", "survives", "entered"] = Field(
-        ..., description="how the outcome is computed from one run's per-quarter tables")
-    column: str | None = Field(None, description="final: a market column, e.g. hhi_revenue")
+    kind: Literal["final", "share", "leader_share", "reaches_share", "quarters_to_share", "survives", "entered",
+                  "provider"] = Field(..., description="how the outcome is computed from one run's per-quarter tables")
+    column: str | None = Field(None, description="final: a market column, e.g. hhi_revenue; provider: a provider "
+                                                 "column, e.g. markup, averaged over the providers named")
     metric: Literal["revenue", "compute", "tokens", "customers"] = Field("revenue", description="share metric")
     providers: list[str] | Literal["porters", "model_owners", "entrants", "incumbents"] | None = Field(
         None, description="provider names, or a group: porters, model_owners, entrants, incumbents")
     threshold: float | None = Field(None, gt=0, le=1, description="share threshold (reaches_share, quarters_to_share)")
-    at: Literal["final", "max", "mean"] = Field("final", description="share: which quarter(s)")
+    at: Literal["final", "max", "mean"] = Field("final", description="share, provider: which quarter(s)")
     survive: bool = Field(False, description="reaches_share: also require being active at the end")
+    sustained: int = Field(1, ge=1, le=400, description="reaches_share, quarters_to_share: the share must hold "
+                                                         "for this many consecutive quarters (1 = any single quarter)")
     label: str = Field("", description="axis label in figures")
 
     @model_validator(mode="after")
     def _check(self) -> "Outcome":
         if self.kind == "final" and not self.column:
             raise ValueError("kind 'final' needs column = '<market column>', e.g. hhi_revenue")
-        if self.kind != "final" and self.column:
-            raise ValueError(f"column is only for kind 'final', not {self.kind!r}")
-        needs_providers = ("share", "reaches_share", "quarters_to_share", "survives", "entered")
+        if self.kind == "provider" and not self.column:
+            raise ValueError("kind 'provider' needs column = '<provider column>', e.g. markup")
+        if self.kind not in ("final", "provider") and self.column:
+            raise ValueError(f"column is only for kinds 'final' and 'provider', not {self.kind!r}")
+        needs_providers = ("share", "reaches_share", "quarters_to_share", "survives", "entered", "provider")
         if self.kind in needs_providers and self.providers is None:
             raise ValueError(f"kind {self.kind!r} needs providers = [names] or a group ({', '.join(GROUPS)})")
         if self.kind in ("reaches_share", "quarters_to_share") and self.threshold is None:
