@@ -28,11 +28,16 @@ TENURE_BINS = np.array([0, 1, 2, 4, 8, 16, 32, 10_000])
 Runner = Callable[[int, int, int], dict]
 
 
-def run_kernel(customers: int, quarters: int, seed: int, rule_edit: Callable[[Rule], Rule] | None = None) -> dict:
+def run_kernel(customers: int, quarters: int, seed: int, rule_edit: Callable[[Rule], Rule] | None = None,
+               naive: bool = False) -> dict:
     market, rule, pop = start(customers, seed)
     rule = rule_edit(rule) if rule_edit else rule
-    kernel.run(pop, rule, quarters, seed + 10_000)
+    kernel.run(pop, rule, quarters, seed + 10_000, naive=naive)
     return {"provider": pop.provider, "tenure": pop.tenure, "uses_model": pop.uses_model}
+
+
+def run_kernel_naive(customers: int, quarters: int, seed: int) -> dict:
+    return run_kernel(customers, quarters, seed, naive=True)
 
 
 def run_engine_choice(customers: int, quarters: int, seed: int) -> dict:
@@ -56,7 +61,8 @@ def run_mesa(customers: int, quarters: int, seed: int) -> dict:
 
 
 VERSIONS: dict[str, Runner] = {
-    "kernel": run_kernel,
+    "bare kernel": run_kernel,
+    "naive kernel (uniform per customer, Gumbel-max)": run_kernel_naive,
     "engine (choice.step)": run_engine_choice,
     "engine (Market.step, others neutral)": run_engine_market,
     "mesa per-agent": run_mesa,

@@ -1,8 +1,9 @@
 """Measure one configuration (version x customers) in this process and print one JSON line.
 
 Run by ``benchmarks.run`` in a fresh subprocess per configuration, so that the
-peak RSS belongs to that configuration alone.  The process is pinned to one CPU
-(the aims are per core).  Memory "above start" is the peak resident set during
+peak RSS belongs to that configuration alone.  The work is single-threaded (the
+aims are per core; ``run`` sets the BLAS thread counts to 1); ``--pin`` also pins
+the process to one CPU.  Memory "above start" is the peak resident set during
 the measured work minus the resident set just before it (after imports): the
 kernel's peak-RSS counter is reset at that point.
 
@@ -20,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-VERSIONS = ("mesa", "kernel", "choice", "market", "full", "cli")
+VERSIONS = ("mesa", "naive", "kernel", "choice", "market", "full", "cli")
 
 
 def memory_kb() -> dict[str, int]:
@@ -80,9 +81,9 @@ def once(version: str, customers: int, quarters: int, seed: int) -> tuple[float,
     else:
         market, rule, pop = choice_rule.start(customers, seed)
         del market
-        if version == "kernel":
+        if version in ("kernel", "naive"):
             t1 = time.perf_counter()
-            kernel.run(pop, rule, quarters, seed)
+            kernel.run(pop, rule, quarters, seed, naive=version == "naive")
         else:
             model = ChoiceReference(population=pop, rule=rule, rng=seed)
             del pop
@@ -94,12 +95,12 @@ def once(version: str, customers: int, quarters: int, seed: int) -> tuple[float,
     return t1 - t0, t2 - t1, t3 - t2
 
 
-def measure(version: str, customers: int, quarters: int, repeat: int, seed: int) -> dict:
+def measure(version: str, customers: int, quarters: int, repeat: int, seed: int, pin: bool = False) -> dict:
     import benchmarks.choice_rule  # noqa: F401  (imports numpy, mesa, sim: not part of the measurement)
     import benchmarks.mesa_reference  # noqa: F401
     import sim.cli  # noqa: F401
 
-    cpu = pin_one_cpu()
+    cpu = pin_one_cpu() if pin else None
     gc.collect()
     before = memory_kb()["VmRSS"]
     exact_peak = reset_peak()
@@ -127,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quarters", type=int, default=40)
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--pin", action="store_true", help="pin the process to one CPU (on a busy machine this can hurt)")
     a = p.parse_args(argv)
-    result = measure(a.version, a.customers, a.quarters, a.repeat, a.seed)
+    result = measure(a.version, a.customers, a.quarters, a.repeat, a.seed, a.pin)
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 

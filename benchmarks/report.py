@@ -11,7 +11,8 @@ from pathlib import Path
 
 LABELS = {
     "mesa": "Mesa per-agent reference (choice rule)",
-    "kernel": "bare numpy kernel (choice rule)",
+    "naive": "naive numpy kernel (choice rule, one draw per customer)",
+    "kernel": "bare numpy kernel (choice rule, lower bound)",
     "choice": "engine: choice.step on a Market",
     "market": "engine: Market.step, other mechanisms neutral",
     "full": "full model (all mechanisms, china_2025)",

@@ -38,7 +38,7 @@ def plan(quick: bool) -> list[tuple[str, int, int]]:
     jobs = []
     for n in sizes:
         repeat = 5 if n <= 10_000 else 3 if n <= 100_000 else 1
-        for version in ("kernel", "choice", "market", "full"):
+        for version in ("naive", "kernel", "choice", "market", "full"):
             jobs.append((version, n, repeat))
         if n <= MESA_MAX:
             jobs.append(("mesa", n, 3 if n <= 10_000 else 1))
