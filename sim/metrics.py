@@ -39,7 +39,9 @@ class Recorder:
         n = market.n_slots
         values = {m: np.zeros(n) for m in METRICS}
         active = market.active_providers()
-        for p in active:
+        # A provider that exits at the end of this quarter still served it: it counts in this quarter's shares.
+        served = active + [market.slots[market.slot_of(name)] for name in market.exits]
+        for p in served:
             values["revenue"][p.slot] = p.revenue
             values["compute"][p.slot] = p.customer_compute
             values["tokens"][p.slot] = p.tokens
@@ -63,7 +65,7 @@ class Recorder:
 
         for slot, name in enumerate(market.names):
             p = market.slots[slot]
-            live = market.status[slot] == "active"
+            live = p is not None and (market.status[slot] == "active" or name in market.exits)
             row = {"quarter": label, "step": market.t, "provider": name, "status": market.status[slot]}
             for m in METRICS:
                 row[m] = float(values[m][slot])
@@ -73,7 +75,8 @@ class Recorder:
                 price=p.price if live else np.nan, markup=p.markup if live else np.nan,
                 cash=p.cash if live else np.nan, reliability=p.reliability if live else np.nan,
                 utilisation=p.utilisation if live else np.nan, capex=p.capex if live else 0.0,
-                opex=p.opex if live else 0.0, internal_revenue=p.internal_revenue if live else 0.0, gpus_bought=p.gpus_bought if live else 0.0,
+                opex=p.opex if live else 0.0, internal_revenue=p.internal_revenue if live else 0.0,
+                gpus_bought=p.gpus_bought if live else 0.0,
                 model_users=int(uses_model[slot]),
             )
             self.provider_rows.append(row)

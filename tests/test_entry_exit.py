@@ -50,3 +50,7 @@ def test_provider_with_negative_cash_exits_and_its_customers_choose_again():
     assert not (market.customers.provider == 0).any()
     assert (market.customers.provider[doomed_customers] == 1).mean() > 0.95
     assert market.status[0] == "exited" and market.slots[0] not in list(market.agents)
+    providers = market.recorder.frames()[0].set_index(["provider", "step"])
+    assert providers.loc[("Doomed", 2), "customers"] > 0, "it served its last quarter"
+    assert providers.loc[("Doomed", 2), "status"] == "exited"
+    assert providers.loc[("Doomed", 3), "customers"] == 0
