@@ -134,7 +134,7 @@ def wait_for_image(locator, *, differs_from: bytes | None = None, equals: bytes 
         time.sleep(0.25)
 
 
-def test_dashboard_in_headless_chromium(server, page):
+def test_dashboard_in_headless_chromium(page, server):  # page first: no browser, no server started
     from playwright.sync_api import expect
 
     url, log = server
