@@ -67,7 +67,9 @@ def logit_draw(utility: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     v = utility.T
     v -= v.max(axis=0)
     np.exp(v, out=v)
-    cumulative = np.cumsum(v, axis=0, out=v)
+    for j in range(1, len(v)):  # cumulative sum down the few providers: one vector add each
+        v[j] += v[j - 1]          # (np.cumsum along axis 0 walks each short column separately)
+    cumulative = v
     u = rng.random(cumulative.shape[1]) * cumulative[-1]
     chosen = (cumulative <= u).sum(axis=0)  # the first provider whose cumulative weight exceeds u
     over = np.flatnonzero(chosen == cumulative.shape[0])  # u rounded up to the total (rare)
