@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import socket
 import sys
 
 from sim.cli import UserError
@@ -42,11 +43,23 @@ def server_env(config_path: str) -> dict[str, str]:
             "PYTHONWARNINGS": warnings}
 
 
+def port_free(port: int) -> bool:
+    """Checked up front: the server would take seconds to start before it found out."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
 def main(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         raise UserError(f"--port {args.port}: allowed: 1..65535")
     if importlib.util.find_spec("solara") is None:
         raise UserError("the dashboard needs the viz extra: .venv/bin/pip install -e '.[viz]' (or make dashboard)")
+    if not port_free(args.port):
+        raise UserError(f"port {args.port} on {HOST} is in use; choose another with --port")
     path = resolve_path(args.config)
     load_config(path)  # report a bad config here, not as a traceback inside the server
     env = server_env(str(path.resolve()))
