@@ -231,6 +231,11 @@ def test_page_renders_steps_and_resets_with_a_slider_value(small):
     assert "After 3 quarter(s)" in heading()
     assert plot_png() != first_png and table_html() != first_table
 
+    revenue_png = plot_png()
+    rc.find(v.BtnToggle).widget.v_model = 1  # the metric picker: revenue, compute, tokens, customers
+    assert "share of compute demand" in table_html() and plot_png() != revenue_png
+    rc.find(v.BtnToggle).widget.v_model = 0
+
     twin = DashboardMarket(base=small, lock_in=1.5, seed=9)  # the same run outside the UI
     for _ in range(3):
         twin.step()
