@@ -41,5 +41,19 @@ dashboard: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not browser"
 
+# Benchmarks, not part of make test (a few minutes): checks that the per-agent Mesa
+# reference, the bare numpy kernels and the engine agree, measures them and the full model
+# at 1k-1M customers, writes benchmarks/results/ and the README's Performance table,
+# then profiles the full model.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	@$(PY) -m pip install -e ".[$(EXTRAS),bench]" >> $(VENV)/install.log 2>&1 || \
+	  { tail -30 $(VENV)/install.log; echo "install failed; full log: $(VENV)/install.log" >&2; exit 1; }
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.profile_model
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

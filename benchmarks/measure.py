@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-VERSIONS = ("mesa", "naive", "kernel", "choice", "market", "full", "cli")
+VERSIONS = ("mesa", "mesa-shuffle", "naive", "kernel", "choice", "market", "full", "cli")
 
 
 def memory_kb() -> dict[str, int]:
@@ -85,7 +85,8 @@ def once(version: str, customers: int, quarters: int, seed: int) -> tuple[float,
             t1 = time.perf_counter()
             kernel.run(pop, rule, quarters, seed, naive=version == "naive")
         else:
-            model = ChoiceReference(population=pop, rule=rule, rng=seed)
+            model = ChoiceReference(population=pop, rule=rule, rng=seed,
+                                    activation="shuffle_do" if version == "mesa-shuffle" else "do")
             del pop
             t1 = time.perf_counter()
             for _ in range(quarters):

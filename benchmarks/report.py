@@ -10,7 +10,8 @@ from importlib import metadata
 from pathlib import Path
 
 LABELS = {
-    "mesa": "Mesa per-agent reference (choice rule)",
+    "mesa": "Mesa per-agent reference (choice rule, agents.do)",
+    "mesa-shuffle": "Mesa per-agent, usual shuffle_do activation",
     "naive": "naive numpy kernel (choice rule, one draw per customer)",
     "kernel": "bare numpy kernel (choice rule, lower bound)",
     "choice": "engine: choice.step on a Market",
@@ -75,8 +76,9 @@ def aims(results: list[dict]) -> list[tuple[str, str, bool]]:
     mesa, full = find(results, "mesa", 100_000), find(results, "full", 100_000)
     if mesa and full:
         x = mesa["total_s"] / full["total_s"]
+        cpu = mesa["cpu_s"] / full["cpu_s"]
         out.append(("full model >= 50x faster than the per-agent Mesa reference, 100k customers",
-                    f"{x:.1f}x ({full['total_s']:.3f} s vs {mesa['total_s']:.2f} s)", x >= 50))
+                    f"{x:.1f}x ({full['total_s']:.3f} s vs {mesa['total_s']:.2f} s; CPU time {cpu:.1f}x)", x >= 50))
     for n in (100_000, 1_000_000):
         choice, kern = find(results, "choice", n), find(results, "kernel", n)
         if choice and kern:

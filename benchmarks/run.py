@@ -42,6 +42,7 @@ def plan(quick: bool) -> list[tuple[str, int, int]]:
             jobs.append((version, n, repeat))
         if n <= MESA_MAX:
             jobs.append(("mesa", n, 3 if n <= 10_000 else 1))
+            jobs.append(("mesa-shuffle", n, 3 if n <= 10_000 else 1))
         if n in CLI_SIZES:
             jobs.append(("cli", n, 1))
     return jobs
