@@ -136,8 +136,19 @@ class CustomerPopulation:
         # letting it convert, or masking out customers without a provider first.
         key = self.provider.astype(np.intp)
         key += 1  # bin 0 collects the customers without a provider, dropped below
-        return [np.bincount(key, weights=None if w is None else w.astype(np.float64, copy=False),
-                            minlength=n_slots + 1)[1:] for w in weights]
+        return [self._count_or_sum(key, n_slots, w) for w in weights]
+
+    @staticmethod
+    def _count_or_sum(key: np.ndarray, n_slots: int, w: np.ndarray | None) -> np.ndarray:
+        if w is None:
+            return np.bincount(key, minlength=n_slots + 1)[1:]
+        if w.dtype == bool:
+            # Count where w holds: unweighted bincount on (slot, w) pairs is several times
+            # faster than a weighted one.
+            pairs = key * 2
+            pairs += w
+            return np.bincount(pairs, minlength=2 * (n_slots + 1))[3::2]
+        return np.bincount(key, weights=w.astype(np.float64, copy=False), minlength=n_slots + 1)[1:]
 
     def segment_table(self, attr: str, config: Config) -> np.ndarray:
         """One value per segment of a ``SegmentConfig`` field, in segment order."""
