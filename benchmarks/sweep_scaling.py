@@ -71,12 +71,14 @@ def measure(plan: Plan, workers: int) -> dict:
         sampler = Sampler(progress)
         start_rss = rss_mb()
         sampler.start()
+        load_before = os.getloadavg()[0]
         started = time.perf_counter()
         tally = run_sweep(plan, out, workers=workers, progress=progress, log=lambda *_: None)
         wall = time.perf_counter() - started
         sampler.stop.set()
         sampler.join()
         return {"workers": workers, "wall": wall, "ok": tally.ok, "failed": tally.failed,
+                "load": (load_before, os.getloadavg()[0]),
                 "rate": tally.done / wall, "start_rss": start_rss, "samples": sampler.samples,
                 "disk_mb": sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 2**20}
     finally:
@@ -127,14 +129,17 @@ def render(args, plan: Plan, results: list[dict], speedup: float) -> str:
         f"parts and a journal line. Machine: {os.cpu_count()} CPUs, {platform.machine()}, Python {v['python']}, "
         f"numpy {v.get('numpy')}, pandas {v.get('pandas')}, pyarrow {v.get('pyarrow')}.",
         "",
-        "| workers | wall time (s) | runs/s | failed | parent RSS: at 25 % of runs | at the end | growth | peak | disk (MB) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| workers | wall time (s) | runs/s | failed | parent RSS: at 25 % of runs | at the end | growth | peak | disk (MB) "
+        "| load avg before / after |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         peak, q, end, growth = rss_summary(r["samples"])
         lines.append(f"| {r['workers']} | {r['wall']:.1f} | {r['rate']:.1f} | {r['failed']} | {q:.0f} MB | "
-                     f"{end:.0f} MB | {growth:+.1f} MB | {peak:.0f} MB | {r['disk_mb']:.1f} |")
-    lines += ["", f"Speed-up of 2 workers over 1: **{speedup:.2f}x**.", "",
+                     f"{end:.0f} MB | {growth:+.1f} MB | {peak:.0f} MB | {r['disk_mb']:.1f} | "
+                     f"{r['load'][0]:.1f} / {r['load'][1]:.1f} |")
+    lines += ["", f"Speed-up of 2 workers over 1: **{speedup:.2f}x**. The load average shows whether other "
+              "work shared the machine (2 CPUs: a load above 2 before the sweep means the numbers are pessimistic).", "",
               "Parent RSS over the 2-worker sweep (runs done -> MB):", ""]
     samples = results[1]["samples"]
     step = max(1, len(samples) // 12)

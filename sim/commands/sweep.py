@@ -98,9 +98,9 @@ def _run(spec: Spec, args: argparse.Namespace, out: Path, *, resume: bool) -> in
     if runs > limit and not args.yes:
         raise UserError(f"{spec.source}: {runs:,} runs exceed the limit of {limit:,} (max_runs); "
                         f"add --yes to run them, or set max_runs / --max-runs higher")
-    progress = Progress(runs, 0, every=args.log_every, label=spec.name)
+    skipped = len(Store(out).done_ids()) if resume and Store(out).exists() else 0
+    progress = Progress(runs, skipped, every=args.log_every, label=spec.name)
     try:
-        progress.tally.skipped = len(Store(out).done_ids()) if resume and Store(out).exists() else 0
         tally = run_sweep(plan, out, workers=workers, scheduler=args.scheduler, resume=resume, progress=progress)
     except SweepError as exc:
         raise UserError(str(exc)) from None
@@ -126,7 +126,9 @@ def _report(out: Path, spec: Spec | None, formats: tuple[str, ...]) -> None:
 
 def describe(plan: Plan, out: Path, workers: int, scheduler: str | None, limit: int) -> str:
     spec, base = plan.spec, plan.base
-    done = len(Store(out).done_ids()) if Store(out).exists() else 0
+    store = Store(out)
+    same = store.exists() and store.manifest().get("plan_hash") == plan.hash()
+    done = len(store.done_ids()) if same else 0
     seconds = estimate_seconds(plan)
     slots = max(workers, 1)
     todo = plan.runs - done
@@ -136,7 +138,9 @@ def describe(plan: Plan, out: Path, workers: int, scheduler: str | None, limit: 
         f"base config: {spec.base_path} ({len(spec.fixed)} fixed overrides): "
         f"{base.run.customers:,} customers x {base.run.quarters} quarters",
         f"parameters: {', '.join(spec.params) or '(none)'}",
-        f"output: {out}" + (f" ({done:,} runs already done)" if done else ""),
+        f"output: {out}" + (f" ({done:,} runs already done)" if done else "")
+        + (" (holds results of a different sweep: use another --out, or --fresh for a preset)"
+           if store.exists() and not same else ""),
         f"one run takes about {seconds:.2f} s here; {todo:,} runs on {slots} "
         f"{'Dask ' if scheduler else ''}worker{'s' if slots != 1 else ''}: about {_duration(todo * seconds / slots)}",
     ]

@@ -152,6 +152,7 @@ class Sensitivity:
     blocks_used: int
     blocks_dropped: int
     points_missing: list[int] = field(default_factory=list)
+    noise_share: float | None = None  # share of the variance of point means due to replicate noise
 
     def note(self) -> str:
         if not self.blocks_dropped:
@@ -202,4 +203,17 @@ def sensitivity(spec: Spec, design: pd.DataFrame, outcome_table: pd.DataFrame, o
         res = morris.analyze(problem, unit[keep], y[keep], num_levels=spec.design.levels, seed=seed)
         table = pd.DataFrame({"parameter": names, "mu_star": res["mu_star"], "mu_star_conf": res["mu_star_conf"],
                               "sigma": res["sigma"], "mu": res["mu"]})
-    return Sensitivity(kind, outcome, table, int(complete.sum()), int((~complete).sum()), missing)
+    return Sensitivity(kind, outcome, table, int(complete.sum()), int((~complete).sum()), missing,
+                       noise_share(outcome_table, outcome))
+
+
+def noise_share(outcome_table: pd.DataFrame, outcome: str) -> float | None:
+    """Share of the variance of the per-point means that is replicate noise (within-point variance
+    over the number of replicates): indices of a stochastic model are only as clean as this is small."""
+    by_point = outcome_table.groupby("design_index")[outcome]
+    counts = by_point.count()
+    if counts.max() < 2:
+        return None
+    within = by_point.var(ddof=1).mean() / counts[counts > 0].mean()
+    total = by_point.mean().var(ddof=1)
+    return float(within / total) if total > 0 else None

@@ -139,4 +139,6 @@ def _label(point: dict[str, Any]) -> str:
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 and value == int(value) else f"{value:.4g}"
+    return str(value)

@@ -6,6 +6,7 @@ as PNG and SVG atomically, without dates, so the same results give the same file
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ def save(fig, stem: Path, formats: tuple[str, ...] = ("png", "svg")) -> list[Pat
         paths.append(target)
     plt.close(fig)
     return paths
+
+
+def _wrap(text: str, width: int = 80) -> str:
+    return textwrap.fill(text, width) if text else text
 
 
 def _quarter_ticks(ax, quarters: pd.Series) -> None:
@@ -80,7 +85,7 @@ def shares_figure(quantiles: pd.DataFrame, points: list[int], labels: dict[int, 
     handles = [plt.Line2D([], [], color=colors[p], lw=2) for p in providers]
     fig.legend(handles, providers, loc="outside right upper", frameon=False, fontsize=8,
                title="median; bands 50 % and 90 %", title_fontsize=8)
-    fig.suptitle(title or f"Share of {metric} across replicates")
+    fig.suptitle(_wrap(title or f"Share of {metric} across replicates", 110))
     return fig
 
 
@@ -102,7 +107,7 @@ def timeseries_figure(quantiles: pd.DataFrame, points: list[int], labels: dict[i
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8,
               title="median; band 50 %" + (" and 90 %" if outer else ""), title_fontsize=8)
-    ax.set_title(title)
+    ax.set_title(_wrap(title, 70))
     return fig
 
 
@@ -120,8 +125,8 @@ def heatmap_figure(grid: pd.DataFrame, *, x: str, y: str, xlabel: str, ylabel: s
         ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if value < middle else "black")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    fig.colorbar(image, ax=ax, label=label)
-    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label=_wrap(label, 50))
+    ax.set_title(_wrap(title, 70))
     return fig
 
 
@@ -145,11 +150,11 @@ def curve_figure(table: pd.DataFrame, *, x: str, hue: str | None, xlabel: str, y
         if categorical_x:
             ax.set_xticks(xs, [_fmt(v) for v in rows["x"]])
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel + (" (mean, 95 % interval)" if binary else " (median; bands 50 %, 90 %)"))
+    ax.set_ylabel(_wrap(ylabel + (" (mean, 95 % interval)" if binary else " (median; bands 50 %, 90 %)"), 55))
     ax.grid(alpha=0.3)
     if hue is not None:
         ax.legend(frameon=False, fontsize=8)
-    ax.set_title(title)
+    ax.set_title(_wrap(title, 70))
     return fig
 
 
@@ -171,11 +176,12 @@ def sensitivity_figure(results: list[Any], labels: dict[str, str], title: str):
             ax.bar(pos + 0.2, t["sigma"], 0.4, label="sigma (interaction / non-linearity)")
             ax.set_ylabel("elementary effect (95 % CI on mu*)")
         ax.set_xticks(pos, names, rotation=30, ha="right", fontsize=8)
+        noise = f"; replicate noise {100 * res.noise_share:.0f} % of variance" if res.noise_share is not None else ""
         ax.set_title(f"{labels.get(res.outcome, res.outcome)}\n({res.blocks_used} blocks"
-                     + (f", {res.blocks_dropped} dropped" if res.blocks_dropped else "") + ")", fontsize=9)
+                     + (f", {res.blocks_dropped} dropped" if res.blocks_dropped else "") + f"{noise})", fontsize=9)
         ax.grid(alpha=0.3, axis="y")
         ax.legend(frameon=False, fontsize=8)
-    fig.suptitle(title)
+    fig.suptitle(_wrap(title, 90))
     return fig
 
 

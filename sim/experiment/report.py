@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -112,11 +113,25 @@ class Context:
 
     def with_params(self) -> pd.DataFrame:
         params = self.design[["design_index", *self.spec.params]]
-        return self.outcomes.merge(params, on="design_index", how="left")
+        return self.outcomes.merge(params, on="design_index", how="inner")
+
+    def restricted(self, where: dict) -> "Context":
+        """The same results limited to the design points where parameters take the given values."""
+        keep = pd.Series(True, index=self.design.index)
+        for name, value in where.items():
+            keep &= np.isclose(self.design[name], value) if _numeric(value) else self.design[name] == value
+        design = self.design[keep]
+        if design.empty:
+            raise ConfigError([f"{self.spec.source}: figures: no design point has {where}"])
+        ctx = copy.copy(self)
+        ctx.design = design
+        return ctx
 
 
 def draw(ctx: Context, f: Figure):
     """The figure and an optional note (e.g. on dropped Sobol' blocks)."""
+    if f.where:
+        ctx = ctx.restricted(f.where)
     title = f.title
     if f.kind == "shares":
         return plots.shares_figure(ctx.pq, select_points(ctx, f.points or "corners"), ctx.labels,
@@ -138,34 +153,48 @@ def draw(ctx: Context, f: Figure):
     results = [analysis.sensitivity(ctx.spec, ctx.design, ctx.outcomes, o) for o in f.outcomes]
     for res in results:
         write_csv(ctx.summary_dir / f"sensitivity_{res.outcome}.csv", res.table)
+        write_json(ctx.summary_dir / f"sensitivity_{res.outcome}.json",
+                   {"method": res.method, "blocks_used": res.blocks_used, "blocks_dropped": res.blocks_dropped,
+                    "points_missing": res.points_missing,
+                    "noise_share": None if res.noise_share is None else round(res.noise_share, 4)})
     labels = {n: ctx.param_label(n) for n in ctx.spec.params} | {o: ctx.outcome_label(o) for o in f.outcomes}
     note = "; ".join(r.note() for r in results if r.blocks_dropped) or None
     return plots.sensitivity_figure(results, labels, title), note
 
 
 def select_points(ctx: Context, which: list[int] | str) -> list[int]:
-    n = len(ctx.design)
+    available = list(ctx.design["design_index"])
+    n = len(available)
     if isinstance(which, list):
-        bad = [p for p in which if not 0 <= p < n]
+        bad = [p for p in which if p not in available]
         if bad:
-            raise ConfigError([f"{ctx.spec.source}: figures: design point(s) {bad} do not exist; allowed: 0..{n - 1}"])
+            raise ConfigError([f"{ctx.spec.source}: figures: design point(s) {bad} do not exist (or are excluded "
+                               f"by where); allowed: {_ranges(available)}"])
         return which
     if which == "first" or n == 1:
-        return [0]
+        return available[:1]
     if which == "all":
         if n <= plots.MAX_LINES:
-            return list(range(n))
-        return sorted({int(round(i)) for i in np.linspace(0, n - 1, plots.MAX_LINES)})
+            return available
+        return [available[int(round(i))] for i in np.linspace(0, n - 1, plots.MAX_LINES)]
     return corners(ctx)
+
+
+def _ranges(ids: list[int]) -> str:
+    return f"{ids[0]}..{ids[-1]}" if ids == list(range(ids[0], ids[-1] + 1)) else ", ".join(map(str, ids))
+
+
+def _numeric(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def corners(ctx: Context) -> list[int]:
     """Design points at the extremes of the first two parameters (others at their first value)."""
-    names = list(ctx.spec.params)[:2]
+    names = [n for n in ctx.spec.params if ctx.design[n].nunique() > 1][:2]
     design = ctx.design
     if not names:
-        return [0]
-    others = [n for n in ctx.spec.params if n not in names]
+        return list(design["design_index"])[:1]
+    others = [n for n in ctx.spec.params if n not in names and design[n].nunique() > 1]
     mask = pd.Series(True, index=design.index)
     for n in others:
         mask &= design[n] == design[n].iloc[0]
@@ -174,7 +203,7 @@ def corners(ctx: Context) -> list[int]:
         rows = design[mask & np.logical_and.reduce([design[n] == v for n, v in zip(names, combo)])]
         if not rows.empty:
             picked.append(int(rows["design_index"].iloc[0]))
-    return list(dict.fromkeys(picked)) or [0]
+    return list(dict.fromkeys(picked)) or list(design["design_index"])[:1]
 
 
 def _extremes(design: pd.DataFrame, names: list[str]) -> list[tuple]:

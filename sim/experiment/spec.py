@@ -154,6 +154,7 @@ class Figure(Part):
     hue: str | None = Field(None, description="curve: one line per value of this parameter")
     outcome: str | list[str] | None = Field(None, description="outcome name(s) (heatmap, curve, sensitivity)")
     stat: Literal["mean", "median"] = Field("mean", description="heatmap: statistic across replicates")
+    where: dict[str, Scalar] = Field({}, description="only design points where these parameters have these values")
 
     @model_validator(mode="after")
     def _check(self) -> "Figure":
@@ -242,9 +243,14 @@ def _reference_problems(spec: Spec):
             value = getattr(fig, axis)
             if value is not None and value not in names:
                 yield f"figures[{i}].{axis}: {value!r} is not a parameter; allowed: {', '.join(sorted(names)) or '(none)'}"
+        for key in fig.where:
+            if key not in names:
+                yield f"figures[{i}].where: {key!r} is not a parameter; allowed: {', '.join(sorted(names)) or '(none)'}"
         for o in fig.outcomes:
             if o not in outcomes:
                 yield f"figures[{i}].outcome: {o!r} is not an outcome; allowed: {', '.join(sorted(outcomes))}"
+        if fig.kind == "sensitivity" and fig.where:
+            yield f"figures[{i}]: a sensitivity figure uses the whole design; where is not allowed"
         if fig.kind == "sensitivity" and kind not in ("sobol", "morris"):
             yield f"figures[{i}]: a sensitivity figure needs a sobol or morris design (this one is {kind})"
         if fig.kind == "heatmap" and fig.x == fig.y:
