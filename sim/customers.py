@@ -34,12 +34,16 @@ def bernoulli_indices(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
         return np.empty(0, dtype=np.intp)
     if p >= GAPS_BELOW:
         return np.flatnonzero(rng.random(n) < p)
-    scale = -1.0 / np.log1p(-p)
+    with np.errstate(over="ignore", divide="ignore"):
+        scale = -1.0 / np.log1p(-p)
+    if not np.isfinite(scale):  # p below ~1e-308: no draw in any population that fits in memory
+        return np.empty(0, dtype=np.intp)
     expected = n * p
     chunk = int(expected + 4.0 * np.sqrt(expected) + 16)
     pieces, last = [], -1.0
     while True:
-        positions = last + np.cumsum(np.floor(rng.standard_exponential(chunk) * scale) + 1.0)
+        with np.errstate(over="ignore"):  # a gap beyond ~1e308 becomes inf: past n, dropped below
+            positions = last + np.cumsum(np.floor(rng.standard_exponential(chunk) * scale) + 1.0)
         if positions[-1] >= n:
             pieces.append(positions[positions < n])
             return np.concatenate(pieces).astype(np.intp)

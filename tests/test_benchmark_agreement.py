@@ -2,6 +2,7 @@
 rule, and the sampling shortcuts the engine uses keep the textbook laws."""
 
 import dataclasses
+import warnings
 from functools import partial
 
 import numpy as np
@@ -70,6 +71,10 @@ def test_bernoulli_indices_edges():
     assert bernoulli_indices(rng, 100, 0.0).size == 0
     assert bernoulli_indices(rng, 0, 0.5).size == 0
     assert np.array_equal(bernoulli_indices(rng, 50, 1.0), np.arange(50))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a vanishing hazard must not overflow noisily
+        for tiny in (5e-324, 1e-310, 1e-300):
+            assert bernoulli_indices(rng, 10_000, tiny).size == 0
 
 
 def test_thinning_gives_each_candidate_its_own_hazard():
