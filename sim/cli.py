@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "sim.commands.run",
     "sim.commands.dashboard",
     "sim.commands.sweep",
+    "sim.commands.calibrate",
 ]
 
 

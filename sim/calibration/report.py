@@ -1,0 +1,114 @@
+"""Fit and validation reports as JSON (complete) and markdown (for people)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.calibration.facts import FactResult
+from sim.calibration.fit import FitResult
+from sim.calibration.validate import ValidationResult
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
+    """A GitHub markdown table (no extra dependency)."""
+    def cell(v: Any) -> str:
+        if isinstance(v, (bool, np.bool_)):
+            return "yes" if v else "no"
+        if isinstance(v, (float, np.floating)):
+            return "–" if np.isnan(v) else f"{v:,.{digits}f}"
+        return str(v).replace("|", "/")
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+# ---------------------------------------------------------------------- fit
+def params_frame(fit: FitResult) -> pd.DataFrame:
+    return pd.DataFrame({"parameter": [p.key for p in fit.params], "low": [p.low for p in fit.params],
+                         "high": [p.high for p in fit.params], "start": fit.start, "fitted": fit.best,
+                         "what it is": [p.description for p in fit.params]})
+
+
+def fit_json(fit: FitResult, table: pd.DataFrame, info: dict[str, Any]) -> dict[str, Any]:
+    return {**info, "loss": "RMSE over targets, pp (mean of replications vs observed)",
+            "start_rmse_pp": fit.start_loss, "fitted_rmse_pp": fit.best_loss, "evaluations": fit.evaluations,
+            "generations": fit.generations, "seconds": round(fit.seconds, 1), "optimizer_message": fit.message,
+            "history_rmse_pp": fit.history, "parameters": params_frame(fit).to_dict(orient="records"),
+            "targets": table.to_dict(orient="records")}
+
+
+def fit_markdown(fit: FitResult, table: pd.DataFrame, info: dict[str, Any]) -> str:
+    lines = [f"# Fit report: {info['config_name']}", "",
+             f"- command: `{info['command']}`",
+             f"- config: `{info['config']}` (hash {info['config_hash']}); data: `{info['data']}` (sha256 {info['data_sha256']})",
+             f"- fit window: {info['fit_window']}; {len(table)} observed figures; {info['replications']} replications "
+             f"per candidate with common seeds {info['seeds']}; {info['customers']:,} customers",
+             f"- optimiser: scipy differential evolution, {fit.generations} generations, population {info['population']}, "
+             f"seed {info['optimizer_seed']}, {fit.evaluations} evaluations (wall time: timing.json)",
+             f"- RMSE: {fit.start_loss:.2f} pp at the config's values, {fit.best_loss:.2f} pp fitted", "",
+             "## Free parameters", "", markdown_table(params_frame(fit), 3), "",
+             "## Observed and simulated (fitted values, mean of replications)", "",
+             markdown_table(table[["target", "qualifier", "observed", "simulated_mean", "simulated_sd", "error_pp"]]), ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------- validation
+def facts_frame(results: list[FactResult]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "#": [r.number for r in results], "check": [r.name for r in results],
+        "measured (median over replications)": ["; ".join(f"{k} {_num(v)}" for k, v in r.measured.items()) for r in results],
+        "replications passing": [f"{100 * r.pass_rate:.0f} %" for r in results],
+        "result": ["pass" if r.passed else "FAIL" for r in results],
+    })
+
+
+def _num(v: float) -> str:
+    if np.isnan(v):
+        return "–"
+    if float(v).is_integer() and abs(v) < 1e6:
+        return f"{int(v)}"
+    return f"{v:,.1f}" if abs(v) >= 10 else f"{v:.2f}"
+
+
+def validation_json(result: ValidationResult, info: dict[str, Any]) -> dict[str, Any]:
+    return {**info, "replications": result.replications, "fit_window": ":".join(result.window),
+            "errors": result.errors.to_dict(orient="records"), "targets": result.targets.to_dict(orient="records"),
+            "stylized_facts": [asdict(f) for f in result.facts],
+            "market_size": result.market_size.to_dict(orient="records")}
+
+
+def validation_markdown(result: ValidationResult, info: dict[str, Any], figures: list[str]) -> str:
+    t = result.targets
+    out = t[t["sample"] == "out"]
+    shown = ["metric", "provider", "period", "qualifier", "observed", "median", "p05", "p95", "error_pp", "in_90_band"]
+    lines = [f"# Validation report: {info['config_name']}", "",
+             f"- command: `{info['command']}`",
+             f"- config: `{info['config']}`" + (f" + overlay `{info['overlay']}`" if info.get("overlay") else "")
+             + f" (resolved hash {info['config_hash']}); data: `{info['data']}` (sha256 {info['data_sha256']})",
+             f"- {result.replications} replications (seeds {info['seeds'][0]}..{info['seeds'][-1]}), "
+             f"{info['customers']:,} customers, {info['quarters']} quarters; fit window {':'.join(result.window)}",
+             f"- errors are the median run minus the observed figure, in percentage points; a lower bound counts only when broken",
+             "", "## Out-of-sample error (after the fit window)", ""]
+    if out.empty:
+        lines.append("No observed figure after the fit window has a simulated counterpart.")
+    else:
+        lines += [markdown_table(out[shown]), ""]
+    lines += ["", "## Error by metric and provider (mean absolute error, pp)", "",
+              markdown_table(result.errors), "",
+              "## Stylized facts (model-anchors.md section 6)", "", markdown_table(facts_frame(result.facts)), "",
+              "## Market size (diagnostic, not fitted)", "",
+              markdown_table(result.market_size.dropna(subset=["observed_bn"])), "",
+              "## All observed figures", "", markdown_table(t[["sample", *shown]]), "",
+              "## Figures", "", *[f"![{Path(f).stem}]({Path(f).name})" for f in figures], ""]
+    return "\n".join(lines)

@@ -1,0 +1,174 @@
+"""Calibration: simulated counterparts of observed figures, free parameters, overlays, and a
+synthetic twin (data made by the model at known parameter values) that the fit must recover."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.calibration import params as fp
+from sim.calibration.fit import FitSettings, calibrate, starting_point
+from sim.calibration.objective import Objective, quarters_needed
+from sim.calibration.overlay import apply_overlay, read_overlay, write_overlay
+from sim.calibration.replicate import run_replications
+from sim.calibration.targets import Panel, Target, fringe_names, in_window, parse_window
+from sim.config import ConfigError, load_config, with_overrides
+
+
+def target(metric, period, provider="", observed=0.0, qualifier="exact"):
+    return Target("china_cloud", metric, period, provider, observed, qualifier, "V", 1)
+
+
+def toy_panel():
+    # Two quarters of 2020, four providers; "Others" is the fringe.
+    quarters = ["2020Q1", "2020Q2", "2020Q3", "2020Q4"]
+    revenue = np.array([[50, 30, 15, 5], [40, 30, 20, 10], [40, 30, 20, 10], [40, 30, 20, 10]], float)
+    tokens = np.array([[0, 0, 0, 0], [0, 0, 0, 0], [1, 3, 0, 0], [1, 3, 0, 0]], float)
+    return Panel(quarters, ["A", "B", "Others", "C"], np.array([False, False, True, False]), revenue, tokens)
+
+
+def test_panel_measures_shares_topk_without_fringe_and_years():
+    p = toy_panel()
+    assert p.measure(target("spend_share", "2020Q1", "A")) == pytest.approx(50.0)
+    # Top-3 of the named providers: A, B and C (the fringe's 15 % is never a "top" firm).
+    assert p.measure(target("top3_share", "2020Q1")) == pytest.approx(85.0)
+    assert p.measure(target("top4_share", "2020Q1")) == pytest.approx(85.0)  # only three named
+    assert p.measure(target("others_share", "2020Q1")) == pytest.approx(15.0)
+    # A year sums the quarters' revenue: A has 170 of 400.
+    assert p.measure(target("spend_share", "2020", "A")) == pytest.approx(42.5)
+    tok = Target("china_maas", "token_share", "2020", "B", 0.0, "exact", "M", 1)
+    assert p.measure(tok) == pytest.approx(75.0)
+    assert p.measure(target("spend_share", "2021Q1", "A")) is None  # not simulated
+    assert p.named_hhi("2020Q1") == pytest.approx(50**2 + 30**2 + 5**2)
+
+
+def test_lower_bound_counts_only_when_broken():
+    t = target("top4_share", "2021Q1", observed=80.0, qualifier="lower_bound")
+    assert t.error(83.0) == 0.0 and t.error(78.5) == pytest.approx(-1.5)
+    assert target("top4_share", "2021Q1", observed=80.0).error(83.0) == pytest.approx(3.0)
+
+
+def test_windows():
+    assert parse_window("2020Q1:2023Q4") == ("2020Q1", "2023Q4")
+    for bad in ("2020Q1-2023Q4", "2023Q4:2020Q1", "2020:2023"):
+        with pytest.raises(ValueError, match="2020Q1:2023Q4"):
+            parse_window(bad)
+    assert in_window("2022", ("2020Q1", "2023Q4")) and not in_window("2023", ("2020Q1", "2023Q3"))
+
+
+def test_history_config_starts_from_the_2020q1_shares():
+    cfg = load_config("china_history_2020")
+    shares = {p.name: p.initial_share for p in cfg.providers}
+    assert shares == {"Alibaba Cloud": 0.445, "Huawei Cloud": 0.141, "Tencent Cloud": 0.139,
+                      "Baidu AI Cloud": 0.086, "Others": 0.189}
+    volcano = cfg.entrants[0]
+    assert volcano.name == "Volcano Engine" and cfg.quarter_offset(volcano.earliest) == 4  # 2021Q1
+    assert cfg.quarter_offset(cfg.demand.model_services_start) == 12  # 2023Q1
+    assert {cfg.quarter_offset(c.quarter) for c in cfg.pricing.token_price_cuts} == {17}  # 2024Q2
+    assert fringe_names(cfg) == ["Others"]
+
+
+def test_wildcard_parameter_moves_every_segment():
+    cfg = load_config("china_history_2020")
+    p = fp.FreeParam("demand.segments.*.renewal_hazard", 0.02, 0.25)
+    new = fp.apply(cfg, [p], [0.2])
+    assert {s.renewal_hazard for s in new.demand.segments.values()} == {0.2}
+    named = fp.apply(cfg, [fp.FreeParam("providers.Huawei Cloud.affinity.government", 0, 3)], [2.5])
+    assert named.providers[1].affinity["government"] == 2.5
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("choice.nonsense=0:1", "not a numeric field"),
+    ("providers.Nobody.lock_in=0:1", "not a numeric field"),
+    ("choice.switching_base=-1:2", ">= 0"),
+    ("demand.segments.*.renewal_hazard=0:1.5", "<= 1"),
+])
+def test_bad_free_parameters_are_refused(spec, words):
+    cfg = load_config("china_history_2020")
+    with pytest.raises(ConfigError) as err:
+        fp.check(cfg, [fp.parse_param(spec)])
+    assert words in str(err.value)
+
+
+def test_parse_param_needs_bounds():
+    for text in ("choice.switching_base", "choice.switching_base=2:1", "choice.switching_base=a:b"):
+        with pytest.raises(ConfigError, match="--param"):
+            fp.parse_param(text)
+
+
+def test_overlay_round_trip_and_refusals(tmp_path):
+    cfg = load_config("china_history_2020")
+    path = tmp_path / "fitted.toml"
+    values = {"choice.switching_base": 1.25, "demand.segments.*.w_price": 3.5,
+              "providers.Huawei Cloud.affinity.government": 2.0}
+    write_overlay(path, values, {"fit": "2020Q1:2023Q4"}, "header line")
+    assert read_overlay(path) == values
+    fitted = apply_overlay(cfg, path)
+    assert fitted.choice.switching_base == 1.25
+    assert {s.w_price for s in fitted.demand.segments.values()} == {3.5}
+    assert fitted.providers[1].affinity == {"government": 2.0, "enterprise": 0.3}
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[overrides]\n"choice.nonsense" = 1\n')
+    with pytest.raises(ConfigError) as err:
+        apply_overlay(cfg, bad)
+    assert str(bad) in str(err.value) and "nonsense" in str(err.value) and "unknown key" in str(err.value)
+    bad.write_text('[extras]\na = 1\n[overrides]\n"choice.switching_base" = 1\n')
+    with pytest.raises(ConfigError, match="extras: unknown table"):
+        read_overlay(bad)
+
+
+# ----------------------------------------------------------------- synthetic twin
+TWIN_PARAMS = [fp.FreeParam("demand.segments.*.renewal_hazard", 0.02, 0.4),
+               fp.FreeParam("providers.B.capability", 0.4, 1.0)]
+TRUTH = [0.15, 0.7]
+# Stated tolerance: renewal hazard within 0.05 (13 % of its range), B's capability within
+# 0.08 (13 % of its range).
+TOLERANCE = [0.05, 0.08]
+
+
+def twin_config():
+    """Three providers, homogeneous customers (no size or taste noise), no new adopters, and a
+    challenger B starting far from its equilibrium share: the speed of its rise tells the renewal
+    hazard, its level tells its capability."""
+    return with_overrides(load_config("minimal"), {
+        "run.customers": 3000, "run.quarters": 12, "run.start": "2020Q1",
+        "demand.bass_p": 0.0, "demand.bass_q": 0.0, "demand.size_tail": 8.0, "demand.preference_spread": 0.0,
+        "providers": [
+            {"name": "A", "capability": 0.8, "compute": 1e5, "initial_share": 0.7, "cash": 2e4},
+            {"name": "B", "capability": 0.8, "compute": 6e4, "initial_share": 0.1, "cash": 2e4},
+            {"name": "C", "has_model": False, "capability": 0.6, "compute": 4e4, "initial_share": 0.2, "cash": 2e4},
+        ]}, source="twin")
+
+
+def twin_observations(config) -> list[Target]:
+    """Observed = the mean over 8 runs at the true values, with seeds the fit never uses."""
+    truth = fp.apply(config, TWIN_PARAMS, TRUTH)
+    panels = [Panel.from_frame(r.providers, []) for r in run_replications(truth, list(range(100, 108)))]
+    found = []
+    for q in panels[0].quarters:
+        for name in "ABC":
+            probe = target("spend_share", q, name)
+            found.append(target("spend_share", q, name, float(np.mean([p.measure(probe) for p in panels]))))
+    return found
+
+
+def test_synthetic_twin_recovers_known_parameters():
+    config = twin_config()
+    objective = Objective(config, TWIN_PARAMS, twin_observations(config), seeds=[1, 2, 3, 4], fringe=[])
+    assert objective.quarters == 12
+    result = calibrate(objective, FitSettings(generations=8, popsize=6, seed=3, workers=1, progress=False))
+    for value, truth, tol, p in zip(result.best, TRUTH, TOLERANCE, TWIN_PARAMS):
+        assert abs(value - truth) <= tol, f"{p.key}: fitted {value:.3f}, true {truth}"
+    assert result.best_loss < result.start_loss  # the config's own values fit worse
+    assert result.evaluations == 6 * 2 * 9 + 1 and len(result.history) == 8
+    assert list(starting_point(objective)) == [0.08, 0.8]  # the first segment's value
+
+
+def test_objective_uses_common_random_numbers():
+    config = twin_config()
+    targets = [target("spend_share", "2020Q2", "B", 20.0)]
+    obj = Objective(with_overrides(config, {"run.customers": 500}), TWIN_PARAMS, targets, seeds=[5, 6], fringe=[])
+    assert obj.quarters == 2 == quarters_needed(obj.config, targets)
+    x = [0.2, 0.7]
+    assert obj(x) == obj(x)  # same candidate, same seeds: the same loss
+    table = obj.table(x)
+    assert isinstance(table, pd.DataFrame) and table.loc[0, "error_pp"] == pytest.approx(table.loc[0, "simulated_mean"] - 20)
