@@ -8,18 +8,11 @@ import shlex
 import time
 from pathlib import Path
 
-from sim.calibration import params as fp
-from sim.calibration import plots, report
-from sim.calibration.data import load_observations
-from sim.calibration.fit import FitSettings, calibrate
-from sim.calibration.objective import Objective
-from sim.calibration.overlay import apply_overlay, read_overlay, write_overlay
-from sim.calibration.replicate import process_pool, seeds_for
-from sim.calibration.targets import fringe_names, parse_window, select_targets
-from sim.calibration.validate import validate
 from sim.config import load_config, resolve_path
 from sim.output import manifest, write_csv, write_json, write_text
-from sim.plots import save_figure
+
+# sim.calibration (scipy, matplotlib) is imported inside the commands, so that building the
+# CLI's parser stays quick.
 
 DEFAULT_DATA = Path("data") / "market_shares.csv"  # relative to the repository root, where commands run
 
@@ -70,6 +63,7 @@ def _positive(name: str, value: int) -> None:
 
 
 def _window(text: str):
+    from sim.calibration.targets import parse_window
     from sim.cli import UserError
 
     try:
@@ -79,6 +73,8 @@ def _window(text: str):
 
 
 def _setup(args):
+    from sim.calibration.data import load_observations
+    from sim.calibration.targets import fringe_names
     from sim.cli import UserError
 
     for name in ("replications", "workers", "generations", "popsize"):
@@ -110,6 +106,13 @@ def _command(args, name: str) -> str:
 
 # -------------------------------------------------------------------- calibrate
 def main_calibrate(args: argparse.Namespace) -> int:
+    from sim.calibration import params as fp
+    from sim.calibration import report
+    from sim.calibration.fit import FitSettings, calibrate
+    from sim.calibration.objective import Objective
+    from sim.calibration.overlay import write_overlay
+    from sim.calibration.replicate import seeds_for
+    from sim.calibration.targets import select_targets
     from sim.cli import UserError
 
     path, config, observations, fringe = _setup(args)
@@ -161,6 +164,10 @@ def main_calibrate(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------- validate
 def main_validate(args: argparse.Namespace) -> int:
+    from sim.calibration import report
+    from sim.calibration.overlay import apply_overlay
+    from sim.calibration.replicate import process_pool, seeds_for
+    from sim.calibration.validate import validate
     from sim.cli import UserError
 
     path, config, observations, fringe = _setup(args)
@@ -198,6 +205,7 @@ def main_validate(args: argparse.Namespace) -> int:
 
 
 def read_overlay_window(path: Path) -> str | None:
+    from sim.calibration.overlay import read_overlay
     from sim.config import read_toml
 
     read_overlay(path)  # checks the file
@@ -205,6 +213,9 @@ def read_overlay_window(path: Path) -> str | None:
 
 
 def write_figures(result, config, fringe: list[str], where: Path, fit_end: str) -> list[Path]:
+    from sim.calibration import plots
+    from sim.plots import save_figure
+
     stem = config.name
     names = [p.name for p in config.all_providers]
     ordered = [n for n in names if n not in fringe] + [n for n in names if n in fringe]
