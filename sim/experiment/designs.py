@@ -140,5 +140,7 @@ def _label(point: dict[str, Any]) -> str:
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 1000 and value == int(value) else f"{value:.4g}"
+        if 1000 <= abs(value) < 1e7 and value == int(value):
+            return f"{value:,.0f}"
+        return f"{value:.4g}"
     return str(value)

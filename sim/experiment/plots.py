@@ -187,5 +187,7 @@ def sensitivity_figure(results: list[Any], labels: dict[str, str], title: str):
 
 def _fmt(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
+        if abs(value) >= 1e7:
+            return f"{value:.3g}"
         return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     return str(value)
