@@ -42,10 +42,16 @@ def machine() -> dict[str, str]:
     return info
 
 
-def machine_line(info: dict[str, str]) -> str:
+def machine_line(info: dict[str, str], results: list[dict] | None = None) -> str:
     extra = "".join(f", {k}={info[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in info)
+    load = ""
+    if results:
+        loads = [r["load_1min"] for r in results if "load_1min" in r]
+        if loads:
+            load = (f" Load average during the run {min(loads):.1f}-{max(loads):.1f} on {info['cores']} cores "
+                    "(other work shared the machine: wall times are upper bounds; CPU time is closer to an idle machine).")
     return (f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, numpy {info.get('numpy')}, "
-            f"Mesa {info.get('mesa')}{extra}. One thread per measurement, each configuration in a fresh process.")
+            f"Mesa {info.get('mesa')}{extra}. One thread per measurement, each configuration in a fresh process.{load}")
 
 
 def rate(r: dict) -> float:
@@ -61,8 +67,24 @@ def table(results: list[dict]) -> str:
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     order = list(LABELS)
     for r in sorted(results, key=lambda r: (order.index(r["version"]), r["customers"])):
-        lines.append(f"| {LABELS[r['version']]} | {r['customers']:,} | {r['setup_s']:.3f} | {r['quarters_s']:.3f} | "
+        setup = "-" if r["version"] == "cli" else f"{r['setup_s']:.3f}"
+        lines.append(f"| {LABELS[r['version']]} | {r['customers']:,} | {setup} | {r['quarters_s']:.3f} | "
                      f"{r['total_s']:.3f} | {r.get('cpu_s', float('nan')):.3f} | {rate(r) / 1e6:.2f} M | {r['above_start_mb']:.1f} | {bytes_per_customer(r):.0f} |")
+    return "\n".join(lines)
+
+
+def pivot(results: list[dict]) -> str:
+    """One row per version: total wall time and customer-quarters/s at each size, bytes per customer at the largest."""
+    sizes = sorted({r["customers"] for r in results})
+    lines = ["| version | " + " | ".join(f"{n:,}" for n in sizes) + " | bytes/customer (largest) |",
+             "|---|" + "---:|" * (len(sizes) + 1)]
+    for version, label in LABELS.items():
+        rows = {r["customers"]: r for r in results if r["version"] == version}
+        if not rows:
+            continue
+        cells = [f"{rows[n]['total_s']:.3f} s ({rate(rows[n]) / 1e6:.1f} M/s)" if n in rows else "" for n in sizes]
+        largest = rows[max(rows)]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {bytes_per_customer(largest):.0f} ({max(rows):,}) |")
     return "\n".join(lines)
 
 
@@ -115,7 +137,7 @@ def plot(results: list[dict], path: Path) -> None:
 
     from sim.plots import save_figure
 
-    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 5.2))
     for version, label in LABELS.items():
         rows = sorted((r for r in results if r["version"] == version), key=lambda r: r["customers"])
         if not rows:
@@ -131,7 +153,8 @@ def plot(results: list[dict], path: Path) -> None:
         ax.grid(True, which="both", alpha=0.3)
     ax_t.set_title("Time")
     ax_m.set_title("Memory")
-    ax_t.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+    handles, labels = ax_t.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     save_figure(fig, path)
     plt.close(fig)

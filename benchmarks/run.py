@@ -58,7 +58,7 @@ def measure(version: str, customers: int, repeat: int) -> dict:
 
 def render(results: list[dict], check: agreement.Agreement, info: dict) -> str:
     return "\n\n".join([
-        "# Benchmark results", report.machine_line(info),
+        "# Benchmark results", report.machine_line(info, results),
         "## Aims", report.aims_table(report.aims(results)),
         "## Scaling (40 quarters)", report.table(results),
         "Setup = drawing the population (every version) plus building one Mesa agent per customer (reference). "
@@ -69,9 +69,11 @@ def render(results: list[dict], check: agreement.Agreement, info: dict) -> str:
 
 
 def readme_block(results: list[dict], info: dict) -> str:
-    return "\n\n".join([START, report.machine_line(info), report.aims_table(report.aims(results)),
-                        report.table(results),
-                        "Full results, plot and profile: `benchmarks/results/`. Run again with `make bench`.", END])
+    return "\n\n".join([START, report.machine_line(info, results), report.aims_table(report.aims(results)),
+                        "Total wall time for 40 quarters (setup included) and customer-quarters per second:",
+                        report.pivot(results),
+                        "Every measurement (setup, quarters, CPU time, peak memory), the agreement check and the "
+                        "log-log plot: `benchmarks/results/scaling.md`, `scaling.png`. Run again with `make bench`.", END])
 
 
 def update_readme(block: str) -> bool:
