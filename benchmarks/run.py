@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from benchmarks import agreement, report
-from sim.output import versions, write_json, write_text
+from benchmarks.choice_rule import NEUTRAL, PRESET, choice_config, full_config
+from sim.output import git_commit, versions, write_json, write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -54,6 +55,15 @@ def measure(version: str, customers: int, repeat: int) -> dict:
     if done.returncode != 0:
         raise SystemExit(f"measurement failed: {' '.join(cmd)}\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def manifest() -> dict:
+    """What the numbers were measured on: code version, package versions, the configs (hashes) and seeds."""
+    choice, full = choice_config(1_000, seed=1), full_config(1_000)
+    return {"git_commit": git_commit(), "versions": versions(),
+            "choice_rule_config_hash": choice.hash(), "choice_rule_overrides": NEUTRAL, "full_model_preset": PRESET,
+            "full_model_config_hash": full.hash(), "seeds": {"choice rule": 1, "full model": full.run.seed},
+            "note": "config hashes are for 1,000 customers; run.customers is the only field that varies"}
 
 
 def render(results: list[dict], check: agreement.Agreement, info: dict) -> str:
@@ -110,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info = report.machine()
     out = RESULTS / ("quick" if args.quick else "")
-    write_json(out / "scaling.json", {"machine": info, "versions": versions(), "results": results,
+    write_json(out / "scaling.json", {"machine": info, "manifest": manifest(), "results": results,
                                       "agreement": {"p_values": check.p_values, "customers": check.customers,
                                                     "seeds": check.seeds}})
     write_text(out / "scaling.md", render(results, check, info))
