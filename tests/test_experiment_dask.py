@@ -30,3 +30,22 @@ def test_local_cluster_sweep_equals_serial_sweep(tmp_path):
               log=lambda *_: None)
     for load in (load_providers, load_market):
         pd.testing.assert_frame_equal(load(tmp_path / "dask"), load(tmp_path / "serial"))
+
+
+def test_existing_cluster_by_address_returns_tables_to_the_parent(tmp_path):
+    """--scheduler tcp://...: workers may not share our disk, so the parent writes every part."""
+    from distributed import LocalCluster
+
+    spec = write_spec(tmp_path, GRID)
+    plan = Plan.make(load_spec(spec))
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        logs = []
+        tally = run_sweep(plan, tmp_path / "remote", workers=0, scheduler=cluster.scheduler_address,
+                          progress=Progress(plan.runs, stream=io.StringIO(), tty=False), log=logs.append)
+    assert tally.ok == plan.runs
+    assert any(f"Dask cluster at {cluster.scheduler_address}, 2 worker threads" in line for line in logs)
+    run_sweep(plan, tmp_path / "serial", workers=0, progress=Progress(plan.runs, stream=io.StringIO(), tty=False),
+              log=lambda *_: None)
+    pd.testing.assert_frame_equal(load_providers(tmp_path / "remote"), load_providers(tmp_path / "serial"))
+    assert load_runs(tmp_path / "remote")["worker"].notna().all()
