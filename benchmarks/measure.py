@@ -52,18 +52,22 @@ def pin_one_cpu() -> int | None:
         return None
 
 
-def once(version: str, customers: int, quarters: int, seed: int) -> tuple[float, float, float]:
-    """(setup, quarters, collect) seconds of one run."""
+def now() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def once(version: str, customers: int, quarters: int, seed: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of one run, each as [setup, quarters, collect]."""
     from benchmarks import choice_rule, engine, kernel
     from benchmarks.mesa_reference import ChoiceReference
     from sim.model import Market
 
-    t0 = time.perf_counter()
+    t0 = now()
     if version == "full":
         market = Market(config=choice_rule.full_config(customers, quarters=quarters))
-        t1 = time.perf_counter()
+        t1 = now()
         engine.run_market_step(market, quarters)
-        t2 = time.perf_counter()
+        t2 = now()
         market.recorder.frames()  # what sim.simulate.simulate returns
     elif version == "cli":
         from sim.cli import main
@@ -72,28 +76,29 @@ def once(version: str, customers: int, quarters: int, seed: int) -> tuple[float,
             t1 = t0
             main(["run", choice_rule.PRESET, "--customers", str(customers), "--quarters", str(quarters),
                   "--out", str(Path(out) / "run")])
-            t2 = time.perf_counter()
+            t2 = now()
     elif version in ("choice", "market"):
         market = Market(config=choice_rule.choice_config(customers, seed, quarters))
-        t1 = time.perf_counter()
+        t1 = now()
         (engine.run_choice_step if version == "choice" else engine.run_market_step)(market, quarters)
-        t2 = time.perf_counter()
+        t2 = now()
     else:
         market, rule, pop = choice_rule.start(customers, seed)
         del market
         if version in ("kernel", "naive"):
-            t1 = time.perf_counter()
+            t1 = now()
             kernel.run(pop, rule, quarters, seed, naive=version == "naive")
         else:
             model = ChoiceReference(population=pop, rule=rule, rng=seed,
                                     activation="shuffle_do" if version == "mesa-shuffle" else "do")
             del pop
-            t1 = time.perf_counter()
+            t1 = now()
             for _ in range(quarters):
                 model.step()
-        t2 = time.perf_counter()
-    t3 = time.perf_counter()
-    return t1 - t0, t2 - t1, t3 - t2
+        t2 = now()
+    t3 = now()
+    return ([t1[0] - t0[0], t2[0] - t1[0], t3[0] - t2[0]],
+            [t1[1] - t0[1], t2[1] - t1[1], t3[1] - t2[1]])
 
 
 def measure(version: str, customers: int, quarters: int, repeat: int, seed: int, pin: bool = False) -> dict:
@@ -105,18 +110,19 @@ def measure(version: str, customers: int, quarters: int, repeat: int, seed: int,
     gc.collect()
     before = memory_kb()["VmRSS"]
     exact_peak = reset_peak()
-    runs, cpu_times = [], []
+    walls, cpus = [], []
     for _ in range(repeat):
-        cpu0 = time.process_time()
-        runs.append(once(version, customers, quarters, seed))
-        cpu_times.append(time.process_time() - cpu0)
+        wall, cpu_time = once(version, customers, quarters, seed)
+        walls.append(wall)
+        cpus.append(cpu_time)
         gc.collect()
     after = memory_kb()
-    best = min(runs, key=sum)
+    best = min(walls, key=sum)
     return {
         "version": version, "customers": customers, "quarters": quarters, "repeat": repeat, "cpu": cpu,
         "setup_s": best[0], "quarters_s": best[1], "collect_s": best[2], "total_s": sum(best),
-        "cpu_s": min(cpu_times), "load_1min": os.getloadavg()[0],
+        "cpu_s": min(sum(c) for c in cpus), "cpu_quarters_s": min(c[1] for c in cpus),
+        "load_1min": os.getloadavg()[0],
         "rss_start_mb": before / 1024, "rss_peak_mb": after["VmHWM"] / 1024,
         "above_start_mb": (after["VmHWM"] - before) / 1024, "exact_peak": exact_peak,
     }

@@ -93,20 +93,24 @@ def find(results: list[dict], version: str, customers: int) -> dict | None:
 
 
 def aims(results: list[dict]) -> list[tuple[str, str, bool]]:
-    """(aim, measured, met) for every aim that the measurements cover."""
+    """(aim, measured, met) for every aim that the measurements cover.  Ratios are judged on
+    CPU time (on a shared machine the two sides see different contention); absolute times and
+    rates on wall time, which is never below CPU time for one thread."""
     out = []
     mesa, full = find(results, "mesa", 100_000), find(results, "full", 100_000)
     if mesa and full:
-        x = mesa["total_s"] / full["total_s"]
         cpu = mesa["cpu_s"] / full["cpu_s"]
+        wall = mesa["total_s"] / full["total_s"]
         out.append(("full model >= 50x faster than the per-agent Mesa reference, 100k customers",
-                    f"{x:.1f}x ({full['total_s']:.3f} s vs {mesa['total_s']:.2f} s; CPU time {cpu:.1f}x)", x >= 50))
+                    f"{cpu:.1f}x CPU time ({full['cpu_s']:.3f} s vs {mesa['cpu_s']:.2f} s; wall {wall:.1f}x)", cpu >= 50))
     for n in (100_000, 1_000_000):
         choice, kern = find(results, "choice", n), find(results, "kernel", n)
         if choice and kern:
-            x = choice["quarters_s"] / kern["quarters_s"]
+            x = choice["cpu_quarters_s"] / kern["cpu_quarters_s"]
+            wall = choice["quarters_s"] / kern["quarters_s"]
             out.append((f"choice step within 2x of the bare kernel, {n:,} customers",
-                        f"{x:.2f}x ({choice['quarters_s']:.3f} s vs {kern['quarters_s']:.3f} s)", x <= 2))
+                        f"{x:.2f}x CPU time ({choice['cpu_quarters_s']:.3f} s vs {kern['cpu_quarters_s']:.3f} s; "
+                        f"wall {wall:.2f}x)", x <= 2))
     big = find(results, "full", 1_000_000)
     if big:
         out.append(("full model, 1M customers x 40 quarters in <= 6 s", f"{big['total_s']:.2f} s", big["total_s"] <= 6))

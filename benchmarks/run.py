@@ -69,7 +69,8 @@ def manifest() -> dict:
 def render(results: list[dict], check: agreement.Agreement, info: dict) -> str:
     return "\n\n".join([
         "# Benchmark results", report.machine_line(info, results),
-        "## Aims", report.aims_table(report.aims(results)),
+        "## Aims", "Ratios are judged on CPU time, absolute times and rates on wall time.",
+        report.aims_table(report.aims(results)),
         "## Scaling (40 quarters)", report.table(results),
         "Setup = drawing the population (every version) plus building one Mesa agent per customer (reference). "
         "Customer-quarters/s and bytes/customer are over the total. The per-agent reference runs up to "
@@ -79,7 +80,9 @@ def render(results: list[dict], check: agreement.Agreement, info: dict) -> str:
 
 
 def readme_block(results: list[dict], info: dict) -> str:
-    return "\n\n".join([START, report.machine_line(info, results), report.aims_table(report.aims(results)),
+    return "\n\n".join([START, report.machine_line(info, results),
+                        "Ratios are judged on CPU time, absolute times and rates on wall time.",
+                        report.aims_table(report.aims(results)),
                         "Total wall time for 40 quarters (setup included) and customer-quarters per second:",
                         report.pivot(results),
                         "Every measurement (setup, quarters, CPU time, peak memory), the agreement check and the "
