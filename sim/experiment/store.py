@@ -65,11 +65,12 @@ class Store:
     def part_path(self, table: str, run_id: int) -> Path:
         return self.root / "parts" / table / f"run-{run_id:07d}.parquet"
 
-    def write_parts(self, run_id: int, frames: dict[str, pd.DataFrame]) -> None:
-        for table in TABLES:
-            # pyarrow directly: a little cheaper per run than DataFrame.to_parquet
-            data = pa.Table.from_pandas(frames[table], preserve_index=False)
-            with atomic_path(self.part_path(table, run_id)) as tmp:
+    def write_parts(self, run_id: int, tables: dict[str, pa.Table | pd.DataFrame]) -> None:
+        for name in TABLES:
+            data = tables[name]
+            if isinstance(data, pd.DataFrame):
+                data = pa.Table.from_pandas(data, preserve_index=False)
+            with atomic_path(self.part_path(name, run_id)) as tmp:
                 pq.write_table(data, tmp)
 
     def append(self, record: dict[str, Any]) -> None:

@@ -16,11 +16,12 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
+import numpy as np
+import pyarrow as pa
 
 from sim.config import Config, ConfigError, validate, with_overrides
 from sim.experiment.store import Store
-from sim.simulate import simulate
+from sim.model import Market
 
 _BASES: dict[str, Config] = {}
 
@@ -48,8 +49,7 @@ def execute(task: Task) -> dict[str, Any]:
                               "seed": task.seed, "worker": f"{socket.gethostname()}:{os.getpid()}", "frames": None}
     try:
         config = with_overrides(_base(task), {**task.overrides, "run.seed": task.seed}, source=f"run {task.run_id}")
-        result = simulate(config)
-        frames = {"providers": _tag(result.providers, task), "market": _tag(result.market, task)}
+        frames = {name: _tag(table, task) for name, table in run_tables(config).items()}
         if task.out is not None:
             Store(task.out).write_parts(task.run_id, frames)
         else:
@@ -68,12 +68,23 @@ def _base(task: Task) -> Config:
     return config
 
 
-def _tag(frame: pd.DataFrame, task: Task) -> pd.DataFrame:
-    tagged = frame.copy()
-    tagged.insert(0, "replicate", task.replicate)
-    tagged.insert(0, "design_index", task.design_index)
-    tagged.insert(0, "run_id", task.run_id)
-    return tagged
+def run_tables(config: Config) -> dict[str, pa.Table]:
+    """One run, as ``sim.simulate.simulate`` does it, but with the recorder's rows turned straight
+    into Arrow tables: skipping the DataFrames saves about 10 ms a run (a sixth of a 10k x 40 run).
+    tests/test_experiment_store.py checks that the stored tables equal ``simulate``'s."""
+    market = Market(config=config)
+    for _ in range(config.run.quarters):
+        market.step()
+    recorder = market.recorder
+    return {"providers": pa.Table.from_pylist(recorder.provider_rows),
+            "market": pa.Table.from_pylist(recorder.market_rows)}
+
+
+def _tag(table: pa.Table, task: Task) -> pa.Table:
+    n = table.num_rows
+    for name, value in (("replicate", task.replicate), ("design_index", task.design_index), ("run_id", task.run_id)):
+        table = table.add_column(0, name, pa.array(np.full(n, value, dtype=np.int64)))
+    return table
 
 
 def error_text(exc: BaseException) -> str:
