@@ -24,7 +24,8 @@ def calibrated(tmp_path_factory):
 
 
 def test_calibrate_outputs_do_not_depend_on_workers(calibrated):
-    for name in ("fitted.toml", "fit_report.json", "fit_report.md", "manifest.json"):
+    for name in ("fitted.toml", "fit_report.json", "fit_report.md", "manifest.json", "profile.csv",
+                 "china_history_2020_profile.png"):
         a, b = calibrated / "2" / name, calibrated / "1" / name
         assert a.read_bytes() == b.read_bytes(), name
     report = json.loads((calibrated / "1" / "fit_report.json").read_text())
@@ -32,6 +33,9 @@ def test_calibrate_outputs_do_not_depend_on_workers(calibrated):
     assert report["fitted_rmse_pp"] <= report["start_rmse_pp"]
     # scipy keeps at least 5 members: 5 initial + 5 in one generation + the starting point
     assert len(report["targets"]) == 44 and report["evaluations"] == 5 + 5 + 1
+    # The loss profile: 7 values of each of the 2 parameters, the other at its fitted value.
+    assert len(report["profile"]) == 14 and all(r["rmse_pp"] > 0 for r in report["profile"])
+    assert (calibrated / "1" / "china_history_2020_profile.png").read_bytes()[:4] == b"\x89PNG"
     timing = json.loads((calibrated / "1" / "timing.json").read_text())
     assert timing["seconds"] > 0
 

@@ -106,7 +106,7 @@ def concentration_figure(bands: pd.DataFrame, targets: pd.DataFrame, hhi_ranges:
         if row.period in steps:
             ax.plot([steps[row.period]] * 2, [row.low, row.high], color="black", lw=3, alpha=0.7)
     _fit_end(ax, steps, fit_end)
-    ax.set_title("HHI of named providers (bars: range derived from Canalys)", fontsize=10)
+    ax.set_title("HHI, named providers (bars: range from Canalys)", fontsize=10)
     _axis_quarters(ax, labels)
     fig.suptitle(title)
     _legend_handles(fig)
@@ -148,3 +148,24 @@ def _labels(bands: pd.DataFrame) -> list[str]:
     labels = list(b["quarter"])
     first = qtr.parse(labels[0])
     return [qtr.label(first + i) for i in range(len(labels))]
+
+
+def profile_figure(prof: pd.DataFrame, best_loss: float, title: str):
+    """RMSE against each parameter's value, the others at their fitted values."""
+    keys = list(dict.fromkeys(prof["parameter"]))
+    cols = 4
+    rows = -(-len(keys) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(13, 3.0 * rows + 0.6), squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        part = prof[prof["parameter"] == key]
+        ax.plot(part["value"], part["rmse_pp"], marker="o", color=BAND_COLOUR)
+        ax.axvline(part["fitted"].iloc[0], color="black", ls="--", lw=1)
+        ax.axhline(best_loss, color="grey", lw=0.8)
+        ax.set_title(key, fontsize=8)
+        ax.set_ylabel("RMSE (pp)", fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    fig.suptitle(title + " (dashed: fitted value; grey: fitted RMSE)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return fig

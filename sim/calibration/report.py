@@ -40,15 +40,29 @@ def params_frame(fit: FitResult) -> pd.DataFrame:
                          "what it is": [p.description for p in fit.params]})
 
 
-def fit_json(fit: FitResult, table: pd.DataFrame, info: dict[str, Any]) -> dict[str, Any]:
-    return {**info, "loss": "RMSE over targets, pp (mean of replications vs observed)",
+def profile_summary(prof: pd.DataFrame, best_loss: float, slack: float = 0.25) -> pd.DataFrame:
+    """Per parameter: the grid values whose loss is within ``slack`` pp of the fit (a crude
+    interval of values the data cannot tell apart) and the loss at the ends of the range."""
+    rows = []
+    for key, part in prof.groupby("parameter", sort=False):
+        near = part[part["rmse_pp"] <= best_loss + slack]["value"]
+        rows.append({"parameter": key, "fitted": part["fitted"].iloc[0],
+                     f"values within {slack} pp": f"{near.min():.3g} to {near.max():.3g}" if len(near) else "none on the grid",
+                     "RMSE at low end": part["rmse_pp"].iloc[0], "RMSE at high end": part["rmse_pp"].iloc[-1],
+                     "worst RMSE on grid": part["rmse_pp"].max()})
+    return pd.DataFrame(rows)
+
+
+def fit_json(fit: FitResult, table: pd.DataFrame, info: dict[str, Any], prof: pd.DataFrame | None = None) -> dict[str, Any]:
+    extra = {} if prof is None else {"profile": prof.to_dict(orient="records")}
+    return {**info, **extra, "loss": "RMSE over targets, pp (mean of replications vs observed)",
             "start_rmse_pp": fit.start_loss, "fitted_rmse_pp": fit.best_loss, "evaluations": fit.evaluations,
             "generations": fit.generations, "seconds": round(fit.seconds, 1), "optimizer_message": fit.message,
             "history_rmse_pp": fit.history, "parameters": params_frame(fit).to_dict(orient="records"),
             "targets": table.to_dict(orient="records")}
 
 
-def fit_markdown(fit: FitResult, table: pd.DataFrame, info: dict[str, Any]) -> str:
+def fit_markdown(fit: FitResult, table: pd.DataFrame, info: dict[str, Any], prof: pd.DataFrame | None = None) -> str:
     lines = [f"# Fit report: {info['config_name']}", "",
              f"- command: `{info['command']}`",
              f"- config: `{info['config']}` (hash {info['config_hash']}); data: `{info['data']}` (sha256 {info['data_sha256']})",
@@ -60,6 +74,12 @@ def fit_markdown(fit: FitResult, table: pd.DataFrame, info: dict[str, Any]) -> s
              "## Free parameters", "", markdown_table(params_frame(fit), 3), "",
              "## Observed and simulated (fitted values, mean of replications)", "",
              markdown_table(table[["target", "qualifier", "observed", "simulated_mean", "simulated_sd", "error_pp"]]), ""]
+    if prof is not None:
+        lines += ["## Loss profile (one parameter moved over its range, the others at their fitted values)", "",
+                  markdown_table(profile_summary(prof, fit.best_loss), 3), "",
+                  "Differences below about 0.25 pp are within the noise of 4 replications.", ""]
+        if info.get("profile_figure"):
+            lines += [f"![loss profile]({info['profile_figure']})", ""]
     return "\n".join(lines)
 
 
@@ -110,5 +130,5 @@ def validation_markdown(result: ValidationResult, info: dict[str, Any], figures:
               "## Market size (diagnostic, not fitted)", "",
               markdown_table(result.market_size.dropna(subset=["observed_bn"])), "",
               "## All observed figures", "", markdown_table(t[["sample", *shown]]), "",
-              "## Figures", "", *[f"![{Path(f).stem}]({Path(f).name})" for f in figures], ""]
+              "## Figures", "", *[f"![{Path(f).stem}]({f})" for f in figures], ""]
     return "\n".join(lines)

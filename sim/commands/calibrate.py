@@ -26,10 +26,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--param", action="append", default=[], metavar="KEY.PATH=LOW:HIGH",
                    help="a free parameter and its bounds (repeatable; replaces the default set; '*' = every item, "
                         "e.g. demand.segments.*.renewal_hazard=0.02:0.25)")
-    c.add_argument("--generations", type=int, default=20, help="generations of differential evolution (default 20)")
+    c.add_argument("--generations", type=int, default=30, help="generations of differential evolution (default 30)")
     c.add_argument("--popsize", type=int, default=6, help="population per free parameter (default 6)")
     c.add_argument("--opt-seed", type=int, default=0, help="seed of the optimiser (default 0)")
     c.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    c.add_argument("--profile-points", type=int, default=7,
+                   help="after the fit, the loss at this many values of each parameter, the others fitted (0 = none; default 7)")
+    c.add_argument("--figures", type=Path, help="directory for the profile figure (default: the output directory)")
     c.set_defaults(func=main_calibrate)
 
     v = sub.add_parser("validate", help="run the (calibrated) model with replications against the observed record",
@@ -108,7 +111,7 @@ def _command(args, name: str) -> str:
 def main_calibrate(args: argparse.Namespace) -> int:
     from sim.calibration import params as fp
     from sim.calibration import report
-    from sim.calibration.fit import FitSettings, calibrate
+    from sim.calibration.fit import FitSettings, calibrate, profile
     from sim.calibration.objective import Objective
     from sim.calibration.overlay import write_overlay
     from sim.calibration.replicate import seeds_for
@@ -132,6 +135,7 @@ def main_calibrate(args: argparse.Namespace) -> int:
           f"{settings.workers} worker(s)")
     fit = calibrate(objective, settings)
     table = objective.table(fit.best)
+    prof = profile(objective, fit.best, points=args.profile_points, workers=args.workers) if args.profile_points else None
 
     out = args.out or Path("runs") / "calibrate" / path.stem
     info = {"command": _command(args, "calibrate"), "config": str(args.config), "config_name": config.name,
@@ -145,10 +149,18 @@ def main_calibrate(args: argparse.Namespace) -> int:
                     "data_sha256": info["data_sha256"], "fit": args.fit, "rmse_pp": round(fit.best_loss, 4),
                     "start_rmse_pp": round(fit.start_loss, 4)}
     write_overlay(out / "fitted.toml", {k: round(v, 6) for k, v in fit.values().items()}, overlay_info, header)
-    body = report.fit_json(fit, table, info)
+    if prof is not None:
+        write_csv(out / "profile.csv", prof)
+        from sim.calibration.plots import profile_figure
+        from sim.plots import save_figure
+
+        figure = (args.figures or out) / f"{config.name}_profile.png"
+        save_figure(profile_figure(prof, fit.best_loss, f"{config.name}: loss profile around the fit"), figure)
+        info["profile_figure"] = str(figure.resolve().relative_to(out.resolve(), walk_up=True))
+    body = report.fit_json(fit, table, info, prof)
     body.pop("seconds")  # timing varies from run to run; it goes to timing.json only
     write_json(out / "fit_report.json", body)
-    write_text(out / "fit_report.md", report.fit_markdown(fit, table, info))
+    write_text(out / "fit_report.md", report.fit_markdown(fit, table, info, prof))
     write_json(out / "timing.json", {"seconds": round(fit.seconds, 1), "evaluations": fit.evaluations,
                                      "workers": settings.workers})
     fitted = fp.apply(config, params, fit.best)
@@ -157,7 +169,8 @@ def main_calibrate(args: argparse.Namespace) -> int:
                                                                                 "overlay": "fitted.toml"}))
     print(report.markdown_table(report.params_frame(fit).drop(columns=["what it is"]), 3))
     print(f"RMSE {fit.start_loss:.2f} pp -> {fit.best_loss:.2f} pp; {fit.evaluations} evaluations in {fit.seconds:.0f} s")
-    print(f"wrote {out}/: fitted.toml, fit_report.json, fit_report.md, timing.json, manifest.json")
+    print(f"wrote {out}/: fitted.toml, fit_report.json, fit_report.md, timing.json, manifest.json"
+          + (", profile.csv and the profile figure" if prof is not None else ""))
     print(f"next: aicloud validate {args.config} --data {args.data} --overlay {out / 'fitted.toml'}")
     return 0
 
