@@ -76,7 +76,8 @@ class CustomerView:
 
 
 class CustomerPopulation:
-    """All customers as arrays (about 40 bytes per customer).
+    """All customers as arrays (31 bytes per customer, plus 4 for each per-segment table
+    cached by ``spread``: 8 in a run, for demand growth).
 
     segment      int8     index into ``segment_names``
     compute      float32  compute demand, GPU-equivalents
