@@ -9,5 +9,6 @@ fit         the optimiser (scipy differential evolution) with a progress bar
 overlay     the fitted values as a config overlay TOML
 validate    out-of-sample errors and simulated bands
 facts       the stylized facts of model-anchors.md section 6 as named checks
-report      markdown and JSON reports; figures
+report      markdown and JSON reports
+plots       figures: simulated bands against the observed points, the loss profile
 """

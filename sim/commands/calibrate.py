@@ -81,8 +81,10 @@ def _setup(args):
     from sim.cli import UserError
 
     for name in ("replications", "workers", "generations", "popsize"):
-        if hasattr(args, name.replace("-", "_")):
-            _positive(name, getattr(args, name.replace("-", "_")))
+        if hasattr(args, name):
+            _positive(name, getattr(args, name))
+    if getattr(args, "profile_points", 0) < 0:
+        raise UserError(f"--profile-points must be 0 or more (got {args.profile_points})")
     path = resolve_path(args.config)
     extra = list(args.set) + ([f"run.customers={args.customers}"] if args.customers else [])
     config = load_config(path, extra)
