@@ -16,9 +16,13 @@ def mean_churn(config) -> float:
 
 
 def test_identical_providers_without_lock_in_stay_near_equal():
-    config = make_config(n_identical=3, customers=6000, quarters=16, choice={"switching_base": 0, "switching_tenure": 0})
-    last = simulate(config).providers.query("step == 15")
-    assert np.allclose(last["share_customers"], 1 / 3, atol=0.04), last["share_customers"].tolist()
+    # Truly identical: a thin size tail, so that no provider starts with the few giant customers
+    # (with the default tail one of them can overload a provider, which then harvests and loses share).
+    for seed in (1, 2, 3, 22):
+        config = make_config(n_identical=3, customers=6000, quarters=16, seed=seed, demand={"size_tail": 6.0},
+                             choice={"switching_base": 0, "switching_tenure": 0})
+        last = simulate(config).providers.query("step == 15")["share_customers"]
+        assert np.allclose(last, 1 / 3, atol=0.04), (seed, last.tolist())
 
 
 def test_higher_lock_in_lowers_churn():

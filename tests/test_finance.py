@@ -37,7 +37,7 @@ def test_import_cap_binds_on_imports_only():
 
     free, capped = bought(None), bought(100.0)
     assert capped["Importer"] <= 4 * 100.0 + 1e-6 < free["Importer"]
-    assert capped["OwnChips"] == pytest.approx(free["OwnChips"], rel=0.05)
+    assert capped["OwnChips"] >= 0.95 * free["OwnChips"]  # not capped (it may even gain the importer's customers)
 
 
 def test_import_scale_is_pro_rata():
