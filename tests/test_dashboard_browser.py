@@ -120,14 +120,16 @@ def image_loaded(page, selector: str) -> None:
                            arg=selector)
 
 
-def wait_for_image(locator, *, differs_from: bytes | None = None, equals: bytes | None = None,
-                   timeout: float = 15.0) -> bool:
-    """Poll screenshots of a plot until it differs from (or equals) a reference: the image
-    arrives over the websocket separately from the table, so it may lag a moment."""
+def wait_for_image(locator, *, differs_from: str | None = None, equals: str | None = None,
+                   timeout: float = 30.0) -> bool:
+    """Poll a plot's image data until it differs from (or equals) a reference: the image
+    arrives over the websocket separately from the table, so it may lag a moment.  The
+    figures are drawn deterministically, so the same plot gives the same data URL, which is
+    a sturdier comparison than screenshots of the rendered page."""
     deadline = time.monotonic() + timeout
     while True:
-        shot = locator.screenshot()
-        if (differs_from is not None and shot != differs_from) or (equals is not None and shot == equals):
+        data = locator.get_attribute("src")
+        if (differs_from is not None and data != differs_from) or (equals is not None and data == equals):
             return True
         if time.monotonic() > deadline:
             return False
@@ -153,7 +155,7 @@ def test_dashboard_in_headless_chromium(page, server):  # page first: no browser
     assert start_table["FullStack"]["lock-in"] == "1.50"
     image_loaded(page, ".share-plot img")
     image_loaded(page, ".hhi-plot img")
-    share_before, hhi_before = share_plot.screenshot(), hhi_plot.screenshot()
+    share_before, hhi_before = share_plot.get_attribute("src"), hhi_plot.get_attribute("src")
 
     # Move the lock-in slider from x1.0 to x2.0 with the keyboard (step 0.1), then Reset.
     slider = page.get_by_role("slider", name="Lock-in (x)")
@@ -177,7 +179,7 @@ def test_dashboard_in_headless_chromium(page, server):  # page first: no browser
         assert stepped[name]["share"] != reset_table[name]["share"], name
     assert wait_for_image(share_plot, differs_from=share_before), "the share plot did not change"
     assert wait_for_image(hhi_plot, differs_from=hhi_before), "the HHI plot did not change"
-    share_stepped = share_plot.screenshot()
+    share_stepped = share_plot.get_attribute("src")
 
     # Play runs on by itself; pause stops it.
     page.get_by_role("button", name="▶").click()
