@@ -116,11 +116,11 @@ def main() -> None:
     results = [min(trials[w], key=lambda r: r["wall"]) for w in (1, 2)]  # best of the repeats
     speedup = results[0]["wall"] / results[1]["wall"]
     print(f"speed-up 2 vs 1: {speedup:.2f}x")
-    write_text(args.out, render(args, plan, results, speedup))
+    write_text(args.out, render(args, plan, results, speedup, trials))
     print(f"wrote {args.out}")
 
 
-def render(args, plan: Plan, results: list[dict], speedup: float) -> str:
+def render(args, plan: Plan, results: list[dict], speedup: float, trials: dict[int, list[dict]]) -> str:
     v = versions()
     lines = [
         "# Sweep scaling: local process pool, 1 vs 2 workers",
@@ -142,8 +142,11 @@ def render(args, plan: Plan, results: list[dict], speedup: float) -> str:
         lines.append(f"| {r['workers']} | {r['wall']:.1f} | {r['rate']:.1f} | {r['failed']} | {q:.0f} MB | "
                      f"{end:.0f} MB | {growth:+.1f} MB | {peak:.0f} MB | {r['disk_mb']:.1f} | "
                      f"{r['load'][0]:.1f} / {r['load'][1]:.1f} |")
+    every = "; ".join(f"{w} worker{'s' if w > 1 else ''}: " + ", ".join(f"{r['wall']:.1f} s (load {r['load'][0]:.1f})"
+                                                                    for r in trials[w]) for w in (1, 2))
     lines += ["", f"Speed-up of 2 workers over 1: **{speedup:.2f}x**. The load average shows whether other "
-              "work shared the machine (2 CPUs: a load above 2 before the sweep means the numbers are pessimistic).", "",
+              "work shared the machine (2 CPUs: a load above 2 before the sweep means the numbers are pessimistic).",
+              "", f"Every trial, in the order run: {every}.", "",
               "Parent RSS over the 2-worker sweep (runs done -> MB):", ""]
     samples = results[1]["samples"]
     step = max(1, len(samples) // 12)

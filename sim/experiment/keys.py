@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sim.config import Config, ConfigError, with_overrides
-from sim.experiment.spec import Param, Spec
+from sim.experiment.spec import Spec
 
 
 def expand(raw: dict[str, Any], key: str) -> list[str]:
