@@ -130,3 +130,20 @@ def test_preset_experiments_are_valid_specs():
     for name in presets:
         spec = load_spec(name)
         assert spec.figures and spec.claim, name
+
+
+def test_progress_bar_on_a_terminal_counts_failures():
+    import io
+
+    from sim.experiment.progress import Progress
+
+    stream = io.StringIO()
+    progress = Progress(5, 1, stream=stream, tty=True, label="demo")
+    progress.start()
+    for status in ("ok", "failed", "ok"):
+        progress.update(status)
+    tally = progress.close()
+    text = stream.getvalue()
+    assert "demo" in text and "4/5" in text and "failed=1" in text and "run/s" in text
+    assert (tally.ok, tally.failed, tally.skipped) == (2, 1, 1)
+    assert "1 not run (finish with --resume)" in text.splitlines()[-1]

@@ -48,13 +48,17 @@ class Progress:
         self.label = label
         self.started = time.perf_counter()
         self.last_log = self.started
-        tty = self.stream.isatty() if tty is None else tty
+        self.tty = self.stream.isatty() if tty is None else tty
         self.bar = None
-        if tty:
+
+    def start(self) -> None:
+        """Show the bar (on a terminal) and start the clock: call when the first run is handed out."""
+        self.started = self.last_log = time.perf_counter()
+        if self.tty and self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=skipped, unit="run", file=self.stream, desc=label,
-                            dynamic_ncols=True, smoothing=0.1)
+            self.bar = tqdm(total=self.tally.total, initial=self.tally.skipped, unit="run", file=self.stream,
+                            desc=self.label, dynamic_ncols=True, smoothing=0.1)
             self.bar.set_postfix(failed=0)
 
     def update(self, status: str) -> None:

@@ -116,6 +116,7 @@ def run_sweep(plan: Plan, out: Path, *, workers: int, scheduler: str | None = No
     own_engine = engine is None
     engine = engine or open_engine(workers, scheduler)
     log(f"running {plan.runs - len(done)} runs on {engine.description}")
+    progress.start()
     interrupted = False
     try:
         engine = _drive(plan, store, engine, done, progress)
