@@ -450,9 +450,10 @@ def _key_path(loc: list[Any], raw: dict[str, Any]) -> str:
     return ".".join(parts)
 
 
-def _container(loc: list[Any]) -> type[BaseModel] | None:
-    """The pydantic model holding the last key of ``loc`` (list indices and dict keys skipped)."""
-    model: type[BaseModel] | None = Config
+def _container(loc: list[Any], root: type[BaseModel] | None = None) -> type[BaseModel] | None:
+    """The pydantic model holding the last key of ``loc`` (list indices and dict keys skipped),
+    starting from ``root`` (default: Config; experiment specs pass theirs)."""
+    model: type[BaseModel] | None = root or Config
     skip_key = False
     for part in loc[:-1]:
         if isinstance(part, int):

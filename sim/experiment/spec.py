@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from sim.config import Config, ConfigError, load_config, read_toml, resolve_path, with_overrides
+from sim.config import Config, ConfigError, _container, load_config, read_toml, resolve_path, with_overrides
 
 EXPERIMENT_DIR = Path(__file__).resolve().parent.parent.parent / "experiments"
 DESIGNS = ("grid", "zip", "random", "latin", "sobol", "morris")
@@ -372,31 +372,8 @@ def _key_path(loc: list[Any]) -> str:
 
 
 def _model_at(loc: list[Any]) -> type[BaseModel] | None:
-    """The model holding the key after ``loc`` (list indices and dict keys skipped)."""
-    model: type[BaseModel] | None = Spec
-    skip = False
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if skip:
-            skip = False
-            continue
-        field = model.model_fields.get(part) if model else None
-        if field is None:
-            return None
-        model = _inner(field.annotation)
-        skip = typing.get_origin(field.annotation) is dict
-    return None if skip else model
-
-
-def _inner(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _inner(arg)
-        if found is not None:
-            return found
-    return None
+    """The model holding the key after ``loc`` (the config's walker, rooted at Spec)."""
+    return _container([*loc, "_"], root=Spec)
 
 
 def _allowed(loc: list[Any]) -> str:
