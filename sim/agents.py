@@ -47,7 +47,7 @@ class Provider(mesa.Agent):
         # Flows of the current quarter, set by the submodels.
         self.revenue = self.internal_revenue = self.opex = self.capex = 0.0
         self.captive_served = 0.0
-        self.demand_gpu = self.served_gpu = self.billed_gpu = self.utilisation = 0.0
+        self.demand_gpu = self.planned_gpu = self.served_gpu = self.billed_gpu = self.utilisation = 0.0
         self.customer_compute = self.tokens = 0.0
         self.customers = 0
         self.gpus_bought = 0.0

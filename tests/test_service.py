@@ -1,6 +1,7 @@
 """Service: finite capacity, reliability, surges, and price-elastic token volume."""
 
 import numpy as np
+import pytest
 
 from sim.model import Market
 from sim.simulate import simulate
@@ -52,3 +53,17 @@ def test_captive_demand_uses_capacity():
     captive, free = market.slots
     assert captive.demand_gpu > captive.customer_compute + captive.tokens * market.token_compute
     assert captive.utilisation > free.utilisation
+
+
+def test_providers_do_not_build_for_a_one_quarter_surge():
+    # capex_share 0: every GPU bought closes a capacity gap (more surge revenue would otherwise buy more).
+    providers = [provider("Gala", initial_share=0.5, compute=1.2e5, capex_share=0.0),
+                 provider("Other", initial_share=0.5, compute=1.2e5, capex_share=0.0)]
+
+    def bought(surges):
+        rows = simulate(make_config(providers, customers=3000, quarters=6, service={"surges": surges})).providers
+        return rows.set_index(["provider", "step"])["gpus_bought"]
+
+    calm, surged = bought([]), bought([{"quarter": 3, "multiplier": 5.0, "provider": "Gala"}])
+    assert calm[("Gala", 3)] > 0, "demand growth alone makes it build"
+    assert surged[("Gala", 3)] == pytest.approx(calm[("Gala", 3)], rel=1e-9)

@@ -6,7 +6,8 @@
                this funds the fleet but is not market revenue)
     opex     = opex_per_gpu * compute stock
     capex    = min(capex_share * revenue + committed budget + cost of the capacity gap bought, funds available)
-    gap      = capacity_response * max(0, demand * (1 + headroom) / (1 - training_share) - compute - on order)
+    gap      = capacity_response * max(0, planned demand * (1 + headroom) / (1 - training_share) - compute - on order)
+               (planned demand leaves out this quarter's surges: a one-off surge is not built for)
     new GPUs = own-chip part / own chip cost + imported part / import cost (imports capped market-wide,
                pro rata; the refused import budget buys domestic chips at domestic_chip_cost if set)
     compute  = compute * (1 - depreciation) + GPUs bought capex_lag quarters ago
@@ -64,6 +65,6 @@ def import_scale(requested: float, cap: float | None) -> float:
 
 def capacity_gap(provider, fin) -> float:
     """GPU-equivalents to order so that serving capacity catches up with demand plus headroom."""
-    needed = provider.demand_gpu * (1.0 + fin.headroom) / (1.0 - provider.training_share)
+    needed = provider.planned_gpu * (1.0 + fin.headroom) / (1.0 - provider.training_share)
     installed = provider.compute + sum(provider.pipeline)
     return fin.capacity_response * max(0.0, needed - installed)

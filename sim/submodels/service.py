@@ -55,12 +55,12 @@ def step(market) -> None:
     # volume factor: the same total as scaling each customer, without a gather per customer.
     need = people.token_need * people.uses_model
     compute = people.compute
+    customer_compute, used_need, customers = people.provider_totals(n, compute, need, None)
+    # Providers plan capacity for the usual demand; a surge is served (or not) from what is there.
+    planned = customer_compute + used_need * volume_factor * intensity
     per_customer, per_slot = surge_multipliers(market)
     if per_customer is not None:
-        need = need * per_customer
-        compute = compute * per_customer
-
-    customer_compute, used_need, customers = people.provider_totals(n, compute, need, None)
+        customer_compute, used_need = people.provider_totals(n, compute * per_customer, need * per_customer)
     token_volume = used_need * volume_factor
     for p in market.active_providers():
         captive = p.captive_compute * per_slot[p.slot]
@@ -69,6 +69,7 @@ def step(market) -> None:
         p.customers = int(customers[p.slot])
         customer_gpu = p.customer_compute + p.tokens * intensity
         p.demand_gpu = customer_gpu + captive
+        p.planned_gpu = float(planned[p.slot]) + p.captive_compute
         capacity = p.serving_capacity
         p.utilisation = p.demand_gpu / capacity if capacity > 0 else np.inf
         served = 1.0 if p.utilisation <= 1.0 else 1.0 / p.utilisation
