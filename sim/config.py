@@ -317,14 +317,19 @@ class Config(Section):
 # ----------------------------------------------------------------- loading / errors
 def resolve_path(name_or_path: str | Path) -> Path:
     """A config given as a path, or as a preset name looked up in ``configs/``."""
+    return find_toml(name_or_path, CONFIG_DIR, "preset")
+
+
+def find_toml(name_or_path: str | Path, folder: Path, kind: str) -> Path:
+    """A TOML file given as a path, or by name (with or without .toml) in ``folder``."""
     path = Path(name_or_path)
-    if path.exists():
+    if path.is_file():
         return path
-    for candidate in (CONFIG_DIR / path, CONFIG_DIR / f"{path}.toml"):
-        if candidate.exists():
+    for candidate in (folder / path, folder / f"{path}.toml"):
+        if candidate.is_file():
             return candidate
-    presets = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
-    raise ConfigError([f"{name_or_path}: no such file, and no preset of that name (presets: {presets})"])
+    names = ", ".join(sorted(p.stem for p in folder.glob("*.toml")))
+    raise ConfigError([f"{name_or_path}: no such file, and no {kind} of that name ({kind}s: {names})"])
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -493,13 +498,15 @@ def _field_for(loc: list[Any]) -> Any:
     return model.model_fields.get(loc[-1]) if model else None
 
 
+def field_bounds(field: Any) -> list[tuple[str, Any]]:
+    """A field's numeric bounds as (operator, value) pairs, e.g. [(">=", 0), ("<=", 1)]."""
+    return [(sym, getattr(meta, attr)) for meta in field.metadata
+            for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+            if getattr(meta, attr, None) is not None]
+
+
 def _allowed_text(field: Any) -> str:
-    bounds = []
-    for meta in field.metadata:
-        for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
-            value = getattr(meta, attr, None)
-            if value is not None:
-                bounds.append(f"{sym} {value}")
+    bounds = [f"{sym} {value}" for sym, value in field_bounds(field)]
     unit = (field.json_schema_extra or {}).get("unit") if isinstance(field.json_schema_extra, dict) else None
     parts = []
     if bounds:

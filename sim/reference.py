@@ -64,12 +64,10 @@ def _default(field: Any) -> str:
 
 
 def _range(field: Any) -> str:
-    bounds = []
+    pretty = {">=": "≥", "<=": "≤"}
+    bounds = [f"{pretty.get(sym, sym)} {value:g}" if isinstance(value, (int, float)) else f"{pretty.get(sym, sym)} {value}"
+              for sym, value in c.field_bounds(field)]
     for meta in field.metadata:
-        for attr, sym in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
-            value = getattr(meta, attr, None)
-            if value is not None:
-                bounds.append(f"{sym} {value:g}" if isinstance(value, (int, float)) else f"{sym} {value}")
         pattern = getattr(meta, "pattern", None)
         if pattern:
             bounds.append(f"matches `{pattern}`")

@@ -107,4 +107,4 @@ def test_cli_prints_errors_without_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "error:" in err and "bogus: unknown key" in err and "Traceback" not in err
     assert main(["sweep", str(tmp_path / "missing.toml")]) == 2
-    assert "no such spec file" in capsys.readouterr().err
+    assert "no such file, and no experiment of that name" in capsys.readouterr().err

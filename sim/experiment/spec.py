@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from sim.config import Config, ConfigError, _container, load_config, read_toml, resolve_path, with_overrides
+from sim.config import (Config, ConfigError, _container, field_bounds, find_toml, load_config, read_toml, resolve_path,
+                        with_overrides)
 
 EXPERIMENT_DIR = Path(__file__).resolve().parent.parent.parent / "experiments"
 DESIGNS = ("grid", "zip", "random", "latin", "sobol", "morris")
@@ -260,14 +261,7 @@ def _reference_problems(spec: Spec):
 # ------------------------------------------------------------------ loading
 def resolve_spec(name_or_path: str | Path) -> Path:
     """A spec given as a path, or as a name looked up in ``experiments/``."""
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    for candidate in (EXPERIMENT_DIR / path, EXPERIMENT_DIR / f"{path}.toml"):
-        if candidate.is_file():
-            return candidate
-    names = ", ".join(sorted(p.stem for p in EXPERIMENT_DIR.glob("*.toml")))
-    raise ConfigError([f"{name_or_path}: no such spec file, and no experiment of that name (experiments: {names})"])
+    return find_toml(name_or_path, EXPERIMENT_DIR, "experiment")
 
 
 def load_spec(name_or_path: str | Path) -> Spec:
@@ -388,10 +382,6 @@ def _allowed(loc: list[Any]) -> str:
         [field.annotation] if typing.get_origin(field.annotation) is Literal else [])
     if literals:
         return "; allowed: " + ", ".join(str(v) for lit in literals for v in typing.get_args(lit))
-    bounds = []
-    for meta in field.metadata:
-        for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
-            value = getattr(meta, attr, None)
-            if value is not None:
-                bounds.append(f"{sym} {value:g}" if isinstance(value, float) and not math.isinf(value) else f"{sym} {value}")
+    bounds = [f"{sym} {value:g}" if isinstance(value, float) and not math.isinf(value) else f"{sym} {value}"
+              for sym, value in field_bounds(field)]
     return f"; allowed: {' and '.join(bounds)}" if bounds else ""
