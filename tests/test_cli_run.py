@@ -26,6 +26,7 @@ def test_run_writes_all_outputs_and_is_deterministic(tmp_path):
     assert manifest["seed"] == 3 and manifest["config"]["run"]["quarters"] == 8
     assert len(manifest["config_hash"]) == 16 and manifest["versions"]["mesa"].startswith("3.")
     assert not list((tmp_path / "a").glob(".*.tmp")), "no temporary files left behind"
+    assert (tmp_path / "a" / "summary.json").stat().st_mode & 0o044, "readable by others, like any file"
 
 
 def test_different_seed_changes_results(tmp_path):
