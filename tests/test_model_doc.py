@@ -76,3 +76,48 @@ def test_submodel_sections_follow_the_schedule():
     position = {m: next(i for i, h in enumerate(lines) if f"sim/submodels/{m}.py" in h) for m in schedule}
     documented = sorted(schedule, key=position.get)
     assert documented == schedule, f"docs/model.md orders the submodels {documented}; Market.step runs {schedule}"
+
+
+TABLE_SECTIONS = {
+    "run": cfg.RunConfig, "demand": cfg.DemandConfig, "demand.segments": cfg.SegmentConfig,
+    "pricing": cfg.PricingConfig, "pricing.token_price_cuts": cfg.TokenPriceCut, "choice": cfg.ChoiceConfig,
+    "service": cfg.ServiceConfig, "service.surges": cfg.SurgeConfig, "finance": cfg.FinanceConfig,
+    "capability": cfg.CapabilityConfig, "open_weights": cfg.OpenWeightsConfig, "entry": cfg.EntryConfig,
+    "providers": cfg.ProviderConfig, "providers.committed_capex": cfg.CommittedCapex, "entrants": cfg.EntrantConfig,
+}
+ROW = re.compile(r"^\| (?P<section>[a-z_.]+) \| `(?P<key>\w+)` \| (?P<default>[^|]*) \|")
+# 0.8, −0.3, 4,000, 2.5 × 10⁶, 10⁵
+NUMBER = re.compile(r"^(?P<m>[−-]?[\d,]*\.?\d+)(?:\s*×\s*10(?P<exp>[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+)|(?P<pow>[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+))?")
+SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
+
+
+def documented_defaults():
+    """(section, key, number) for every parameter-table row whose default starts with a number."""
+    for line in DOC.read_text().splitlines():
+        row = ROW.match(line)
+        if not row or row["section"] not in TABLE_SECTIONS:
+            continue
+        number = NUMBER.match(row["default"].strip())
+        if not number:
+            continue
+        value = float(number["m"].replace(",", "").replace("−", "-"))
+        if number["exp"]:
+            value *= 10 ** int(number["exp"].translate(SUPERSCRIPT))
+        elif number["pow"]:
+            value **= int(number["pow"].translate(SUPERSCRIPT))
+        yield row["section"], row["key"], value
+
+
+def test_documented_defaults_match_the_code():
+    """The parameter tables are written by hand; a default changed in sim/config.py without the
+    document fails here.  Segment rows give the generic default of a new segment."""
+    rows = list(documented_defaults())
+    assert len(rows) > 40, "the table rows were not found: has their format changed?"
+    wrong = []
+    for section, key, value in rows:
+        field = TABLE_SECTIONS[section].model_fields.get(key)
+        assert field is not None, f"docs/model.md documents {section}.{key}, which the config does not have"
+        default = field.default
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and abs(default - value) > 1e-9 * max(1, abs(value)):
+            wrong.append(f"{section}.{key}: doc {value}, code {default}")
+    assert not wrong, wrong
