@@ -52,3 +52,16 @@ def test_bad_config_prints_lines_not_traceback(tmp_path):
     assert any("bad.toml: run.quartrs: unknown key" in line and "quarters" in line for line in lines)
     assert any("bad.toml: providers[0] (A).lock_in" in line and ">= 0" in line for line in lines)
     assert not (tmp_path / "out").exists(), "nothing is written for a bad config"
+
+
+def test_overlay_of_fitted_values_then_set(tmp_path):
+    overlay = tmp_path / "fitted.toml"
+    overlay.write_text('[calibration]\nconfig = "minimal"\n[overrides]\n"choice.switching_base" = 2.5\n"run.quarters" = 3\n')
+    out = tmp_path / "out"
+    assert main(["run", "minimal", "--overlay", str(overlay), "--set", "run.quarters=4", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["choice"]["switching_base"] == 2.5
+    assert manifest["config"]["run"]["quarters"] == 4, "--set wins over the overlay"
+    assert manifest["overlays"] == [str(overlay)] and manifest["overrides"] == ["run.quarters=4"]
+    overlay.write_text('[overrides]\n"choice.switching_bass" = 1.0\n')
+    assert main(["run", "minimal", "--overlay", str(overlay), "--out", str(tmp_path / "bad")]) == 2

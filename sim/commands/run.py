@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from sim.config import load_config, resolve_path
+from sim.config import load_config, parse_override, resolve_path, with_overrides
 from sim.output import manifest, write_csv, write_json, write_parquet
 from sim.plots import save_figure, share_figure
 from sim.simulate import RunResult, simulate
@@ -23,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--customers", type=int, help="override run.customers")
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override any config field, e.g. --set providers.Alibaba Cloud.lock_in=2 (repeatable)")
+    p.add_argument("--overlay", type=Path, action="append", default=[], metavar="FILE",
+                   help="apply fitted values written by `aicloud calibrate` (fitted.toml) before --set (repeatable)")
     p.add_argument("--out", type=Path, help="output directory (default: runs/<config name>)")
     p.add_argument("--metric", default="revenue", choices=["revenue", "compute", "tokens", "customers"],
                    help="share metric for the summary and plot (default: revenue)")
@@ -40,12 +42,20 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
 
 def main(args: argparse.Namespace) -> int:
     path = resolve_path(args.config)
-    config = load_config(path, overrides_from(args))
+    config = load_config(path, [] if args.overlay else overrides_from(args))
+    if args.overlay:  # fitted values first, then --set on top of them
+        from sim.calibration.overlay import apply_overlay
+
+        for overlay in args.overlay:
+            config = apply_overlay(config, overlay)
+        sets = (parse_override(text) for text in overrides_from(args))
+        config = with_overrides(config, {".".join(keys): value for keys, value in sets}, source="--set")
     out = args.out or Path("runs") / path.stem
     started = time.perf_counter()
     result = simulate(config)
     elapsed = time.perf_counter() - started
-    write_outputs(result, out, source=str(path), metric=args.metric)
+    write_outputs(result, out, source=str(path), metric=args.metric,
+                  extra={"overlays": [str(o) for o in args.overlay], "overrides": overrides_from(args)})
     print(format_summary(result, args.metric))
     print(f"\n{config.run.customers:,} customers x {config.run.quarters} quarters in {elapsed:.2f} s")
     print(f"wrote {out}/: quarters.parquet, quarters.csv, flows.csv, summary.json, manifest.json, shares.png")
@@ -53,7 +63,8 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_outputs(result: RunResult, out: Path, *, source: str | None = None, metric: str = "revenue") -> None:
+def write_outputs(result: RunResult, out: Path, *, source: str | None = None, metric: str = "revenue",
+                  extra: dict | None = None) -> None:
     """Every file is written atomically; the manifest comes last, so its presence marks a complete run."""
     out.mkdir(parents=True, exist_ok=True)
     tidy = result.tidy()
@@ -63,7 +74,7 @@ def write_outputs(result: RunResult, out: Path, *, source: str | None = None, me
     write_json(out / "summary.json", result.summary(metric))
     title = f"{result.config.name}: share of {metric}"
     save_figure(share_figure(result.providers, result.market, metric=metric, title=title), out / "shares.png")
-    write_json(out / "manifest.json", manifest(result.config, source=source))
+    write_json(out / "manifest.json", manifest(result.config, source=source, extra=extra))
 
 
 def format_summary(result: RunResult, metric: str = "revenue") -> str:
