@@ -22,11 +22,11 @@ def share_figure(providers: pd.DataFrame, market: pd.DataFrame, *, metric: str =
     table = providers.pivot(index="step", columns="provider", values=f"share_{metric}")
     table = table[[c for c in providers["provider"].unique() if table[c].max() > 0]]
     quarters = market.set_index("step")["quarter"]
-    for name in table.columns:
-        line, = top.plot(table.index, 100 * table[name], lw=2, label=name)
-        last = table[name].iloc[-1]
-        top.annotate(f"{100 * last:.0f}%", (table.index[-1], 100 * last), xytext=(4, 0),
-                     textcoords="offset points", va="center", fontsize=8, color=line.get_color())
+    colours = {name: top.plot(table.index, 100 * table[name], lw=2, label=name)[0].get_color() for name in table.columns}
+    finals = 100 * table.iloc[-1]
+    for name, y in label_positions(finals, gap=0.035 * max(finals.max(), 1e-9)).items():
+        top.annotate(f"{finals[name]:.0f}%", (table.index[-1], y), xytext=(4, 0), textcoords="offset points",
+                     va="center", fontsize=8, color=colours[name])
     top.set_ylabel(f"share of {METRIC_LABELS.get(metric, metric)} (%)")
     top.set_ylim(bottom=0)
     top.grid(alpha=0.3)
@@ -40,6 +40,15 @@ def share_figure(providers: pd.DataFrame, market: pd.DataFrame, *, metric: str =
     bottom.set_xticklabels([quarters.iloc[i] for i in ticks], rotation=45, ha="right")
     bottom.set_xlabel("quarter")
     return fig
+
+
+def label_positions(values: pd.Series, gap: float) -> dict:
+    """End-of-line label heights: the values, pushed apart upwards so that no two are closer than ``gap``."""
+    placed, last = {}, None
+    for name, y in values.sort_values().items():
+        y = y if last is None else max(y, last + gap)
+        placed[name] = last = y
+    return placed
 
 
 def save_figure(fig, target: Path) -> None:
