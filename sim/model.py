@@ -7,7 +7,7 @@ import numpy as np
 
 from sim import quarters
 from sim.agents import Provider
-from sim.config import Config, EntrantConfig, validate
+from sim.config import Config, EntrantConfig, load_config
 from sim.customers import CustomerPopulation
 from sim.metrics import Recorder
 from sim.submodels import capability, choice, demand, entry_exit, finance, pricing, service
@@ -166,6 +166,4 @@ def initial_assignment(people: CustomerPopulation, config: Config, iterations: i
 
 def default_config() -> Config:
     """The teaching case (configs/minimal.toml) when the model is built without a config."""
-    from sim.config import CONFIG_DIR, read_toml
-
-    return validate(read_toml(CONFIG_DIR / "minimal.toml"), str(CONFIG_DIR / "minimal.toml"))
+    return load_config("minimal")
