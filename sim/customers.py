@@ -76,7 +76,7 @@ class CustomerView:
 
 
 class CustomerPopulation:
-    """All customers as arrays (31 bytes per customer, plus 4 for each per-segment table
+    """All customers as arrays (32 bytes per customer, plus 4 for each per-segment table
     cached by ``spread``: 8 in a run, for demand growth).
 
     segment      int8     index into ``segment_names``
@@ -86,6 +86,7 @@ class CustomerPopulation:
     provider     int16    provider slot, or -1 for none
     tenure       int16    quarters with the current provider
     uses_model   bool     uses its provider's model (not only its compute)
+    first_contract bool   in its first contract with its provider (pays the new-customer price)
     adopted      bool     has adopted AI cloud
     """
 
@@ -116,6 +117,7 @@ class CustomerPopulation:
         self.provider = np.full(n, NO_PROVIDER, dtype=np.int16)
         self.tenure = np.zeros(n, dtype=np.int16)
         self.uses_model = np.zeros(n, dtype=bool)
+        self.first_contract = np.zeros(n, dtype=bool)
         self._spread: dict[bytes, np.ndarray] = {}
 
     def spread(self, table: np.ndarray) -> np.ndarray:
@@ -184,4 +186,4 @@ class CustomerPopulation:
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.segment, self.compute, self.token_need, self.weights,
-                                      self.provider, self.tenure, self.uses_model, self.adopted))
+                                      self.provider, self.tenure, self.uses_model, self.first_contract, self.adopted))

@@ -5,7 +5,8 @@
     internal = captive_billing * unit cost * captive GPU-quarters served (the parent pays for its apps' compute;
                this funds the fleet but is not market revenue)
     opex     = opex_per_gpu * compute stock
-    capex    = min(capex_share * revenue + committed budget + cost of the capacity gap bought, funds available)
+    capex    = min(discretionary (investment.py: capex_share * revenue, plus racing if strategic)
+                   + committed budget + cost of the capacity gap bought, funds available)
     gap      = capacity_response * max(0, planned demand * (1 + headroom) / (1 - training_share) - compute - on order)
                (planned demand leaves out this quarter's surges: a one-off surge is not built for)
     new GPUs = own-chip part / own chip cost + imported part / import cost (imports capped market-wide,
@@ -18,6 +19,7 @@ exposed to import limits.
 
 from __future__ import annotations
 
+from sim.submodels import investment
 from sim.submodels.pricing import unit_cost
 
 MILLION = 1e6
@@ -37,7 +39,7 @@ def step(market) -> None:
         import_cost = fin.gpu_cost_import * market.gpu_cost_factor / MILLION
         unit = p.own_chip_share * own_cost + (1 - p.own_chip_share) * import_cost
         gap_spend = capacity_gap(p, fin) * unit
-        budget = min(p.capex_share * p.revenue + p.committed_capex(market.t) + gap_spend, available)
+        budget = min(investment.discretionary_capex(market, p, unit) + p.committed_capex(market.t) + gap_spend, available)
         orders[p.slot] = (budget * p.own_chip_share / own_cost, budget * (1 - p.own_chip_share) / import_cost)
 
     scale = import_scale(sum(imported for _, imported in orders.values()), fin.import_cap)
