@@ -10,7 +10,7 @@ from sim.agents import Provider
 from sim.config import Config, EntrantConfig, load_config
 from sim.customers import CustomerPopulation
 from sim.metrics import Recorder
-from sim.submodels import capability, choice, demand, entry_exit, finance, pricing, service
+from sim.submodels import capability, choice, demand, entry_exit, finance, parents, pricing, service, showcase
 
 PENDING, ACTIVE, EXITED = "pending", "active", "exited"
 
@@ -40,6 +40,7 @@ class Market(mesa.Model):
         self.status = [ACTIVE] * len(config.providers) + [PENDING] * len(config.entrants)
         self.slots: list[Provider | None] = [None] * self.n_slots
         self.bankrolls = {len(config.providers) + i: e.bankroll for i, e in enumerate(config.entrants)}
+        self.parent_accounts = parents.accounts(config)
         for slot, spec in enumerate(config.providers):
             self.slots[slot] = Provider(self, spec, slot)
         for p in self.active_providers():
@@ -56,9 +57,11 @@ class Market(mesa.Model):
     def step(self) -> None:
         """One quarter, in the order of docs/model.md section 3."""
         demand.step(self)
+        parents.step(self)
         pricing.step(self)
         choice.step(self)
         service.step(self)
+        showcase.step(self)
         finance.step(self)
         capability.step(self)
         entry_exit.step(self)
