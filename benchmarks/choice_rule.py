@@ -39,6 +39,9 @@ NEUTRAL = {
     "pricing.new_customer_discount": 0.0,
     **{f"demand.segments.{s}.bandwagon": 0.0 for s in ("internet", "enterprise", "government", "startup", "overseas")},
     "entry.exit_after": 400,          # nobody exits within the run
+    "entry.overload_limit": 100.0,
+    # Parents' internal split held still: the training share (and so unit cost and price) stays put.
+    **{f"parents.{name}.priority": 0.0 for name in ("Alibaba Group", "ByteDance", "Tencent", "Baidu", "Huawei")},
 }
 
 
