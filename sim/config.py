@@ -18,9 +18,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sim import quarters
+from sim import quarters, resources
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = resources.folder("configs")  # the clone's configs/, or the copy in the wheel
 SEGMENTS = ("internet", "enterprise", "government", "startup", "overseas")
 
 QuarterRef = Annotated[
