@@ -13,6 +13,7 @@ import importlib
 import sys
 
 from sim.config import ConfigError
+from sim.errors import NonFiniteState, OutputError
 
 # name -> module; each module registers its own parser(s).
 COMMAND_MODULES = [
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in exc.problems:
             print(f"error: {line}", file=sys.stderr)
         return 2
-    except UserError as exc:
+    except (UserError, OutputError, NonFiniteState) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from sim import quarters
+from sim import guard, quarters
 from sim.agents import Provider
 from sim.config import Config, EntrantConfig, load_config
 from sim.customers import CustomerPopulation
@@ -62,6 +62,7 @@ class Market(mesa.Model):
         finance.step(self)
         capability.step(self)
         entry_exit.step(self)
+        guard.check(self)  # stops the run with one clear error if any state turned non-finite
         self.recorder.record(self)
         self._advance_clock()
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from sim.config import load_config, resolve_path
-from sim.output import manifest, write_csv, write_json, write_text
+from sim.output import manifest, output_dir, write_csv, write_json, write_text
 
 # sim.calibration (scipy, matplotlib) is imported inside the commands, so that building the
 # CLI's parser stays quick.
@@ -96,6 +96,14 @@ def _setup(args):
     return path, config, observations, fringe
 
 
+def _outputs(args, command: str, path: Path) -> Path:
+    """The output directory (and --figures), checked before the long work starts."""
+    out = output_dir(args.out or Path("runs") / command / path.stem)
+    if getattr(args, "figures", None) is not None:
+        output_dir(args.figures, "--figures")
+    return out
+
+
 def _command(args, name: str) -> str:
     parts = ["aicloud", name, str(args.config), "--data", str(args.data)]
     # --workers is left out: it changes how long a run takes, never its result.
@@ -121,6 +129,7 @@ def main_calibrate(args: argparse.Namespace) -> int:
     from sim.cli import UserError
 
     path, config, observations, fringe = _setup(args)
+    out = _outputs(args, "calibrate", path)
     window = _window(args.fit)
     targets = select_targets(observations, config, window=window)
     if not targets:
@@ -139,7 +148,6 @@ def main_calibrate(args: argparse.Namespace) -> int:
     table = objective.table(fit.best)
     prof = profile(objective, fit.best, points=args.profile_points, workers=args.workers) if args.profile_points else None
 
-    out = args.out or Path("runs") / "calibrate" / path.stem
     info = {"command": _command(args, "calibrate"), "config": str(args.config), "config_name": config.name,
             "config_hash": config.hash(), "data": str(args.data), "data_sha256": report.file_digest(args.data),
             "fit_window": args.fit, "replications": args.replications, "seeds": seeds,
@@ -186,6 +194,7 @@ def main_validate(args: argparse.Namespace) -> int:
     from sim.cli import UserError
 
     path, config, observations, fringe = _setup(args)
+    out = _outputs(args, "validate", path)
     fit_text = args.fit
     if args.overlay is not None:
         config = apply_overlay(config, args.overlay)
@@ -200,7 +209,6 @@ def main_validate(args: argparse.Namespace) -> int:
         result = validate(config, observations, seeds, fit_window=window, fringe=fringe, pool=pool)
     elapsed = time.perf_counter() - started
 
-    out = args.out or Path("runs") / "validate" / path.stem
     figs = args.figures or out
     info = {"command": _command(args, "validate"), "config": str(args.config), "config_name": config.name,
             "overlay": str(args.overlay) if args.overlay else None, "config_hash": config.hash(),

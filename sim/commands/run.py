@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from sim.config import load_config, parse_override, resolve_path, with_overrides
-from sim.output import manifest, write_csv, write_json, write_parquet
+from sim.output import manifest, output_dir, write_csv, write_json, write_parquet
 from sim.plots import save_figure, share_figure
 from sim.simulate import RunResult, simulate
 
@@ -50,7 +50,7 @@ def main(args: argparse.Namespace) -> int:
             config = apply_overlay(config, overlay)
         sets = (parse_override(text) for text in overrides_from(args))
         config = with_overrides(config, {".".join(keys): value for keys, value in sets}, source="--set")
-    out = args.out or Path("runs") / path.stem
+    out = output_dir(args.out or Path("runs") / path.stem)  # checked before the run, not after it
     started = time.perf_counter()
     result = simulate(config)
     elapsed = time.perf_counter() - started
@@ -66,7 +66,6 @@ def main(args: argparse.Namespace) -> int:
 def write_outputs(result: RunResult, out: Path, *, source: str | None = None, metric: str = "revenue",
                   extra: dict | None = None) -> None:
     """Every file is written atomically; the manifest comes last, so its presence marks a complete run."""
-    out.mkdir(parents=True, exist_ok=True)
     tidy = result.tidy()
     write_parquet(out / "quarters.parquet", tidy)
     write_csv(out / "quarters.csv", tidy)
