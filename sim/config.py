@@ -358,6 +358,9 @@ class Config(Section):
         problems = self._growth_problems()
         if problems:  # one line per rate (``validate`` splits them)
             raise PydanticCustomError("unbounded_growth", "{text}", {"text": "; ".join(problems), "lines": problems})
+        if self.finance.depreciation == 0 and self.finance.opex_per_gpu == 0:
+            raise ValueError("finance.depreciation and finance.opex_per_gpu are both 0: compute would cost nothing to "
+                             "run, so every price would be 0 (and log-price utility undefined); allowed: either above 0")
         total = sum(p.initial_share for p in self.providers)
         if self.demand.initial_adoption > 0 and not 0.98 <= total <= 1.02:
             raise ValueError(f"providers' initial_share must sum to 1 (within 0.02) when demand.initial_adoption > 0; they sum to {total:.3f}")

@@ -115,3 +115,11 @@ def test_cli_prints_the_guard_error_as_one_line_and_writes_nothing(tmp_path, cap
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "quarter 2025Q3" in err and "compute demand" in err
     assert "Traceback" not in err and not out.exists()
+
+
+def test_free_compute_is_refused_since_every_price_would_be_zero():
+    """Found by tests/test_extremes.py: depreciation = 0 and opex_per_gpu = 0 (each allowed) made the
+    unit cost and so every price 0, and log-price utility -inf."""
+    with pytest.raises(ConfigError, match="depreciation and finance.opex_per_gpu are both 0"):
+        load_config("minimal", ["finance.depreciation=0", "finance.opex_per_gpu=0"])
+    load_config("minimal", ["finance.depreciation=0"])  # either alone is fine
