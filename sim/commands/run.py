@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sim.config import load_config, parse_override, resolve_path, with_overrides
-from sim.output import manifest, output_dir, write_csv, write_json, write_parquet
-from sim.plots import save_figure, share_figure
-from sim.simulate import RunResult, simulate
+if TYPE_CHECKING:
+    from sim.simulate import RunResult
+
+# The model, pandas and matplotlib are imported inside the functions: `aicloud --help` and a
+# config error return before they are needed.
 
 DEFAULT_CONFIG = "china_2025"
 
@@ -41,6 +43,8 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
+    from sim.config import load_config, parse_override, resolve_path, with_overrides
+
     path = resolve_path(args.config)
     config = load_config(path, [] if args.overlay else overrides_from(args))
     if args.overlay:  # fitted values first, then --set on top of them
@@ -50,6 +54,9 @@ def main(args: argparse.Namespace) -> int:
             config = apply_overlay(config, overlay)
         sets = (parse_override(text) for text in overrides_from(args))
         config = with_overrides(config, {".".join(keys): value for keys, value in sets}, source="--set")
+    from sim.output import output_dir
+    from sim.simulate import simulate
+
     out = output_dir(args.out or Path("runs") / path.stem)  # checked before the run, not after it
     started = time.perf_counter()
     result = simulate(config)
@@ -66,6 +73,9 @@ def main(args: argparse.Namespace) -> int:
 def write_outputs(result: RunResult, out: Path, *, source: str | None = None, metric: str = "revenue",
                   extra: dict | None = None) -> None:
     """Every file is written atomically; the manifest comes last, so its presence marks a complete run."""
+    from sim.output import manifest, write_csv, write_json, write_parquet
+    from sim.plots import save_figure, share_figure
+
     tidy = result.tidy()
     write_parquet(out / "quarters.parquet", tidy)
     write_csv(out / "quarters.csv", tidy)
