@@ -240,6 +240,7 @@ def read_overlay_window(path: Path) -> str | None:
 
 def write_figures(result, config, fringe: list[str], where: Path, fit_end: str) -> list[Path]:
     from sim.calibration import plots
+    from sim.colors import provider_colours
     from sim.plots import save_figure
 
     stem = config.name
@@ -247,14 +248,17 @@ def write_figures(result, config, fringe: list[str], where: Path, fit_end: str) 
     ordered = [n for n in names if n not in fringe] + [n for n in names if n in fringe]
     t = result.targets
     files = [where / f"{stem}_shares.png", where / f"{stem}_concentration.png", where / f"{stem}_tokens.png"]
+    colours = provider_colours(names)  # config order: the same colours as every other figure of this config
     save_figure(plots.share_bands_figure(result.bands, t, ordered, fit_end,
-                                         f"{stem}: revenue share by provider, simulated bands vs Canalys"), files[0])
+                                         f"{stem}: revenue share by provider, simulated bands vs Canalys",
+                                         colours=colours), files[0])
     save_figure(plots.concentration_figure(result.bands, t, result.hhi_ranges, fit_end,
                                            f"{stem}: concentration"), files[1])
     start = config.demand.model_services_start
     shock = start if isinstance(start, str) else None
     save_figure(plots.token_figure(result.bands, t, ordered, shock or config.run.start, fit_end,
-                                   f"{stem}: share of model tokens (model services from {shock or 'the start'})"), files[2])
+                                   f"{stem}: share of model tokens (model services from {shock or 'the start'})",
+                                   colours=colours), files[2])
     return files
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.colors import config_provider_names
 from sim.config import ConfigError
 from sim.experiment import analysis, plots
 from sim.experiment.spec import Figure, Spec, validate_spec
@@ -59,6 +60,7 @@ def report(root: str | Path, *, spec: Spec | None = None, formats: tuple[str, ..
     write_parquet(summary / "quantiles_market.parquet", mq)
     write_parquet(summary / "quantiles_providers.parquet", pq)
     ctx = Context(spec, store.design(), runs, outcomes, providers, market, mq, pq, groups, summary)
+    ctx.provider_order = config_provider_names(info["config"])
     notes: list[str] = []
     failed = int((runs["status"] == "failed").sum())
     if failed:
@@ -104,6 +106,7 @@ class Context:
         self.spec, self.design, self.runs, self.outcomes = spec, design, runs, outcomes
         self.providers, self.market, self.mq, self.pq, self.groups = providers, market, mq, pq, groups
         self.labels = dict(zip(design["design_index"], design["label"]))
+        self.provider_order: list[str] = []
 
     def param_label(self, name: str) -> str:
         return self.spec.params[name].label or name
@@ -135,7 +138,7 @@ def draw(ctx: Context, f: Figure):
     title = f.title
     if f.kind == "shares":
         return plots.shares_figure(ctx.pq, select_points(ctx, f.points or "corners"), ctx.labels,
-                                   metric=f.metric, title=title), None
+                                   metric=f.metric, title=title, order=ctx.provider_order), None
     if f.kind == "timeseries":
         table, ylabel, scale = series_quantiles(ctx, f)
         return plots.timeseries_figure(table, select_points(ctx, f.points or "all"), ctx.labels,
