@@ -112,3 +112,86 @@ def test_a_provider_has_the_same_colour_in_every_figure():
         for name, colour in figure.items():
             assert colour == expected[name].lower(), (name, colour, expected[name])
     assert "Huawei Cloud" in run_fig and "Huawei Cloud" in exp_fig and "Huawei Cloud" in dash_fig
+
+
+# ------------------------------------------------- issue 13, case 15: values and shares in words
+def test_stand_in_values_are_shown_in_words():
+    from sim.config import load_config
+    from sim.experiment.labels import value_text
+
+    base = load_config("china_2025", ["run.quarters=32"])
+    assert value_text("open_weights.release", 99, base) == "never"  # was '99'
+    assert value_text("open_weights.release", np.int64(4), base) == "2026Q1"
+    assert value_text("finance.import_cap", 1e12, base) == "none"  # was '1e+12'
+    assert value_text("finance.import_cap", None, base) == "none"
+    assert value_text("finance.import_cap", 150000.0, base) == "150,000"
+    assert value_text("entrants.0.earliest", 40, base) == "never"  # a further instance: entry after the run
+    assert value_text("choice.switching_base", 0.5, base) == "0.5"
+
+
+def test_sweep_figures_say_never_none_and_per_cent(tmp_path, monkeypatch):
+    from experiment_support import write_spec
+
+    from sim.experiment.report import report
+    from sim.experiment.runner import Plan, run_sweep
+    from sim.experiment.spec import load_spec
+
+    path = write_spec(tmp_path, """
+        name = "words"
+        base = "china_2025"
+        replicates = 1
+        [params.release]
+        key = "open_weights.release"
+        type = "int"
+        values = [0, 99]
+        [params.cap]
+        key = "finance.import_cap"
+        values = [150000.0, 1e12]
+        [outcomes.porters]
+        kind = "share"
+        providers = "porters"
+        label = "porters' final share of revenue"
+        [[figures]]
+        kind = "heatmap"
+        x = "cap"
+        y = "release"
+        outcome = "porters"
+        [[figures]]
+        kind = "curve"
+        x = "release"
+        hue = "cap"
+        outcome = "porters"
+        [[figures]]
+        kind = "shares"
+        points = [0]
+        title = "A user's title long enough to have run into the legend title beside it before"
+        """, fixed="[fixed]\nrun.customers = 100\nrun.quarters = 4\n")
+    out = tmp_path / "out"
+    run_sweep(Plan.make(load_spec(path)), out, workers=0)
+    import matplotlib.pyplot as plt
+
+    from sim.experiment import plots
+
+    figs = {}
+
+    def keep(fig, stem, formats=("png",)):  # the figures themselves, to read their texts
+        figs[stem.name] = fig
+        return []
+
+    monkeypatch.setattr(plots, "save", keep)
+    report(out, formats=("png",), log=lambda *_: None)
+    heat, curve, shares = (figs[n] for n in ("01_heatmap", "02_curve", "03_shares"))
+    ax = heat.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["2025Q1", "never"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["150,000", "none"]
+    cells = [float(t.get_text()) for t in ax.texts]
+    assert max(cells) > 1.0, cells  # per cent, not a fraction
+    assert "%" in heat.axes[1].get_ylabel()
+    ax = curve.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2025Q1", "never"]
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["cap = 150,000", "cap = none"]
+    assert "(%)" in ax.get_ylabel()
+    shares.canvas.draw()
+    title, legend = shares._suptitle.get_window_extent(), shares.legends[0].get_window_extent()
+    assert not title.overlaps(legend)
+    plt.close("all")

@@ -90,9 +90,12 @@ def shares_figure(quantiles: pd.DataFrame, points: list[int], labels: dict[int, 
     for ax in axes[:, 0]:
         ax.set_ylabel(f"share of {metric} (%)")
     handles = [plt.Line2D([], [], color=colors[p], ls=styles[p].linestyle, lw=2) for p in providers]
-    fig.legend(handles, providers, loc="outside right upper", frameon=False, fontsize=8,
-               title="median; bands 50 % and 90 %", title_fontsize=8)
-    fig.suptitle(_wrap(title or f"Share of {metric} across replicates", 110))
+    # Below the panels: a legend beside them reached up to the figure's top edge, into the title.
+    width = fig.get_figwidth()
+    fig.legend(handles, providers, loc="outside lower center", frameon=False, fontsize=8,
+               ncols=max(1, min(len(providers), int(width / 1.6))),
+               title="median; bands 50 % and 90 % across replicates", title_fontsize=8)
+    fig.suptitle(_wrap(title or f"Share of {metric} across replicates", int(9 * width)))
     return fig
 
 
@@ -118,13 +121,15 @@ def timeseries_figure(quantiles: pd.DataFrame, points: list[int], labels: dict[i
     return fig
 
 
-def heatmap_figure(grid: pd.DataFrame, *, x: str, y: str, xlabel: str, ylabel: str, label: str, title: str):
-    """grid: index = y values, columns = x values, cells = the outcome statistic."""
+def heatmap_figure(grid: pd.DataFrame, *, x: str, y: str, xlabel: str, ylabel: str, label: str, title: str,
+                   xtexts: list[str] | None = None, ytexts: list[str] | None = None):
+    """grid: index = y values, columns = x values, cells = the outcome statistic; ``xtexts``/``ytexts``:
+    the values in words (e.g. 'never' for a release after the run)."""
     fig, ax = plt.subplots(figsize=(7.5, 5.5), layout="constrained")
     values = grid.to_numpy(dtype=float)
     image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
-    ax.set_xticks(range(grid.shape[1]), [_fmt(v) for v in grid.columns])
-    ax.set_yticks(range(grid.shape[0]), [_fmt(v) for v in grid.index])
+    ax.set_xticks(range(grid.shape[1]), xtexts or [_fmt(v) for v in grid.columns])
+    ax.set_yticks(range(grid.shape[0]), ytexts or [_fmt(v) for v in grid.index])
     finite = values[np.isfinite(values)]
     middle = (finite.min() + finite.max()) / 2 if finite.size else 0
     for (i, j), value in np.ndenumerate(values):
@@ -138,7 +143,7 @@ def heatmap_figure(grid: pd.DataFrame, *, x: str, y: str, xlabel: str, ylabel: s
 
 
 def curve_figure(table: pd.DataFrame, *, x: str, hue: str | None, xlabel: str, ylabel: str, title: str,
-                 binary: bool, categorical_x: bool):
+                 binary: bool, categorical_x: bool, xtexts: dict | None = None, hue_text=None):
     """Outcome against a parameter: mean with a 95 % interval for yes/no outcomes (a probability),
     otherwise median with 50 % and 90 % bands; one line per value of ``hue``."""
     fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
@@ -148,7 +153,7 @@ def curve_figure(table: pd.DataFrame, *, x: str, hue: str | None, xlabel: str, y
         rows = rows.sort_values("x")
         xs = np.arange(len(rows)) if categorical_x else rows["x"].to_numpy(dtype=float)
         color = colours[i]
-        name = None if hue is None else f"{hue} = {_fmt(value)}"
+        name = None if hue is None else f"{hue} = {hue_text(value) if hue_text else _fmt(value)}"
         if binary:
             ax.plot(xs, rows["mean"], marker="o", color=color, label=name)
             ax.fill_between(xs, rows["low"], rows["high"], color=color, alpha=0.2, lw=0)
@@ -156,7 +161,7 @@ def curve_figure(table: pd.DataFrame, *, x: str, hue: str | None, xlabel: str, y
             _band(ax, xs, rows, color, name)
             ax.scatter(xs, rows["median"], color=color, s=12)
         if categorical_x:
-            ax.set_xticks(xs, [_fmt(v) for v in rows["x"]])
+            ax.set_xticks(xs, [(xtexts or {}).get(v, _fmt(v)) for v in rows["x"]])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(_wrap(ylabel + (" (mean, 95 % interval)" if binary else " (median; bands 50 %, 90 %)"), 55))
     ax.grid(alpha=0.3)
