@@ -271,7 +271,7 @@ class FinanceConfig(Section):
 # -------------------------------------------------------------------- capability
 class CapabilityConfig(Section):
     learning_rate: float = F(0.05, "knowledge gained per quarter at reference training compute, no data and synergy 1 (unit: the knowledge behind capability 1)", "knowledge per quarter", ge=0, le=10)
-    knowledge_elasticity: float = F(0.5, "elasticity of capability to the knowledge stock (capability = knowledge ** elasticity): below 1, diminishing returns without a ceiling", "", gt=0, le=2)
+    knowledge_elasticity: float = F(0.5, "elasticity of capability to the knowledge stock (capability = knowledge ** elasticity): below 1, diminishing returns without a ceiling", "", ge=0.1, le=2)
     reference_training: float = F(1.0e5, "training compute that counts as one unit of research input at the start", "GPU-equivalents", gt=0, le=1e10)
     training_cost_growth: float = F(0.10, "growth per quarter of the training compute that counts as one unit of research input (0.10 = x1.46 a year; Epoch AI measured x2.4 a year at the frontier, 0.245)", "fraction per quarter", ge=0, le=1)
     compute_elasticity: float = F(0.65, "elasticity of progress to training compute (diminishing returns; 0 = the size of the fleet does not matter)", "", ge=0, le=2)
@@ -452,8 +452,7 @@ class Config(Section):
             rates += [(f"demand.segments.{name}.growth", seg.growth), (f"demand.segments.{name}.token_growth", seg.token_growth)]
         for section, specs in (("providers", self.providers), ("entrants", self.entrants)):
             rates += [(f"{section}.{p.name}.captive_growth", p.captive_growth) for p in specs]
-        rates += [("capability.frontier_growth", self.capability.frontier_growth),
-                  ("capability.training_cost_growth", self.capability.training_cost_growth),
+        rates += [("capability.training_cost_growth", self.capability.training_cost_growth),
                   ("finance.gpu_cost_trend", self.finance.gpu_cost_trend)]
         return rates
 

@@ -100,7 +100,7 @@ def render() -> str:
            "number is accepted where a decimal is meant (`1` for `1.0`). Numbers must be finite (`inf` and `nan` are "
            "refused). A value that may be none is left out, or written as the word `\"none\"` (`--set finance.import_cap=none`).",
            f"Rates that compound every quarter (segment `growth` and `token_growth`, providers' `captive_growth`, "
-           f"`frontier_growth`, `training_cost_growth`, `gpu_cost_trend`) may multiply their level by at most "
+           f"`training_cost_growth`, `gpu_cost_trend`) may multiply their level by at most "
            f"1e{math.log10(c.MAX_GROWTH_FACTOR):.0f} over `run.quarters`; the error names the largest rate allowed for the horizon.",
            "A segment name other than the five built-in ones must be declared with `new = true` in its table; "
            "a misspelt name is an error that suggests the closest existing one.", ""]

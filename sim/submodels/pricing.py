@@ -12,8 +12,8 @@ less, customers renewing with their incumbent are asked more, by shares of the
 switching cost a locked-in customer bears, turned into price terms:
 
     premium_j      = lock_in_j * (switching_base + switching_tenure) / mean w_price     (log price)
-    price_renewal_j = list_j * exp(renewal_harvest * premium_j)
-    price_new_j     = max(list_j * exp(-new_customer_discount * premium_j), unit_j * (1 + min_markup))
+    price_renewal_j = list_j * exp(min(renewal_harvest * premium_j, ln 10))
+    price_new_j     = max(list_j * exp(-min(new_customer_discount * premium_j, ln 10)), unit_j * (1 + min_markup))
 
 Customers in their first contract with a provider pay its new-customer price, the
 others its renewal price; ``price`` is what its customers pay on average (weighted
@@ -23,6 +23,8 @@ by compute demand), and bills tokens too.
 from __future__ import annotations
 
 import numpy as np
+
+MAX_LOG_GAP = float(np.log(10.0))  # renewal price at most 10x the list price; new-customer price at least 1/10
 
 
 def unit_cost(market, provider) -> float:
@@ -66,8 +68,10 @@ def two_prices(list_price: float, unit: float, lock_in: float, config) -> tuple[
     cfg = config.pricing
     premium = lock_in_premium(config, lock_in)
     floor = min(list_price, unit * (1.0 + cfg.min_markup))  # a discount never takes it below min_markup
-    new = max(list_price * float(np.exp(-cfg.new_customer_discount * premium)), floor)
-    return new, list_price * float(np.exp(cfg.renewal_harvest * premium))
+    # Extreme settings (lock-in 20, switching costs of 100 utils) would ask e^1000 times the list
+    # price: no contract goes beyond ten times it, nor a discount below a tenth.
+    new = max(list_price * float(np.exp(-min(cfg.new_customer_discount * premium, MAX_LOG_GAP))), floor)
+    return new, list_price * float(np.exp(min(cfg.renewal_harvest * premium, MAX_LOG_GAP)))
 
 
 def step(market) -> None:
