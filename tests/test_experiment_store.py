@@ -16,7 +16,9 @@ from experiment_support import GRID, write_spec
 from sim.cli import main
 from sim.experiment.progress import Progress
 from sim.experiment.runner import Plan, SweepError, run_sweep
-from sim.experiment.spec import load_spec
+from sim.experiment import designs
+from sim.experiment.keys import Overrides
+from sim.experiment.spec import base_config, load_spec
 from sim.experiment.store import Store, load_design, load_manifest, load_market, load_providers, load_runs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +80,13 @@ def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     values = [-0.3, 3.0, 0.0]   # 3.0 is above max_markup (1.5): those runs fail validation
     """
     out = tmp_path / "out"
-    tally = sweep(write_spec(tmp_path, body), out)
+    # Plan.make refuses such a spec before the first run (tests/test_experiment_checks.py); built
+    # without its checks, the runs fail in the workers, which is what this test is about.
+    spec = load_spec(write_spec(tmp_path, body))
+    base = base_config(spec)
+    plan = Plan(spec, base, designs.build(spec), Overrides(spec, base))
+    tally = run_sweep(plan, out, workers=0, progress=Progress(plan.runs, stream=io.StringIO(), tty=False),
+                      log=lambda *_: None)
     assert tally.ok == 4 and tally.failed == 2
     runs = load_runs(out)
     failed = runs[runs["status"] == "failed"]

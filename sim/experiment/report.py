@@ -20,6 +20,7 @@ import pandas as pd
 
 from sim.config import ConfigError
 from sim.experiment import analysis, plots
+from sim.experiment.analysis import AnalysisError
 from sim.experiment.spec import Figure, Spec, validate_spec
 from sim.experiment.store import Store
 from sim.output import write_csv, write_json, write_parquet
@@ -63,19 +64,37 @@ def report(root: str | Path, *, spec: Spec | None = None, formats: tuple[str, ..
     failed = int((runs["status"] == "failed").sum())
     if failed:
         notes.append(f"{failed} of {len(runs)} runs failed; outcomes use the runs that finished")
-    figures = []
+    missing = analysis.undefined(outcomes, list(spec.outcomes))
+    for name in missing:
+        notes.append(f"outcome {name} is undefined in every finished run ({_why_undefined(spec.outcomes[name])})")
+    figures, not_drawn = [], []
     for i, fig_spec in enumerate(spec.figures or default_figures(spec)):
         name = fig_spec.name or f"{i + 1:02d}_{fig_spec.kind}"
-        fig, note = draw(ctx, fig_spec)
+        try:  # one figure (or one outcome) that cannot be drawn must not take the others down
+            fig, note = draw(ctx, fig_spec)
+        except (AnalysisError, ConfigError) as exc:
+            reason = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
+            notes.append(f"{name}: not drawn: {reason}")
+            not_drawn.append(name)
+            continue
         if note:
             notes.append(f"{name}: {note}")
         figures += [str(p) for p in plots.save(fig, store.root / "figures" / name, formats)]
     result = {"experiment": spec.name, "runs": len(runs), "failed": failed,
-              "pending": int((~runs["status"].isin(["ok", "failed"])).sum()), "figures": figures, "notes": notes}
+              "pending": int((~runs["status"].isin(["ok", "failed"])).sum()), "figures": figures,
+              "figures_not_drawn": not_drawn, "undefined_outcomes": missing, "notes": notes}
     write_json(summary / "analysis.json", result)
     for note in notes:
         log(f"note: {note}")
     return result
+
+
+def _why_undefined(o) -> str:
+    if o.kind == "quarters_to_share":
+        return f"no run reaches a share of {o.threshold:g}" + (f" for {o.sustained} quarters" if o.sustained > 1 else "")
+    if o.kind == "provider":
+        return "the providers named are never active"
+    return "no run records it"
 
 
 def check_columns(spec: Spec, market: pd.DataFrame, providers: pd.DataFrame) -> None:
@@ -150,7 +169,14 @@ def draw(ctx: Context, f: Figure):
         return plots.curve_figure(table, x=f.x, hue=f.hue, xlabel=ctx.param_label(f.x),
                                   ylabel=ctx.outcome_label(f.outcomes[0]), title=title, binary=binary,
                                   categorical_x=categorical), None
-    results = [analysis.sensitivity(ctx.spec, ctx.design, ctx.outcomes, o) for o in f.outcomes]
+    results, skipped = [], []
+    for o in f.outcomes:
+        try:
+            results.append(analysis.sensitivity(ctx.spec, ctx.design, ctx.outcomes, o))
+        except AnalysisError as exc:
+            skipped.append(str(exc))
+    if not results:
+        raise AnalysisError("; ".join(skipped))
     for res in results:
         write_csv(ctx.summary_dir / f"sensitivity_{res.outcome}.csv", res.table)
         write_json(ctx.summary_dir / f"sensitivity_{res.outcome}.json",
@@ -158,7 +184,7 @@ def draw(ctx: Context, f: Figure):
                     "points_missing": res.points_missing,
                     "noise_share": None if res.noise_share is None else round(res.noise_share, 4)})
     labels = {n: ctx.param_label(n) for n in ctx.spec.params} | {o: ctx.outcome_label(o) for o in f.outcomes}
-    note = "; ".join(r.note() for r in results if r.blocks_dropped) or None
+    note = "; ".join([r.note() for r in results if r.blocks_dropped] + [f"left out: {s}" for s in skipped]) or None
     return plots.sensitivity_figure(results, labels, title), note
 
 
