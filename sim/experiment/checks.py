@@ -23,7 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from sim.config import Config, ConfigError, with_overrides
-from sim.experiment.designs import Design
+from sim.experiment.designs import Design, _fmt
 from sim.experiment.keys import Overrides
 from sim.experiment.spec import Spec
 
@@ -47,7 +47,7 @@ def point_problems(spec: Spec, base: Config, design: Design, overrides: Override
     """Validate every design point; blame single values where one is at fault."""
     alone: dict[tuple[str, Any], list[str]] = {}  # (parameter, value) -> its problems on its own
     bad_values: dict[tuple[str, Any], int] = {}  # -> number of design points holding it
-    joint: dict[str, list[int]] = {}  # problem of a point whose values are each fine -> point indices
+    joint: list[tuple[int, dict, str]] = []  # points whose values are each fine but not together
     for index, point in enumerate(design.points):
         try:
             with_overrides(base, overrides(point), source=f"{spec.source}: design point {index}")
@@ -63,15 +63,18 @@ def point_problems(spec: Spec, base: Config, design: Design, overrides: Override
                 culprits.append(key)
                 bad_values[key] = bad_values.get(key, 0) + 1
         if not culprits:
-            label = ", ".join(f"{n} = {v!r}" for n, v in point.items())
-            joint.setdefault(f"{point_errors[0]} ({label})", []).append(index)
+            joint.append((index, point, point_errors[0]))
     for (name, value), count in bad_values.items():
         first, *rest = alone[(name, value)]
         more = f"; and {len(rest)} more key{'s' if len(rest) != 1 else ''} like it" if rest else ""
         yield f"{first} (params.{name} = {value!r}, at {count} design point{'s' if count != 1 else ''}{more})"
-    for problem, indices in joint.items():
-        shown = ", ".join(map(str, indices[:5])) + (", ..." if len(indices) > 5 else "")
-        yield f"{problem}: these values do not go together (design point{'s' if len(indices) != 1 else ''} {shown})"
+    if joint:
+        index, point, problem = joint[0]
+        label = ", ".join(f"{n} = {_fmt(v)}" for n, v in point.items())
+        indices = [i for i, _, _ in joint]
+        shown = ", ".join(map(str, indices[:8])) + (", ..." if len(indices) > 8 else "")
+        yield (f"{problem} ({label}): these values do not go together, at {len(indices)} design "
+               f"point{'s' if len(indices) != 1 else ''}: {shown}")
 
 
 def _alone(spec: Spec, base: Config, overrides: Overrides, name: str, value: Any) -> list[str]:

@@ -151,6 +151,10 @@ def draw(ctx: Context, f: Figure):
     """The figure and an optional note (e.g. on dropped Sobol' blocks)."""
     if f.where:
         ctx = ctx.restricted(f.where)
+    if f.kind in ("heatmap", "curve"):
+        for o in f.outcomes:
+            if ctx.outcomes.empty or ctx.outcomes[o].isna().all():
+                raise AnalysisError(f"outcome {o} is undefined in every finished run")
     title = f.title
     if f.kind == "shares":
         return plots.shares_figure(ctx.pq, select_points(ctx, f.points or "corners"), ctx.labels,
