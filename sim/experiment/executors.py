@@ -111,13 +111,10 @@ def local_pool(workers: int) -> Engine:
 
 def dask_local(workers: int) -> Engine:
     Client, LocalCluster = _distributed()
-    import dask
-
-    # The nanny would start workers with MALLOC_TRIM_THRESHOLD_=65536, which makes a run 2-3x slower
-    # (see worker.tune_allocator); workers we start get glibc's default.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, silence_logs=logging.ERROR)
+    # The nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536; worker.tune_allocator undoes it
+    # in each worker at its first run (as on any cluster), so nothing special is needed here.
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None, silence_logs=logging.ERROR)
     client = Client(cluster)
 
     def close(cancel: bool) -> None:
