@@ -170,9 +170,11 @@ def _reason(exc: BaseException) -> str:
 
 
 def _quiet_dask() -> None:
-    """Dask logs a lost scheduler at ERROR with tracebacks; the runner says it in one line instead."""
-    for name in ("distributed.client", "distributed.comm", "distributed.core", "distributed.batched",
-                 "distributed.utils"):
+    """Dask (and tornado, which runs its event loop) log a lost scheduler at ERROR with tracebacks,
+    e.g. from a result being fetched when the connection drops; the runner says what happened in
+    one line instead."""
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("distributed", "tornado")]
+    for name in {"distributed", "tornado", "tornado.application", *names}:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
