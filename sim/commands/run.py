@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from sim.config import load_config, parse_override, resolve_path, with_overrides
+from sim.metrics import METRICS
 from sim.output import manifest, write_csv, write_json, write_parquet
 from sim.plots import save_figure, share_figure
 from sim.simulate import RunResult, simulate
@@ -26,8 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overlay", type=Path, action="append", default=[], metavar="FILE",
                    help="apply fitted values written by `aicloud calibrate` (fitted.toml) before --set (repeatable)")
     p.add_argument("--out", type=Path, help="output directory (default: runs/<config name>)")
-    p.add_argument("--metric", default="revenue", choices=["revenue", "compute", "tokens", "customers"],
-                   help="share metric for the summary and plot (default: revenue)")
+    p.add_argument("--metric", default="revenue", choices=list(METRICS),
+                   help="share metric for the summary and plot (default: revenue); cloud_revenue, ai_cloud_revenue "
+                        "and maas_tokens are the three analysts' layers (docs/model.md)")
     p.set_defaults(func=main)
 
 
@@ -92,4 +94,20 @@ def format_summary(result: RunResult, metric: str = "revenue") -> str:
                  f" biggest loser: {s['biggest_loser']['provider']} ({s['biggest_loser']['change_pp']:+.1f}pp)")
     if s["entries"] or s["exits"]:
         lines.append(f"entries: {', '.join(s['entries']) or '-'}; exits: {', '.join(s['exits']) or '-'}")
+    lines.append("")
+    lines.extend(layer_table(s))
     return "\n".join(lines)
+
+
+LAYERS = (("cloud_revenue", "cloud"), ("ai_cloud_revenue", "AI cloud"), ("maas_tokens", "MaaS tokens"))
+
+
+def layer_table(s: dict) -> list[str]:
+    """Final shares in the three analysts' layers side by side, with each layer's HHI."""
+    lines = [f"{'shares in ' + s['last_quarter']:<24}" + "".join(f"{label:>13}" for _, label in LAYERS)]
+    names = sorted(s["final_shares"]["cloud_revenue"], key=lambda k: -s["final_shares"]["cloud_revenue"][k])
+    for name in names:
+        lines.append(f"{name:<24}" + "".join(f"{100 * s['final_shares'][m].get(name, 0.0):>12.1f}%" for m, _ in LAYERS))
+    lines.append(f"{'HHI':<24}" + "".join(f"{s['hhi'][m]:>13,.0f}" for m, _ in LAYERS))
+    lines.append(f"{'CR3':<24}" + "".join(f"{100 * s['cr3'][m]:>12.1f}%" for m, _ in LAYERS))
+    return lines

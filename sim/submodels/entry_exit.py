@@ -12,6 +12,7 @@ impossible to overcome."
 from __future__ import annotations
 
 from sim.customers import NO_PROVIDER
+from sim.submodels import multihoming
 from sim.submodels.finance import MILLION
 
 
@@ -45,9 +46,15 @@ def step(market) -> None:
 
 def exit_provider(market, provider) -> None:
     people = market.customers
+    multihoming.on_exit(people, provider.slot)  # a second cloud takes over a multi-homer's workload
     orphans = people.provider == provider.slot
     people.provider[orphans] = NO_PROVIDER
     people.tenure[orphans] = 0
-    people.uses_model[orphans] = False
+    # Its model's users lose it; with the model layer on they choose another next quarter.
+    model_orphans = people.model_provider == provider.slot
+    people.model_provider[model_orphans] = NO_PROVIDER
+    people.model_tenure[model_orphans] = 0
+    if not market.config.models.enabled:
+        people.uses_model[orphans] = False
     market.exits.append(provider.name)
     market.retire(provider)
