@@ -37,7 +37,7 @@ NEUTRAL = {
     "capability.frontier_growth": 0.0,
     "capability.learning_rate": 0.0,  # own capability never moves; open weights fixed at 0.75
     "entry.exit_after": 400,          # nobody exits within the run
-    "models.enabled": False,          # the model layer tied to the cloud: the rule the kernels implement
+    "models.choose_apart": False,          # the model layer tied to the cloud: the rule the kernels implement
 }
 
 

@@ -164,16 +164,16 @@ class ChoiceConfig(Section):
 
 # ------------------------------------------------------------------------ models
 class ModelsConfig(Section):
-    enabled: bool = F(True, "customers choose a model provider apart from their cloud (any model owner's tokens, a porter's open weights); false = a model user uses its own cloud's model and loses it when it changes cloud (the model layer tied to the cloud)", "")
-    renewal_hazard: float = F(0.10, "probability per quarter that a model user's model contract comes up and it chooses a model again", "1/quarter", ge=0, le=1)
+    choose_apart: bool = F(True, "customers choose a model provider apart from their cloud (any model owner's tokens, a porter's open weights); false = a model user uses its own cloud's model and loses it when it changes cloud (the model layer tied to the cloud)", "")
+    model_renewal_hazard: float = F(0.10, "probability per quarter that a model user's model contract comes up and it chooses a model again", "1/quarter", ge=0, le=1)
     same_cloud_bonus: float = F(1.0, "utility of buying the model of one's own (primary) cloud: the closed loop ('if a customer uses Alibaba Cloud's services, they are more inclined to use Tongyi Qianwen')", "utils", ge=0, le=100)
     capability_weight: float = F(1.0, "multiplier on the customer's w_capability for model capability / frontier in model choice", "", ge=0, le=100)
     price_weight: float = F(0.5, "multiplier on the customer's w_price for -log(token price / reference token price) in model choice", "", ge=0, le=100)
     reliability_weight: float = F(1.0, "multiplier on the customer's w_reliability for the serving provider's reliability in model choice", "", ge=0, le=100)
     fit_weight: float = F(1.0, "multiplier on the customer's w_fit for the model owner's segment fit (affinity) in model choice", "", ge=0, le=100)
-    switching_base: float = F(0.3, "model switching cost at model tenure 0 (prompts and integrations to redo)", "utils", ge=0, le=100)
-    switching_use: float = F(1.5, "extra model switching cost reached with long use (fine-tunes, evaluations, prompts built up; saturating)", "utils", ge=0, le=100)
-    tenure_scale: float = F(6.0, "model tenure at which the use term reaches 63 % of its maximum", "quarters", gt=0, le=400)
+    model_switching_base: float = F(0.3, "model switching cost at model tenure 0 (prompts and integrations to redo)", "utils", ge=0, le=100)
+    model_switching_use: float = F(1.5, "extra model switching cost reached with long use (fine-tunes, evaluations, prompts built up; saturating)", "utils", ge=0, le=100)
+    model_tenure_scale: float = F(6.0, "model tenure at which the use term reaches 63 % of its maximum", "quarters", gt=0, le=400)
     initial_use: float = F(0.0, "share of customers adopted at the start who already use a model (they choose one in the first quarter); 0 = nobody, as before the LLM shock", "fraction", ge=0, le=1)
     token_unit: float = F(1.0e9, "physical tokens per token unit, for reporting maas_tokens_trillion (fitted per preset to the IDC 2024 volume)", "tokens per token unit", gt=0, le=1e18)
 

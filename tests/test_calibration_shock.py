@@ -47,8 +47,8 @@ def test_without_start_model_use_begins_at_once():
 def test_token_price_cut_raises_volume_and_keeps_token_bill_at_unit_elasticity():
     # The model layer tied to the cloud, so that the cut cannot move buyers between models
     # (tests/test_model_choice.py checks that it does when models are chosen apart).
-    plain = base(**{"models.enabled": False})
-    cut = base(**{"models.enabled": False, "pricing.token_price_cuts": [{"quarter": 4, "cut": 0.9, "provider": "FullStack"}]})
+    plain = base(**{"models.choose_apart": False})
+    cut = base(**{"models.choose_apart": False, "pricing.token_price_cuts": [{"quarter": 4, "cut": 0.9, "provider": "FullStack"}]})
     _, a = run(plain, 6)
     _, b = run(cut, 6)
     # Before the cut the two runs are identical.

@@ -37,8 +37,8 @@ def configs(draw):
         "demand": {"initial_adoption": draw(st.floats(0, 1)), "bass_p": draw(st.floats(0, 0.2)), "bass_q": draw(st.floats(0, 0.5)),
                    "token_elasticity": draw(st.floats(0, 2)), "size_tail": draw(st.floats(1.1, 4))},
         "choice": {"switching_base": draw(st.floats(0, 5)), "model_lock": draw(st.floats(0, 5))},
-        "models": {"enabled": draw(st.booleans()), "same_cloud_bonus": draw(st.floats(0, 10)),
-                   "renewal_hazard": draw(st.floats(0, 1)), "initial_use": draw(st.floats(0, 1)),
+        "models": {"choose_apart": draw(st.booleans()), "same_cloud_bonus": draw(st.floats(0, 10)),
+                   "model_renewal_hazard": draw(st.floats(0, 1)), "initial_use": draw(st.floats(0, 1)),
                    "price_weight": draw(st.floats(0, 3))},
         "multihoming": {"share": draw(st.floats(0, 1)), "split": draw(st.floats(0, 0.5)),
                         "migration_rate": draw(st.floats(0.05, 1))},
@@ -64,7 +64,7 @@ def check_quarter(market: Market) -> None:
     assert models <= active, "every model buyer buys from an active provider or none"
     assert not ((people.model_provider != NO_PROVIDER) & ~people.uses_model).any()
     assert not (people.model_provider[~people.adopted] != NO_PROVIDER).any()
-    if not market.config.models.enabled:
+    if not market.config.models.choose_apart:
         users = people.model_provider != NO_PROVIDER
         assert (people.model_provider[users] == people.provider[users]).all(), "tied: the cloud's own model"
     # Multi-homing: a second cloud is active, not the primary, held only with a primary; split in [0, 1].

@@ -28,7 +28,7 @@ def test_porters_customers_buy_tokens_from_model_owners():
 
     def owner_share_among_porter_customers(enabled):
         market = run(make_config(providers, customers=4000, quarters=8, open_weights=NO_OPEN, demand=FAST_USE,
-                                 models={"enabled": enabled, "same_cloud_bonus": 0.0}))
+                                 models={"choose_apart": enabled, "same_cloud_bonus": 0.0}))
         people = market.customers
         users = (people.provider == 1) & people.uses_model
         assert users.sum() > 300
@@ -46,7 +46,7 @@ def token_user_shares(bonus, enabled=True):
     market = run(make_config(providers, customers=6000, quarters=8, open_weights=NO_OPEN,
                              demand={**FAST_USE, "bass_p": 0.0, "bass_q": 0.0}, choice={"switching_base": 50.0}, capability={"frontier_growth": 0.0, "learning_rate": 0.0},
                              pricing={"harvest_slope": 0.0},
-                             models={"enabled": enabled, "same_cloud_bonus": bonus, "price_weight": 0.0}))
+                             models={"choose_apart": enabled, "same_cloud_bonus": bonus, "price_weight": 0.0}))
     people = market.customers
     users = people.model_provider[people.model_provider != NO_PROVIDER]
     cloud = people.provider[people.provider != NO_PROVIDER]
@@ -76,7 +76,7 @@ def cut_run(cut, elasticity=1.0, enabled=True):
     config = make_config(providers, customers=5000, quarters=8, open_weights=NO_OPEN, demand={**FAST_USE, "token_elasticity": elasticity},
                          capability={"frontier_growth": 0.0, "learning_rate": 0.0},
                          pricing={"token_price_cuts": cuts, **FIXED_PRICES}, finance={"gpu_cost_trend": 0.0},
-                         models={"enabled": enabled})
+                         models={"choose_apart": enabled})
     market = Market(config=config)
     rows = []
     for _ in range(8):
@@ -119,7 +119,7 @@ def test_token_price_cut_does_not_move_buyers_when_models_are_tied_to_the_cloud(
 def test_model_switching_cost_grows_with_use():
     def model_churn(switching_use):
         market = Market(config=make_config(n_identical=3, customers=5000, quarters=14, open_weights=NO_OPEN, demand=FAST_USE,
-                                           models={"switching_use": switching_use, "renewal_hazard": 0.5, "same_cloud_bonus": 0.0}))
+                                           models={"model_switching_use": switching_use, "model_renewal_hazard": 0.5, "same_cloud_bonus": 0.0}))
         moves = 0
         for q in range(14):
             before = market.customers.model_provider.copy()

@@ -8,11 +8,8 @@ import shlex
 import time
 from pathlib import Path
 
-from sim.config import load_config, resolve_path
-from sim.output import manifest, write_csv, write_json, write_text
-
-# sim.calibration (scipy, matplotlib) is imported inside the commands, so that building the
-# CLI's parser stays quick.
+# sim.config, sim.output and sim.calibration (pydantic, pandas, scipy, matplotlib) are imported
+# inside the commands, so that building the CLI's parser stays quick.
 
 DEFAULT_DATA = Path("data") / "market_shares.csv"  # relative to the repository root, where commands run
 
@@ -85,6 +82,8 @@ def _setup(args):
             _positive(name, getattr(args, name))
     if getattr(args, "profile_points", 0) < 0:
         raise UserError(f"--profile-points must be 0 or more (got {args.profile_points})")
+    from sim.config import load_config, resolve_path
+
     path = resolve_path(args.config)
     extra = list(args.set) + ([f"run.customers={args.customers}"] if args.customers else [])
     config = load_config(path, extra)
@@ -111,6 +110,7 @@ def _command(args, name: str) -> str:
 
 # -------------------------------------------------------------------- calibrate
 def main_calibrate(args: argparse.Namespace) -> int:
+    from sim.output import manifest, write_csv, write_json, write_text
     from sim.calibration import params as fp
     from sim.calibration import report
     from sim.calibration.fit import FitSettings, calibrate, profile
@@ -179,6 +179,7 @@ def main_calibrate(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------- validate
 def main_validate(args: argparse.Namespace) -> int:
+    from sim.output import manifest, write_csv, write_json, write_text
     from sim.calibration import report
     from sim.calibration.overlay import apply_overlay
     from sim.calibration.replicate import process_pool, seeds_for

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sim.config import load_config, parse_override, resolve_path, with_overrides
-from sim.metrics import METRICS
-from sim.output import manifest, write_csv, write_json, write_parquet
-from sim.plots import save_figure, share_figure
-from sim.simulate import RunResult, simulate
+if TYPE_CHECKING:
+    from sim.simulate import RunResult
+
+# The model, pandas and matplotlib are imported inside the functions: `aicloud --help` and a
+# config error return before they are needed.
+# Share metrics (sim.metrics.METRICS, repeated here so that --help needs no numpy; a test keeps them equal).
+METRIC_CHOICES = ("revenue", "compute", "tokens", "customers", "cloud_revenue", "ai_cloud_revenue", "maas_tokens")
 
 DEFAULT_CONFIG = "china_2025"
 
@@ -27,9 +30,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overlay", type=Path, action="append", default=[], metavar="FILE",
                    help="apply fitted values written by `aicloud calibrate` (fitted.toml) before --set (repeatable)")
     p.add_argument("--out", type=Path, help="output directory (default: runs/<config name>)")
-    p.add_argument("--metric", default="revenue", choices=list(METRICS),
+    p.add_argument("--metric", default="revenue", choices=list(METRIC_CHOICES),
                    help="share metric for the summary and plot (default: revenue); cloud_revenue, ai_cloud_revenue "
                         "and maas_tokens are the three analysts' layers (docs/model.md)")
+    p.add_argument("--snapshot-out", type=Path, metavar="FILE",
+                   help="also write the end state (a sample of customers, providers) to FILE (.npz), for a later "
+                        "run to start from (run.start_from = FILE)")
+    p.add_argument("--snapshot-sample", type=int, default=100_000, metavar="N",
+                   help="customers kept in the snapshot (a random sample if the run has more; default 100000)")
     p.set_defaults(func=main)
 
 
@@ -43,6 +51,8 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
+    from sim.config import load_config, parse_override, resolve_path, with_overrides
+
     path = resolve_path(args.config)
     config = load_config(path, [] if args.overlay else overrides_from(args))
     if args.overlay:  # fitted values first, then --set on top of them
@@ -53,8 +63,15 @@ def main(args: argparse.Namespace) -> int:
         sets = (parse_override(text) for text in overrides_from(args))
         config = with_overrides(config, {".".join(keys): value for keys, value in sets}, source="--set")
     out = args.out or Path("runs") / path.stem
+    from sim.simulate import simulate
+
+    if args.snapshot_out is not None and args.snapshot_sample < 1:
+        from sim.cli import UserError
+
+        raise UserError(f"--snapshot-sample {args.snapshot_sample}: must be at least 1")
+    final = []
     started = time.perf_counter()
-    result = simulate(config)
+    result = simulate(config, on_quarter=final.append if args.snapshot_out is not None else None)
     elapsed = time.perf_counter() - started
     write_outputs(result, out, source=str(path), metric=args.metric,
                   extra={"overlays": [str(o) for o in args.overlay], "overrides": overrides_from(args)})
@@ -62,12 +79,21 @@ def main(args: argparse.Namespace) -> int:
     print(f"\n{config.run.customers:,} customers x {config.run.quarters} quarters in {elapsed:.2f} s")
     print(f"wrote {out}/: quarters.parquet, quarters.csv, flows.csv, summary.json, manifest.json, shares.png")
     print(f"plot: {out / 'shares.png'}")
+    if args.snapshot_out is not None:
+        from sim.snapshot import write_snapshot
+
+        snap = write_snapshot(final[-1], args.snapshot_out, sample=args.snapshot_sample, source=str(path))
+        print(f"snapshot: {args.snapshot_out} ({snap['sampled']:,} of {snap['customers']:,} customers, "
+              f"state at the end of {snap['quarter']})")
     return 0
 
 
 def write_outputs(result: RunResult, out: Path, *, source: str | None = None, metric: str = "revenue",
                   extra: dict | None = None) -> None:
     """Every file is written atomically; the manifest comes last, so its presence marks a complete run."""
+    from sim.output import manifest, write_csv, write_json, write_parquet
+    from sim.plots import save_figure, share_figure
+
     out.mkdir(parents=True, exist_ok=True)
     tidy = result.tidy()
     write_parquet(out / "quarters.parquet", tidy)

@@ -54,7 +54,7 @@ def exit_provider(market, provider) -> None:
     model_orphans = people.model_provider == provider.slot
     people.model_provider[model_orphans] = NO_PROVIDER
     people.model_tenure[model_orphans] = 0
-    if not market.config.models.enabled:
+    if not market.config.models.choose_apart:
         people.uses_model[orphans] = False
     market.exits.append(provider.name)
     market.retire(provider)

@@ -10,7 +10,7 @@ Deciders this quarter (all others keep their model):
         model_use_rate[s] x min(1, best capability on offer / frontier)
     (from ``demand.model_services_start`` on; ``models.initial_use`` of the adopted customers
     start in the first quarter of a fresh run);
-  - model users whose model contract comes up (hazard ``models.renewal_hazard``);
+  - model users whose model contract comes up (hazard ``models.model_renewal_hazard``);
   - model users who changed cloud this quarter (re-platforming is when a model is reconsidered);
   - model users whose model provider has exited.
 
@@ -20,13 +20,13 @@ Utility of model m for customer i (multinomial logit, P = exp V / sum exp V):
          + reliability_weight * w_rel_i * reliability_m
          + fit_weight * w_fit_i * affinity_m[s_i]
          + same_cloud_bonus * [m = cloud_i]                                  (the closed loop)
-         + [m = current model_i] * (switching_base + switching_use * (1 - exp(-model_tenure_i / tenure_scale)))
+         + [m = current model_i] * (model_switching_base + model_switching_use * (1 - exp(-model_tenure_i / model_tenure_scale)))
 with token_price_m = price_m * token_compute_t * cut_m(t) (submodel pricing).  The switching
 cost grows with use (prompts, fine-tunes, evaluations), as the cloud's grows with tenure.
 Article: "if a customer uses Alibaba Cloud's services, they are more inclined to use Tongyi
 Qianwen's large model"; "MaaS is not the entirety of the AI cloud concept".
 
-With ``models.enabled = false`` the layer is tied to the cloud (the rule before issue 10):
+With ``models.choose_apart = false`` the layer is tied to the cloud (the rule before issue 10):
 a customer starts using its own cloud's model with hazard model_use_rate[s] x
 min(1, capability_cloud / frontier) and loses it when it changes cloud.
 """
@@ -44,7 +44,7 @@ def step(market) -> None:
     people = market.customers
     people.model_tenure += people.model_provider != NO_PROVIDER
     moved = getattr(market, "cloud_movers", np.empty(0, dtype=np.intp))
-    if not market.config.models.enabled:
+    if not market.config.models.choose_apart:
         tied_step(market, moved)
         return
     slots = market.slot_table()
@@ -53,7 +53,7 @@ def step(market) -> None:
     if not services_open(market):
         return
     deciders = [starters(market, slots), orphans, moved[people.uses_model[moved]]]
-    hazard = market.config.models.renewal_hazard
+    hazard = market.config.models.model_renewal_hazard
     renewing = bernoulli_indices(market.rng, people.n, hazard)
     deciders.append(renewing[people.model_provider[renewing] != NO_PROVIDER])
     if market.t == 0 and market.config.models.initial_use > 0 and not getattr(market, "from_snapshot", False):
@@ -127,7 +127,7 @@ def model_utilities(market, idx: np.ndarray, slots: dict[str, np.ndarray]) -> np
     current = people.model_provider[idx]
     on = current != NO_PROVIDER
     tenure = people.model_tenure[idx[on]]
-    cost = cfg.switching_base + cfg.switching_use * (1.0 - np.exp(-tenure / cfg.tenure_scale))
+    cost = cfg.model_switching_base + cfg.model_switching_use * (1.0 - np.exp(-tenure / cfg.model_tenure_scale))
     u.reshape(-1)[current[on].astype(np.intp) * idx.size + rows[on]] += cost
     u[~slots["active"]] = -np.inf
     return u.T
