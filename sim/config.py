@@ -63,7 +63,8 @@ class RunConfig(Section):
     quarters: int = F(40, "number of quarters simulated", "quarters", ge=1, le=400)
     seed: int = F(42, "seed of the model's random generator", "", ge=0, le=2**63 - 1)
     customers: int = F(100_000, "number of customer agents (potential adopters) simulated", "customers", ge=10, le=50_000_000)
-    start_from: str | None = F(None, "state snapshot to start from (written by `aicloud run --snapshot-out`; a path relative to the config file, or absolute): customers' state replaces the drawn population; none = start fresh", "")
+    start_from: str | None = F(None, "state snapshot to start from (written by `aicloud run --snapshot-out`): a path, absolute or relative to the working directory, else to configs/; the customers' state replaces the drawn population; none = start fresh", "")
+    start_from_names: dict[str, str] = F({}, "provider names that differ between this config and the snapshot: config name -> snapshot name", "")
 
 
 # ------------------------------------------------------------------------ demand

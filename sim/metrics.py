@@ -87,8 +87,8 @@ class Recorder:
             total_tokens_demanded=float(extra["tokens_demanded"].sum()),
             total_unserved_tokens=float(extra["unserved_tokens"].sum()),
             total_captive_tokens=float(extra["captive_tokens"].sum()),
-            model_users=int(np.count_nonzero(people.model_provider != -1)),
-            multihoming=int(np.count_nonzero(people.second_provider != -1)),
+            total_model_users=int(np.count_nonzero(people.model_provider != -1)),
+            multihoming_customers=int(np.count_nonzero(people.second_provider != -1)),
         )
         self.market_rows.append(market_row)
 

@@ -9,10 +9,13 @@ users and their model providers, token need, multi-homing, tenure.
 What carries over and what the new config sets:
   - customers: segment, adoption, cloud, second cloud and split, multi-homing, tenure,
     model provider and model tenure are the snapshot's (resampled to ``run.customers``);
-  - sizes: compute demand is rescaled so that adopted customers demand the new config's
-    ``demand.market_compute``; token need by the same factor and by the compute-per-token
-    gains of the history (``token_compute_ratio ** -token_elasticity``), so that each
-    customer's token volume at the same token price carries over;
+  - sizes: compute demand and token need are rescaled by one factor, so that adopted
+    customers demand the new config's ``demand.market_compute``.  The new run's compute per
+    token starts again at ``pricing.token_compute``, so a token unit now stands for what it
+    cost in compute at the end of the history: the compute customers spend on tokens carries
+    over, and the count of token units restarts on a scale ``token_compute_ratio`` (in the
+    manifest) times the old one; a config starting from a snapshot sets ``models.token_unit``
+    to the history's divided by that ratio, so that physical tokens carry over too;
   - preferences: each customer keeps its individual noise, around the new config's
     segment weights;
   - providers: the new config's values (stocks, cash, capability, prices: from its own data);
@@ -59,7 +62,7 @@ def write_snapshot(market, target: Path, *, sample: int = 100_000, source: str |
             "captive_tokens": p.captive_tokens, "has_model": p.has_model})})
     manifest = {
         "format": FORMAT, "config_name": cfg.name, "config_hash": cfg.hash(), "config_source": source,
-        "seed": cfg.run.seed, "quarter": market.quarter_label, "next_quarter": _next_label(market),
+        "seed": cfg.run.seed, "quarter": _label(market, -1), "next_quarter": _label(market, 0),
         "customers": n, "sampled": int(rows.size), "segments": people.segment_names,
         "segment_weights": {s: [getattr(seg, f) for f in WEIGHT_FIELDS] for s, seg in cfg.demand.segments.items()},
         "providers": providers, "token_compute_ratio": market.token_compute / cfg.pricing.token_compute,
@@ -73,10 +76,11 @@ def write_snapshot(market, target: Path, *, sample: int = 100_000, source: str |
     return manifest
 
 
-def _next_label(market) -> str:
+def _label(market, shift: int) -> str:
+    """Label of the quarter ``shift`` from the next one to simulate (-1: the last simulated)."""
     from sim import quarters
 
-    return quarters.label(quarters.parse(market.config.run.start) + market.t)
+    return quarters.label(quarters.parse(market.config.run.start) + market.t + shift)
 
 
 def resolve(ref: str) -> Path:
@@ -124,7 +128,8 @@ def load_state(config: Config, names: list[str], rng: np.random.Generator) -> di
     if manifest["segments"] != segments:
         raise ConfigError([f"run.start_from: {ref}: the snapshot's segments ({', '.join(manifest['segments'])}) "
                            f"differ from the config's ({', '.join(segments)})"])
-    snap_names = [p["name"] for p in manifest["providers"]]
+    renamed = {snap: own for own, snap in config.run.start_from_names.items()}
+    snap_names = [renamed.get(p["name"], p["name"]) for p in manifest["providers"]]
     incumbents = [p.name for p in config.providers]
     used = set()
     for key in SLOT_ARRAYS:
@@ -132,7 +137,8 @@ def load_state(config: Config, names: list[str], rng: np.random.Generator) -> di
     missing = sorted(snap_names[s] for s in used if snap_names[s] not in incumbents)
     if missing:
         raise ConfigError([f"run.start_from: {ref}: customers of {', '.join(missing)} in the snapshot, but the config has "
-                           f"no such provider at the start; providers: {', '.join(incumbents)}"])
+                           f"no such provider at the start; providers: {', '.join(incumbents)} "
+                           f"(run.start_from_names maps a config name to a snapshot name)"])
     remap = np.array([names.index(s) if s in incumbents else -1 for s in snap_names] + [-1], dtype=np.int16)
 
     n_snap, n = snap["segment"].size, config.run.customers
@@ -146,8 +152,7 @@ def load_state(config: Config, names: list[str], rng: np.random.Generator) -> di
         raise ConfigError([f"run.start_from: {ref}: the snapshot has no adopted customers"])
     scale = config.demand.market_compute / adopted_compute
     out["compute"] = (out["compute"] * scale).astype(np.float32)
-    volume = manifest["token_compute_ratio"] ** -manifest["token_elasticity"]
-    out["token_need"] = (out["token_need"] * (scale * volume)).astype(np.float32)
+    out["token_need"] = (out["token_need"] * scale).astype(np.float32)
     old = np.array([manifest["segment_weights"][s] for s in segments])
     new = np.array([[getattr(seg, f) for f in WEIGHT_FIELDS] for seg in config.demand.segments.values()])
     ratio = np.divide(new, old, out=np.ones_like(new), where=old > 0)

@@ -151,4 +151,21 @@ def test_exited_model_provider_users_choose_another_model():
 def test_model_users_are_recorded_by_model_provider():
     result = simulate(make_config(n_identical=2, customers=2000, quarters=4, demand=FAST_USE))
     last = result.providers.query("step == 3")
-    assert last["model_users"].sum() == result.market.iloc[-1]["model_users"] > 0
+    assert last["model_users"].sum() == result.market.iloc[-1]["total_model_users"] > 0
+
+
+def test_run_metric_choices_are_the_recorded_share_metrics():
+    from sim.commands.run import METRIC_CHOICES
+    from sim.metrics import METRICS
+
+    assert tuple(METRIC_CHOICES) == tuple(METRICS)
+    assert {"cloud_revenue", "ai_cloud_revenue", "maas_tokens"} <= set(METRICS)
+
+
+def test_every_layer_share_sums_to_one_each_quarter():
+    result = simulate(make_config(n_identical=3, customers=2000, quarters=5, demand=FAST_USE,
+                                  multihoming={"share": 0.5, "split": 0.3}))
+    for metric in ("cloud_revenue", "ai_cloud_revenue", "maas_tokens"):
+        totals = result.providers.groupby("step")[f"share_{metric}"].sum()
+        assert np.allclose(totals, 1.0), metric
+        assert (result.market[f"hhi_{metric}"] > 0).all() and (result.market[f"cr3_{metric}"] <= 1 + 1e-12).all()
