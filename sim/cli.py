@@ -24,6 +24,8 @@ COMMANDS = {
     "sweep": ("sim.commands.sweep", "run an experiment spec: many runs, streamed to disk, then figures"),
     "experiment": ("sim.commands.sweep", "run a preset experiment (experiments/NAME.toml) and draw its figures"),
     "plot": ("sim.commands.sweep", "re-draw the figures of stored sweep results without re-running"),
+    "export": ("sim.commands.export", "write stored sweep results as a flat CSV table (one row per run x quarter, "
+                                      "parameters and seed in every row)"),
     "calibrate": ("sim.commands.calibrate",
                   "fit free parameters to observed market shares (writes an overlay and a fit report)"),
     "validate": ("sim.commands.calibrate",

@@ -13,7 +13,8 @@ from sim.config import Config, ConfigError, EntrantConfig, load_config
 from sim.customers import CustomerPopulation
 from sim.metrics import Recorder
 from sim.parameters import apply_keywords
-from sim.submodels import capability, choice, demand, entry_exit, finance, model_choice, multihoming, pricing, service
+from sim.submodels import (capability, choice, demand, entry_exit, finance, model_choice, multihoming, parents, pricing,
+                           service, showcase)
 
 PENDING, ACTIVE, EXITED = "pending", "active", "exited"
 
@@ -78,6 +79,7 @@ class Market(mesa.Model):
         self.status = [ACTIVE] * len(config.providers) + [PENDING] * len(config.entrants)
         self.slots: list[Provider | None] = [None] * self.n_slots
         self.bankrolls = {len(config.providers) + i: e.bankroll for i, e in enumerate(config.entrants)}
+        self.parent_accounts = parents.accounts(config)
         for slot, spec in enumerate(config.providers):
             self.slots[slot] = Provider(self, spec, slot)
         for p in self.active_providers():
@@ -106,11 +108,13 @@ class Market(mesa.Model):
         self._in_quarter = True
         try:
             demand.step(self)
+            parents.step(self)
             pricing.step(self)
             choice.step(self)
             multihoming.step(self)
             model_choice.step(self)
             service.step(self)
+            showcase.step(self)
             finance.step(self)
             capability.step(self)
             entry_exit.step(self)

@@ -78,14 +78,3 @@ def test_domestic_chips_replace_refused_imports_at_their_cost():
     assert (none["gpus_bought"] <= 100.0 + 1e-6).all()
     assert (domestic["gpus_bought"] > none["gpus_bought"] + 1).all()
     assert (domestic["capex"] > none["capex"]).all()
-
-
-def test_parent_pays_for_captive_compute():
-    providers = [provider("Captive", initial_share=1.0, captive_compute=5e4)]
-
-    def internal(billing):
-        rows = simulate(make_config(providers, customers=1000, quarters=3, finance={"captive_billing": billing})).providers
-        return rows["internal_revenue"].to_numpy()
-
-    assert (internal(0.0) == 0).all() and (internal(1.0) > 0).all()
-    assert internal(2.0) == pytest.approx(2 * internal(1.0), rel=1e-6)

@@ -11,7 +11,16 @@ from pathlib import Path
 # sim.config, sim.output and sim.calibration (pydantic, pandas, scipy, matplotlib) are imported
 # inside the commands, so that building the CLI's parser stays quick.
 
-DEFAULT_DATA = Path("data") / "market_shares.csv"  # relative to the repository root, where commands run
+DATA_FILE = Path("data") / "market_shares.csv"
+
+
+def default_data() -> Path:
+    """data/market_shares.csv of the working directory (a clone), else the copy shipped with the package."""
+    if DATA_FILE.is_file():
+        return DATA_FILE
+    from sim import resources
+
+    return resources.folder("data") / DATA_FILE.name
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _common(p: argparse.ArgumentParser, replications: int) -> None:
     p.add_argument("config", help="config file or preset name, e.g. configs/china_history_2020.toml")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="observed figures (default: data/market_shares.csv)")
+    p.add_argument("--data", type=Path, help="observed figures (default: data/market_shares.csv here, "
+                                             "else the copy shipped with the package)")
     p.add_argument("--replications", type=int, default=replications, help=f"runs per evaluation (default {replications})")
     p.add_argument("--customers", type=int, help="override run.customers")
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a config field (repeatable)")
@@ -87,6 +97,8 @@ def _setup(args):
     path = resolve_path(args.config)
     extra = list(args.set) + ([f"run.customers={args.customers}"] if args.customers else [])
     config = load_config(path, extra)
+    if args.data is None:
+        args.data = default_data()
     observations = load_observations(args.data)
     try:
         fringe = fringe_names(config, args.fringe)

@@ -120,6 +120,9 @@ def format_summary(result: RunResult, metric: str = "revenue") -> str:
                  f" biggest loser: {s['biggest_loser']['provider']} ({s['biggest_loser']['change_pp']:+.1f}pp)")
     if s["entries"] or s["exits"]:
         lines.append(f"entries: {', '.join(s['entries']) or '-'}; exits: {', '.join(s['exits']) or '-'}")
+    if s["overloaded"]:
+        spells = ", ".join(f"{name} ({n} quarters)" for name, n in s["overloaded"].items())
+        lines.append(f"WARNING overloaded ({s['overload_rule']}): {spells}")
     lines.append("")
     lines.extend(layer_table(s))
     return "\n".join(lines)

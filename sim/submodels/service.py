@@ -1,6 +1,7 @@
 """Submodel 4, service: providers serve their customers' compute, the model tokens bought
 from them and their own captive demand from finite serving capacity.  Demand beyond capacity
-is not served and lowers reliability, which customers weigh when they choose.
+is not served; who bears the shortfall follows the rationing rule (``ration``), and the
+share of customers' demand served sets reliability, which customers weigh when they choose.
 
 Compute demand sits where the customer's workload is (primary and second cloud, submodel
 multi-homing); token demand sits with the model provider the customer buys from (submodel
@@ -18,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.customers import NO_PROVIDER
+from sim.submodels import parents
 from sim.submodels.model_choice import token_price_ratio
 from sim.submodels.multihoming import workload_parts
 from sim.submodels.pricing import token_price_factor
@@ -96,13 +98,6 @@ def demand_by_slot(market, *, surges: bool = True) -> dict[str, np.ndarray]:
     return out
 
 
-def served_fraction(demand: float, capacity: float) -> float:
-    """Share of demand served: everyone (captive included) gets the same fraction."""
-    if demand <= capacity:
-        return 1.0
-    return capacity / demand if capacity > 0 else 0.0
-
-
 def step(market) -> None:
     people = market.customers
     cfg = market.config
@@ -132,11 +127,13 @@ def step(market) -> None:
         p.planned_gpu = float(planned[j]) + p.captive_compute
         capacity = p.serving_capacity
         p.utilisation = p.demand_gpu / capacity if capacity > 0 else np.inf
-        served = served_fraction(p.demand_gpu, capacity)
+        served, captive_share = ration(capacity, customer_gpu, captive, parents.rationing_rule(market, p))
         p.tokens = p.tokens_demanded * served
         p.unserved_tokens = p.tokens_demanded - p.tokens
         p.served_gpu = customer_gpu * served
-        p.captive_served = captive * served
+        p.captive_served = captive * captive_share
+        p.served_share = (p.served_gpu + p.captive_served) / p.demand_gpu if p.demand_gpu > 0 else 1.0
+        p.customer_served_share = served
         p.billed_compute_gpu = p.customer_compute * served
         p.billed_ai_gpu = float(now["ai_compute"][j]) * served
         p.billed_token_gpu = p.tokens * intensity * cut[j]
@@ -144,3 +141,26 @@ def step(market) -> None:
         target = served ** cfg.service.overload_penalty
         mem = cfg.service.reliability_memory
         p.reliability = mem * p.reliability + (1.0 - mem) * target
+
+
+def ration(capacity: float, customers: float, own_apps: float, rule: str) -> tuple[float, float]:
+    """Shares (0..1) of customers' and of own apps' demand served from ``capacity`` (all in
+    GPU-equivalents).  With enough capacity both are 1; otherwise ``rule`` decides:
+    'proportional' serves both the same share, 'own_apps_first' serves the group's apps in
+    full before customers, 'customers_first' the reverse.  Capacity is never left idle while
+    demand goes unserved."""
+    total = customers + own_apps
+    if total <= capacity:
+        return 1.0, 1.0
+    if capacity <= 0:
+        return 0.0, 0.0
+    if rule == "proportional":
+        share = capacity / total
+        return share, share
+    if rule == "own_apps_first":
+        first = min(1.0, capacity / own_apps) if own_apps > 0 else 1.0
+        return ((capacity - first * own_apps) / customers if customers > 0 else 1.0), first
+    if rule == "customers_first":
+        first = min(1.0, capacity / customers) if customers > 0 else 1.0
+        return first, ((capacity - first * customers) / own_apps if own_apps > 0 else 1.0)
+    raise ValueError(f"unknown rationing rule {rule!r}; allowed: own_apps_first, customers_first, proportional")
