@@ -74,7 +74,7 @@ def test_snapshot_that_does_not_fit_is_refused_with_one_line(source, tmp_path):
         Market(config=make_config(n_identical=3, customers=100, run={"start_from": str(tmp_path / "nothing.npz")}))
     assert "no such snapshot file" in str(err.value)
     other_segments = make_config([provider("A", initial_share=1.0), provider("B"), provider("C")], customers=100,
-                                 run={"start_from": str(path)}, demand={"segments": {"martians": {"weight": 1.0}}})
+                                 run={"start_from": str(path)}, demand={"segments": {"martians": {"weight": 1.0, "new": True}}})
     with pytest.raises(ConfigError) as err:
         Market(config=other_segments)
     assert "segments" in str(err.value) and "martians" in str(err.value)
@@ -106,10 +106,20 @@ def test_shipped_history_snapshot_loads_into_china_2025():
     manifest, arrays = read_snapshot(SHIPPED)
     assert manifest["config_name"] == "china_history_2020" and manifest["quarter"] == "2024Q4"
     assert arrays["segment"].size <= 100_000
-    config = with_overrides(load_config("china_2025"), {"run.customers": 3000, "run.quarters": 1, "run.start_from": SHIPPED,
-                                                        "run.start_from_names": {"Telecom & others": "Others"}})
-    market = Market(config=config)
+    config = load_config("china_2025")
+    assert config.run.start_from == SHIPPED  # the preset starts in its own present
+    market = Market(config=with_overrides(config, {"run.customers": 3000, "run.quarters": 1}))
     people = market.customers
     assert people.uses_model.mean() > 0.1 and (people.second_provider != NO_PROVIDER).mean() > 0.3
     volcano = market.slot_of("Volcano Engine")
     assert (people.model_provider == volcano).sum() > 0
+    market.step()
+    shares = {p.name: p.tokens for p in market.active_providers()}
+    assert max(shares, key=shares.get) == "Volcano Engine"  # first in MaaS tokens, as where 2024 ended
+
+
+def test_global_preset_starts_with_model_users():
+    market = Market(config=with_overrides(load_config("global_2025"), {"run.customers": 3000, "run.quarters": 1}))
+    market.step()
+    held = market.customers.provider != NO_PROVIDER
+    assert market.customers.uses_model[held].mean() > 0.25
