@@ -324,6 +324,8 @@ def test_no_mesa_defaults_and_every_slider_shows_its_value(small):
     rc.find(v.Slider, label="Lock-in (x)").widget.v_model = 2.5
     assert rc.find(meta_ref="value-lock_in").widget.children[0] == "2.5"
     assert rc.find(meta_ref="value-customers").widget.children[0] == f"{small.run.customers:,}"
+    rc.find(v.Slider, label="Seed").widget.v_model = 2025
+    assert rc.find(meta_ref="value-seed").widget.children[0] == "2025"  # a seed, not an amount
     assert rc.find(meta_ref="value-open_release").widget.children[0] == "never"  # minimal: no open weights
     rc.find(v.Slider, label="Open-weights quarter").widget.v_model = 4
     assert rc.find(meta_ref="value-open_release").widget.children[0] == "2026Q1"

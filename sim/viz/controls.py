@@ -30,7 +30,7 @@ def value_text(spec: dict[str, Any], value: Any) -> str:
             return "never"
         return quarters.label(quarters.parse(spec["quarters_from"]) + int(value))
     if spec["type"] == "SliderInt":
-        return f"{int(value):,}"
+        return str(int(value)) if spec.get("plain") else f"{int(value):,}"  # a seed is a name, not an amount
     step = float(spec.get("step", 0.1))
     decimals = max(0, min(3, len(f"{step:g}".split(".")[1]) if "." in f"{step:g}" else 0))
     return f"{float(value):,.{decimals}f}"

@@ -53,7 +53,7 @@ def controls(base: Config) -> dict[str, dict[str, Any]]:
                                  0, max(500_000, 2 * int(cap or 0)), 5_000),
         "customers": slider_int("Customers", base.run.customers, 100, max(200_000, base.run.customers), 100),
         # An integer slider, not Mesa's text box: a text seed crashes on Reset (mesa#3516).
-        "seed": slider_int("Seed", base.run.seed, 0, max(10_000, base.run.seed), 1),
+        "seed": {**slider_int("Seed", base.run.seed, 0, max(10_000, base.run.seed), 1), "plain": True},
     }
 
 
