@@ -13,6 +13,7 @@ import importlib
 import sys
 
 from sim import __version__
+from sim.errors import NonFiniteState, OutputError  # no heavy imports: safe for a fast CLI
 
 # Command -> (module that registers its full parser, one-line help).  Only the module of the
 # command being run is imported: a command's heavy imports (the model, pandas, matplotlib,
@@ -24,6 +25,8 @@ COMMANDS = {
     "sweep": ("sim.commands.sweep", "run an experiment spec: many runs, streamed to disk, then figures"),
     "experiment": ("sim.commands.sweep", "run a preset experiment (experiments/NAME.toml) and draw its figures"),
     "plot": ("sim.commands.sweep", "re-draw the figures of stored sweep results without re-running"),
+    "export": ("sim.commands.export", "write stored sweep results as a flat CSV table (one row per run x quarter, "
+                                      "parameters and seed in every row)"),
     "calibrate": ("sim.commands.calibrate",
                   "fit free parameters to observed market shares (writes an overlay and a fit report)"),
     "validate": ("sim.commands.calibrate",
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except UserError as exc:
+    except (UserError, OutputError, NonFiniteState) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -7,7 +7,7 @@ from typing import Any
 import mesa
 import numpy as np
 
-from sim import datacollection, quarters
+from sim import datacollection, guard, quarters
 from sim.agents import Provider
 from sim.config import Config, ConfigError, EntrantConfig, load_config
 from sim.customers import CustomerPopulation
@@ -106,6 +106,7 @@ class Market(mesa.Model):
             finance.step(self)
             capability.step(self)
             entry_exit.step(self)
+            guard.check(self)  # stops the run with one clear error if any state turned non-finite
             self.recorder.record(self)
         finally:
             self._in_quarter = False

@@ -11,7 +11,16 @@ from pathlib import Path
 # sim.config, sim.output and sim.calibration (pydantic, pandas, scipy, matplotlib) are imported
 # inside the commands, so that building the CLI's parser stays quick.
 
-DEFAULT_DATA = Path("data") / "market_shares.csv"  # relative to the repository root, where commands run
+DATA_FILE = Path("data") / "market_shares.csv"
+
+
+def default_data() -> Path:
+    """data/market_shares.csv of the working directory (a clone), else the copy shipped with the package."""
+    if DATA_FILE.is_file():
+        return DATA_FILE
+    from sim import resources
+
+    return resources.folder("data") / DATA_FILE.name
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _common(p: argparse.ArgumentParser, replications: int) -> None:
     p.add_argument("config", help="config file or preset name, e.g. configs/china_history_2020.toml")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="observed figures (default: data/market_shares.csv)")
+    p.add_argument("--data", type=Path, help="observed figures (default: data/market_shares.csv here, "
+                                             "else the copy shipped with the package)")
     p.add_argument("--replications", type=int, default=replications, help=f"runs per evaluation (default {replications})")
     p.add_argument("--customers", type=int, help="override run.customers")
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a config field (repeatable)")
@@ -87,12 +97,24 @@ def _setup(args):
     path = resolve_path(args.config)
     extra = list(args.set) + ([f"run.customers={args.customers}"] if args.customers else [])
     config = load_config(path, extra)
+    if args.data is None:
+        args.data = default_data()
     observations = load_observations(args.data)
     try:
         fringe = fringe_names(config, args.fringe)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     return path, config, observations, fringe
+
+
+def _outputs(args, command: str, path: Path) -> Path:
+    """The output directory (and --figures), checked before the long work starts."""
+    from sim.output import output_dir
+
+    out = output_dir(args.out or Path("runs") / command / path.stem)
+    if getattr(args, "figures", None) is not None:
+        output_dir(args.figures, "--figures")
+    return out
 
 
 def _command(args, name: str) -> str:
@@ -121,6 +143,7 @@ def main_calibrate(args: argparse.Namespace) -> int:
     from sim.cli import UserError
 
     path, config, observations, fringe = _setup(args)
+    out = _outputs(args, "calibrate", path)
     window = _window(args.fit)
     targets = select_targets(observations, config, window=window)
     if not targets:
@@ -139,7 +162,6 @@ def main_calibrate(args: argparse.Namespace) -> int:
     table = objective.table(fit.best)
     prof = profile(objective, fit.best, points=args.profile_points, workers=args.workers) if args.profile_points else None
 
-    out = args.out or Path("runs") / "calibrate" / path.stem
     info = {"command": _command(args, "calibrate"), "config": str(args.config), "config_name": config.name,
             "config_hash": config.hash(), "data": str(args.data), "data_sha256": report.file_digest(args.data),
             "fit_window": args.fit, "replications": args.replications, "seeds": seeds,
@@ -187,6 +209,7 @@ def main_validate(args: argparse.Namespace) -> int:
     from sim.cli import UserError
 
     path, config, observations, fringe = _setup(args)
+    out = _outputs(args, "validate", path)
     fit_text = args.fit
     if args.overlay is not None:
         config = apply_overlay(config, args.overlay)
@@ -201,7 +224,6 @@ def main_validate(args: argparse.Namespace) -> int:
         result = validate(config, observations, seeds, fit_window=window, fringe=fringe, pool=pool)
     elapsed = time.perf_counter() - started
 
-    out = args.out or Path("runs") / "validate" / path.stem
     figs = args.figures or out
     info = {"command": _command(args, "validate"), "config": str(args.config), "config_name": config.name,
             "overlay": str(args.overlay) if args.overlay else None, "config_hash": config.hash(),
@@ -230,6 +252,7 @@ def read_overlay_window(path: Path) -> str | None:
 
 def write_figures(result, config, fringe: list[str], where: Path, fit_end: str) -> list[Path]:
     from sim.calibration import plots
+    from sim.colors import provider_colours
     from sim.plots import save_figure
 
     stem = config.name
@@ -237,14 +260,17 @@ def write_figures(result, config, fringe: list[str], where: Path, fit_end: str) 
     ordered = [n for n in names if n not in fringe] + [n for n in names if n in fringe]
     t = result.targets
     files = [where / f"{stem}_shares.png", where / f"{stem}_concentration.png", where / f"{stem}_tokens.png"]
+    colours = provider_colours(names)  # config order: the same colours as every other figure of this config
     save_figure(plots.share_bands_figure(result.bands, t, ordered, fit_end,
-                                         f"{stem}: revenue share by provider, simulated bands vs Canalys"), files[0])
+                                         f"{stem}: revenue share by provider, simulated bands vs Canalys",
+                                         colours=colours), files[0])
     save_figure(plots.concentration_figure(result.bands, t, result.hhi_ranges, fit_end,
                                            f"{stem}: concentration"), files[1])
     start = config.demand.model_services_start
     shock = start if isinstance(start, str) else None
     save_figure(plots.token_figure(result.bands, t, ordered, shock or config.run.start, fit_end,
-                                   f"{stem}: share of model tokens (model services from {shock or 'the start'})"), files[2])
+                                   f"{stem}: share of model tokens (model services from {shock or 'the start'})",
+                                   colours=colours), files[2])
     return files
 
 

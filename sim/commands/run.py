@@ -54,9 +54,10 @@ def main(args: argparse.Namespace) -> int:
             config = apply_overlay(config, overlay)
         sets = (parse_override(text) for text in overrides_from(args))
         config = with_overrides(config, {".".join(keys): value for keys, value in sets}, source="--set")
-    out = args.out or Path("runs") / path.stem
+    from sim.output import output_dir
     from sim.simulate import simulate
 
+    out = output_dir(args.out or Path("runs") / path.stem)  # checked before the run, not after it
     started = time.perf_counter()
     result = simulate(config)
     elapsed = time.perf_counter() - started
@@ -75,7 +76,6 @@ def write_outputs(result: RunResult, out: Path, *, source: str | None = None, me
     from sim.output import manifest, write_csv, write_json, write_parquet
     from sim.plots import save_figure, share_figure
 
-    out.mkdir(parents=True, exist_ok=True)
     tidy = result.tidy()
     write_parquet(out / "quarters.parquet", tidy)
     write_csv(out / "quarters.csv", tidy)

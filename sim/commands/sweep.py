@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from sim.experiment.report import report
 from sim.experiment.runner import Plan, SweepError, estimate_seconds, run_sweep
 from sim.experiment.spec import Spec, load_spec
 from sim.experiment.store import Store
+from sim.output import output_dir
 
 RESULTS_DIR = Path("results")
 
@@ -75,6 +77,7 @@ def plot_main(args: argparse.Namespace) -> int:
     store = Store(args.results)
     if not store.exists():
         raise UserError(f"{args.results}: no sweep results here (sweep.json is missing)")
+    output_dir(args.results, "results directory")  # summaries and figures are written into it
     spec = load_spec(args.spec) if args.spec else None
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     bad = [f for f in formats if f not in ("png", "svg", "pdf")]
@@ -98,6 +101,7 @@ def _run(spec: Spec, args: argparse.Namespace, out: Path, *, resume: bool) -> in
     if runs > limit and not args.yes:
         raise UserError(f"{spec.source}: {runs:,} runs exceed the limit of {limit:,} (max_runs); "
                         f"add --yes to run them, or set max_runs / --max-runs higher")
+    output_dir(out)  # a file in the way or no permission: one line now, not a traceback after the runs
     skipped = len(Store(out).done_ids()) if resume and Store(out).exists() else 0
     progress = Progress(runs, skipped, every=args.log_every, label=spec.name)
     try:
@@ -115,10 +119,16 @@ def _run(spec: Spec, args: argparse.Namespace, out: Path, *, resume: bool) -> in
 
 
 def _report(out: Path, spec: Spec | None, formats: tuple[str, ...]) -> None:
+    from pyarrow import ArrowException
+
     try:
         result = report(out, spec=spec, formats=formats)
     except AnalysisError as exc:
         raise UserError(str(exc)) from None
+    except (json.JSONDecodeError, UnicodeDecodeError, ArrowException) as exc:
+        # A damaged results directory (a truncated manifest, a corrupt Parquet part): say which.
+        raise UserError(f"{out}: stored sweep results cannot be read ({type(exc).__name__}: {exc}); "
+                        f"re-run the sweep into a fresh --out") from None
     print(f"summaries: {out}/summary/")
     for path in result["figures"]:
         print(f"figure: {path}")
