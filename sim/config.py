@@ -109,6 +109,8 @@ class RunConfig(Section):
     quarters: int = F(40, "number of quarters simulated", "quarters", ge=1, le=400)
     seed: int = F(42, "seed of the model's random generator", "", ge=0, le=2**63 - 1)
     customers: int = F(100_000, "number of customer agents (potential adopters) simulated", "customers", ge=10, le=50_000_000)
+    start_from: str | None = F(None, "state snapshot to start from (written by `aicloud run --snapshot-out`): a path, absolute or relative to the working directory, else to configs/; the customers' state replaces the drawn population; none = start fresh", "")
+    start_from_names: dict[str, str] = F({}, "provider names that differ between this config and the snapshot: config name -> snapshot name", "")
 
 
 # ------------------------------------------------------------------------ demand
@@ -216,6 +218,35 @@ class ChoiceConfig(Section):
     switching_tenure: float = F(1.0, "extra switching cost reached with long tenure (saturating)", "utils", ge=0, le=100)
     tenure_scale: float = F(8.0, "tenure at which the tenure term reaches 63 % of its maximum", "quarters", gt=0, le=400)
     model_lock: float = F(1.5, "multiplier added to the switching cost for customers using the provider's own model, times its edge over open weights", "", ge=0, le=100)
+
+
+# ------------------------------------------------------------------------ models
+class ModelsConfig(Section):
+    choose_apart: bool = F(True, "customers choose a model provider apart from their cloud (any model owner's tokens, a porter's open weights); false = a model user uses its own cloud's model and loses it when it changes cloud (the model layer tied to the cloud)", "")
+    model_renewal_hazard: float = F(0.10, "probability per quarter that a model user's model contract comes up and it chooses a model again", "1/quarter", ge=0, le=1)
+    same_cloud_bonus: float = F(1.0, "utility of buying the model of one's own (primary) cloud: the closed loop ('if a customer uses Alibaba Cloud's services, they are more inclined to use Tongyi Qianwen')", "utils", ge=0, le=100)
+    capability_weight: float = F(1.0, "multiplier on the customer's w_capability for model capability / frontier in model choice", "", ge=0, le=100)
+    price_weight: float = F(0.5, "multiplier on the customer's w_price for -log(token price / reference token price) in model choice", "", ge=0, le=100)
+    reliability_weight: float = F(1.0, "multiplier on the customer's w_reliability for the serving provider's reliability in model choice", "", ge=0, le=100)
+    fit_weight: float = F(1.0, "multiplier on the customer's w_fit for the model owner's segment fit (affinity) in model choice", "", ge=0, le=100)
+    model_switching_base: float = F(0.3, "model switching cost at model tenure 0 (prompts and integrations to redo)", "utils", ge=0, le=100)
+    model_switching_use: float = F(1.5, "extra model switching cost reached with long use (fine-tunes, evaluations, prompts built up; saturating)", "utils", ge=0, le=100)
+    model_tenure_scale: float = F(6.0, "model tenure at which the use term reaches 63 % of its maximum", "quarters", gt=0, le=400)
+    initial_use: float = F(0.0, "share of customers adopted at the start who already use a model (they choose one in the first quarter); 0 = nobody, as before the LLM shock", "fraction", ge=0, le=1)
+    token_unit: float = F(1.0e9, "physical tokens per token unit, for reporting maas_tokens_trillion (fitted per preset to the IDC 2024 volume)", "tokens per token unit", gt=0, le=1e18)
+
+
+# ------------------------------------------------------------------- multihoming
+class MultihomingSegment(Section):
+    share: float | None = F(None, "share of this segment's customers that use a second cloud; none = multihoming.share", "fraction", ge=0, le=1)
+    split: float | None = F(None, "share of a multi-homer's workload on its second cloud; none = multihoming.split", "fraction", ge=0, le=0.5)
+
+
+class MultihomingConfig(Section):
+    share: float = F(0.0, "share of customers that put part of their workload on a second cloud (Gartner: 81 % of public-cloud users use two or more providers [M])", "fraction", ge=0, le=1)
+    split: float = F(0.3, "share of a multi-homer's compute workload on its second cloud", "fraction", ge=0, le=0.5)
+    migration_rate: float = F(1.0, "share of the workload still on the old cloud moved to the new primary each quarter after a switch (1 = all at once)", "fraction per quarter", gt=0, le=1)
+    segments: dict[str, MultihomingSegment] = F({}, "per-segment share and split (segment name -> {share, split})", "")
 
 
 # ----------------------------------------------------------------------- service
@@ -367,6 +398,8 @@ class Config(Section):
     demand: DemandConfig = F(DemandConfig, "submodel 1: demand", "")
     pricing: PricingConfig = F(PricingConfig, "submodel 2: pricing", "")
     choice: ChoiceConfig = F(ChoiceConfig, "submodel 3: choice", "")
+    multihoming: MultihomingConfig = F(MultihomingConfig, "submodel 3b: multi-homing (a second cloud)", "")
+    models: ModelsConfig = F(ModelsConfig, "submodel 3c: model choice (the MaaS layer)", "")
     service: ServiceConfig = F(ServiceConfig, "submodel 4: service", "")
     finance: FinanceConfig = F(FinanceConfig, "submodel 5: money", "")
     capability: CapabilityConfig = F(CapabilityConfig, "submodel 6: capability", "")
@@ -389,6 +422,10 @@ class Config(Section):
             if unknown:
                 raise ValueError(f"provider {p.name!r}: affinity names unknown segment(s) {', '.join(unknown)}"
                                  f"{suggest(unknown[0], segs)}; allowed: {', '.join(sorted(segs))}")
+        unknown = sorted(set(self.multihoming.segments) - segs)
+        if unknown:
+            raise ValueError(f"multihoming.segments: unknown segment(s) {', '.join(unknown)}"
+                             f"{suggest(unknown[0], segs)}; allowed: {', '.join(sorted(segs))}")
         for c in self.pricing.token_price_cuts:
             if c.provider is not None and c.provider not in names:
                 raise ValueError(f"pricing.token_price_cuts: provider {c.provider!r} is not a provider"

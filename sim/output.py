@@ -181,6 +181,12 @@ def manifest(config, *, source: str | None = None, extra: dict | None = None) ->
         "versions": versions(),
         "git_commit": git_commit(),
     }
+    start_from = getattr(getattr(config, "run", None), "start_from", None)
+    if start_from:  # the config names the snapshot; its content is pinned here
+        from sim.snapshot import file_sha256, resolve
+
+        path = resolve(start_from)
+        data["start_from"] = {"file": start_from, "sha256": file_sha256(path) if path.is_file() else None}
     if extra:
         data.update(extra)
     return data

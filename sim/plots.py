@@ -13,7 +13,9 @@ import pandas as pd  # noqa: E402
 from sim.colors import provider_styles, text_colour  # noqa: E402
 from sim.output import atomic_path  # noqa: E402
 
-METRIC_LABELS = {"revenue": "revenue", "compute": "compute demand", "tokens": "model tokens", "customers": "customers"}
+METRIC_LABELS = {"revenue": "revenue", "compute": "compute demand", "tokens": "model tokens served", "customers": "customers",
+                 "cloud_revenue": "cloud revenue (IaaS + PaaS)", "ai_cloud_revenue": "AI cloud revenue (IaaS + PaaS + MaaS for AI)",
+                 "maas_tokens": "MaaS tokens served (external customers)"}
 
 
 def share_figure(providers: pd.DataFrame, market: pd.DataFrame, *, metric: str = "revenue", title: str = ""):

@@ -25,7 +25,7 @@ from sim.config import (Config, ConfigError, _container, field_bounds, find_toml
 
 EXPERIMENT_DIR = resources.folder("experiments")  # the clone's experiments/, or the copy in the wheel
 DESIGNS = ("grid", "zip", "random", "latin", "sobol", "morris")
-METRIC_NAMES = ("revenue", "compute", "tokens", "customers")
+METRIC_NAMES = ("revenue", "compute", "tokens", "customers", "cloud_revenue", "ai_cloud_revenue", "maas_tokens")
 GROUPS = ("porters", "model_owners", "entrants", "incumbents")
 Scalar = float | int | str | bool
 
@@ -116,7 +116,7 @@ class Outcome(Part):
                   "provider"] = Field(..., description="how the outcome is computed from one run's per-quarter tables")
     column: str | None = Field(None, description="final: a market column, e.g. hhi_revenue; provider: a provider "
                                                  "column, e.g. markup, averaged over the providers named")
-    metric: Literal["revenue", "compute", "tokens", "customers"] = Field("revenue", description="share metric")
+    metric: Literal["revenue", "compute", "tokens", "customers", "cloud_revenue", "ai_cloud_revenue", "maas_tokens"] = Field("revenue", description="share metric")
     providers: list[str] | Literal["porters", "model_owners", "entrants", "incumbents"] | None = Field(
         None, description="provider names, or a group: porters, model_owners, entrants, incumbents")
     threshold: float | None = Field(None, gt=0, le=1, description="share threshold (reaches_share, quarters_to_share)")
@@ -146,7 +146,7 @@ class Figure(Part):
     kind: Literal["shares", "timeseries", "heatmap", "curve", "sensitivity"] = Field(..., description="figure type")
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="file name stem (default: kind and number)")
     title: str = Field("", description="figure title")
-    metric: Literal["revenue", "compute", "tokens", "customers"] = Field("revenue", description="share metric")
+    metric: Literal["revenue", "compute", "tokens", "customers", "cloud_revenue", "ai_cloud_revenue", "maas_tokens"] = Field("revenue", description="share metric")
     points: list[int] | Literal["all", "corners", "first"] | None = Field(None, description="design points to show")
     column: str | None = Field(None, description="timeseries: a market column (default hhi_<metric>)")
     providers: list[str] | Literal["porters", "model_owners", "entrants", "incumbents"] | None = Field(

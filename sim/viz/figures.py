@@ -15,7 +15,9 @@ from matplotlib.figure import Figure
 
 from sim.colors import provider_colours, provider_styles
 
-METRIC_LABELS = {"revenue": "revenue", "compute": "compute demand", "tokens": "model tokens", "customers": "customers"}
+METRIC_LABELS = {"revenue": "revenue", "compute": "compute demand", "tokens": "model tokens served", "customers": "customers",
+                 "cloud_revenue": "cloud revenue (IaaS + PaaS)", "ai_cloud_revenue": "AI cloud revenue (IaaS + PaaS + MaaS for AI)",
+                 "maas_tokens": "MaaS tokens served (external customers)"}
 # US merger-guideline bands (2010): above 1,500 moderately, above 2,500 highly concentrated.
 HHI_BANDS = ((1500, "moderately concentrated"), (2500, "highly concentrated"))
 SIZE = (6.4, 3.4)
