@@ -66,16 +66,27 @@ class Section(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _none_word(cls, data: Any) -> Any:
-        """``"none"`` (TOML has no null) stands for None in fields that may be none."""
+        """``"none"`` (TOML has no null) stands for None in fields that may be none; numpy scalars
+        (from ``mesa.batch_run`` ranges, design tables) count as the Python numbers they are."""
         if not isinstance(data, dict):
             return data
         optional = _optional_fields(cls)
-        if not any(data.get(k) == NONE_WORD for k in optional if isinstance(data.get(k), str)):
-            return data
-        return {k: (None if k in optional and v == NONE_WORD else v) for k, v in data.items()}
+        return {k: (None if k in optional and v == NONE_WORD else _plain(v)) for k, v in data.items()}
 
 
 _OPTIONAL: dict[type, frozenset[str]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as its Python value (np.int64 -> int, np.bool_ -> bool); lists and dicts of
+    values likewise.  Not a coercion between kinds: a numpy bool stays a bool, and is still no number."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _optional_fields(model: type[BaseModel]) -> frozenset[str]:
@@ -518,7 +529,7 @@ class Config(Section):
         return self.model_dump(mode="json")
 
     def hash(self) -> str:
-        canonical = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"), allow_nan=False)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

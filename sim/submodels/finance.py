@@ -10,7 +10,7 @@
                + committed budget + cost of the capacity gap bought
     capex    = min(wanted, own + the parent's grant)                          (parents.grant_capex)
     gap      = capacity_response * max(0, (planned demand + captive growth over the lead time) * (1 + headroom)
-               / (1 - training_share) - compute - on order)
+               / (1 - training_share) - fleet when new orders serve (stock and orders, net of depreciation))
                (planned demand leaves out this quarter's surges: a one-off surge is not built for;
                own apps grow at a known rate, so their growth until new GPUs serve, capex_lag + 1 quarters, is planned for)
     new GPUs = own-chip part / own chip cost + imported part / import cost (imports capped market-wide,
@@ -86,5 +86,15 @@ def capacity_gap(provider, fin) -> float:
     lead = fin.capex_lag + 1
     captive_growth = provider.captive_compute * ((1.0 + provider.captive_growth) ** lead - 1.0)
     needed = (provider.planned_gpu + captive_growth) * (1.0 + fin.headroom) / (1.0 - provider.training_share)
-    installed = provider.compute + sum(provider.pipeline)
+    installed = installed_at_lead(provider.compute, list(provider.pipeline), fin.depreciation)
     return fin.capacity_response * max(0.0, needed - installed)
+
+
+def installed_at_lead(compute: float, pipeline: list[float], depreciation: float) -> float:
+    """GPU-equivalents that will be in the fleet when GPUs ordered now start serving (the stock at
+    the end of quarter t + capex_lag, with capex_lag = len(pipeline)): today's stock after
+    capex_lag + 1 depreciations (this quarter's included), plus each order in the pipeline (oldest
+    first, arriving at the end of t + i) after the depreciations left once it has arrived."""
+    lag = len(pipeline)
+    keep = 1.0 - depreciation
+    return compute * keep ** (lag + 1) + sum(batch * keep ** (lag - i) for i, batch in enumerate(pipeline))
