@@ -119,10 +119,12 @@ def test_edge_over_open_weights():
 def material_providers(scale: float, seed: int, capability_cfg: dict) -> int:
     """Providers holding >= 5 % of revenue after 12 years in a market ``scale`` times the base one,
     with free entry: six entrants funded in proportion to the market (investors back a bigger
-    market more), a fixed entry cost (100,000 GPU-equivalents), everything else scaled too."""
+    market more), a fixed entry cost (100,000 GPU-equivalents), everything else scaled too.
+    Switched off (compute_elasticity 0, flywheel 0: every model learns at one pace) the count
+    grows from 3 to 5-7 (seeds 0, 1), as with exogenous sunk costs."""
     incumbents = [provider(f"I{i}", initial_share=1 / 3, compute=1.5e5 * scale, cash=2e4 * scale, lock_in=0.5)
                   for i in range(3)]
-    entrants = [provider(f"E{i}", compute=0.0, cash=0.0, lock_in=0.5, bankroll=500.0 * scale * (1 + i), earliest=2)
+    entrants = [provider(f"E{i}", compute=5e4 * scale, cash=0.0, lock_in=0.5, bankroll=700.0 * scale * (1 + i), earliest=2)
                 for i in range(6)]
     config = make_config(incumbents, entrants=entrants, customers=3000, quarters=48, seed=seed,
                          demand={"market_compute": 1e5 * scale, "initial_adoption": 0.1, "bass_p": 0.02, "bass_q": 0.15,
