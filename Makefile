@@ -6,7 +6,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PRESET  ?= china_2025
-EXTRAS  ?= dev,distributed,viz,calibrate
+EXTRAS  ?= dev,distributed,viz,calibrate,ema
 
 FIND_PYTHON = for p in "$$PYTHON" python3.13 python3.12 \
 	  $$(ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV) \

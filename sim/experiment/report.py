@@ -132,6 +132,10 @@ def draw(ctx: Context, f: Figure):
     """The figure and an optional note (e.g. on dropped Sobol' blocks)."""
     if f.where:
         ctx = ctx.restricted(f.where)
+    if f.kind in ("prim", "feature_scoring", "parcoords"):
+        from sim.experiment import ema  # EMA Workbench: imported only when such a figure is asked for
+
+        return ema.draw(ctx, f)
     title = f.title
     if f.kind == "shares":
         return plots.shares_figure(ctx.pq, select_points(ctx, f.points or "corners"), ctx.labels,
