@@ -40,6 +40,9 @@ NEUTRAL = {
     "entry.overload_limit": 100.0,
     # Parents' internal split held still: the training share (and so unit cost and price) stays put.
     **{f"parents.{name}.priority": 0.0 for name in ("Alibaba Group", "ByteDance", "Tencent", "Baidu", "Huawei")},
+    "models.choose_apart": False,     # the model layer tied to the cloud: the rule the kernels implement
+    "multihoming.share": 0.0,         # one cloud per customer, as in the kernels
+    "run.start_from": None,           # a drawn population, not the history's snapshot
 }
 
 

@@ -54,7 +54,10 @@ class Provider(mesa.Agent):
         self.capacity_unfunded = False  # wanted GPUs for its capacity gap that neither it nor its parent could pay for
         self.demand_gpu = self.planned_gpu = self.served_gpu = self.billed_gpu = self.utilisation = 0.0
         self.customer_compute = self.tokens = 0.0
-        self.customers = 0
+        # tokens: external customers' tokens served from its GPUs (its model, or open weights it serves)
+        self.tokens_demanded = self.unserved_tokens = 0.0
+        self.billed_compute_gpu = self.billed_token_gpu = self.billed_ai_gpu = 0.0
+        self.customers = self.model_users = 0
         self.gpus_bought = 0.0
 
     @property

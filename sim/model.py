@@ -7,13 +7,14 @@ from typing import Any
 import mesa
 import numpy as np
 
-from sim import datacollection, quarters
+from sim import datacollection, guard, quarters
 from sim.agents import Provider
 from sim.config import Config, ConfigError, EntrantConfig, load_config
 from sim.customers import CustomerPopulation
 from sim.metrics import Recorder
 from sim.parameters import apply_keywords
-from sim.submodels import capability, choice, demand, entry_exit, finance, parents, pricing, service, showcase
+from sim.submodels import (capability, choice, demand, entry_exit, finance, model_choice, multihoming, parents, pricing,
+                           service, showcase)
 
 PENDING, ACTIVE, EXITED = "pending", "active", "exited"
 
@@ -83,10 +84,19 @@ class Market(mesa.Model):
             self.slots[slot] = Provider(self, spec, slot)
         for p in self.active_providers():
             p.capability = max(p.own_capability, self.open_capability)
-        self._assign_initial_customers()
+        self.from_snapshot = config.run.start_from is not None
+        if self.from_snapshot:  # customers as a history run left them (sim/snapshot.py)
+            from sim.snapshot import load_state
+
+            for name, values in load_state(config, self.names, self.rng).items():
+                setattr(self.customers, name, values)
+        else:
+            self._assign_initial_customers()
         self.new_adopters = 0
         self.churn = 0.0
         self.flows = np.zeros((self.n_slots + 1, self.n_slots + 1), dtype=np.int64)
+        self.cloud_movers = np.empty(0, dtype=np.intp)  # customers who changed cloud this quarter (choice)
+        self.cloud_moved_from = np.empty(0, dtype=np.int16)
         self.entries: list[str] = []
         self.exits: list[str] = []
         self.recorder = Recorder(self)
@@ -101,11 +111,14 @@ class Market(mesa.Model):
             parents.step(self)
             pricing.step(self)
             choice.step(self)
+            multihoming.step(self)
+            model_choice.step(self)
             service.step(self)
             showcase.step(self)
             finance.step(self)
             capability.step(self)
             entry_exit.step(self)
+            guard.check(self)  # stops the run with one clear error if any state turned non-finite
             self.recorder.record(self)
         finally:
             self._in_quarter = False

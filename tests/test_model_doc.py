@@ -81,6 +81,7 @@ def test_submodel_sections_follow_the_schedule():
 TABLE_SECTIONS = {
     "run": cfg.RunConfig, "demand": cfg.DemandConfig, "demand.segments": cfg.SegmentConfig,
     "pricing": cfg.PricingConfig, "pricing.token_price_cuts": cfg.TokenPriceCut, "choice": cfg.ChoiceConfig,
+    "multihoming": cfg.MultihomingConfig, "multihoming.segments": cfg.MultihomingSegment, "models": cfg.ModelsConfig,
     "service": cfg.ServiceConfig, "service.surges": cfg.SurgeConfig, "finance": cfg.FinanceConfig,
     "capability": cfg.CapabilityConfig, "open_weights": cfg.OpenWeightsConfig, "entry": cfg.EntryConfig,
     "providers": cfg.ProviderConfig, "providers.committed_capex": cfg.CommittedCapex, "entrants": cfg.EntrantConfig,
