@@ -159,7 +159,8 @@ class Figure(Part):
     x: str | None = Field(None, description="heatmap/curve: parameter on the x axis")
     y: str | None = Field(None, description="heatmap: parameter on the y axis")
     hue: str | None = Field(None, description="curve: one line per value of this parameter")
-    outcome: str | list[str] | None = Field(None, description="outcome name(s) (heatmap, curve, sensitivity)")
+    outcome: str | list[str] | None = Field(None, description="outcome name(s) (heatmap, curve, sensitivity, prim, "
+                                                              "feature_scoring, parcoords)")
     stat: Literal["mean", "median"] = Field("mean", description="heatmap: statistic across replicates")
     where: dict[str, Scalar] = Field({}, description="only design points where these parameters have these values")
     threshold: float | None = Field(None, description="prim, parcoords: runs whose outcome is above (or, with "
@@ -245,8 +246,11 @@ FIGURE_FIELDS = {
     "x": ("heatmap", "curve"),
     "y": ("heatmap",),
     "hue": ("curve",),
-    "outcome": ("heatmap", "curve", "sensitivity"),
+    "outcome": ("heatmap", "curve", "sensitivity", "prim", "feature_scoring", "parcoords"),
     "stat": ("heatmap",),
+    "threshold": ("prim", "parcoords"),
+    "below": ("prim", "parcoords"),
+    "min_density": ("prim",),
 }
 DESIGN_FIELDS = {"second_order": ("sobol",), "levels": ("morris",)}
 
