@@ -176,3 +176,25 @@ def test_stored_tables_equal_what_simulate_returns(tmp_path):
         for table, expected in (("providers", result.providers), ("market", result.market)):
             stored = Store(out).table(table, run_ids=[run_id]).drop(columns=["run_id", "design_index", "replicate"])
             pd.testing.assert_frame_equal(stored, expected)
+
+
+def test_resume_reruns_a_run_whose_part_file_is_missing(tmp_path):
+    """The journal says ok, but a part file is gone (a lost disk, a hand clean-up): the run is
+    reported missing, resume runs it again (and only it), and the loaders work afterwards."""
+    out = tmp_path / "out"
+    spec = write_spec(tmp_path, GRID)
+    sweep(spec, out)
+    expected = load_providers(out), load_market(out)
+    Store(out).part_path("providers", 3).unlink()
+    Store(out).part_path("market", 8).unlink()
+    assert Store(out).done_ids() == set(range(12)) - {3, 8}
+    runs = load_runs(out).set_index("run_id")
+    assert list(runs.index[runs["status"] == "missing"]) == [3, 8]
+    assert (runs.loc[[3, 8], "error"] == "part files missing").all()
+    assert sorted(load_providers(out)["run_id"].unique()) == sorted(set(range(12)) - {3, 8})  # no FileNotFoundError
+    lines = len(_journal(out))
+    tally = sweep(spec, out, resume=True)
+    assert tally.ok == 2 and sorted(_new_runs(out, lines)) == [3, 8]
+    assert (load_runs(out)["status"] == "ok").all()
+    pd.testing.assert_frame_equal(load_providers(out), expected[0])
+    pd.testing.assert_frame_equal(load_market(out), expected[1])

@@ -89,3 +89,47 @@ def test_parent_pays_for_captive_compute():
 
     assert (internal(0.0) == 0).all() and (internal(1.0) > 0).all()
     assert internal(2.0) == pytest.approx(2 * internal(1.0), rel=1e-6)
+
+
+SEGMENTS = ("internet", "enterprise", "government", "startup", "overseas")
+STILL_DEMAND = {"bass_p": 0.0, "bass_q": 0.0,
+                "segments": {s: {"growth": 0.0, "token_growth": 0.0, "model_use_rate": 0.0} for s in SEGMENTS}}
+
+
+@pytest.mark.parametrize("own_chip_share", [0.0, 0.5, 1.0])
+def test_each_dollar_buys_own_chips_and_imports_at_their_own_prices(own_chip_share):
+    """Finance computes its chip cost itself (not through the pricing formula): the capex budget
+    (capex_share x revenue, no gap to close) buys own chips at gpu_cost_own and imports at gpu_cost_import."""
+    providers = [provider("Buyer", initial_share=1.0, own_chip_share=own_chip_share, capex_share=0.5)]
+    fin = {"capacity_response": 0.0, "gpu_cost_trend": 0.0, "gpu_cost_own": 10000.0, "gpu_cost_import": 25000.0}
+    rows = simulate(make_config(providers, customers=1000, quarters=3, finance=fin)).providers
+    capex, revenue, bought = (rows[c].to_numpy() for c in ("capex", "revenue", "gpus_bought"))
+    assert capex == pytest.approx(0.5 * revenue, rel=1e-9), "the whole budget is spent, at the chips' own prices"
+    per_dollar = own_chip_share / 10000.0 + (1 - own_chip_share) / 25000.0
+    assert bought == pytest.approx(capex * finance.MILLION * per_dollar, rel=1e-9)
+    assert (bought > 0).all()
+
+
+def test_orders_already_in_the_pipeline_are_not_ordered_again():
+    """Demand held still and a fleet far too small: the gap is ordered once; while it is on
+    order (capex_lag quarters) the provider does not order it again."""
+    providers = [provider("Short", initial_share=1.0, compute=5e4, capex_share=0.0, cash=1e7)]
+    fin = {"capacity_response": 1.0, "capex_lag": 3, "depreciation": 0.0, "gpu_cost_trend": 0.0}
+    config = make_config(providers, customers=2000, quarters=5, finance=fin, demand=STILL_DEMAND,
+                         pricing={"token_efficiency_gain": 0.0})
+    rows = simulate(config).providers
+    bought, compute = rows["gpus_bought"].to_numpy(), rows["compute_stock"].to_numpy()
+    assert bought[0] > 5e4, "a real gap was ordered"
+    assert bought[1:].sum() < 1e-6 * bought[0], bought
+    assert compute[2] == pytest.approx(5e4) and compute[3] == pytest.approx(5e4 + bought[0], rel=1e-9)
+
+
+def test_capacity_gap_counts_installed_and_ordered_compute():
+    class Fleet:
+        planned_gpu, training_share, compute = 100.0, 0.5, 150.0
+        pipeline = [20.0, 10.0]
+
+    fin = make_config().finance.model_copy(update={"headroom": 0.2, "capacity_response": 0.5})
+    assert finance.capacity_gap(Fleet, fin) == pytest.approx(0.5 * (100 * 1.2 / 0.5 - 150 - 30))
+    Fleet.compute = 300.0
+    assert finance.capacity_gap(Fleet, fin) == 0.0, "never a negative order"

@@ -1,0 +1,66 @@
+"""Metrics: shares, HHI (0-10,000 scale), concentration ratios CR3/CR5 and the recorded rows."""
+
+import numpy as np
+import pytest
+
+from sim import metrics
+from sim.simulate import simulate
+from tests.conftest import make_config, provider
+
+
+def test_hhi_is_on_the_0_to_10000_scale():
+    assert metrics.hhi(np.array([1.0])) == pytest.approx(10_000.0)  # monopoly
+    assert metrics.hhi(np.full(4, 0.25)) == pytest.approx(2_500.0)  # four equal firms: 10,000 / 4
+    assert metrics.hhi(np.array([0.5, 0.3, 0.2])) == pytest.approx(50**2 + 30**2 + 20**2)
+    assert metrics.hhi(np.zeros(3)) == 0.0
+
+
+def test_concentration_ratio_sums_the_k_largest_shares():
+    shares = np.array([0.05, 0.30, 0.02, 0.25, 0.10, 0.08, 0.20])  # unsorted on purpose
+    assert metrics.concentration_ratio(shares, 1) == pytest.approx(0.30)
+    assert metrics.concentration_ratio(shares, 3) == pytest.approx(0.30 + 0.25 + 0.20)
+    assert metrics.concentration_ratio(shares, 5) == pytest.approx(0.30 + 0.25 + 0.20 + 0.10 + 0.08)
+    assert metrics.concentration_ratio(shares, 7) == pytest.approx(1.0)
+    assert metrics.concentration_ratio(shares[:2], 3) == pytest.approx(0.35), "fewer firms than k: all of them"
+
+
+def test_shares_sum_to_one_or_are_all_zero():
+    values = np.array([3.0, 1.0, 0.0, 4.0])
+    assert metrics.shares_of(values) == pytest.approx([0.375, 0.125, 0.0, 0.5])
+    empty = metrics.shares_of(np.zeros(3))
+    assert empty.dtype == float and (empty == 0).all()
+
+
+@pytest.fixture(scope="module")
+def six_providers():
+    """Six providers of clearly different sizes, so that the k largest and k smallest differ."""
+    sizes = [0.35, 0.25, 0.15, 0.12, 0.08, 0.05]
+    providers = [provider(f"P{i}", initial_share=s, compute=1e6 * s) for i, s in enumerate(sizes)]
+    return simulate(make_config(providers, customers=3000, quarters=4))
+
+
+@pytest.mark.parametrize("metric", metrics.METRICS)
+def test_recorded_concentration_matches_the_recorded_shares(six_providers, metric):
+    providers, market = six_providers.providers, six_providers.market.set_index("step")
+    for step, rows in providers.groupby("step"):
+        shares = np.sort(rows[f"share_{metric}"].to_numpy())[::-1]
+        assert shares.sum() == pytest.approx(1.0)
+        row = market.loc[step]
+        assert row[f"cr3_{metric}"] == pytest.approx(shares[:3].sum())
+        assert row[f"cr5_{metric}"] == pytest.approx(shares[:5].sum())
+        assert row[f"hhi_{metric}"] == pytest.approx(np.sum((100 * shares) ** 2))
+        assert shares[0] < row[f"cr3_{metric}"] < row[f"cr5_{metric}"] < 1.0
+        assert 10_000 / 6 < row[f"hhi_{metric}"] < 10_000
+
+
+def test_recorded_provider_rows_carry_the_providers_state(six_providers):
+    providers, market = six_providers.providers, six_providers.market
+    assert len(providers) == 6 * 4 and (providers["status"] == "active").all()
+    for step, rows in providers.groupby("step"):
+        row = market.set_index("step").loc[step]
+        assert row["total_revenue"] == pytest.approx(rows["revenue"].sum())
+        assert row["total_tokens"] == pytest.approx(rows["tokens"].sum())
+        assert row["active_providers"] == 6
+        assert rows["customers"].sum() > 0 and (rows["model_users"] <= rows["customers"]).all()
+        for metric in metrics.METRICS:
+            assert rows[f"share_{metric}"].to_numpy() == pytest.approx(rows[metric] / rows[metric].sum())
