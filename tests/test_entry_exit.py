@@ -1,7 +1,10 @@
 """Entry when the bankroll covers the entry cost; exit after quarters of negative cash."""
 
+import pytest
+
 from sim.model import Market
 from sim.simulate import simulate
+from sim.submodels import entry_exit
 from tests.conftest import make_config, provider
 
 
@@ -31,7 +34,6 @@ def test_entrant_without_money_stays_out_and_funding_lets_it_in_later():
 
 
 def test_arms_race_raises_the_entry_cost():
-    from sim.submodels import entry_exit
     market = Market(config=make_config(customers=200, entry={"scales_with_frontier": True}))
     now = entry_exit.entry_cost(market)
     market.frontier *= 2
@@ -54,3 +56,32 @@ def test_provider_with_negative_cash_exits_and_its_customers_choose_again():
     assert providers.loc[("Doomed", 2), "customers"] > 0, "it served its last quarter"
     assert providers.loc[("Doomed", 2), "status"] == "exited"
     assert providers.loc[("Doomed", 3), "customers"] == 0
+
+
+def test_entry_cost_buys_the_entry_compute_at_the_import_price_scaled_with_the_frontier():
+    config = make_config(customers=200, entry={"entry_compute": 5e4, "scales_with_frontier": True},
+                         capability={"frontier_start": 2.0}, finance={"gpu_cost_import": 30000.0})
+    market = Market(config=config)
+    market.frontier, market.gpu_cost_factor = 3.0, 0.8
+    assert entry_exit.entry_compute(market) == pytest.approx(5e4 * 3.0 / 2.0)
+    assert entry_exit.entry_cost(market) == pytest.approx(5e4 * 1.5 * 30000.0 * 0.8 / 1e6)
+    flat = Market(config=config.model_copy(update={"entry": config.entry.model_copy(update={"scales_with_frontier": False})}))
+    flat.frontier, flat.gpu_cost_factor = 3.0, 0.8
+    assert entry_exit.entry_compute(flat) == pytest.approx(5e4)
+    assert entry_exit.entry_cost(flat) == pytest.approx(5e4 * 30000.0 * 0.8 / 1e6)
+
+
+def test_an_exit_frees_only_its_own_customers():
+    market = Market(config=make_config(n_identical=3, customers=2000))
+    people = market.customers
+    people.uses_model[people.provider >= 0] = True
+    people.tenure[people.provider >= 0] = 7
+    before = people.provider.copy()
+    entry_exit.exit_provider(market, market.slots[1])
+    orphans, others = before == 1, (before != 1) & (before >= 0)
+    assert orphans.sum() > 100 and others.sum() > 100
+    assert (people.provider[orphans] == -1).all() and (people.tenure[orphans] == 0).all()
+    assert not people.uses_model[orphans].any()
+    assert (people.provider[others] == before[others]).all() and (people.tenure[others] == 7).all()
+    assert people.uses_model[others].all()
+    assert market.exits == ["P1"] and market.status[1] == "exited"
