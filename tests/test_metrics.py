@@ -64,3 +64,19 @@ def test_recorded_provider_rows_carry_the_providers_state(six_providers):
         assert rows["customers"].sum() > 0 and (rows["model_users"] <= rows["customers"]).all()
         for metric in metrics.METRICS:
             assert rows[f"share_{metric}"].to_numpy() == pytest.approx(rows[metric] / rows[metric].sum())
+
+
+FLOW_COLUMNS = ["quarter", "step", "from", "to", "customers"]
+
+
+def test_flows_record_who_moved_where_and_keep_their_columns_when_nobody_moved():
+    segments = {s: {"renewal_hazard": 0.0} for s in ("internet", "enterprise", "government", "startup", "overseas")}
+    still = simulate(make_config(n_identical=2, customers=500, quarters=3,
+                                 demand={"bass_p": 0.0, "bass_q": 0.0, "segments": segments}))
+    assert still.flows.empty and list(still.flows.columns) == FLOW_COLUMNS
+    moving = simulate(make_config(n_identical=2, customers=2000, quarters=3, demand={"bass_p": 0.2}))
+    flows = moving.flows
+    assert list(flows.columns) == FLOW_COLUMNS and len(flows) > 0
+    joined = flows[flows["from"] == metrics.NONE_LABEL].groupby("step")["customers"].sum()
+    assert (joined == moving.market.set_index("step")["new_adopters"]).all(), "every new adopter chose a provider"
+    assert set(flows["quarter"]) <= set(moving.market["quarter"])
