@@ -37,6 +37,9 @@ NEUTRAL = {
     "capability.frontier_growth": 0.0,
     "capability.learning_rate": 0.0,  # own capability never moves; open weights fixed at 0.75
     "entry.exit_after": 400,          # nobody exits within the run
+    "entry.overload_limit": 100.0,
+    # Parents' internal split held still: the training share (and so unit cost and price) stays put.
+    **{f"parents.{name}.priority": 0.0 for name in ("Alibaba Group", "ByteDance", "Tencent", "Baidu", "Huawei")},
 }
 
 

@@ -28,6 +28,8 @@ class Provider(mesa.Agent):
         self.capability = spec.capability
         self.compute = spec.compute + extra_compute
         self.training_share = spec.training_share
+        self.base_training_share = spec.training_share  # the rule of sim.submodels.parents moves training_share from here
+        self.parent = spec.parent
         self.own_chip_share = spec.own_chip_share
         self.lock_in = spec.lock_in
         self.cash = spec.cash if cash is None else cash
@@ -43,10 +45,13 @@ class Provider(mesa.Agent):
         self.price = spec.price if spec.price is not None else model.pricing_target(self, markup=model.config.pricing.base_markup)
         self.markup = model.config.pricing.base_markup
         self.pipeline: deque[float] = deque([0.0] * model.config.finance.capex_lag)
-        self.negative_cash_quarters = 0
+        self.distress_quarters = 0
+        self.standing = 0.0  # utility with the showcase segments, earned or lost in surges (sim.submodels.showcase)
         # Flows of the current quarter, set by the submodels.
-        self.revenue = self.internal_revenue = self.opex = self.capex = 0.0
+        self.revenue = self.internal_revenue = self.opex = self.capex = self.parent_funding = 0.0
         self.captive_served = 0.0
+        self.served_share = self.customer_served_share = 1.0  # of all demand; of customers' demand
+        self.capacity_unfunded = False  # wanted GPUs for its capacity gap that neither it nor its parent could pay for
         self.demand_gpu = self.planned_gpu = self.served_gpu = self.billed_gpu = self.utilisation = 0.0
         self.customer_compute = self.tokens = 0.0
         self.customers = 0

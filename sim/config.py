@@ -18,9 +18,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sim import quarters
+from sim import quarters, resources
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = resources.folder("configs")  # the clone's configs/, or the copy in the wheel
 SEGMENTS = ("internet", "enterprise", "government", "startup", "overseas")
 
 QuarterRef = Annotated[
@@ -171,10 +171,14 @@ class SurgeConfig(Section):
     _q = field_validator("quarter")(classmethod(lambda cls, v: _check_quarter(v)))
 
 
+Rationing = typing.Literal["own_apps_first", "customers_first", "proportional"]
+
+
 class ServiceConfig(Section):
     reliability_memory: float = F(0.5, "weight of last quarter's reliability in this quarter's (0 = reacts at once)", "fraction", ge=0, le=0.99)
     overload_penalty: float = F(1.0, "exponent on capacity/demand when demand exceeds capacity (reliability target = (capacity/demand)^penalty)", "", ge=0, le=10)
     surges: list[SurgeConfig] = F([], "demand surges (e.g. the Spring Festival Gala test)", "")
+    rationing: Rationing = F("proportional", "who bears a capacity shortfall: 'own_apps_first' (captive demand is served first), 'customers_first', or 'proportional' (both get the same share); a parent may set its own", "")
 
 
 # ----------------------------------------------------------------------- finance
@@ -188,7 +192,6 @@ class FinanceConfig(Section):
     headroom: float = F(0.15, "spare serving capacity providers plan for above this quarter's demand", "fraction", ge=0, le=5)
     import_cap: float | None = F(None, "most imported GPU-equivalents all providers together may buy in a quarter (export controls); none = no cap", "GPU-equivalents per quarter", ge=0)
     domestic_chip_cost: float | None = F(None, "cost of a GPU-equivalent of third-party domestic chips, bought with the import budget that the cap refuses; none = no substitute (that money stays in cash)", "US$", gt=0, le=1e7)
-    captive_billing: float = F(1.0, "what a provider's own apps pay for the compute they use, as a multiple of unit cost (internal revenue: funds the fleet, not counted in market shares)", "ratio", ge=0, le=10)
     capex_lag: int = F(1, "quarters between paying for compute and using it", "quarters", ge=0, le=8)
 
 
@@ -217,7 +220,8 @@ class OpenWeightsConfig(Section):
 class EntryConfig(Section):
     entry_compute: float = F(1.0e5, "compute an entrant must buy to enter (the article's 100,000 cards)", "GPU-equivalents", ge=0, le=1e9)
     scales_with_frontier: bool = F(True, "the entry compute grows with the frontier (the compute arms race)", "")
-    exit_after: int = F(4, "quarters of negative cash after which a provider exits", "quarters", ge=1, le=400)
+    exit_after: int = F(4, "quarters of distress in a row after which a provider exits (distress: negative cash, or overloaded beyond overload_limit without the money to buy the capacity its demand needs)", "quarters", ge=1, le=400)
+    overload_limit: float = F(1.5, "utilisation (demand / serving capacity) above which a provider that cannot fund the capacity it needs is in distress", "ratio", gt=1, le=100)
 
 
 # --------------------------------------------------------------------- providers
@@ -247,6 +251,7 @@ class ProviderConfig(Section):
     initial_share: float = F(0.0, "share of adopted customers' compute demand held at the start", "fraction", ge=0, le=1)
     affinity: dict[str, float] = F({}, "ecosystem fit per segment (utility units, 0 = neutral)", "utils")
     reliability: float = F(1.0, "reliability at the start", "0..1", ge=0, le=1)
+    parent: str | None = F(None, "name of the parent group (a [[parents]] entry) that funds it and owns its captive apps; none = standalone", "", min_length=1, max_length=60)
 
 
 class EntrantConfig(ProviderConfig):
@@ -256,6 +261,45 @@ class EntrantConfig(ProviderConfig):
     cash: float = F(0.0, "unused: an entrant's cash is its bankroll minus the entry cost", "US$ million", ge=-1e9, le=1e9)
 
     _q = field_validator("earliest")(classmethod(lambda cls, v: _check_quarter(v)))
+
+
+# ----------------------------------------------------------------------- parents
+class ParentConfig(Section):
+    name: str = F(..., "name of the group (providers name it in their `parent` key)", "", min_length=1, max_length=60)
+    budget_per_quarter: float = F(0.0, "strategic budget allotted each quarter of the window: pays for its providers' capex beyond their own cash; unspent allotments carry over", "US$ million per quarter", ge=0, le=1e7)
+    budget_total: float | None = F(None, "alternative to budget_per_quarter: a total spread evenly over budget_quarters (e.g. Alibaba's 380 bn yuan over three years)", "US$ million", ge=0, le=1e9)
+    budget_start: QuarterRef = F(0, "first quarter of the budget window (label or offset)", "quarter")
+    budget_quarters: int | None = F(None, "length of the budget window; none = to the end of the run (required with budget_total)", "quarters", ge=1, le=400)
+    credit_line: float = F(0.0, "operating losses the parent will carry over the whole run: it tops negative cash back up to zero until this is used", "US$ million", ge=0, le=1e9)
+    priority: float = F(0.5, "weight the group gives its models over serving: how far its providers' training share moves from their own training_share toward max_training_share as their model falls behind the frontier", "fraction", ge=0, le=1)
+    max_training_share: float = F(0.4, "highest training share the group allows (reached at priority 1 with a model at 0 % of the frontier)", "fraction", ge=0, le=0.95)
+    transfer_price: typing.Literal["cost", "market"] = F("cost", "what its apps pay per GPU-quarter of compute they use: 'cost' (the provider's unit cost) or 'market' (its price to customers); internal revenue, not in market shares", "")
+    rationing: Rationing | None = F(None, "who bears a shortfall at its providers (as service.rationing); none = service.rationing", "")
+
+    _q = field_validator("budget_start")(classmethod(lambda cls, v: _check_quarter(v)))
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> "ParentConfig":
+        if self.budget_total is not None:
+            if self.budget_per_quarter > 0:
+                raise ValueError("give either budget_per_quarter or budget_total, not both")
+            if self.budget_quarters is None:
+                raise ValueError("budget_total needs budget_quarters (the quarters it is spread over)")
+        return self
+
+    def allotment(self) -> float:
+        """US$ million allotted in each quarter of the window."""
+        if self.budget_total is not None:
+            return self.budget_total / (self.budget_quarters or 1)
+        return self.budget_per_quarter
+
+
+# ---------------------------------------------------------------------- showcase
+class ShowcaseConfig(Section):
+    segments: list[str] = F(["internet"], "segments that watch a surge (the Spring Festival Gala) and remember how it was served", "")
+    size: float = F(0.5, "standing gained by serving a surge in full (lost by serving none of it), in utility with the watching segments", "utils", ge=0, le=10)
+    pass_mark: float = F(0.9, "served share of surge demand at which a surge leaves standing unchanged; above it standing rises, below it falls", "fraction", gt=0, lt=1)
+    decay: float = F(0.1, "share of standing forgotten each quarter", "fraction per quarter", ge=0, le=1)
 
 
 # -------------------------------------------------------------------------- root
@@ -273,6 +317,8 @@ class Config(Section):
     entry: EntryConfig = F(EntryConfig, "submodel 7: entry and exit", "")
     providers: list[ProviderConfig] = F(..., "providers present at the start", "", min_length=1)
     entrants: list[EntrantConfig] = F([], "potential entrants", "")
+    parents: list[ParentConfig] = F([], "parent groups that fund providers and own their captive apps", "")
+    showcase: ShowcaseConfig = F(ShowcaseConfig, "the surge as a public test: standing with watching segments", "")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Config":
@@ -294,6 +340,17 @@ class Config(Section):
             bad = sorted(set(s.segments) - segs)
             if bad:
                 raise ValueError(f"service.surges: unknown segment(s) {', '.join(bad)}; allowed: {', '.join(sorted(segs))}")
+        parents = [g.name for g in self.parents]
+        repeated = sorted({n for n in parents if parents.count(n) > 1})
+        if repeated:
+            raise ValueError(f"parents: names must be unique; repeated: {', '.join(repeated)}")
+        for p in self.all_providers:
+            if p.parent is not None and p.parent not in parents:
+                allowed = ", ".join(parents) if parents else "none defined; add a [[parents]] entry"
+                raise ValueError(f"provider {p.name!r}: parent {p.parent!r} is not in [[parents]]; allowed: {allowed}")
+        bad = sorted(set(self.showcase.segments) - segs)
+        if bad:
+            raise ValueError(f"showcase.segments: unknown segment(s) {', '.join(bad)}; allowed: {', '.join(sorted(segs))}")
         total = sum(p.initial_share for p in self.providers)
         if self.demand.initial_adoption > 0 and not 0.98 <= total <= 1.02:
             raise ValueError(f"providers' initial_share must sum to 1 (within 0.02) when demand.initial_adoption > 0; they sum to {total:.3f}")

@@ -26,6 +26,24 @@ def shares_of(values: np.ndarray) -> np.ndarray:
     return values / total if total > 0 else np.zeros_like(values, dtype=float)
 
 
+OVERLOAD_LIMIT = 1.5  # utilisation
+OVERLOAD_SPELL = 4  # quarters in a row; a longer spell is flagged in the run summary
+
+
+def longest_overload(providers: pd.DataFrame, limit: float = OVERLOAD_LIMIT) -> dict[str, int]:
+    """Longest run of consecutive quarters with utilisation above ``limit``, per provider
+    (provider rows as recorded, in quarter order; quarters not active break a run)."""
+    spells = {}
+    for name, rows in providers.groupby("provider", sort=False):
+        over = (rows["utilisation"].to_numpy(dtype=float) > limit)  # NaN (not active) compares False
+        best = run = 0
+        for flag in over:
+            run = run + 1 if flag else 0
+            best = max(best, run)
+        spells[name] = best
+    return spells
+
+
 class Recorder:
     """Keeps a few small rows per quarter (providers x quarters), never per customer."""
 
@@ -76,6 +94,8 @@ class Recorder:
                 cash=p.cash if live else np.nan, reliability=p.reliability if live else np.nan,
                 utilisation=p.utilisation if live else np.nan, capex=p.capex if live else 0.0,
                 opex=p.opex if live else 0.0, internal_revenue=p.internal_revenue if live else 0.0,
+                parent_funding=p.parent_funding if live else 0.0,
+                training_share=p.training_share if live else np.nan, standing=p.standing if live else 0.0,
                 gpus_bought=p.gpus_bought if live else 0.0,
                 model_users=int(uses_model[slot]),
             )

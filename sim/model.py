@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import mesa
 import numpy as np
 
-from sim import quarters
+from sim import datacollection, quarters
 from sim.agents import Provider
-from sim.config import Config, EntrantConfig, load_config
+from sim.config import Config, ConfigError, EntrantConfig, load_config
 from sim.customers import CustomerPopulation
 from sim.metrics import Recorder
-from sim.submodels import capability, choice, demand, entry_exit, finance, pricing, service
+from sim.parameters import apply_keywords
+from sim.submodels import capability, choice, demand, entry_exit, finance, parents, pricing, service, showcase
 
 PENDING, ACTIVE, EXITED = "pending", "active", "exited"
+
+
+class HorizonReached(RuntimeError):
+    """``step()`` was called after the last configured quarter (``run.quarters``)."""
 
 
 class Market(mesa.Model):
@@ -20,15 +27,46 @@ class Market(mesa.Model):
 
     Provider slots are fixed at the start: incumbents first, then potential
     entrants; a customer's ``provider`` is a slot number.
+
+    Build it from a validated config, a preset, or keywords (``sim.parameters``)::
+
+        Market(config=load_config("china_2025"))
+        Market(preset="china_2025", customers=20_000, flywheel=2.0, rng=7)
+        Market(preset="minimal", overrides={"providers.*.lock_in": 2.0, "choice.switching_base": 1.0})
+        mesa.batch_run(Market, parameters={"preset": "minimal", "flywheel": [0.5, 2.0]}, rng=[1, 2])
+
+    Args:
+        config: a validated ``Config``; default: the preset (or ``minimal``).
+        preset: a preset name in ``configs/`` or a TOML path (not together with ``config``).
+        rng: seed of the model's random generator; default ``run.seed`` of the config.
+        overrides: ``{"key.path": value}`` applied after ``config``/``preset``.
+        **params: flat names (``customers``, ``quarters``, ``flywheel``, ...) or key paths.
+
+    Raises:
+        ConfigError: an unknown name, or a value the config does not allow (one line each).
+
+    The run ends at its horizon: after ``run.quarters`` steps ``running`` is False,
+    ``run()`` and ``run_model()`` stop there, and a further ``step()`` raises
+    ``HorizonReached`` without changing anything.  ``datacollector`` (a Mesa
+    ``DataCollector``, ``sim.datacollection``) is collected after every quarter.
     """
 
-    def __init__(self, *, config: Config | None = None, rng: int | None = None):
-        config = config if config is not None else default_config()
+    def __init__(self, *, config: Config | None = None, preset: str | None = None, rng: Any = None,
+                 overrides: dict[str, Any] | None = None, **params: Any):
+        if config is not None and preset is not None:
+            raise ConfigError(["Market(config=..., preset=...): give one of config and preset, not both"])
+        if config is None:
+            config = load_config(preset) if preset is not None else default_config()
+        config = apply_keywords(config, {**(overrides or {}), **params})
         seed = config.run.seed if rng is None else rng
         super().__init__(rng=seed)
+        # Mesa's step wrapper advances its clock, then calls our step(); the guard refuses a
+        # step past the horizon before that, so a refused step leaves the model as it was.
+        self._mesa_step = self.step
+        self.step = self._step_within_horizon
+        self._in_quarter = False
         self.config = config
         self.seed = seed
-        self.t = 0
         self.frontier = config.capability.frontier_start
         self.open_capability = capability.open_weights_capability(config, 0, self.frontier)
         self.token_compute = config.pricing.token_compute
@@ -40,6 +78,7 @@ class Market(mesa.Model):
         self.status = [ACTIVE] * len(config.providers) + [PENDING] * len(config.entrants)
         self.slots: list[Provider | None] = [None] * self.n_slots
         self.bankrolls = {len(config.providers) + i: e.bankroll for i, e in enumerate(config.entrants)}
+        self.parent_accounts = parents.accounts(config)
         for slot, spec in enumerate(config.providers):
             self.slots[slot] = Provider(self, spec, slot)
         for p in self.active_providers():
@@ -51,22 +90,64 @@ class Market(mesa.Model):
         self.entries: list[str] = []
         self.exits: list[str] = []
         self.recorder = Recorder(self)
+        self.datacollector = datacollection.build(self)
 
     # ------------------------------------------------------------------ schedule
     def step(self) -> None:
         """One quarter, in the order of docs/model.md section 3."""
-        demand.step(self)
-        pricing.step(self)
-        choice.step(self)
-        service.step(self)
-        finance.step(self)
-        capability.step(self)
-        entry_exit.step(self)
-        self.recorder.record(self)
+        self._in_quarter = True
+        try:
+            demand.step(self)
+            parents.step(self)
+            pricing.step(self)
+            choice.step(self)
+            service.step(self)
+            showcase.step(self)
+            finance.step(self)
+            capability.step(self)
+            entry_exit.step(self)
+            self.recorder.record(self)
+        finally:
+            self._in_quarter = False
         self._advance_clock()
+        self.datacollector.collect(self)
+        self.running = self.steps < self.config.run.quarters
 
     def run(self, quarters: int | None = None) -> None:
-        self.run_for(quarters if quarters is not None else self.config.run.quarters)
+        """Step until the horizon (``run.quarters``), or for at most ``quarters`` more quarters.
+
+        Stops early if ``running`` turns False; after one ``step()`` it runs the rest, never past the end.
+        """
+        if quarters is not None and quarters < 0:
+            raise ValueError(f"quarters must be >= 0 (got {quarters})")
+        todo = self.remaining_quarters if quarters is None else min(quarters, self.remaining_quarters)
+        for _ in range(todo):
+            if not self.running:
+                break
+            self.step()
+
+    @property
+    def t(self) -> int:
+        """The current quarter, counted from ``run.start`` (0); derived from Mesa's ``steps``, the one clock.
+
+        During ``step()`` it is the quarter being simulated (``steps - 1``: Mesa counts a step
+        before running it); between steps it is the next quarter to simulate (``steps``), which
+        is also the number of quarters done.  Read-only.
+        """
+        return self.steps - 1 if self._in_quarter else self.steps
+
+    @property
+    def remaining_quarters(self) -> int:
+        """Quarters left before the horizon (``run.quarters``)."""
+        return max(self.config.run.quarters - self.steps, 0)
+
+    def _step_within_horizon(self) -> None:
+        if self.steps >= self.config.run.quarters:
+            self.running = False
+            raise HorizonReached(f"Market {self.config.name!r}: all {self.config.run.quarters} quarters "
+                                 f"(run.quarters) are done; step() refused. Build a new Market, "
+                                 f"with a larger quarters=..., to simulate further")
+        self._mesa_step()
 
     # --------------------------------------------------------------- providers
     def active_providers(self) -> list[Provider]:
@@ -124,7 +205,7 @@ class Market(mesa.Model):
 
     # ------------------------------------------------------------------ helpers
     def _advance_clock(self) -> None:
-        self.t += 1
+        """Prices that follow the calendar, for the quarter about to start (``t`` has moved on)."""
         fin, pr = self.config.finance, self.config.pricing
         self.gpu_cost_factor = (1.0 + fin.gpu_cost_trend) ** self.t
         self.token_compute = pr.token_compute * (1.0 - pr.token_efficiency_gain) ** self.t

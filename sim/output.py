@@ -63,17 +63,24 @@ def write_csv(target: Path, frame: pd.DataFrame) -> None:
 
 
 def versions() -> dict[str, str]:
+    from sim import __version__
+
     found = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
+    found["aicloud-sim"] = __version__  # the code that ran (an editable install's metadata can lag)
     return found
 
 
 def git_commit() -> str | None:
-    root = Path(__file__).resolve().parent.parent
+    from sim.resources import CLONE_ROOT, in_clone
+
+    root = CLONE_ROOT
+    if not in_clone():  # an installed wheel: a git repository around site-packages is not ours
+        return None
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):

@@ -33,6 +33,8 @@ SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("[[providers]]", c.ProviderConfig, "A provider present at the start (address it in --set by name: providers.NAME.field)."),
     ("[providers.committed_capex]", c.CommittedCapex, "An optional committed capex budget of a provider."),
     ("[[entrants]]", c.EntrantConfig, "A potential entrant: every provider field, plus the ones below."),
+    ("[[parents]]", c.ParentConfig, "A parent group: funds its providers (those with `parent = NAME`), owns their captive apps, sets their internal split (sim/submodels/parents.py)."),
+    ("[showcase]", c.ShowcaseConfig, "A surge as a public test: standing with the watching segments (sim/submodels/showcase.py)."),
 ]
 
 

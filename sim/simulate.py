@@ -8,7 +8,7 @@ from typing import Callable
 import pandas as pd
 
 from sim.config import Config
-from sim.metrics import METRICS
+from sim.metrics import METRICS, OVERLOAD_LIMIT, OVERLOAD_SPELL, longest_overload
 from sim.model import Market
 
 
@@ -61,4 +61,7 @@ def summarise(result: RunResult, metric: str = "revenue") -> dict:
         "mean_churn": round(float(mkt["churn"].mean()), 6),
         "entries": [e for e in "|".join(mkt["entered"]).split("|") if e],
         "exits": [e for e in "|".join(mkt["exited"]).split("|") if e],
+        # Providers above utilisation 1.5 for more than 4 quarters in a row: zombies, or a config to check.
+        "overloaded": {name: n for name, n in longest_overload(prov).items() if n > OVERLOAD_SPELL},
+        "overload_rule": f"utilisation > {OVERLOAD_LIMIT} for more than {OVERLOAD_SPELL} consecutive quarters",
     }

@@ -20,13 +20,17 @@ def provider(name: str, **fields) -> dict:
 
 def make_config(providers: list[dict] | None = None, *, n_identical: int = 3, customers: int = 3000,
                 quarters: int = 12, seed: int = 7, entrants: list[dict] | None = None, **sections) -> Config:
-    """A validated config; ``sections`` are dicts per section, e.g. choice={"switching_base": 0}."""
+    """A validated config; ``sections`` are dicts per section, e.g. choice={"switching_base": 0},
+    or lists for list-valued keys, e.g. parents=[{"name": "G", "budget_per_quarter": 100.0}]."""
     if providers is None:
         providers = [provider(f"P{i}", initial_share=1.0 / n_identical) for i in range(n_identical)]
     raw = {"name": "test", "run": {"customers": customers, "quarters": quarters, "seed": seed},
            "demand": {"market_compute": 3.0e5}, "providers": copy.deepcopy(providers),
            "entrants": copy.deepcopy(entrants or [])}
     for key, value in sections.items():
+        if isinstance(value, list):
+            raw[key] = copy.deepcopy(value)
+            continue
         raw.setdefault(key, {})
         raw[key].update(value)
     return validate(raw, "test-config")

@@ -65,3 +65,15 @@ def test_overlay_of_fitted_values_then_set(tmp_path):
     assert manifest["overlays"] == [str(overlay)] and manifest["overrides"] == ["run.quarters=4"]
     overlay.write_text('[overrides]\n"choice.switching_bass" = 1.0\n')
     assert main(["run", "minimal", "--overlay", str(overlay), "--out", str(tmp_path / "bad")]) == 2
+
+
+def test_summary_flags_a_provider_overloaded_for_more_than_four_quarters(tmp_path, capsys):
+    # The Porter's fleet is cut to a tenth and the exit rule made blind to overload: a zombie.
+    zombie = ["run", "minimal", "--quarters", "8", "--set", "providers.Porter.compute=1.6e4",
+              "--set", "providers.Porter.cash=0", "--set", "entry.overload_limit=100", "--out", str(tmp_path / "z")]
+    assert main(zombie) == 0
+    out = capsys.readouterr().out
+    assert "WARNING overloaded (utilisation > 1.5 for more than 4 consecutive quarters): Porter (8 quarters)" in out
+    assert json.loads((tmp_path / "z" / "summary.json").read_text())["overloaded"] == {"Porter": 8}
+    assert main(["run", "minimal", "--quarters", "8", "--out", str(tmp_path / "ok")]) == 0
+    assert "WARNING overloaded" not in capsys.readouterr().out

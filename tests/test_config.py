@@ -22,6 +22,17 @@ BAD_FILES = {
     "markup bounds crossed": ('[pricing]\nmin_markup = 2.0\nmax_markup = 1.0\n' + GOOD_PROVIDERS, ["min_markup", "must not exceed max_markup"]),
     "no providers": ('name = "empty"\n', ["providers: required key is missing"]),
     "TOML syntax": ('[run\nquarters = 3\n', ["TOML syntax error", "line 1"]),
+    "negative parent budget": ('[[parents]]\nname = "G"\nbudget_per_quarter = -5.0\n' + GOOD_PROVIDERS,
+                               ["parents[0] (G).budget_per_quarter", ">= 0", "US$ million per quarter"]),
+    "negative credit line": ('[[parents]]\nname = "G"\ncredit_line = -1.0\n' + GOOD_PROVIDERS, ["parents[0] (G).credit_line", ">= 0"]),
+    "unknown parent": (GOOD_PROVIDERS + 'parent = "Bytedance"\n[[parents]]\nname = "ByteDance"\n',
+                       ["provider 'B': parent 'Bytedance' is not in [[parents]]", "allowed: ByteDance"]),
+    "parent without any parents": (GOOD_PROVIDERS + 'parent = "G"\n', ["parent 'G' is not in [[parents]]", "add a [[parents]] entry"]),
+    "two budgets": ('[[parents]]\nname = "G"\nbudget_per_quarter = 5.0\nbudget_total = 50.0\nbudget_quarters = 4\n' + GOOD_PROVIDERS,
+                    ["parents[0] (G)", "either budget_per_quarter or budget_total"]),
+    "total budget without a window": ('[[parents]]\nname = "G"\nbudget_total = 50.0\n' + GOOD_PROVIDERS, ["budget_total needs budget_quarters"]),
+    "unknown transfer price": ('[[parents]]\nname = "G"\ntransfer_price = "free"\n' + GOOD_PROVIDERS, ["parents[0] (G).transfer_price", "'cost' or 'market'"]),
+    "unknown rationing rule": ('[service]\nrationing = "random"\n' + GOOD_PROVIDERS, ["service.rationing", "own_apps_first"]),
 }
 
 
@@ -65,6 +76,13 @@ def test_override_errors_name_the_key():
         load_config("minimal", ["run.quarters=-4"])
     with pytest.raises(ConfigError, match="expected key.path=value"):
         parse_override("run.quarters")
+
+
+def test_parent_on_a_provider_that_does_not_exist_is_one_clear_error():
+    with pytest.raises(ConfigError) as info:
+        load_config("china_2025", ["providers.Volcano.parent=ByteDance"])
+    assert len(info.value.problems) == 1
+    assert "no item 'Volcano'" in str(info.value) and "Volcano Engine" in str(info.value)
 
 
 def test_override_values_are_read_as_toml():

@@ -1,7 +1,10 @@
-"""Entry when the bankroll covers the entry cost; exit after quarters of negative cash."""
+"""Entry when the bankroll covers the entry cost; exit after quarters of distress (negative cash,
+or overload without the money to build); no preset keeps a provider overloaded."""
 
 import pytest
 
+from sim.config import load_config
+from sim.metrics import OVERLOAD_SPELL, longest_overload
 from sim.model import Market
 from sim.simulate import simulate
 from sim.submodels import entry_exit
@@ -85,3 +88,35 @@ def test_an_exit_frees_only_its_own_customers():
     assert (people.provider[others] == before[others]).all() and (people.tenure[others] == 7).all()
     assert people.uses_model[others].all()
     assert market.exits == ["P1"] and market.status[1] == "exited"
+
+
+def test_provider_that_cannot_fund_the_capacity_its_demand_needs_exits():
+    """No zombies: with its cash gone, capex is limited to what comes in and cash never turns
+    negative; overloaded beyond overload_limit without the money to build, it exits all the same."""
+    providers = [provider("Zombie", initial_share=0.5, cash=0.0, compute=1.2e5, captive_compute=1e5,
+                          captive_growth=0.1, capex_share=0.0),
+                 provider("Sound", initial_share=0.5, compute=3e5)]
+
+    def zombie(limit):
+        config = make_config(providers, customers=2000, quarters=12, entry={"overload_limit": limit, "exit_after": 4})
+        return simulate(config).providers.query("provider == 'Zombie'").set_index("step")
+
+    rows = zombie(1.5)
+    assert (rows["cash"].dropna() >= -1e-6).all(), "never in debt: the cash rule alone would not see it"
+    assert rows.loc[3, "status"] == "exited" and rows.loc[3, "utilisation"] > 1.5
+    assert rows.loc[4:, "customers"].sum() == 0
+    blind = zombie(100.0)  # exit rule blind to overload: it keeps running overloaded
+    assert (blind["status"] == "active").all() and (blind["utilisation"] > 1.5).sum() > 4
+
+
+@pytest.mark.parametrize("preset", ["china_2025", "global_2025", "china_history_2020"])
+def test_no_preset_run_keeps_a_provider_overloaded(preset):
+    """10 seeds x 40 quarters at 5,000 customers (the presets' populations are 5,000-100,000; the
+    population sets granularity, not market size): no provider above utilisation 1.5 for more than
+    4 quarters in a row.  The history preset runs 20 years past its 2020Q1-2024Q4 window here."""
+    worst = {}
+    for seed in range(10):
+        config = load_config(preset, [f"run.seed={seed}", "run.quarters=40", "run.customers=5000"])
+        for name, spell in longest_overload(simulate(config).providers).items():
+            worst[name] = max(worst.get(name, 0), spell)
+    assert max(worst.values()) <= OVERLOAD_SPELL, worst

@@ -80,17 +80,6 @@ def test_domestic_chips_replace_refused_imports_at_their_cost():
     assert (domestic["capex"] > none["capex"]).all()
 
 
-def test_parent_pays_for_captive_compute():
-    providers = [provider("Captive", initial_share=1.0, captive_compute=5e4)]
-
-    def internal(billing):
-        rows = simulate(make_config(providers, customers=1000, quarters=3, finance={"captive_billing": billing})).providers
-        return rows["internal_revenue"].to_numpy()
-
-    assert (internal(0.0) == 0).all() and (internal(1.0) > 0).all()
-    assert internal(2.0) == pytest.approx(2 * internal(1.0), rel=1e-6)
-
-
 SEGMENTS = ("internet", "enterprise", "government", "startup", "overseas")
 STILL_DEMAND = {"bass_p": 0.0, "bass_q": 0.0,
                 "segments": {s: {"growth": 0.0, "token_growth": 0.0, "model_use_rate": 0.0} for s in SEGMENTS}}
@@ -125,11 +114,11 @@ def test_orders_already_in_the_pipeline_are_not_ordered_again():
 
 
 def test_capacity_gap_counts_installed_and_ordered_compute():
-    class Fleet:
-        planned_gpu, training_share, compute = 100.0, 0.5, 150.0
-        pipeline = [20.0, 10.0]
-
-    fin = make_config().finance.model_copy(update={"headroom": 0.2, "capacity_response": 0.5})
-    assert finance.capacity_gap(Fleet, fin) == pytest.approx(0.5 * (100 * 1.2 / 0.5 - 150 - 30))
-    Fleet.compute = 300.0
-    assert finance.capacity_gap(Fleet, fin) == 0.0, "never a negative order"
+    providers = [provider("Fleet", initial_share=1.0, training_share=0.5, captive_compute=0.0)]
+    config = make_config(providers, customers=100, finance={"headroom": 0.2, "capacity_response": 0.5, "capex_lag": 2})
+    fleet = Market(config=config).slots[0]
+    fleet.planned_gpu, fleet.compute = 100.0, 150.0
+    fleet.pipeline.extend([20.0, 10.0])
+    assert finance.capacity_gap(fleet, config.finance) == pytest.approx(0.5 * (100 * 1.2 / 0.5 - 150 - 30))
+    fleet.compute = 300.0
+    assert finance.capacity_gap(fleet, config.finance) == 0.0, "never a negative order"

@@ -84,6 +84,7 @@ TABLE_SECTIONS = {
     "service": cfg.ServiceConfig, "service.surges": cfg.SurgeConfig, "finance": cfg.FinanceConfig,
     "capability": cfg.CapabilityConfig, "open_weights": cfg.OpenWeightsConfig, "entry": cfg.EntryConfig,
     "providers": cfg.ProviderConfig, "providers.committed_capex": cfg.CommittedCapex, "entrants": cfg.EntrantConfig,
+    "parents": cfg.ParentConfig, "showcase": cfg.ShowcaseConfig,
 }
 ROW = re.compile(r"^\| (?P<section>[a-z_.]+) \| `(?P<key>\w+)` \| (?P<default>[^|]*) \|")
 # 0.8, −0.3, 4,000, 2.5 × 10⁶, 10⁵

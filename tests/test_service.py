@@ -91,3 +91,31 @@ def test_only_served_demand_is_billed():
     capacity = short.serving_capacity
     finance.step(market)
     assert short.revenue == pytest.approx(short.price * capacity / finance.MILLION, rel=1e-9)
+
+
+def test_rationing_rules_split_a_shortfall():
+    # 100 GPU-equivalents of capacity for 120 of customers' demand and 40 of own apps'.
+    assert service.ration(100.0, 120.0, 40.0, "proportional") == pytest.approx((0.625, 0.625))
+    assert service.ration(100.0, 120.0, 40.0, "own_apps_first") == pytest.approx((0.5, 1.0))
+    assert service.ration(100.0, 120.0, 40.0, "customers_first") == pytest.approx((100 / 120, 0.0))
+    assert service.ration(30.0, 120.0, 40.0, "own_apps_first") == pytest.approx((0.0, 0.75))
+    assert service.ration(200.0, 120.0, 40.0, "own_apps_first") == (1.0, 1.0)
+    assert service.ration(100.0, 120.0, 0.0, "own_apps_first") == pytest.approx((100 / 120, 1.0))
+    for rule in ("proportional", "own_apps_first", "customers_first"):
+        customers, apps = service.ration(100.0, 120.0, 40.0, rule)
+        assert customers * 120.0 + apps * 40.0 == pytest.approx(100.0), "no capacity idle while demand waits"
+
+
+def test_own_apps_first_puts_the_shortfall_on_customers_reliability():
+    providers = [provider("Group", initial_share=0.5, compute=1.5e5, captive_compute=6e4, capex_share=0.0),
+                 provider("Other", initial_share=0.5, compute=4e5)]
+
+    def group_rows(rule):
+        config = make_config(providers, customers=3000, quarters=4, finance=NO_BUILD, service={"rationing": rule})
+        return simulate(config).providers.query("provider == 'Group'").set_index("step")
+
+    apps_first, customers_first, proportional = (group_rows(r) for r in ("own_apps_first", "customers_first", "proportional"))
+    assert apps_first.loc[0, "utilisation"] > 1.2
+    assert apps_first.loc[0, "reliability"] < proportional.loc[0, "reliability"] < customers_first.loc[0, "reliability"]
+    # Own apps pay for what they are served: more internal revenue when they come first.
+    assert apps_first.loc[0, "internal_revenue"] > proportional.loc[0, "internal_revenue"] > customers_first.loc[0, "internal_revenue"]

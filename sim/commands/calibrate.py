@@ -8,13 +8,19 @@ import shlex
 import time
 from pathlib import Path
 
-from sim.config import load_config, resolve_path
-from sim.output import manifest, write_csv, write_json, write_text
+# sim.config, sim.output and sim.calibration (pydantic, pandas, scipy, matplotlib) are imported
+# inside the commands, so that building the CLI's parser stays quick.
 
-# sim.calibration (scipy, matplotlib) is imported inside the commands, so that building the
-# CLI's parser stays quick.
+DATA_FILE = Path("data") / "market_shares.csv"
 
-DEFAULT_DATA = Path("data") / "market_shares.csv"  # relative to the repository root, where commands run
+
+def default_data() -> Path:
+    """data/market_shares.csv of the working directory (a clone), else the copy shipped with the package."""
+    if DATA_FILE.is_file():
+        return DATA_FILE
+    from sim import resources
+
+    return resources.folder("data") / DATA_FILE.name
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,7 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _common(p: argparse.ArgumentParser, replications: int) -> None:
     p.add_argument("config", help="config file or preset name, e.g. configs/china_history_2020.toml")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="observed figures (default: data/market_shares.csv)")
+    p.add_argument("--data", type=Path, help="observed figures (default: data/market_shares.csv here, "
+                                             "else the copy shipped with the package)")
     p.add_argument("--replications", type=int, default=replications, help=f"runs per evaluation (default {replications})")
     p.add_argument("--customers", type=int, help="override run.customers")
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a config field (repeatable)")
@@ -85,9 +92,13 @@ def _setup(args):
             _positive(name, getattr(args, name))
     if getattr(args, "profile_points", 0) < 0:
         raise UserError(f"--profile-points must be 0 or more (got {args.profile_points})")
+    from sim.config import load_config, resolve_path
+
     path = resolve_path(args.config)
     extra = list(args.set) + ([f"run.customers={args.customers}"] if args.customers else [])
     config = load_config(path, extra)
+    if args.data is None:
+        args.data = default_data()
     observations = load_observations(args.data)
     try:
         fringe = fringe_names(config, args.fringe)
@@ -111,6 +122,7 @@ def _command(args, name: str) -> str:
 
 # -------------------------------------------------------------------- calibrate
 def main_calibrate(args: argparse.Namespace) -> int:
+    from sim.output import manifest, write_csv, write_json, write_text
     from sim.calibration import params as fp
     from sim.calibration import report
     from sim.calibration.fit import FitSettings, calibrate, profile
@@ -179,6 +191,7 @@ def main_calibrate(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------- validate
 def main_validate(args: argparse.Namespace) -> int:
+    from sim.output import manifest, write_csv, write_json, write_text
     from sim.calibration import report
     from sim.calibration.overlay import apply_overlay
     from sim.calibration.replicate import process_pool, seeds_for

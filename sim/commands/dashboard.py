@@ -9,7 +9,6 @@ import socket
 import sys
 
 from sim.cli import UserError
-from sim.config import load_config, resolve_path
 
 DEFAULT_CONFIG = "china_2025"
 DEFAULT_PORT = 8765
@@ -60,6 +59,8 @@ def main(args: argparse.Namespace) -> int:
         raise UserError("the dashboard needs the viz extra: .venv/bin/pip install -e '.[viz]' (or make dashboard)")
     if not port_free(args.port):
         raise UserError(f"port {args.port} on {HOST} is in use; choose another with --port")
+    from sim.config import load_config, resolve_path
+
     path = resolve_path(args.config)
     load_config(path)  # report a bad config here, not as a traceback inside the server
     env = server_env(str(path.resolve()))

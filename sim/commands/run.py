@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sim.config import load_config, parse_override, resolve_path, with_overrides
-from sim.output import manifest, write_csv, write_json, write_parquet
-from sim.plots import save_figure, share_figure
-from sim.simulate import RunResult, simulate
+if TYPE_CHECKING:
+    from sim.simulate import RunResult
+
+# The model, pandas and matplotlib are imported inside the functions: `aicloud --help` and a
+# config error return before they are needed.
 
 DEFAULT_CONFIG = "china_2025"
 
@@ -41,6 +43,8 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
+    from sim.config import load_config, parse_override, resolve_path, with_overrides
+
     path = resolve_path(args.config)
     config = load_config(path, [] if args.overlay else overrides_from(args))
     if args.overlay:  # fitted values first, then --set on top of them
@@ -51,6 +55,8 @@ def main(args: argparse.Namespace) -> int:
         sets = (parse_override(text) for text in overrides_from(args))
         config = with_overrides(config, {".".join(keys): value for keys, value in sets}, source="--set")
     out = args.out or Path("runs") / path.stem
+    from sim.simulate import simulate
+
     started = time.perf_counter()
     result = simulate(config)
     elapsed = time.perf_counter() - started
@@ -66,6 +72,9 @@ def main(args: argparse.Namespace) -> int:
 def write_outputs(result: RunResult, out: Path, *, source: str | None = None, metric: str = "revenue",
                   extra: dict | None = None) -> None:
     """Every file is written atomically; the manifest comes last, so its presence marks a complete run."""
+    from sim.output import manifest, write_csv, write_json, write_parquet
+    from sim.plots import save_figure, share_figure
+
     out.mkdir(parents=True, exist_ok=True)
     tidy = result.tidy()
     write_parquet(out / "quarters.parquet", tidy)
@@ -92,4 +101,7 @@ def format_summary(result: RunResult, metric: str = "revenue") -> str:
                  f" biggest loser: {s['biggest_loser']['provider']} ({s['biggest_loser']['change_pp']:+.1f}pp)")
     if s["entries"] or s["exits"]:
         lines.append(f"entries: {', '.join(s['entries']) or '-'}; exits: {', '.join(s['exits']) or '-'}")
+    if s["overloaded"]:
+        spells = ", ".join(f"{name} ({n} quarters)" for name, n in s["overloaded"].items())
+        lines.append(f"WARNING overloaded ({s['overload_rule']}): {spells}")
     return "\n".join(lines)

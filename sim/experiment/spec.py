@@ -19,10 +19,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from sim import resources
 from sim.config import (Config, ConfigError, _container, field_bounds, find_toml, load_config, read_toml, resolve_path,
                         with_overrides)
 
-EXPERIMENT_DIR = Path(__file__).resolve().parent.parent.parent / "experiments"
+EXPERIMENT_DIR = resources.folder("experiments")  # the clone's experiments/, or the copy in the wheel
 DESIGNS = ("grid", "zip", "random", "latin", "sobol", "morris")
 METRIC_NAMES = ("revenue", "compute", "tokens", "customers")
 GROUPS = ("porters", "model_owners", "entrants", "incumbents")

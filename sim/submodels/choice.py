@@ -4,7 +4,8 @@ customers of exited providers choose a provider by a random-utility
 
 Utility of provider j to customer i:
     U_ij = w_cap_i * capability_j / frontier - w_price_i * log(price_j / reference_price)
-         + w_fit_i * affinity_j[segment_i] + w_rel_i * reliability_j + Gumbel noise
+         + w_fit_i * affinity_j[segment_i] + w_rel_i * reliability_j
+         + standing_j [segment_i watches surges, sim.submodels.showcase] + Gumbel noise
 (drawn as a multinomial logit: P(j) = exp(V_ij) / sum_k exp(V_ik), V = U without noise)
 Leaving the current provider c costs
     S_i = lock_in_c * (switching_base + switching_tenure * (1 - exp(-tenure_i / tenure_scale)))
@@ -20,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY, bernoulli_indices, thinned
+from sim.submodels import showcase
 
 
 def step(market) -> None:
@@ -93,6 +95,7 @@ def utilities(market, idx: np.ndarray) -> np.ndarray:
     u -= np.multiply.outer(log_price, w[W_PRICE])
     u += slots["affinity"].T[:, seg] * w[W_FIT]
     u += np.multiply.outer(slots["reliability"], w[W_RELIABILITY])
+    u += showcase.utility(market, seg)  # standing earned or lost in public surges (the Gala)
     current = people.provider[idx]
     stay = current != NO_PROVIDER
     rows = np.flatnonzero(stay)

@@ -2,15 +2,21 @@
 
     revenue  = price * billed GPU-quarters (customers' compute served, plus tokens served at the
                token price, which a price cut may set below the compute price; captive use is internal)
-    internal = captive_billing * unit cost * captive GPU-quarters served (the parent pays for its apps' compute;
-               this funds the fleet but is not market revenue)
+    internal = transfer price * captive GPU-quarters served (the group's apps pay for their compute at
+               unit cost or at market price, sim.submodels.parents; not market revenue)
     opex     = opex_per_gpu * compute stock
-    capex    = min(capex_share * revenue + committed budget + cost of the capacity gap bought, funds available)
-    gap      = capacity_response * max(0, planned demand * (1 + headroom) / (1 - training_share) - compute - on order)
-               (planned demand leaves out this quarter's surges: a one-off surge is not built for)
+    own      = max(0, cash + revenue + internal - opex)                       (own funds)
+    wanted   = capex_share * revenue + committed budget + cost of the capacity gap bought
+    capex    = min(wanted, own + the parent's grant)                          (parents.grant_capex)
+    gap      = capacity_response * max(0, (planned demand + captive growth over the lead time) * (1 + headroom)
+               / (1 - training_share) - compute - on order)
+               (planned demand leaves out this quarter's surges: a one-off surge is not built for;
+               own apps grow at a known rate, so their growth until new GPUs serve, capex_lag + 1 quarters, is planned for)
     new GPUs = own-chip part / own chip cost + imported part / import cost (imports capped market-wide,
                pro rata; the refused import budget buys domestic chips at domestic_chip_cost if set)
     compute  = compute * (1 - depreciation) + GPUs bought capex_lag quarters ago
+    cash     = cash + revenue + internal - opex - capex + parent funding (capex beyond own funds; then
+               losses, from the parent's credit line)
 Money is in US$ million.  Article: Alibaba plans "380 billion yuan over the next
 three years in AI infrastructure"; own chips (T-Head, Kunlun) are cheaper and not
 exposed to import limits.
@@ -18,7 +24,7 @@ exposed to import limits.
 
 from __future__ import annotations
 
-from sim.submodels.pricing import unit_cost
+from sim.submodels import parents
 
 MILLION = 1e6
 CASH_TOLERANCE = 1e-6  # US$ million; rounding in 'spend all that is available' must not count as debt
@@ -27,17 +33,26 @@ CASH_TOLERANCE = 1e-6  # US$ million; rounding in 'spend all that is available' 
 def step(market) -> None:
     fin = market.config.finance
     active = market.active_providers()
-    orders = {}
+    own_cost = fin.gpu_cost_own * market.gpu_cost_factor / MILLION
+    import_cost = fin.gpu_cost_import * market.gpu_cost_factor / MILLION
+    plans = {}
     for p in active:
         p.revenue = p.price * p.billed_gpu / MILLION
-        p.internal_revenue = fin.captive_billing * unit_cost(market, p) * p.captive_served / MILLION
+        p.internal_revenue = parents.transfer_price(market, p) * p.captive_served / MILLION
         p.opex = fin.opex_per_gpu * p.compute / MILLION
-        available = max(p.cash + p.revenue + p.internal_revenue - p.opex, 0.0)
-        own_cost = fin.gpu_cost_own * market.gpu_cost_factor / MILLION
-        import_cost = fin.gpu_cost_import * market.gpu_cost_factor / MILLION
+        own_funds = max(p.cash + p.revenue + p.internal_revenue - p.opex, 0.0)
         unit = p.own_chip_share * own_cost + (1 - p.own_chip_share) * import_cost
         gap_spend = capacity_gap(p, fin) * unit
-        budget = min(p.capex_share * p.revenue + p.committed_capex(market.t) + gap_spend, available)
+        wanted = p.capex_share * p.revenue + p.committed_capex(market.t) + gap_spend
+        plans[p.slot] = (wanted, own_funds, gap_spend)
+    grants = parents.grant_capex(market, {slot: max(0.0, wanted - own) for slot, (wanted, own, _) in plans.items()})
+
+    orders = {}
+    for p in active:
+        wanted, own_funds, gap_spend = plans[p.slot]
+        budget = min(wanted, own_funds + grants[p.slot])
+        # GPUs are GPUs: the capacity its demand needs is unfunded only if all it can spend falls short of it.
+        p.capacity_unfunded = budget < gap_spend - CASH_TOLERANCE
         orders[p.slot] = (budget * p.own_chip_share / own_cost, budget * (1 - p.own_chip_share) / import_cost)
 
     scale = import_scale(sum(imported for _, imported in orders.values()), fin.import_cap)
@@ -50,10 +65,11 @@ def step(market) -> None:
         p.gpus_bought = own + imported + domestic
         p.capex = (own * fin.gpu_cost_own + imported * fin.gpu_cost_import
                    + domestic * (fin.domestic_chip_cost or 0.0)) * market.gpu_cost_factor / MILLION
-        p.cash += p.revenue + p.internal_revenue - p.opex - p.capex
+        p.parent_funding = parents.draw(market, p, min(grants[p.slot], p.capex - plans[p.slot][1]))
+        p.cash += p.revenue + p.internal_revenue - p.opex - p.capex + p.parent_funding
         p.pipeline.append(p.gpus_bought)
         p.compute = p.compute * (1.0 - fin.depreciation) + p.pipeline.popleft()
-        p.negative_cash_quarters = p.negative_cash_quarters + 1 if p.cash < -CASH_TOLERANCE else 0
+    parents.cover_losses(market, active)
 
 
 def import_scale(requested: float, cap: float | None) -> float:
@@ -64,7 +80,10 @@ def import_scale(requested: float, cap: float | None) -> float:
 
 
 def capacity_gap(provider, fin) -> float:
-    """GPU-equivalents to order so that serving capacity catches up with demand plus headroom."""
-    needed = provider.planned_gpu * (1.0 + fin.headroom) / (1.0 - provider.training_share)
+    """GPU-equivalents to order so that serving capacity catches up with demand plus headroom,
+    own apps' demand taken at its expected level when GPUs ordered now start serving."""
+    lead = fin.capex_lag + 1
+    captive_growth = provider.captive_compute * ((1.0 + provider.captive_growth) ** lead - 1.0)
+    needed = (provider.planned_gpu + captive_growth) * (1.0 + fin.headroom) / (1.0 - provider.training_share)
     installed = provider.compute + sum(provider.pipeline)
     return fin.capacity_response * max(0.0, needed - installed)

@@ -1,6 +1,7 @@
 """Submodel 4, service: providers serve their customers' compute and token demand and
 their own captive demand from finite serving capacity.  Demand beyond capacity is
-not served and lowers reliability, which customers weigh when they choose.
+not served; who bears the shortfall follows the rationing rule (``ration``), and the
+share of customers' demand served sets reliability, which customers weigh when they choose.
 
 Token volume responds to the provider's token price with constant elasticity:
     tokens_i = token_need_i * uses_model_i * (token_price_j / reference_token_price) ** -elasticity
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.submodels import parents
 from sim.submodels.pricing import token_price_factor
 
 
@@ -72,10 +74,35 @@ def step(market) -> None:
         p.planned_gpu = float(planned[p.slot]) + p.captive_compute
         capacity = p.serving_capacity
         p.utilisation = p.demand_gpu / capacity if capacity > 0 else np.inf
-        served = 1.0 if p.utilisation <= 1.0 else 1.0 / p.utilisation
+        served, captive_share = ration(capacity, customer_gpu, captive, parents.rationing_rule(market, p))
         p.served_gpu = customer_gpu * served
-        p.captive_served = captive * served
+        p.captive_served = captive * captive_share
+        p.served_share = (p.served_gpu + p.captive_served) / p.demand_gpu if p.demand_gpu > 0 else 1.0
+        p.customer_served_share = served
         p.billed_gpu = (p.customer_compute + p.tokens * intensity * cut[p.slot]) * served
         target = served ** cfg.service.overload_penalty
         mem = cfg.service.reliability_memory
         p.reliability = mem * p.reliability + (1.0 - mem) * target
+
+
+def ration(capacity: float, customers: float, own_apps: float, rule: str) -> tuple[float, float]:
+    """Shares (0..1) of customers' and of own apps' demand served from ``capacity`` (all in
+    GPU-equivalents).  With enough capacity both are 1; otherwise ``rule`` decides:
+    'proportional' serves both the same share, 'own_apps_first' serves the group's apps in
+    full before customers, 'customers_first' the reverse.  Capacity is never left idle while
+    demand goes unserved."""
+    total = customers + own_apps
+    if total <= capacity:
+        return 1.0, 1.0
+    if capacity <= 0:
+        return 0.0, 0.0
+    if rule == "proportional":
+        share = capacity / total
+        return share, share
+    if rule == "own_apps_first":
+        first = min(1.0, capacity / own_apps) if own_apps > 0 else 1.0
+        return ((capacity - first * own_apps) / customers if customers > 0 else 1.0), first
+    if rule == "customers_first":
+        first = min(1.0, capacity / customers) if customers > 0 else 1.0
+        return first, ((capacity - first * customers) / own_apps if own_apps > 0 else 1.0)
+    raise ValueError(f"unknown rationing rule {rule!r}; allowed: own_apps_first, customers_first, proportional")

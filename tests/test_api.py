@@ -1,0 +1,117 @@
+"""The public Python API (simulate, replicate, run_sweep) and `aicloud export --csv`."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from sim.api import as_config, open_results, replicate, run_sweep, simulate
+from sim.cli import main
+from sim.config import ConfigError, load_config, with_overrides
+from sim.simulate import simulate as simulate_config
+
+SMALL = {"run.customers": 300, "run.quarters": 4}
+
+
+def spec_dict() -> dict:
+    return {"name": "api_test", "base": "minimal", "replicates": 2, "seed": 11,
+            "fixed": {"run": {"customers": 200, "quarters": 4}},
+            "params": {"flywheel": {"key": "capability.flywheel", "values": [0.0, 3.0]}},
+            "design": {"kind": "grid"}}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    return run_sweep(spec_dict(), out=tmp_path_factory.mktemp("sweep") / "api_test", workers=0)
+
+
+def test_simulate_takes_presets_dicts_and_keywords():
+    cfg = with_overrides(load_config("minimal"), {**SMALL, "run.seed": 3, "capability.flywheel": 2.0})
+    expected = simulate_config(cfg)
+    by_name = simulate("minimal", seed=3, customers=300, quarters=4, flywheel=2.0)
+    pd.testing.assert_frame_equal(by_name.providers, expected.providers)
+    by_dict = simulate(load_config("minimal").resolved(), seed=3, **{"run.customers": 300, "run.quarters": 4,
+                                                                      "capability.flywheel": 2.0})
+    pd.testing.assert_frame_equal(by_dict.market, expected.market)
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        simulate("minimal", lockin=2)
+    with pytest.raises(ConfigError, match="expected a preset name"):
+        as_config(42)
+
+
+def test_replicate_runs_each_seed_and_labels_rows():
+    reps = replicate("minimal", seeds=[1, 2, 3], customers=300, quarters=4)
+    prov = reps.providers
+    assert list(prov.columns[:2]) == ["replicate", "seed"]
+    assert sorted(prov["seed"].unique()) == [1, 2, 3]
+    one = simulate("minimal", seed=2, customers=300, quarters=4).providers
+    pd.testing.assert_frame_equal(prov[prov["seed"] == 2].drop(columns=["replicate", "seed"]).reset_index(drop=True), one)
+    finals = reps.final()
+    assert finals.shape == (3, 2) and finals.drop_duplicates().shape[0] == 3  # replicates differ
+
+
+def test_sweep_rows_carry_parameters_and_seed(sweep):
+    runs = sweep.runs()
+    assert len(runs) == 4 and (runs["status"] == "ok").all()
+    market = sweep.market()
+    assert list(market.columns[:6]) == ["run_id", "design_index", "replicate", "label", "flywheel", "seed"]
+    assert len(market) == 4 * 4
+    by_run = runs.set_index("run_id")
+    for run_id, rows in market.groupby("run_id"):
+        assert (rows["flywheel"] == by_run.loc[run_id, "flywheel"]).all()
+        assert (rows["seed"] == by_run.loc[run_id, "seed"]).all()
+    # a row's parameter is what the run used: re-running it gives the same market
+    row = by_run.iloc[-1]
+    again = simulate("minimal", seed=int(row["seed"]), customers=200, quarters=4, flywheel=float(row["flywheel"]))
+    stored = market[market["run_id"] == by_run.index[-1]]
+    assert stored["hhi_revenue"].tolist() == pytest.approx(again.market["hhi_revenue"].tolist())
+    outcomes = sweep.outcomes()
+    assert {"flywheel", "seed", "final_hhi_revenue", "leader_share_revenue"} <= set(outcomes.columns)
+    assert len(outcomes) == 4
+
+
+def test_flat_table_spreads_provider_columns(sweep):
+    flat = sweep.flat()
+    providers = sweep.providers()
+    assert len(flat) == 16
+    assert {"share_revenue[FullStack]", "share_tokens[Porter]", "hhi_revenue", "quarter"} <= set(flat.columns)
+    joined = flat.merge(providers[providers["provider"] == "Porter"], on=["run_id", "step"])
+    assert joined["share_compute[Porter]"].tolist() == pytest.approx(joined["share_compute"].tolist())
+
+
+def test_run_sweep_again_resumes_instead_of_rerunning(sweep):
+    before = (sweep.root / "runs.jsonl").read_text()
+    again = run_sweep(spec_dict(), out=sweep.root, workers=0)
+    assert (again.root / "runs.jsonl").read_text() == before  # nothing ran again
+    assert "4 of 4 runs finished" in repr(open_results(sweep.root))
+
+
+def test_export_csv(sweep, tmp_path, capsys):
+    target = tmp_path / "table.csv"
+    assert main(["export", str(sweep.root), "--csv", "--out", str(target)]) == 0
+    table = pd.read_csv(target)
+    assert len(table) == 16
+    assert list(table.columns[:8]) == ["run_id", "design_index", "replicate", "label", "flywheel", "seed", "quarter",
+                                       "step"]
+    assert table.groupby("run_id")["flywheel"].nunique().eq(1).all()
+    pd.testing.assert_frame_equal(table, pd.read_csv(_csv(sweep.flat())), check_dtype=False)
+    long = tmp_path / "providers.csv"
+    assert main(["export", str(sweep.root), "--csv", "--long", "--out", str(long)]) == 0
+    assert len(pd.read_csv(long)) == 16 * 2
+
+
+def test_export_errors_are_one_line(sweep, tmp_path, capsys):
+    assert main(["export", str(sweep.root), "--csv", "--provider-columns", "share_revenue,nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope" in err[0] and "allowed:" in err[0]
+    assert main(["export", str(tmp_path), "--csv"]) == 2
+    assert "no sweep results" in capsys.readouterr().err
+
+
+def _csv(frame: pd.DataFrame):
+    import io
+
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, float_format="%.10g")
+    buffer.seek(0)
+    return buffer

@@ -1,0 +1,115 @@
+"""Parents: a group's budget and credit line keep its provider going; the transfer price for its
+apps' compute; the internal split between training and serving; pro rata sharing of a pot."""
+
+import pytest
+
+from sim.model import Market
+from sim.simulate import simulate
+from sim.submodels import parents
+from tests.conftest import make_config, provider
+
+
+def group_provider(**fields):
+    """A provider with no cash whose own apps grow 12 % a quarter: it cannot pay for the
+    capacity its demand needs out of its own revenue."""
+    return provider("Group", initial_share=0.5, cash=0.0, compute=1.5e5, captive_compute=1.0e5,
+                    captive_growth=0.12, capex_share=0.0, **fields)
+
+
+def run_group(parent: dict | None, quarters: int):
+    providers = [group_provider(**({"parent": parent["name"]} if parent else {})),
+                 provider("Rival", initial_share=0.5, compute=2e5)]
+    config = make_config(providers, customers=2000, quarters=quarters, parents=[parent] if parent else [])
+    return simulate(config).providers.query("provider == 'Group'").set_index("step")
+
+
+def exit_step(rows):
+    exited = rows.index[rows["status"] == "exited"]
+    return int(exited[0]) if len(exited) else None
+
+
+def test_funded_provider_survives_while_the_budget_lasts_and_unfunded_exits():
+    unfunded = run_group(None, quarters=12)
+    assert exit_step(unfunded) is not None and exit_step(unfunded) <= 4, "without a parent it cannot fund its capacity"
+
+    whole_run = run_group({"name": "G", "budget_per_quarter": 1500.0}, quarters=12)
+    assert exit_step(whole_run) is None
+    assert (whole_run["parent_funding"] > 0).all()
+    assert whole_run["utilisation"].iloc[-4:].max() < 1.5, "the parent's money bought the capacity"
+
+    # A budget for three quarters: it survives them and some quarters after (the pot carries over),
+    # then it is on its own again and goes the way of the unfunded provider.
+    short = run_group({"name": "G", "budget_per_quarter": 1500.0, "budget_quarters": 3}, quarters=24)
+    assert exit_step(short) is not None and exit_step(short) > 6
+    assert short.loc[: exit_step(short), "parent_funding"].iloc[-4:].sum() == 0, "exits only once the budget is spent"
+
+
+def test_credit_line_carries_losses_up_to_its_limit():
+    providers = [provider("Loss", initial_share=0.5, cash=-1000.0, capex_share=0.0, parent="G"),
+                 provider("Other", initial_share=0.5)]
+    config = make_config(providers, customers=1000, quarters=6, finance={"capacity_response": 0.0},
+                         parents=[{"name": "G", "credit_line": 300.0}], entry={"exit_after": 3})
+    rows = simulate(config).providers.query("provider == 'Loss'").set_index("step")
+    # Quarter 0 ends several hundred million in debt (it started 1,000 down): the cover stops at 300.
+    assert rows.loc[0, "parent_funding"] == pytest.approx(300.0)
+    assert rows["parent_funding"].sum() == pytest.approx(300.0)
+    assert rows.loc[0, "cash"] < 0, "the rest of the debt stays"
+
+    unlimited = make_config(providers, customers=1000, quarters=6, finance={"capacity_response": 0.0},
+                            parents=[{"name": "G", "credit_line": 1e6}], entry={"exit_after": 3})
+    rows = simulate(unlimited).providers.query("provider == 'Loss'")
+    assert (rows["cash"] >= -1e-6).all() and (rows["status"] == "active").all()
+
+
+def test_market_transfer_price_buys_more_compute_and_capability_without_starving_customers():
+    """The parent pays its apps' compute at the provider's price instead of its unit cost: the
+    cash-bound provider buys more GPUs, trains on more compute, and serves customers no worse."""
+    def run(rule):
+        providers = [provider("Group", initial_share=0.5, cash=0.0, capex_share=2.0, capability=0.5, compute=4e5,
+                              captive_compute=1.0e5, captive_growth=0.0, parent="G"),
+                     provider("Rival", initial_share=0.5, capability=0.5, compute=2e5)]
+        config = make_config(providers, customers=2000, quarters=12, parents=[{"name": "G", "transfer_price": rule}],
+                             open_weights={"enabled": False})
+        return simulate(config).providers.query("provider == 'Group'").set_index("step")
+
+    cost, market = run("cost"), run("market")
+    assert (market["internal_revenue"] > 1.5 * cost["internal_revenue"]).all()
+    assert market["compute_stock"].iloc[-1] > 1.08 * cost["compute_stock"].iloc[-1]
+    assert market["capability"].iloc[-1] > cost["capability"].iloc[-1] + 0.01
+    # External customers: served at least as well (lower utilisation, same reliability) and not driven away.
+    assert (market["utilisation"].iloc[2:] <= cost["utilisation"].iloc[2:] + 1e-9).all()
+    assert market["reliability"].iloc[-4:].mean() >= cost["reliability"].iloc[-4:].mean() - 1e-9
+    assert market["share_customers"].iloc[-4:].mean() >= cost["share_customers"].iloc[-4:].mean() - 0.02
+
+
+def test_training_share_rises_with_priority_and_the_capability_gap():
+    assert parents.training_share(0.15, 0.4, 0.0, 0.5, 1.0) == 0.15
+    assert parents.training_share(0.15, 0.4, 1.0, 1.0, 1.0) == 0.15  # at the frontier
+    assert parents.training_share(0.15, 0.4, 1.0, 0.0, 1.0) == pytest.approx(0.4)
+    half = parents.training_share(0.15, 0.4, 0.5, 0.5, 1.0)
+    assert half == pytest.approx(0.15 + 0.25 * 0.25)
+    assert parents.training_share(0.3, 0.2, 1.0, 0.0, 1.0) == 0.3  # never below the provider's own share
+
+    providers = [provider("Behind", initial_share=1.0, capability=0.3, parent="G")]
+    for priority, expected in ((0.0, 0.15), (1.0, 0.15 + 0.25 * 0.7)):
+        config = make_config(providers, customers=300, quarters=1, parents=[{"name": "G", "priority": priority}],
+                             open_weights={"enabled": False})
+        market = Market(config=config)
+        market.step()
+        assert market.slots[0].training_share == pytest.approx(expected)
+
+
+def test_a_pot_is_shared_pro_rata_and_carries_over():
+    providers = [provider("A", initial_share=0.5, parent="G"), provider("B", initial_share=0.5, parent="G"),
+                 provider("C", initial_share=0.0)]
+    config = make_config(providers, customers=300, quarters=3,
+                         parents=[{"name": "G", "budget_total": 300.0, "budget_quarters": 3, "budget_start": 1}])
+    market = Market(config=config)  # rich providers: nobody asks the parent for money
+    market.step()
+    assert market.parent_accounts["G"].pot == 0.0  # window not open yet
+    market.step()
+    market.step()
+    assert market.parent_accounts["G"].pot == pytest.approx(200.0)
+    grants = parents.grant_capex(market, {0: 300.0, 1: 100.0, 2: 50.0})
+    assert grants == {0: pytest.approx(150.0), 1: pytest.approx(50.0), 2: 0.0}
+    assert parents.grant_capex(market, {0: 20.0, 1: 0.0, 2: 0.0})[0] == pytest.approx(20.0)
