@@ -122,3 +122,18 @@ def test_capacity_gap_counts_installed_and_ordered_compute():
     assert finance.capacity_gap(fleet, config.finance) == pytest.approx(0.5 * (100 * 1.2 / 0.5 - 150 - 30))
     fleet.compute = 300.0
     assert finance.capacity_gap(fleet, config.finance) == 0.0, "never a negative order"
+
+
+def test_capacity_plan_covers_own_apps_growth_until_the_order_arrives():
+    """GPUs ordered now serve from capex_lag + 1 quarters on: the plan takes own apps' demand at
+    its level then (captive_compute x (1 + captive_growth) ** (capex_lag + 1)), not at today's."""
+    def gap(growth):
+        providers = [provider("Group", initial_share=1.0, training_share=0.0, captive_compute=1000.0,
+                              captive_growth=growth)]
+        config = make_config(providers, customers=100, finance={"headroom": 0.0, "capacity_response": 1.0, "capex_lag": 2})
+        fleet = Market(config=config).slots[0]
+        fleet.planned_gpu, fleet.compute = 5000.0, 0.0  # planned_gpu holds today's own-app demand (1000)
+        return finance.capacity_gap(fleet, config.finance)
+
+    assert gap(0.0) == pytest.approx(5000.0)
+    assert gap(0.1) == pytest.approx(5000.0 + 1000.0 * (1.1**3 - 1))
