@@ -301,3 +301,22 @@ def test_common_random_numbers_give_each_replicate_one_seed_across_design_points
     runs = load_runs(out)
     assert runs.groupby("replicate")["seed"].nunique().eq(1).all()
     assert runs["seed"].nunique() == 2
+
+
+def test_the_runs_table_shows_parameter_values_not_the_unit_sample(tmp_path):
+    body = """
+    seed = 2
+    [design]
+    kind = "latin"
+    samples = 3
+    [params.flywheel]
+    key = "capability.flywheel"
+    low = 0.0
+    high = 2.0
+    """
+    out = tmp_path / "out"
+    sweep(write_spec(tmp_path, body), out)
+    assert any(c.startswith("unit:") for c in load_design(out).columns), "the design keeps the [0, 1] sample"
+    runs = load_runs(out)
+    assert not any(c.startswith("unit:") for c in runs.columns)
+    assert runs["flywheel"].between(0.0, 2.0).all() and runs["flywheel"].nunique() == 3

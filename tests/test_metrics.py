@@ -1,6 +1,7 @@
 """Metrics: shares, HHI (0-10,000 scale), concentration ratios CR3/CR5 and the recorded rows."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sim import metrics
@@ -80,3 +81,14 @@ def test_flows_record_who_moved_where_and_keep_their_columns_when_nobody_moved()
     joined = flows[flows["from"] == metrics.NONE_LABEL].groupby("step")["customers"].sum()
     assert (joined == moving.market.set_index("step")["new_adopters"]).all(), "every new adopter chose a provider"
     assert set(flows["quarter"]) <= set(moving.market["quarter"])
+
+
+def test_longest_overload_counts_consecutive_quarters_above_the_limit():
+    rows = pd.DataFrame({
+        "provider": ["B"] * 7 + ["A"] * 7,
+        "utilisation": [1.6, 1.7, 0.9, 1.6, 1.6, 1.6, 1.2,      # B: spells of 2 and 3
+                        1.5, np.nan, 2.0, 2.0, 1.9, 0.5, 0.1],  # A: exactly at the limit is not over; NaN breaks
+    })
+    assert metrics.longest_overload(rows, limit=1.5) == {"B": 3, "A": 3}
+    assert metrics.longest_overload(rows, limit=5.0) == {"B": 0, "A": 0}
+    assert metrics.longest_overload(rows.iloc[:0], limit=1.5) == {}

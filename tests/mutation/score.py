@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import tomllib
 from collections import Counter
 from pathlib import Path
@@ -40,10 +41,20 @@ def mutant_change(name: str) -> str:
                      if line.startswith("+") and not line.startswith("+++"))
 
 
+def _read_json(path: Path) -> dict:
+    """A mutmut results file; a running mutmut may be rewriting it, so retry a torn read."""
+    for _ in range(20):
+        try:
+            return json.loads(path.read_text())
+        except ValueError:
+            time.sleep(0.1)
+    return json.loads(path.read_text())
+
+
 def results() -> dict[str, dict[str, int | None]]:
     by_module = {}
     for meta in sorted((ROOT / "mutants").rglob("*.py.meta")):
-        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        codes = _read_json(meta)["exit_code_by_key"]
         if codes:
             by_module[str(meta.relative_to(ROOT / "mutants"))[: -len(".meta")]] = codes
     return by_module
