@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from sim import metrics
+from sim.model import Market
 from sim.simulate import simulate
 from tests.conftest import make_config, provider
 
@@ -32,7 +33,7 @@ def test_shares_sum_to_one_or_are_all_zero():
     assert empty.dtype == float and (empty == 0).all()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test, not per module: mutmut credits a run only to the test that ran it
 def six_providers():
     """Six providers of clearly different sizes, so that the k largest and k smallest differ."""
     sizes = [0.35, 0.25, 0.15, 0.12, 0.08, 0.05]
@@ -92,3 +93,26 @@ def test_longest_overload_counts_consecutive_quarters_above_the_limit():
     assert metrics.longest_overload(rows, limit=1.5) == {"B": 3, "A": 3}
     assert metrics.longest_overload(rows, limit=5.0) == {"B": 0, "A": 0}
     assert metrics.longest_overload(rows.iloc[:0], limit=1.5) == {}
+
+
+def test_recorded_rows_match_the_market_state_of_their_quarter():
+    config = make_config(n_identical=3, customers=2000, quarters=3, demand={"bass_p": 0.1})
+    market = Market(config=config)
+    for _ in range(3):
+        market.step()
+    providers, quarters, _ = market.recorder.frames()
+    last = quarters.iloc[-1]
+    people = market.customers
+    assert list(quarters["quarter"]) == ["2025Q1", "2025Q2", "2025Q3"] and list(quarters["step"]) == [0, 1, 2]
+    assert last["adopted"] == people.adopted.sum() and last["new_adopters"] == market.new_adopters > 0
+    assert last["churn"] == market.churn and last["frontier"] == market.frontier
+    assert last["open_capability"] == market.open_capability > 0
+    assert last["active_providers"] == 3 and last["entries"] == last["exits"] == 0
+    rows = providers[providers["step"] == 2].set_index("provider")
+    for p in market.active_providers():
+        row = rows.loc[p.name]
+        assert row["model_users"] == np.count_nonzero(people.uses_model & (people.provider == p.slot)) > 0
+        assert row["customers"] == np.count_nonzero(people.provider == p.slot) == p.customers
+        assert (row["compute"], row["tokens"], row["revenue"]) == pytest.approx((p.customer_compute, p.tokens, p.revenue))
+        assert (row["price"], row["cash"], row["capability"]) == pytest.approx((p.price, p.cash, p.capability))
+        assert row["model_users"] < row["customers"]
