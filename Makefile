@@ -15,7 +15,7 @@ FIND_PYTHON = for p in "$$PYTHON" python3.13 python3.12 \
 	  if "$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then echo "$$p"; exit 0; fi; \
 	done; echo "no Python >= 3.12 found; set PYTHON=/path/to/python3.12" >&2; exit 1
 
-.PHONY: run test test-fast bench sweep dashboard clean setup mutate
+.PHONY: run test test-fast bench sweep dashboard clean setup snapshot mutate
 
 setup: $(STAMP)
 
@@ -54,6 +54,12 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.profile_model
+
+# The end state of the calibrated China history (2024Q4), from which china_2025 can start
+# (run.start_from); a few seconds.
+snapshot: $(STAMP)
+	$(VENV)/bin/aicloud run configs/china_history_2020.toml --overlay docs/validation/fit/fitted.toml \
+	  --customers 100000 --out runs/china_history_2020 --snapshot-out configs/snapshots/china_2024Q4.npz
 
 # Mutation testing, not part of make test (docs/testing.md): mutmut mutates sim/submodels/,
 # sim/metrics.py, sim/customers.py and sim/experiment/store.py and runs, for each mutant, the fast

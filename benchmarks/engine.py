@@ -4,13 +4,15 @@ config, driven either by the choice submodel alone or by the whole quarter."""
 from __future__ import annotations
 
 from sim.model import Market
-from sim.submodels import choice
+from sim.submodels import choice, model_choice
 
 
 def run_choice_step(market: Market, quarters: int) -> Market:
-    """Only ``sim.submodels.choice.step``, called on the Market once per quarter."""
+    """Only the choice rule: ``sim.submodels.choice.step`` and the start of model use
+    (``model_choice.step``, tied to the cloud in the neutral config), once per quarter."""
     for _ in range(quarters):
         choice.step(market)
+        model_choice.step(market)
     return market
 
 

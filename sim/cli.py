@@ -13,6 +13,7 @@ import importlib
 import sys
 
 from sim import __version__
+from sim.errors import NonFiniteState, OutputError  # no heavy imports: safe for a fast CLI
 
 # Command -> (module that registers its full parser, one-line help).  Only the module of the
 # command being run is imported: a command's heavy imports (the model, pandas, matplotlib,
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except UserError as exc:
+    except (UserError, OutputError, NonFiniteState) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,7 +9,9 @@ allowed, so the CLI can print it without a traceback.
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
+import math
 import json
 import tomllib
 import typing
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from sim import quarters, resources
 
@@ -45,8 +48,62 @@ def F(default: Any, description: str, unit: str = "", **kw: Any) -> Any:
     return Field(default, description=description, json_schema_extra={"unit": unit}, **kw)
 
 
+NONE_WORD = "none"
+# Most a demand or cost level may grow over one run, as a factor (a trillion-fold).  Beyond it the
+# customer arrays (float32) and the money flows lose meaning long before they overflow; the check
+# keeps every valid config far from overflow (issue 13, case 1) and names the allowed growth.
+MAX_GROWTH_FACTOR = 1e12
+
+
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    """Base of every config section: unknown keys are errors; types are strict (a boolean is not a
+    number, a string is neither; a whole number is accepted where a decimal is meant, as TOML
+    writes 1 for 1.0); numbers must be finite (``inf`` and ``nan`` are refused); an optional value
+    is left out, or given as the word ``"none"``."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _none_word(cls, data: Any) -> Any:
+        """``"none"`` (TOML has no null) stands for None in fields that may be none; numpy scalars
+        (from ``mesa.batch_run`` ranges, design tables) count as the Python numbers they are."""
+        if not isinstance(data, dict):
+            return data
+        optional = _optional_fields(cls)
+        return {k: (None if k in optional and v == NONE_WORD else _plain(v)) for k, v in data.items()}
+
+
+_OPTIONAL: dict[type, frozenset[str]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as its Python value (np.int64 -> int, np.bool_ -> bool); lists and dicts of
+    values likewise.  Not a coercion between kinds: a numpy bool stays a bool, and is still no number."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _optional_fields(model: type[BaseModel]) -> frozenset[str]:
+    cached = _OPTIONAL.get(model)
+    if cached is None:
+        cached = _OPTIONAL[model] = frozenset(n for n, f in model.model_fields.items() if _allows_none(f.annotation))
+    return cached
+
+
+def _allows_none(annotation: Any) -> bool:
+    return annotation is type(None) or any(_allows_none(a) for a in typing.get_args(annotation))
+
+
+def suggest(name: str, choices: typing.Iterable[str]) -> str:
+    """'; did you mean 'x'?' for the closest of ``choices`` to a mistyped ``name`` (difflib), else ''."""
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _check_quarter(value: str | int) -> str | int:
@@ -63,6 +120,8 @@ class RunConfig(Section):
     quarters: int = F(40, "number of quarters simulated", "quarters", ge=1, le=400)
     seed: int = F(42, "seed of the model's random generator", "", ge=0, le=2**63 - 1)
     customers: int = F(100_000, "number of customer agents (potential adopters) simulated", "customers", ge=10, le=50_000_000)
+    start_from: str | None = F(None, "state snapshot to start from (written by `aicloud run --snapshot-out`): a path, absolute or relative to the working directory, else to configs/; the customers' state replaces the drawn population; none = start fresh", "")
+    start_from_names: dict[str, str] = F({}, "provider names that differ between this config and the snapshot: config name -> snapshot name", "")
 
 
 # ------------------------------------------------------------------------ demand
@@ -78,13 +137,15 @@ class SegmentConfig(Section):
     w_fit: float = F(1.0, "weight of the provider's ecosystem fit with this segment", "utils", ge=0, le=100)
     w_reliability: float = F(2.0, "weight of the provider's reliability (0..1) in utility", "utils", ge=0, le=100)
     model_use_rate: float = F(0.15, "hazard per quarter that a customer starts using its provider's model, at frontier capability", "1/quarter", ge=0, le=1)
+    bandwagon: float = F(0.4, "weight of ln(installed-base share) in utility (the bandwagon exponent of the history-friendly model: 0.4 small users, 0.8 large organisations)", "utils per log share", ge=0, le=20)
+    new: bool = F(False, "declares a segment name other than the five built-in ones (internet, enterprise, government, startup, overseas) on purpose; a new name without it is taken for a typo", "")
 
 
 def _default_segments() -> dict[str, SegmentConfig]:
     return {
         "internet": SegmentConfig(weight=0.25, compute_size=2.0, token_intensity=2.0, growth=0.04, token_growth=0.10, renewal_hazard=0.08, w_price=2.5),
-        "enterprise": SegmentConfig(weight=0.35, compute_size=0.8, token_intensity=0.8, growth=0.02, token_growth=0.08, renewal_hazard=0.05, w_fit=1.5),
-        "government": SegmentConfig(weight=0.15, compute_size=1.0, token_intensity=0.5, growth=0.02, token_growth=0.06, renewal_hazard=0.04, w_fit=2.5, w_price=1.0),
+        "enterprise": SegmentConfig(weight=0.35, compute_size=0.8, token_intensity=0.8, growth=0.02, token_growth=0.08, renewal_hazard=0.05, w_fit=1.5, bandwagon=0.8),
+        "government": SegmentConfig(weight=0.15, compute_size=1.0, token_intensity=0.5, growth=0.02, token_growth=0.06, renewal_hazard=0.04, w_fit=2.5, w_price=1.0, bandwagon=0.8),
         "startup": SegmentConfig(weight=0.15, compute_size=0.4, token_intensity=1.5, growth=0.05, token_growth=0.12, renewal_hazard=0.10, w_price=3.0, w_capability=3.5),
         "overseas": SegmentConfig(weight=0.10, compute_size=1.2, token_intensity=1.2, growth=0.04, token_growth=0.10, renewal_hazard=0.07),
     }
@@ -108,14 +169,24 @@ class DemandConfig(Section):
     @classmethod
     def _merge_segments(cls, value: Any) -> Any:
         """Segments named in a file update the default segments field by field; a new name adds
-        a segment; a segment is left out of the population by giving it weight 0."""
+        a segment only when its table says ``new = true`` (a misspelt name must not add a segment
+        silently); a segment is left out of the population by giving it weight 0."""
         if not isinstance(value, dict):
             return value
         merged: dict[str, Any] = {name: seg.model_dump() for name, seg in _default_segments().items()}
+        problems = []
         for name, seg in value.items():
             if isinstance(seg, SegmentConfig):
                 seg = seg.model_dump()
+            declared = isinstance(seg, dict) and seg.get("new") is True
+            if name in merged and declared:
+                problems.append(f"{name!r} is a built-in segment; new = true is only for a segment of a new name")
+            elif name not in merged and isinstance(seg, dict) and not declared:
+                problems.append(f"{name!r} is not a segment{suggest(name, SEGMENTS)} (segments: {', '.join(merged)}); "
+                                f"to add a segment of that name on purpose, put new = true in its table")
             merged[name] = {**merged[name], **seg} if name in merged and isinstance(seg, dict) else seg
+        if problems:
+            raise ValueError("; ".join(problems))
         return merged
 
     @field_validator("segments")
@@ -144,6 +215,8 @@ class PricingConfig(Section):
     adjustment: float = F(0.5, "share of the gap to the target price closed each quarter", "fraction", gt=0, le=1)
     token_efficiency_gain: float = F(0.10, "fall per quarter in compute needed per token (cheaper inference)", "fraction per quarter", ge=0, le=0.9)
     token_compute: float = F(1.0, "compute needed per unit of token need at the start", "GPU-quarter per token unit", gt=0, le=1e6)
+    renewal_harvest: float = F(0.25, "share of a locked-in customer's switching cost (in price terms) added to the renewal price (Klemperer's harvest)", "fraction", ge=0, le=2)
+    new_customer_discount: float = F(0.15, "share of that switching cost taken off the price offered to new customers (Klemperer's invest)", "fraction", ge=0, le=2)
     token_price_cuts: list[TokenPriceCut] = F([], "one-off, lasting cuts of the price per token below the compute price (e.g. the 2024 model price war); cuts that apply multiply", "")
 
     @model_validator(mode="after")
@@ -159,6 +232,48 @@ class ChoiceConfig(Section):
     switching_tenure: float = F(1.0, "extra switching cost reached with long tenure (saturating)", "utils", ge=0, le=100)
     tenure_scale: float = F(8.0, "tenure at which the tenure term reaches 63 % of its maximum", "quarters", gt=0, le=400)
     model_lock: float = F(1.5, "multiplier added to the switching cost for customers using the provider's own model, times its edge over open weights", "", ge=0, le=100)
+
+
+class InstalledBaseConfig(Section):
+    floor: float = F(0.05, "share below which a provider's installed base counts as this floor in ln(share) (a newcomer is not infinitely unattractive)", "fraction", gt=0, le=1)
+
+
+# -------------------------------------------------------------------- investment
+class InvestmentConfig(Section):
+    policy: typing.Literal["fixed_share", "strategic"] = F("fixed_share", "capex beyond what demand needs: 'fixed_share' = capex_share x revenue; 'strategic' = that plus a response to the largest rival's fleet (Sutton's escalation)", "")
+    escalation: float = F(0.10, "lead over the largest rival's installed compute that a contender aims for", "fraction", ge=0, le=5)
+    response: float = F(0.25, "share of the gap to that target bought per quarter", "fraction", ge=0, le=1)
+    give_up_gap: float = F(0.3, "capability gap to the frontier (1 - capability / frontier) at which a provider stops racing; racing effort falls linearly to 0 there", "fraction", gt=0, le=1)
+    cash_draw: float = F(0.05, "share of cash on hand that racing may draw each quarter, on top of the operating cash flow", "fraction per quarter", ge=0, le=1)
+
+
+# ------------------------------------------------------------------------ models
+class ModelsConfig(Section):
+    choose_apart: bool = F(True, "customers choose a model provider apart from their cloud (any model owner's tokens, a porter's open weights); false = a model user uses its own cloud's model and loses it when it changes cloud (the model layer tied to the cloud)", "")
+    model_renewal_hazard: float = F(0.10, "probability per quarter that a model user's model contract comes up and it chooses a model again", "1/quarter", ge=0, le=1)
+    same_cloud_bonus: float = F(1.0, "utility of buying the model of one's own (primary) cloud: the closed loop ('if a customer uses Alibaba Cloud's services, they are more inclined to use Tongyi Qianwen')", "utils", ge=0, le=100)
+    capability_weight: float = F(1.0, "multiplier on the customer's w_capability for model capability / frontier in model choice", "", ge=0, le=100)
+    price_weight: float = F(0.5, "multiplier on the customer's w_price for -log(token price / reference token price) in model choice", "", ge=0, le=100)
+    reliability_weight: float = F(1.0, "multiplier on the customer's w_reliability for the serving provider's reliability in model choice", "", ge=0, le=100)
+    fit_weight: float = F(1.0, "multiplier on the customer's w_fit for the model owner's segment fit (affinity) in model choice", "", ge=0, le=100)
+    model_switching_base: float = F(0.3, "model switching cost at model tenure 0 (prompts and integrations to redo)", "utils", ge=0, le=100)
+    model_switching_use: float = F(1.5, "extra model switching cost reached with long use (fine-tunes, evaluations, prompts built up; saturating)", "utils", ge=0, le=100)
+    model_tenure_scale: float = F(6.0, "model tenure at which the use term reaches 63 % of its maximum", "quarters", gt=0, le=400)
+    initial_use: float = F(0.0, "share of customers adopted at the start who already use a model (they choose one in the first quarter); 0 = nobody, as before the LLM shock", "fraction", ge=0, le=1)
+    token_unit: float = F(1.0e9, "physical tokens per token unit, for reporting maas_tokens_trillion (fitted per preset to the IDC 2024 volume)", "tokens per token unit", gt=0, le=1e18)
+
+
+# ------------------------------------------------------------------- multihoming
+class MultihomingSegment(Section):
+    share: float | None = F(None, "share of this segment's customers that use a second cloud; none = multihoming.share", "fraction", ge=0, le=1)
+    split: float | None = F(None, "share of a multi-homer's workload on its second cloud; none = multihoming.split", "fraction", ge=0, le=0.5)
+
+
+class MultihomingConfig(Section):
+    share: float = F(0.0, "share of customers that put part of their workload on a second cloud (Gartner: 81 % of public-cloud users use two or more providers [M])", "fraction", ge=0, le=1)
+    split: float = F(0.3, "share of a multi-homer's compute workload on its second cloud", "fraction", ge=0, le=0.5)
+    migration_rate: float = F(1.0, "share of the workload still on the old cloud moved to the new primary each quarter after a switch (1 = all at once)", "fraction per quarter", gt=0, le=1)
+    segments: dict[str, MultihomingSegment] = F({}, "per-segment share and split (segment name -> {share, split})", "")
 
 
 # ----------------------------------------------------------------------- service
@@ -197,13 +312,12 @@ class FinanceConfig(Section):
 
 # -------------------------------------------------------------------- capability
 class CapabilityConfig(Section):
-    frontier_start: float = F(1.0, "capability frontier at the start", "index", gt=0, le=1e6)
-    frontier_growth: float = F(0.05, "growth of the frontier per quarter", "fraction per quarter", ge=0, le=1)
-    learning_rate: float = F(0.1, "share of the gap to the frontier closed per quarter by reference training compute and no data", "fraction", ge=0, le=10)
+    learning_rate: float = F(0.05, "knowledge gained per quarter at reference training compute, no data and synergy 1 (unit: the knowledge behind capability 1)", "knowledge per quarter", ge=0, le=10)
+    knowledge_elasticity: float = F(0.5, "elasticity of capability to the knowledge stock (capability = knowledge ** elasticity): below 1, diminishing returns without a ceiling", "", ge=0.1, le=2)
     reference_training: float = F(1.0e5, "training compute that counts as one unit of research input at the start", "GPU-equivalents", gt=0, le=1e10)
     training_cost_growth: float = F(0.10, "growth per quarter of the training compute that counts as one unit of research input (0.10 = x1.46 a year; Epoch AI measured x2.4 a year at the frontier, 0.245)", "fraction per quarter", ge=0, le=1)
-    compute_elasticity: float = F(0.65, "elasticity of progress to training compute (diminishing returns)", "", ge=0, le=2)
-    flywheel: float = F(1.0, "strength of the data flywheel: progress multiplier per unit of data", "", ge=0, le=100)
+    compute_elasticity: float = F(0.65, "elasticity of progress to training compute (diminishing returns; 0 = the size of the fleet does not matter)", "", ge=0, le=2)
+    flywheel: float = F(1.0, "strength of the data flywheel: progress multiplier per unit of data (0 = data gives nothing)", "", ge=0, le=100)
     reference_data: float = F(2.0e5, "token volume (served + captive) that counts as one unit of data", "token units per quarter", gt=0, le=1e15)
     data_elasticity: float = F(0.5, "elasticity of the flywheel term to data", "", ge=0, le=2)
 
@@ -211,7 +325,8 @@ class CapabilityConfig(Section):
 class OpenWeightsConfig(Section):
     enabled: bool = F(True, "an open-weights model is released", "")
     release: QuarterRef = F("2025Q1", "quarter of release (label or offset)", "quarter")
-    capability: float = F(0.7, "its capability as a share of the frontier, kept as the frontier moves", "fraction of frontier", ge=0, le=1)
+    capability: float = F(1.0, "its capability as a share of the frontier `lag` quarters earlier (1 - the gap)", "fraction of frontier", ge=0, le=1)
+    lag: int = F(4, "quarters by which the open-weights model trails the frontier (Epoch AI 2024: open models match closed ones 5-22 months later)", "quarters", ge=0, le=40)
 
     _q = field_validator("release")(classmethod(lambda cls, v: _check_quarter(v)))
 
@@ -236,7 +351,8 @@ class CommittedCapex(Section):
 class ProviderConfig(Section):
     name: str = F(..., "provider name", "", min_length=1, max_length=60)
     has_model: bool = F(True, "owns a large model; false = compute-only 'porter' serving the best open-weights model", "")
-    capability: float = F(0.8, "own model capability (or the floor of a porter)", "index (frontier at start = frontier_start)", ge=0, le=1e6)
+    capability: float = F(0.8, "own model capability (or the floor of a porter); the best at the start is the first frontier", "index", ge=0, le=1e6)
+    synergy: float = F(1.0, "organisational synergy: multiplies the rate at which training compute and data turn into capability (model, cloud and chip teams under one roof)", "ratio", ge=0, le=10)
     compute: float = F(1.0e5, "compute stock at the start", "GPU-equivalents", ge=0, le=1e10)
     training_share: float = F(0.15, "share of compute used for training (rest serves demand)", "fraction", ge=0, le=0.95)
     own_chip_share: float = F(0.0, "share of new compute bought as own chips (cheaper, not import-capped)", "fraction", ge=0, le=1)
@@ -310,6 +426,10 @@ class Config(Section):
     demand: DemandConfig = F(DemandConfig, "submodel 1: demand", "")
     pricing: PricingConfig = F(PricingConfig, "submodel 2: pricing", "")
     choice: ChoiceConfig = F(ChoiceConfig, "submodel 3: choice", "")
+    installed_base: InstalledBaseConfig = F(InstalledBaseConfig, "submodel 3: the installed-base (bandwagon) term of choice", "")
+    investment: InvestmentConfig = F(InvestmentConfig, "submodel 5: strategic investment", "")
+    multihoming: MultihomingConfig = F(MultihomingConfig, "submodel 3b: multi-homing (a second cloud)", "")
+    models: ModelsConfig = F(ModelsConfig, "submodel 3c: model choice (the MaaS layer)", "")
     service: ServiceConfig = F(ServiceConfig, "submodel 4: service", "")
     finance: FinanceConfig = F(FinanceConfig, "submodel 5: money", "")
     capability: CapabilityConfig = F(CapabilityConfig, "submodel 6: capability", "")
@@ -330,16 +450,24 @@ class Config(Section):
         for p in self.all_providers:
             unknown = sorted(set(p.affinity) - segs)
             if unknown:
-                raise ValueError(f"provider {p.name!r}: affinity names unknown segment(s) {', '.join(unknown)}; allowed: {', '.join(sorted(segs))}")
+                raise ValueError(f"provider {p.name!r}: affinity names unknown segment(s) {', '.join(unknown)}"
+                                 f"{suggest(unknown[0], segs)}; allowed: {', '.join(sorted(segs))}")
+        unknown = sorted(set(self.multihoming.segments) - segs)
+        if unknown:
+            raise ValueError(f"multihoming.segments: unknown segment(s) {', '.join(unknown)}"
+                             f"{suggest(unknown[0], segs)}; allowed: {', '.join(sorted(segs))}")
         for c in self.pricing.token_price_cuts:
             if c.provider is not None and c.provider not in names:
-                raise ValueError(f"pricing.token_price_cuts: provider {c.provider!r} is not a provider; allowed: {', '.join(names)}")
+                raise ValueError(f"pricing.token_price_cuts: provider {c.provider!r} is not a provider"
+                                 f"{suggest(c.provider, names)}; allowed: {', '.join(names)}")
         for s in self.service.surges:
             if s.provider is not None and s.provider not in names:
-                raise ValueError(f"service.surges: provider {s.provider!r} is not a provider; allowed: {', '.join(names)}")
+                raise ValueError(f"service.surges: provider {s.provider!r} is not a provider"
+                                 f"{suggest(s.provider, names)}; allowed: {', '.join(names)}")
             bad = sorted(set(s.segments) - segs)
             if bad:
-                raise ValueError(f"service.surges: unknown segment(s) {', '.join(bad)}; allowed: {', '.join(sorted(segs))}")
+                raise ValueError(f"service.surges: unknown segment(s) {', '.join(bad)}{suggest(bad[0], segs)}; "
+                                 f"allowed: {', '.join(sorted(segs))}")
         parents = [g.name for g in self.parents]
         repeated = sorted({n for n in parents if parents.count(n) > 1})
         if repeated:
@@ -347,14 +475,48 @@ class Config(Section):
         for p in self.all_providers:
             if p.parent is not None and p.parent not in parents:
                 allowed = ", ".join(parents) if parents else "none defined; add a [[parents]] entry"
-                raise ValueError(f"provider {p.name!r}: parent {p.parent!r} is not in [[parents]]; allowed: {allowed}")
+                raise ValueError(f"provider {p.name!r}: parent {p.parent!r} is not in [[parents]]"
+                                 f"{suggest(p.parent, parents)}; allowed: {allowed}")
         bad = sorted(set(self.showcase.segments) - segs)
         if bad:
-            raise ValueError(f"showcase.segments: unknown segment(s) {', '.join(bad)}; allowed: {', '.join(sorted(segs))}")
+            raise ValueError(f"showcase.segments: unknown segment(s) {', '.join(bad)}{suggest(bad[0], segs)}; "
+                             f"allowed: {', '.join(sorted(segs))}")
+        problems = self._growth_problems()
+        if problems:  # one line per rate (``validate`` splits them)
+            raise PydanticCustomError("unbounded_growth", "{text}", {"text": "; ".join(problems), "lines": problems})
+        if self.finance.depreciation == 0 and self.finance.opex_per_gpu == 0:
+            raise ValueError("finance.depreciation and finance.opex_per_gpu are both 0: compute would cost nothing to "
+                             "run, so every price would be 0 (and log-price utility undefined); allowed: either above 0")
         total = sum(p.initial_share for p in self.providers)
         if self.demand.initial_adoption > 0 and not 0.98 <= total <= 1.02:
             raise ValueError(f"providers' initial_share must sum to 1 (within 0.02) when demand.initial_adoption > 0; they sum to {total:.3f}")
         return self
+
+    def compounding_rates(self) -> list[tuple[str, float]]:
+        """(key path, rate per quarter) of every setting that compounds over the run: a level
+        multiplied by (1 + rate) each quarter."""
+        rates = []
+        for name, seg in self.demand.segments.items():
+            rates += [(f"demand.segments.{name}.growth", seg.growth), (f"demand.segments.{name}.token_growth", seg.token_growth)]
+        for section, specs in (("providers", self.providers), ("entrants", self.entrants)):
+            rates += [(f"{section}.{p.name}.captive_growth", p.captive_growth) for p in specs]
+        rates += [("capability.training_cost_growth", self.capability.training_cost_growth),
+                  ("finance.gpu_cost_trend", self.finance.gpu_cost_trend)]
+        return rates
+
+    def _growth_problems(self) -> list[str]:
+        """A rate allowed on its own can compound past any meaningful (or representable) level over a
+        long run: 1.0 per quarter for 120 quarters is a factor of 1.3e36, beyond float32."""
+        q = self.run.quarters
+        limit = MAX_GROWTH_FACTOR ** (1.0 / q) - 1.0
+        problems = []
+        for key, rate in self.compounding_rates():
+            if rate > limit:
+                factor = q * math.log10(1.0 + rate)
+                problems.append(f"{key}: {rate:g} per quarter over run.quarters = {q} multiplies its level by "
+                                f"{10 ** factor:.2g}; allowed: at most a factor of 1e{math.log10(MAX_GROWTH_FACTOR):.0f} over the run, "
+                                f"i.e. {key.rsplit('.', 1)[1]} <= {math.floor(limit * 1e4) / 1e4:g} for {q} quarters")
+        return problems
 
     @property
     def all_providers(self) -> list[ProviderConfig]:
@@ -367,7 +529,7 @@ class Config(Section):
         return self.model_dump(mode="json")
 
     def hash(self) -> str:
-        canonical = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"), allow_nan=False)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -395,6 +557,8 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: TOML syntax error: {exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not a TOML file: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
 
@@ -410,7 +574,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
-        value = raw
+        value = raw  # a bare word; "none" among them clears an optional value
     return key.split("."), value
 
 
@@ -426,7 +590,8 @@ def set_path(raw: dict[str, Any], path: list[str], value: Any, source: str = "--
             if idx is None:
                 names = [str(item.get("name")) for item in node if isinstance(item, dict) and "name" in item]
                 allowed = f"an index 0..{len(node) - 1}" + (f" or a name ({', '.join(names)})" if names else "")
-                raise ConfigError([f"{source} {'.'.join(path)}: {where}: no item {part!r}; allowed: {allowed}"])
+                raise ConfigError([f"{source} {'.'.join(path)}: {where}: no item {part!r}{suggest(part, names)}; "
+                                   f"allowed: {allowed}"])
             if last:
                 node[idx] = value
             else:
@@ -456,7 +621,45 @@ def validate(raw: dict[str, Any], source: str = "<config>") -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError([_describe(err, raw, source) for err in exc.errors()]) from None
+        problems = []
+        for err in merged_errors(exc.errors(), raw):
+            if err["type"] == "unbounded_growth":
+                problems += [f"{source}: {line}" for line in err["ctx"]["lines"]]
+            else:
+                problems.append(_describe(err, raw, source))
+        raise ConfigError(problems) from None
+
+
+def merged_errors(errors: list[dict[str, Any]], raw: Any) -> list[dict[str, Any]]:
+    """One error per key: pydantic reports a value that fits no member of a union (``str | int``)
+    once per member, with the member's tag appended to the location; those become one error
+    whose message lists what each member expects."""
+    merged: dict[tuple, dict[str, Any]] = {}
+    for err in errors:
+        loc = _data_loc(list(err["loc"]), raw)
+        key = tuple(loc)
+        if key in merged and err["type"] not in ("value_error", "assertion_error"):
+            first = merged[key]
+            extra = err["msg"].removeprefix("Input should be ")
+            if extra not in first["msg"]:
+                first["msg"] = f"{first['msg']} or {extra}"
+            continue
+        merged.setdefault(key, {**err, "loc": tuple(loc)})
+    return list(merged.values())
+
+
+def _data_loc(loc: list[Any], raw: Any) -> list[Any]:
+    """``loc`` without the union-member tags pydantic appends after a value (e.g. 'str', 'int')."""
+    out, node = [], raw
+    for part in loc:
+        if not isinstance(node, (dict, list)) and node is not None:
+            break  # below a plain value: the rest are tags
+        out.append(part)
+        try:
+            node = node[part] if node is not None else None
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return out
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
@@ -483,7 +686,7 @@ def _describe(err: dict[str, Any], raw: dict[str, Any], source: str) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
-        return f"{source}: {key}: unknown key; allowed keys here: {', '.join(allowed)}"
+        return f"{source}: {key}: unknown key{suggest(loc[-1], allowed)}; allowed keys here: {', '.join(allowed)}"
     if kind == "missing":
         return f"{source}: {key}: required key is missing"
     msg = err["msg"].removeprefix("Value error, ")
@@ -567,7 +770,7 @@ def _allowed_text(field: Any) -> str:
     unit = (field.json_schema_extra or {}).get("unit") if isinstance(field.json_schema_extra, dict) else None
     parts = []
     if bounds:
-        parts.append("allowed: " + " and ".join(bounds))
+        parts.append("allowed: " + " and ".join(bounds) + (f', or "{NONE_WORD}"' if _allows_none(field.annotation) else ""))
     if unit:
         parts.append(f"unit: {unit}")
     return f"; {'; '.join(parts)}" if parts else ""

@@ -67,6 +67,11 @@ class CustomerView:
     provider: str | None
     tenure: int
     uses_model: bool
+    model_provider: str | None
+    model_tenure: int
+    second_provider: str | None
+    split: float
+    multihomer: bool
     compute_demand: float
     token_need: float
     w_capability: float
@@ -76,7 +81,7 @@ class CustomerView:
 
 
 class CustomerPopulation:
-    """All customers as arrays (31 bytes per customer, plus 4 for each per-segment table
+    """All customers as arrays (43 bytes per customer, plus 4 for each per-segment table
     cached by ``spread``: 8 in a run, for demand growth).
 
     segment      int8     index into ``segment_names``
@@ -85,8 +90,15 @@ class CustomerPopulation:
     weights      float32  (n, 4) preference weights: capability, price, fit, reliability
     provider     int16    provider slot, or -1 for none
     tenure       int16    quarters with the current provider
-    uses_model   bool     uses its provider's model (not only its compute)
+    uses_model   bool     uses a model (buys model tokens)
+    first_contract bool   in its first contract with its (primary) provider: pays the new-customer price
     adopted      bool     has adopted AI cloud
+    model_provider  int16   slot of the provider whose model tokens it buys (a model owner, or
+                            a porter serving open weights), or -1 for none
+    model_tenure    int16   quarters with the current model provider
+    second_provider int16   slot of its second cloud (multi-homing or a switch in progress), or -1
+    split           float32 share of its compute workload on the second cloud (0 without one)
+    multihomer      bool    keeps a second cloud by choice (segment share in [multihoming])
     """
 
     def __init__(self, config: Config, rng: np.random.Generator):
@@ -116,6 +128,14 @@ class CustomerPopulation:
         self.provider = np.full(n, NO_PROVIDER, dtype=np.int16)
         self.tenure = np.zeros(n, dtype=np.int16)
         self.uses_model = np.zeros(n, dtype=bool)
+        self.model_provider = np.full(n, NO_PROVIDER, dtype=np.int16)
+        self.model_tenure = np.zeros(n, dtype=np.int16)
+        self.second_provider = np.full(n, NO_PROVIDER, dtype=np.int16)
+        self.split = np.zeros(n, dtype=np.float32)
+        mh_share = multihoming_table(config, "share")
+        # Drawn only when some segment multi-homes, so that configs without it keep their draws.
+        self.multihomer = (rng.random(n) < mh_share[self.segment]) if mh_share.max() > 0 else np.zeros(n, dtype=bool)
+        self.first_contract = np.zeros(n, dtype=bool)
         self._spread: dict[bytes, np.ndarray] = {}
 
     def spread(self, table: np.ndarray) -> np.ndarray:
@@ -160,12 +180,16 @@ class CustomerPopulation:
         return np.array([getattr(s, attr) for s in config.demand.segments.values()])
 
     def view(self, i: int, provider_names: list[str] | None = None) -> CustomerView:
-        p = int(self.provider[i])
-        name = None if p == NO_PROVIDER else (provider_names[p] if provider_names else str(p))
+        def name(slot: int) -> str | None:
+            return None if slot == NO_PROVIDER else (provider_names[slot] if provider_names else str(slot))
+
         w = self.weights[i]
         return CustomerView(
             index=int(i), segment=self.segment_names[self.segment[i]], adopted=bool(self.adopted[i]),
-            provider=name, tenure=int(self.tenure[i]), uses_model=bool(self.uses_model[i]),
+            provider=name(int(self.provider[i])), tenure=int(self.tenure[i]), uses_model=bool(self.uses_model[i]),
+            model_provider=name(int(self.model_provider[i])), model_tenure=int(self.model_tenure[i]),
+            second_provider=name(int(self.second_provider[i])), split=float(self.split[i]),
+            multihomer=bool(self.multihomer[i]),
             compute_demand=float(self.compute[i]), token_need=float(self.token_need[i]),
             w_capability=float(w[W_CAPABILITY]), w_price=float(w[W_PRICE]),
             w_fit=float(w[W_FIT]), w_reliability=float(w[W_RELIABILITY]),
@@ -176,12 +200,29 @@ class CustomerPopulation:
         return pd.DataFrame({
             "segment": pd.Categorical.from_codes(self.segment, self.segment_names),
             "adopted": self.adopted, "provider": self.provider, "tenure": self.tenure,
-            "uses_model": self.uses_model, "compute_demand": self.compute, "token_need": self.token_need,
+            "uses_model": self.uses_model, "model_provider": self.model_provider, "model_tenure": self.model_tenure,
+            "second_provider": self.second_provider, "split": self.split, "multihomer": self.multihomer,
+            "compute_demand": self.compute, "token_need": self.token_need,
             "w_capability": self.weights[:, W_CAPABILITY], "w_price": self.weights[:, W_PRICE],
             "w_fit": self.weights[:, W_FIT], "w_reliability": self.weights[:, W_RELIABILITY],
         })
 
+    ARRAYS = ("segment", "compute", "token_need", "weights", "provider", "tenure", "uses_model", "adopted",
+              "model_provider", "model_tenure", "second_provider", "split", "multihomer", "first_contract")
+
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.segment, self.compute, self.token_need, self.weights,
-                                      self.provider, self.tenure, self.uses_model, self.adopted))
+        return sum(getattr(self, a).nbytes for a in self.ARRAYS)
+
+
+def multihoming_table(config: Config, field: str) -> np.ndarray:
+    """Per segment (in segment order): the multi-homing ``share`` or ``split`` in force,
+    the segment's own value where [multihoming.segments.NAME] gives one, else the default."""
+    mh = config.multihoming
+    default = getattr(mh, field)
+    out = []
+    for name in config.demand.segments:
+        own = mh.segments.get(name)
+        value = getattr(own, field) if own is not None else None
+        out.append(default if value is None else value)
+    return np.array(out, dtype=np.float64)

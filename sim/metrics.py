@@ -2,6 +2,16 @@
 
 Shares are taken over the providers active in the quarter, so they sum to 1
 whenever any provider has a positive value; HHI is on the 0-10,000 scale.
+
+The three analysts' layers (docs/model.md, Observation):
+  cloud_revenue     IaaS + PaaS: compute served to customers, at the provider's price
+                    (Canalys/Omdia cloud infrastructure services; MaaS left out)
+  ai_cloud_revenue  compute served to customers who use models, plus MaaS token revenue
+                    (Omdia "AI cloud": IaaS + PaaS + MaaS for generative AI)
+  maas_tokens       model tokens served to external customers from the provider's GPUs;
+                    own apps' (captive) tokens excluded (IDC: MaaS token calls)
+``revenue`` is all market revenue (cloud_revenue + MaaS revenue); ``tokens`` is the same as
+``maas_tokens`` (kept for readers of the older name); both count what was served.
 """
 
 from __future__ import annotations
@@ -9,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-METRICS = ("revenue", "compute", "tokens", "customers")
+METRICS = ("revenue", "compute", "tokens", "customers", "cloud_revenue", "ai_cloud_revenue", "maas_tokens")
+MILLION = 1e6
 NONE_LABEL = "(none)"
 
 
@@ -59,13 +70,22 @@ class Recorder:
         active = market.active_providers()
         # A provider that exits at the end of this quarter still served it: it counts in this quarter's shares.
         served = active + [market.slots[market.slot_of(name)] for name in market.exits]
+        extra = {k: np.zeros(n) for k in ("maas_revenue", "tokens_demanded", "unserved_tokens", "captive_tokens")}
         for p in served:
             values["revenue"][p.slot] = p.revenue
             values["compute"][p.slot] = p.customer_compute
             values["tokens"][p.slot] = p.tokens
+            values["maas_tokens"][p.slot] = p.tokens
             values["customers"][p.slot] = p.customers
+            values["cloud_revenue"][p.slot] = p.price * p.billed_compute_gpu / MILLION
+            extra["maas_revenue"][p.slot] = p.price * p.billed_token_gpu / MILLION
+            values["ai_cloud_revenue"][p.slot] = p.price * (p.billed_ai_gpu + p.billed_token_gpu) / MILLION
+            extra["tokens_demanded"][p.slot] = p.tokens_demanded
+            extra["unserved_tokens"][p.slot] = p.unserved_tokens
+            extra["captive_tokens"][p.slot] = p.captive_tokens
         shares = {m: shares_of(v) for m, v in values.items()}
-        (uses_model,) = market.customers.provider_totals(n, market.customers.uses_model)
+        people = market.customers
+        model_users = np.bincount(people.model_provider.astype(np.intp) + 1, minlength=n + 1)[1:]
 
         market_row = {"quarter": label, "step": market.t}
         for m in METRICS:
@@ -78,6 +98,15 @@ class Recorder:
             entered="|".join(market.entries), exited="|".join(market.exits),
             frontier=market.frontier, open_capability=market.open_capability,
             total_revenue=float(values["revenue"].sum()), total_tokens=float(values["tokens"].sum()),
+            total_cloud_revenue=float(values["cloud_revenue"].sum()),
+            total_ai_cloud_revenue=float(values["ai_cloud_revenue"].sum()),
+            total_maas_tokens=float(values["maas_tokens"].sum()),
+            maas_tokens_trillion=float(values["maas_tokens"].sum()) * market.config.models.token_unit / 1e12,
+            total_tokens_demanded=float(extra["tokens_demanded"].sum()),
+            total_unserved_tokens=float(extra["unserved_tokens"].sum()),
+            total_captive_tokens=float(extra["captive_tokens"].sum()),
+            total_model_users=int(np.count_nonzero(people.model_provider != -1)),
+            multihoming_customers=int(np.count_nonzero(people.second_provider != -1)),
         )
         self.market_rows.append(market_row)
 
@@ -90,14 +119,17 @@ class Recorder:
                 row[f"share_{m}"] = float(shares[m][slot])
             row.update(
                 capability=p.capability if live else 0.0, compute_stock=p.compute if live else 0.0,
-                price=p.price if live else np.nan, markup=p.markup if live else np.nan,
+                price=p.price if live else np.nan,
+                price_new=p.price_new if live else np.nan, price_renewal=p.price_renewal if live else np.nan,
+                markup=p.markup if live else np.nan,
                 cash=p.cash if live else np.nan, reliability=p.reliability if live else np.nan,
                 utilisation=p.utilisation if live else np.nan, capex=p.capex if live else 0.0,
                 opex=p.opex if live else 0.0, internal_revenue=p.internal_revenue if live else 0.0,
                 parent_funding=p.parent_funding if live else 0.0,
                 training_share=p.training_share if live else np.nan, standing=p.standing if live else 0.0,
                 gpus_bought=p.gpus_bought if live else 0.0,
-                model_users=int(uses_model[slot]),
+                model_users=int(model_users[slot]),
+                **{k: float(v[slot]) for k, v in extra.items()},
             )
             self.provider_rows.append(row)
 

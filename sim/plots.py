@@ -10,27 +10,44 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from sim.colors import provider_styles, text_colour  # noqa: E402
 from sim.output import atomic_path  # noqa: E402
 
-METRIC_LABELS = {"revenue": "revenue", "compute": "compute demand", "tokens": "model tokens", "customers": "customers"}
+METRIC_LABELS = {"revenue": "revenue", "compute": "compute demand", "tokens": "model tokens served", "customers": "customers",
+                 "cloud_revenue": "cloud revenue (IaaS + PaaS)", "ai_cloud_revenue": "AI cloud revenue (IaaS + PaaS + MaaS for AI)",
+                 "maas_tokens": "MaaS tokens served (external customers)"}
 
 
 def share_figure(providers: pd.DataFrame, market: pd.DataFrame, *, metric: str = "revenue", title: str = ""):
-    """Share over time, one labelled line per provider, with an HHI panel below."""
+    """Share over time, one line per provider labelled at its end with its name and final share,
+    with an HHI panel below.  Colours follow the provider order (``sim.colors``), the same as in
+    every other figure of the config; the end labels are spread so that none overlaps another or
+    leaves the axes, also with a dozen providers."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 1.2]}, layout="constrained")
     table = providers.pivot(index="step", columns="provider", values=f"share_{metric}")
-    table = table[[c for c in providers["provider"].unique() if table[c].max() > 0]]
+    order = list(providers["provider"].unique())  # slot order = config order: incumbents, then entrants
+    styles = provider_styles(order)
+    shown = [c for c in order if table[c].max() > 0]
     quarters = market.set_index("step")["quarter"]
-    colours = {name: top.plot(table.index, 100 * table[name], lw=2, label=name)[0].get_color() for name in table.columns}
-    finals = 100 * table.iloc[-1]
-    for name, y in label_positions(finals, gap=0.035 * max(finals.max(), 1e-9)).items():
-        top.annotate(f"{finals[name]:.0f}%", (table.index[-1], y), xytext=(4, 0), textcoords="offset points",
-                     va="center", fontsize=8, color=colours[name])
+    for name in shown:
+        top.plot(table.index, 100 * table[name], lw=2, color=styles[name].color, ls=styles[name].linestyle, label=name)
+    finals = 100 * table[shown].iloc[-1] if shown else pd.Series(dtype=float)
+    high = max(5.0, 1.06 * float(100 * table[shown].max().max())) if shown else 100.0
+    top.set_ylim(0, high)
+    # About one line of 8-point text in data units: the top panel is ~280 points tall.
+    placed = label_positions(finals, gap=high * 10.5 / 280, low=0.0, high=high)
+    last = table.index[-1]
+    top.set_xlim(table.index[0], last)
+    for name, y in placed.items():
+        # The label sits just right of the axes at its placed height; a thin leader joins it to the
+        # line's end when the two differ.
+        top.annotate(f"{name} {finals[name]:.0f}%", xy=(last, finals[name]), xytext=(1.025, y),
+                     textcoords=("axes fraction", "data"), va="center", fontsize=8, color=text_colour(styles[name].color),
+                     annotation_clip=False,
+                     arrowprops=dict(arrowstyle="-", lw=0.6, color=styles[name].color, shrinkA=1, shrinkB=0))
     top.set_ylabel(f"share of {METRIC_LABELS.get(metric, metric)} (%)")
-    top.set_ylim(bottom=0)
     top.grid(alpha=0.3)
-    top.legend(loc="upper left", bbox_to_anchor=(1.06, 1.0), frameon=False, fontsize=9)
     top.set_title(title or f"Share of {METRIC_LABELS.get(metric, metric)} by provider")
     bottom.plot(market["step"], market[f"hhi_{metric}"], color="black", lw=1.8)
     bottom.set_ylabel("HHI (0–10,000)")
@@ -42,13 +59,26 @@ def share_figure(providers: pd.DataFrame, market: pd.DataFrame, *, metric: str =
     return fig
 
 
-def label_positions(values: pd.Series, gap: float) -> dict:
-    """End-of-line label heights: the values, pushed apart upwards so that no two are closer than ``gap``."""
-    placed, last = {}, None
-    for name, y in values.sort_values().items():
-        y = y if last is None else max(y, last + gap)
-        placed[name] = last = y
-    return placed
+def label_positions(values: pd.Series, gap: float, low: float | None = None, high: float | None = None) -> dict:
+    """End-of-line label heights: the values, moved apart so that no two are closer than ``gap``,
+    kept in their order and within [low, high] when given (pushed up first, then down from the
+    top; if even that cannot fit them, spread evenly over the range)."""
+    ordered = values.sort_values()
+    names, ys = list(ordered.index), [float(v) for v in ordered]
+    if not names:
+        return {}
+    if low is not None:
+        ys[0] = max(ys[0], low)
+    for i in range(1, len(ys)):
+        ys[i] = max(ys[i], ys[i - 1] + gap)
+    if high is not None and ys[-1] > high:
+        ys[-1] = high
+        for i in range(len(ys) - 2, -1, -1):
+            ys[i] = min(ys[i], ys[i + 1] - gap)
+        if low is not None and ys[0] < low:  # more labels than the range holds at this gap
+            step = (high - low) / max(len(ys) - 1, 1)
+            ys = [low + i * step for i in range(len(ys))]
+    return dict(zip(names, ys))
 
 
 def save_figure(fig, target: Path) -> None:

@@ -8,6 +8,7 @@ unit, default, range and meaning stay documented.
 
 from __future__ import annotations
 
+import math
 import typing
 from typing import Any
 
@@ -20,13 +21,18 @@ SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("(top level)", c.Config, "Scenario name and the sections below."),
     ("[run]", c.RunConfig, "Run length, seed and population size."),
     ("[demand]", c.DemandConfig, "Submodel 1: adoption and growth of demand."),
-    ("[demand.segments.NAME]", c.SegmentConfig, "One customer segment. Defaults differ by segment (internet, enterprise, government, startup, overseas); the values below are the generic defaults of a new segment."),
+    ("[demand.segments.NAME]", c.SegmentConfig, "One customer segment. Defaults differ by segment (internet, enterprise, government, startup, overseas); the values below are the generic defaults of a new segment, which needs `new = true`."),
     ("[pricing]", c.PricingConfig, "Submodel 2: pricing."),
     ("[[pricing.token_price_cuts]]", getattr(c, "TokenPriceCut", None), "A lasting cut of the price per token."),
     ("[choice]", c.ChoiceConfig, "Submodel 3: customers' choice and switching costs."),
+    ("[multihoming]", c.MultihomingConfig, "Submodel 3b: multi-homing (part of the workload on a second cloud)."),
+    ("[multihoming.segments.NAME]", c.MultihomingSegment, "Multi-homing share and split of one segment (unset = the [multihoming] value)."),
+    ("[models]", c.ModelsConfig, "Submodel 3c: model choice, the MaaS layer apart from the cloud."),
+    ("[installed_base]", c.InstalledBaseConfig, "Submodel 3d: the installed-base (bandwagon) term of choice; its weight is per segment (demand.segments.NAME.bandwagon)."),
     ("[service]", c.ServiceConfig, "Submodel 4: serving capacity and reliability."),
     ("[[service.surges]]", c.SurgeConfig, "A demand surge in one quarter."),
     ("[finance]", c.FinanceConfig, "Submodel 5: money and compute purchases."),
+    ("[investment]", c.InvestmentConfig, "Submodel 5b: capex beyond demand, fixed share of revenue or strategic (answers rivals)."),
     ("[capability]", c.CapabilityConfig, "Submodel 6: model capability."),
     ("[open_weights]", c.OpenWeightsConfig, "Submodel 6: the open-weights model."),
     ("[entry]", c.EntryConfig, "Submodel 7: entry and exit."),
@@ -92,7 +98,15 @@ def render() -> str:
     out = ["# Configuration reference", "",
            "Generated from `sim/config.py` by `python -m sim.reference`; do not edit by hand.",
            "Unknown keys are errors. Quarters are labels like `2025Q1` or whole numbers of quarters after `run.start`.",
-           "Override any field on the command line with `--set key.path=value` (values are read as TOML).", ""]
+           "Override any field on the command line with `--set key.path=value` (values are read as TOML).",
+           "Types are strict: `true` is not a number, `\"5\"` is not a number and `\"yes\"` is not a boolean; a whole "
+           "number is accepted where a decimal is meant (`1` for `1.0`). Numbers must be finite (`inf` and `nan` are "
+           "refused). A value that may be none is left out, or written as the word `\"none\"` (`--set finance.import_cap=none`).",
+           f"Rates that compound every quarter (segment `growth` and `token_growth`, providers' `captive_growth`, "
+           f"`training_cost_growth`, `gpu_cost_trend`) may multiply their level by at most "
+           f"1e{math.log10(c.MAX_GROWTH_FACTOR):.0f} over `run.quarters`; the error names the largest rate allowed for the horizon.",
+           "A segment name other than the five built-in ones must be declared with `new = true` in its table; "
+           "a misspelt name is an error that suggests the closest existing one.", ""]
     for title, model, text in SECTIONS:
         if model is None:
             continue

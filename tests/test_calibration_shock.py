@@ -21,7 +21,7 @@ def run(cfg, quarters):
     for _ in range(quarters):
         intensity = market.token_compute  # compute per token used in this quarter's service step
         market.step()
-        rows.append({p.name: dict(tokens=p.tokens, billed=p.billed_gpu, served=p.served_gpu,
+        rows.append({p.name: dict(tokens=p.tokens_demanded, billed=p.billed_gpu, served=p.served_gpu,
                                   compute=p.customer_compute, util=p.utilisation, intensity=intensity)
                      for p in market.active_providers()})
     return market, rows
@@ -45,8 +45,10 @@ def test_without_start_model_use_begins_at_once():
 
 
 def test_token_price_cut_raises_volume_and_keeps_token_bill_at_unit_elasticity():
-    plain = base()
-    cut = base(**{"pricing.token_price_cuts": [{"quarter": 4, "cut": 0.9, "provider": "FullStack"}]})
+    # The model layer tied to the cloud, so that the cut cannot move buyers between models
+    # (tests/test_model_choice.py checks that it does when models are chosen apart).
+    plain = base(**{"models.choose_apart": False})
+    cut = base(**{"models.choose_apart": False, "pricing.token_price_cuts": [{"quarter": 4, "cut": 0.9, "provider": "FullStack"}]})
     _, a = run(plain, 6)
     _, b = run(cut, 6)
     # Before the cut the two runs are identical.

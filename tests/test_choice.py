@@ -29,7 +29,10 @@ def test_identical_providers_without_lock_in_stay_near_equal():
 def test_higher_lock_in_lowers_churn():
     def churn(lock_in):
         providers = [provider(f"P{i}", initial_share=1 / 3, lock_in=lock_in) for i in range(3)]
-        return mean_churn(make_config(providers, customers=6000, quarters=12))
+        # One price for all: with invest and harvest the incumbent prices part of the switching
+        # cost away (tested in test_pricing.py); this test isolates the switching cost itself.
+        return mean_churn(make_config(providers, customers=6000, quarters=12,
+                                      pricing={"renewal_harvest": 0.0, "new_customer_discount": 0.0}))
 
     low, high = churn(0.2), churn(3.0)
     assert high < 0.5 * low, (low, high)
@@ -61,9 +64,12 @@ def test_utility_rises_with_capability_and_falls_with_price():
     market = Market(config=make_config(providers, customers=500, open_weights=NO_OPEN))
     idx = np.arange(500)
     base = choice.utilities(market, idx)
-    market.slots[1].price *= 2
+    good = market.slots[1]
+    good.price_new *= 2  # both prices: its own customers see the renewal price, others the new one
+    good.price_renewal *= 2
     dearer = choice.utilities(market, idx)
-    market.slots[1].price /= 2
+    good.price_new /= 2
+    good.price_renewal /= 2
     market.slots[1].capability = 0.95
     better = choice.utilities(market, idx)
     market.slots[1].capability = 0.9
@@ -123,14 +129,15 @@ def test_utility_terms_have_their_documented_sizes():
     b.capability += 0.2
     assert choice.utilities(market, idx)[:, 1] - base == pytest.approx(w[:, 0] * 0.2 / market.frontier)
     b.capability -= 0.2
-    b.price *= 2
+    b.price_new *= 2  # what a customer without a provider is offered (pricing: invest and harvest)
     assert choice.utilities(market, idx)[:, 1] - base == pytest.approx(-w[:, 1] * np.log(2))
-    b.price /= 2
+    b.price_new /= 2
     b.reliability -= 0.25
     assert choice.utilities(market, idx)[:, 1] - base == pytest.approx(-w[:, 3] * 0.25)
     b.reliability += 0.25
     internet = people.segment[idx] == people.segment_names.index("internet")
-    fit = base - choice.utilities(market, idx)[:, 0]  # A and B differ only in B's fit with internet customers
+    b.affinity[people.segment_names.index("internet")] = 0.0  # B loses its fit with internet customers
+    fit = base - choice.utilities(market, idx)[:, 1]
     assert fit[internet] == pytest.approx(w[internet, 2] * 0.5) and fit[~internet] == pytest.approx(0.0)
 
 
@@ -162,7 +169,6 @@ def test_tenure_counts_quarters_with_a_provider_and_resets_on_a_switch():
                          demand={"bass_p": 0.1, "segments": no_new_model_use})
     market = Market(config=config)
     people = market.customers
-    people.uses_model[people.provider != -1] = True
     demand.step(market)  # new adopters, who choose below
     before_provider, before_tenure = people.provider.copy(), people.tenure.copy()
     choice.step(market)
@@ -174,5 +180,3 @@ def test_tenure_counts_quarters_with_a_provider_and_resets_on_a_switch():
     assert (people.tenure[stayed] == before_tenure[stayed] + 1).all()
     assert (people.tenure[switched] == 0).all() and (people.tenure[joined] == 0).all()
     assert (people.tenure[people.provider == -1] == 0).all()
-    assert not people.uses_model[switched].any(), "a switcher starts afresh with its new provider's model"
-    assert people.uses_model[stayed].all()

@@ -1,5 +1,7 @@
 """Config validation: every bad file gives one clear line per problem naming file and key."""
 
+from pathlib import Path
+
 import pytest
 
 from sim.config import ConfigError, load_config, parse_override, with_overrides
@@ -122,3 +124,108 @@ def test_config_reference_is_up_to_date():
     from sim.reference import render
     committed = (Path(__file__).resolve().parent.parent / "docs" / "config-reference.md").read_text()
     assert committed == render(), "run: python -m sim.reference > docs/config-reference.md"
+
+
+# ----------------------------------------------------- issue 13, cases 2-4: finite, strict, declared names
+@pytest.mark.parametrize("override", ["finance.import_cap=inf", "finance.import_cap=nan", "demand.bass_q=-inf",
+                                      "providers.FullStack.cash=inf", "capability.flywheel=nan"])
+def test_non_finite_numbers_are_refused(override):
+    """Case 2 (import_cap = inf was written as Infinity into manifest.json) and further instances."""
+    with pytest.raises(ConfigError, match="finite number"):
+        load_config("minimal", [override])
+
+
+def test_none_is_the_explicit_way_to_leave_an_optional_value_out():
+    china = load_config("china_2025")
+    assert china.finance.import_cap == 150000
+    assert load_config("china_2025", ["finance.import_cap=none"]).finance.import_cap is None
+    with pytest.raises(ConfigError, match='or "none"'):
+        load_config("china_2025", ["finance.import_cap=-1"])
+
+
+def test_manifest_json_is_strict(tmp_path):
+    import json
+    import math
+
+    from sim.output import json_records, write_json
+
+    with pytest.raises(ValueError, match=r"non-finite number at a\.b\[1\]"):
+        write_json(tmp_path / "x.json", {"a": {"b": [1.0, math.inf]}})
+    assert not (tmp_path / "x.json").exists()
+    import pandas as pd
+
+    write_json(tmp_path / "y.json", {"rows": json_records(pd.DataFrame({"v": [1.0, float("nan")]}))})
+    assert json.loads((tmp_path / "y.json").read_text(), parse_constant=lambda c: pytest.fail(c)) == {
+        "rows": [{"v": 1.0}, {"v": None}]}  # a missing value is null, not NaN
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("run.quarters=true", "run.quarters: Input should be a valid integer (got True)"),
+    ("open_weights.release=true", "open_weights.release: Input should be a valid string or a valid integer (got True)"),
+    ('open_weights.enabled="yes"', "open_weights.enabled: Input should be a valid boolean (got 'yes')"),
+    ('run.quarters="5"', "run.quarters: Input should be a valid integer (got '5')"),
+    # further instances of the kind
+    ("providers.FullStack.has_model=1", "has_model: Input should be a valid boolean (got 1)"),
+    ("run.seed=1.5", "run.seed: Input should be a valid integer (got 1.5)"),
+    ('capability.flywheel="2"', "capability.flywheel: Input should be a valid number (got '2')"),
+    ("demand.segments.internet.growth=false", "growth: Input should be a valid number (got False)"),
+])
+def test_case_3_no_lax_coercion(override, fragment):
+    with pytest.raises(ConfigError) as err:
+        load_config("minimal", [override])
+    assert len(err.value.problems) == 1, err.value.problems  # a union's members are one problem
+    assert fragment in err.value.problems[0]
+
+
+def test_whole_numbers_are_still_decimals_and_set_values_still_read_as_toml():
+    config = load_config("minimal", ["capability.flywheel=2", "run.quarters=5"])
+    assert config.capability.flywheel == 2.0 and isinstance(config.capability.flywheel, float)
+    assert config.run.quarters == 5
+
+
+MARTIANS = '[demand.segments.martians]\nweight = 1\n'
+
+
+def test_case_4_a_new_segment_name_must_be_declared(tmp_path):
+    path = tmp_path / "m.toml"
+    path.write_text((Path(__file__).resolve().parent.parent / "configs" / "minimal.toml").read_text() + MARTIANS)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    (line,) = err.value.problems
+    assert line.startswith(f"{path}: demand.segments: 'martians' is not a segment") and "new = true" in line
+    path.write_text(path.read_text() + "new = true\n")
+    assert set(load_config(path).demand.segments) >= {"martians", "internet"}
+
+
+def test_a_misspelt_name_suggests_the_close_one():
+    with pytest.raises(ConfigError, match="'intenet' is not a segment \\(did you mean 'internet'\\?\\)"):
+        load_config("minimal", ["demand.segments.intenet.growth=0.2"])
+    with pytest.raises(ConfigError, match="'internet' is a built-in segment"):
+        load_config("minimal", ["demand.segments.internet.new=true"])
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("finance.deprecation=0.1", "unknown key (did you mean 'depreciation'?)"),
+    ("providers.Portr.lock_in=1", "no item 'Portr' (did you mean 'Porter'?)"),
+    ("providers.FullStack.affinity={intenet = 1.0}", "unknown segment(s) intenet (did you mean 'internet'?)"),
+    ('service.surges=[{quarter = 1, provider = "FullStak"}]', "'FullStak' is not a provider (did you mean 'FullStack'?)"),
+])
+def test_names_a_typo_could_create_suggest_the_close_one(override, fragment):
+    with pytest.raises(ConfigError) as err:
+        load_config("minimal", [override])
+    assert fragment in str(err.value)
+
+
+def test_numpy_scalars_are_the_numbers_they_are():
+    """mesa.batch_run ranges (np.arange) and design tables give numpy scalars: strict types must take
+    them as Python numbers, and a numpy bool is still not a number."""
+    import numpy as np
+
+    from sim.model import Market
+
+    market = Market(customers=np.int64(300), seed=np.int64(3), quarters=np.int64(2))
+    assert market.config.run.customers == 300 and type(market.config.run.customers) is int
+    config = with_overrides(load_config("minimal"), {"capability.flywheel": np.float32(1.5)})
+    assert config.capability.flywheel == 1.5
+    with pytest.raises(ConfigError, match="valid integer"):
+        with_overrides(load_config("minimal"), {"run.quarters": np.bool_(True)})

@@ -115,7 +115,8 @@ def test_orders_already_in_the_pipeline_are_not_ordered_again():
 
 def test_capacity_gap_counts_installed_and_ordered_compute():
     providers = [provider("Fleet", initial_share=1.0, training_share=0.5, captive_compute=0.0)]
-    config = make_config(providers, customers=100, finance={"headroom": 0.2, "capacity_response": 0.5, "capex_lag": 2})
+    config = make_config(providers, customers=100, finance={"headroom": 0.2, "capacity_response": 0.5, "capex_lag": 2,
+                                                    "depreciation": 0.0})
     fleet = Market(config=config).slots[0]
     fleet.planned_gpu, fleet.compute = 100.0, 150.0
     fleet.pipeline.extend([20.0, 10.0])
@@ -130,10 +131,29 @@ def test_capacity_plan_covers_own_apps_growth_until_the_order_arrives():
     def gap(growth):
         providers = [provider("Group", initial_share=1.0, training_share=0.0, captive_compute=1000.0,
                               captive_growth=growth)]
-        config = make_config(providers, customers=100, finance={"headroom": 0.0, "capacity_response": 1.0, "capex_lag": 2})
+        config = make_config(providers, customers=100, finance={"headroom": 0.0, "capacity_response": 1.0, "capex_lag": 2,
+                                                        "depreciation": 0.0})
         fleet = Market(config=config).slots[0]
         fleet.planned_gpu, fleet.compute = 5000.0, 0.0  # planned_gpu holds today's own-app demand (1000)
         return finance.capacity_gap(fleet, config.finance)
 
     assert gap(0.0) == pytest.approx(5000.0)
     assert gap(0.1) == pytest.approx(5000.0 + 1000.0 * (1.1**3 - 1))
+
+
+def test_installed_at_lead_counts_depreciation_until_new_orders_serve():
+    assert finance.installed_at_lead(100.0, [], 0.1) == pytest.approx(90.0)  # capex_lag 0: serves next quarter
+    # capex_lag 2: the stock depreciates three times (this quarter's too); the older order, arriving
+    # at the end of this quarter, twice; the newer, arriving next quarter, once.
+    assert finance.installed_at_lead(100.0, [10.0, 20.0], 0.1) == pytest.approx(100 * 0.729 + 10 * 0.81 + 20 * 0.9)
+
+
+def test_capacity_planning_reaches_its_headroom_with_constant_demand():
+    """With demand held still, capacity converges to demand x (1 + headroom): planning that counted
+    GPUs which wear out before new orders serve would settle about one quarter's depreciation short."""
+    segments = {s: {"growth": 0.0, "token_growth": 0.0} for s in ("internet", "enterprise", "government", "startup", "overseas")}
+    providers = [provider("Solo", initial_share=1.0, compute=1e5, capex_share=0.0)]
+    config = make_config(providers, customers=2000, quarters=30, finance={"capacity_response": 1.0, "depreciation": 0.1},
+                         demand={"bass_p": 0.0, "bass_q": 0.0, "token_share": 0.0, "segments": segments})
+    rows = simulate(config).providers
+    assert rows["utilisation"].iloc[-5:].to_numpy() == pytest.approx(1 / 1.15, rel=0.01)

@@ -68,8 +68,10 @@ def test_market_transfer_price_buys_more_compute_and_capability_without_starving
         providers = [provider("Group", initial_share=0.5, cash=0.0, capex_share=2.0, capability=0.5, compute=4e5,
                               captive_compute=1.0e5, captive_growth=0.0, parent="G"),
                      provider("Rival", initial_share=0.5, capability=0.5, compute=2e5)]
+        # Models tied to the cloud: with models chosen apart, the better-trained model also draws the
+        # rival's customers' tokens onto the group's GPUs, a separate effect (tests/test_model_choice.py).
         config = make_config(providers, customers=2000, quarters=12, parents=[{"name": "G", "transfer_price": rule}],
-                             open_weights={"enabled": False})
+                             open_weights={"enabled": False}, models={"choose_apart": False})
         return simulate(config).providers.query("provider == 'Group'").set_index("step")
 
     cost, market = run("cost"), run("market")
@@ -90,7 +92,9 @@ def test_training_share_rises_with_priority_and_the_capability_gap():
     assert half == pytest.approx(0.15 + 0.25 * 0.25)
     assert parents.training_share(0.3, 0.2, 1.0, 0.0, 1.0) == 0.3  # never below the provider's own share
 
-    providers = [provider("Behind", initial_share=1.0, capability=0.3, parent="G")]
+    # The frontier is the best provider's capability (issue 9): a leader at 1.0 sets it.
+    providers = [provider("Behind", initial_share=0.5, capability=0.3, parent="G"),
+                 provider("Leader", initial_share=0.5, capability=1.0)]
     for priority, expected in ((0.0, 0.15), (1.0, 0.15 + 0.25 * 0.7)):
         config = make_config(providers, customers=300, quarters=1, parents=[{"name": "G", "priority": priority}],
                              open_weights={"enabled": False})

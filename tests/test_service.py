@@ -35,15 +35,17 @@ def test_surge_hits_only_the_named_provider_in_its_quarter():
 def test_lower_token_price_raises_token_volume():
     config = make_config(n_identical=2, customers=3000, demand={"token_elasticity": 1.0, "market_compute": 3e5})
     market = Market(config=config)
-    market.customers.uses_model[:] = True
+    people = market.customers
+    people.uses_model[:] = people.provider >= 0
+    people.model_provider[:] = people.provider  # each buys its cloud's model
     a, b = market.slots
     a.price = b.price = 4000.0
     service.step(market)
-    equal = (a.tokens / max(a.customers, 1), b.tokens / max(b.customers, 1))
+    equal = (a.tokens_demanded / max(a.customers, 1), b.tokens_demanded / max(b.customers, 1))
     a.price = 400.0  # a tenth of the price
     service.step(market)
-    assert a.tokens / a.customers > 8 * equal[0]
-    assert np.isclose(b.tokens / b.customers, equal[1])
+    assert a.tokens_demanded / a.customers > 8 * equal[0]
+    assert np.isclose(b.tokens_demanded / b.customers, equal[1])
 
 
 def test_captive_demand_uses_capacity():

@@ -12,8 +12,9 @@ import pandas as pd  # noqa: E402
 
 from sim import quarters as qtr  # noqa: E402
 from sim.calibration.targets import period_quarters  # noqa: E402
+from sim.colors import NEUTRAL, provider_colours, text_colour  # noqa: E402
 
-BAND_COLOUR = "tab:blue"
+BAND_COLOUR = NEUTRAL  # market-level series; a provider's series takes the provider's colour (sim.colors)
 
 
 def _axis_quarters(ax, labels: list[str]) -> None:
@@ -57,6 +58,7 @@ def _legend_handles(fig) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    # Generic (grey) keys: each panel draws its provider's own colour.
     handles = [Line2D([], [], color=BAND_COLOUR, lw=1.8, label="simulated median"),
                Patch(color=BAND_COLOUR, alpha=0.45, label="50 % band"), Patch(color=BAND_COLOUR, alpha=0.15, label="90 % band"),
                Line2D([], [], color="black", marker="o", ls="none", label="observed, fitted"),
@@ -66,17 +68,21 @@ def _legend_handles(fig) -> None:
     fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=8)
 
 
-def share_bands_figure(bands: pd.DataFrame, targets: pd.DataFrame, providers: list[str], fit_end: str, title: str):
+def share_bands_figure(bands: pd.DataFrame, targets: pd.DataFrame, providers: list[str], fit_end: str, title: str,
+                       colours: dict[str, str] | None = None):
+    """A panel per provider; ``colours`` (provider -> colour, from the config order) keeps each
+    provider's colour the same as in every other figure."""
+    colours = colours or provider_colours(providers)
     labels = _labels(bands)
     steps = {q: i for i, q in enumerate(labels)}
     cols = 3
     rows = -(-len(providers) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(12, 3.4 * rows + 0.8), sharex=True, squeeze=False)
     for ax, name in zip(axes.flat, providers):
-        _band(ax, bands, f"revenue_share:{name}")
+        _band(ax, bands, f"revenue_share:{name}", colour=colours[name])
         _points(ax, targets[(targets["metric"] == "spend_share") & (targets["provider"] == name)], steps)
         _fit_end(ax, steps, fit_end)
-        ax.set_title(name, fontsize=10)
+        ax.set_title(name, fontsize=10, color=text_colour(colours[name]))
         ax.set_ylim(bottom=0)
         ax.set_ylabel("revenue share (%)", fontsize=8)
         _axis_quarters(ax, labels)
@@ -114,13 +120,15 @@ def concentration_figure(bands: pd.DataFrame, targets: pd.DataFrame, hhi_ranges:
     return fig
 
 
-def token_figure(bands: pd.DataFrame, targets: pd.DataFrame, providers: list[str], start: str, fit_end: str, title: str):
+def token_figure(bands: pd.DataFrame, targets: pd.DataFrame, providers: list[str], start: str, fit_end: str, title: str,
+                 colours: dict[str, str] | None = None):
+    colours = colours or provider_colours(providers)
     labels = _labels(bands)
     steps = {q: i for i, q in enumerate(labels)}
     fig, ax = plt.subplots(figsize=(9, 4.8))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     first = steps.get(start, 0)
-    for name, colour in zip(providers, colours):
+    for name in providers:
+        colour = colours[name]
         b = bands[(bands["series"] == f"tokens_share:{name}") & (bands["step"] >= first)].sort_values("step")
         if b.empty or b["p95"].max() <= 0:
             continue

@@ -13,6 +13,7 @@ import pandas as pd
 from sim.calibration.facts import FactResult
 from sim.calibration.fit import FitResult
 from sim.calibration.validate import ValidationResult
+from sim.output import json_records
 
 
 def file_digest(path: Path) -> str:
@@ -54,12 +55,12 @@ def profile_summary(prof: pd.DataFrame, best_loss: float, slack: float = 0.25) -
 
 
 def fit_json(fit: FitResult, table: pd.DataFrame, info: dict[str, Any], prof: pd.DataFrame | None = None) -> dict[str, Any]:
-    extra = {} if prof is None else {"profile": prof.to_dict(orient="records")}
+    extra = {} if prof is None else {"profile": json_records(prof)}
     return {**info, **extra, "loss": "RMSE over targets, pp (mean of replications vs observed)",
             "start_rmse_pp": fit.start_loss, "fitted_rmse_pp": fit.best_loss, "evaluations": fit.evaluations,
             "generations": fit.generations, "seconds": round(fit.seconds, 1), "optimizer_message": fit.message,
-            "history_rmse_pp": fit.history, "parameters": params_frame(fit).to_dict(orient="records"),
-            "targets": table.to_dict(orient="records")}
+            "history_rmse_pp": fit.history, "parameters": json_records(params_frame(fit)),
+            "targets": json_records(table)}
 
 
 def fit_markdown(fit: FitResult, table: pd.DataFrame, info: dict[str, Any], prof: pd.DataFrame | None = None) -> str:
@@ -103,9 +104,9 @@ def _num(v: float) -> str:
 
 def validation_json(result: ValidationResult, info: dict[str, Any]) -> dict[str, Any]:
     return {**info, "replications": result.replications, "fit_window": ":".join(result.window),
-            "errors": result.errors.to_dict(orient="records"), "targets": result.targets.to_dict(orient="records"),
+            "errors": json_records(result.errors), "targets": json_records(result.targets),
             "stylized_facts": [asdict(f) for f in result.facts],
-            "market_size": result.market_size.to_dict(orient="records")}
+            "market_size": json_records(result.market_size)}
 
 
 def validation_markdown(result: ValidationResult, info: dict[str, Any], figures: list[str]) -> str:

@@ -107,6 +107,16 @@ def _setup(args):
     return path, config, observations, fringe
 
 
+def _outputs(args, command: str, path: Path) -> Path:
+    """The output directory (and --figures), checked before the long work starts."""
+    from sim.output import output_dir
+
+    out = output_dir(args.out or Path("runs") / command / path.stem)
+    if getattr(args, "figures", None) is not None:
+        output_dir(args.figures, "--figures")
+    return out
+
+
 def _command(args, name: str) -> str:
     parts = ["aicloud", name, str(args.config), "--data", str(args.data)]
     # --workers is left out: it changes how long a run takes, never its result.
@@ -133,6 +143,7 @@ def main_calibrate(args: argparse.Namespace) -> int:
     from sim.cli import UserError
 
     path, config, observations, fringe = _setup(args)
+    out = _outputs(args, "calibrate", path)
     window = _window(args.fit)
     targets = select_targets(observations, config, window=window)
     if not targets:
@@ -151,7 +162,6 @@ def main_calibrate(args: argparse.Namespace) -> int:
     table = objective.table(fit.best)
     prof = profile(objective, fit.best, points=args.profile_points, workers=args.workers) if args.profile_points else None
 
-    out = args.out or Path("runs") / "calibrate" / path.stem
     info = {"command": _command(args, "calibrate"), "config": str(args.config), "config_name": config.name,
             "config_hash": config.hash(), "data": str(args.data), "data_sha256": report.file_digest(args.data),
             "fit_window": args.fit, "replications": args.replications, "seeds": seeds,
@@ -199,6 +209,7 @@ def main_validate(args: argparse.Namespace) -> int:
     from sim.cli import UserError
 
     path, config, observations, fringe = _setup(args)
+    out = _outputs(args, "validate", path)
     fit_text = args.fit
     if args.overlay is not None:
         config = apply_overlay(config, args.overlay)
@@ -213,7 +224,6 @@ def main_validate(args: argparse.Namespace) -> int:
         result = validate(config, observations, seeds, fit_window=window, fringe=fringe, pool=pool)
     elapsed = time.perf_counter() - started
 
-    out = args.out or Path("runs") / "validate" / path.stem
     figs = args.figures or out
     info = {"command": _command(args, "validate"), "config": str(args.config), "config_name": config.name,
             "overlay": str(args.overlay) if args.overlay else None, "config_hash": config.hash(),
@@ -242,6 +252,7 @@ def read_overlay_window(path: Path) -> str | None:
 
 def write_figures(result, config, fringe: list[str], where: Path, fit_end: str) -> list[Path]:
     from sim.calibration import plots
+    from sim.colors import provider_colours
     from sim.plots import save_figure
 
     stem = config.name
@@ -249,14 +260,17 @@ def write_figures(result, config, fringe: list[str], where: Path, fit_end: str) 
     ordered = [n for n in names if n not in fringe] + [n for n in names if n in fringe]
     t = result.targets
     files = [where / f"{stem}_shares.png", where / f"{stem}_concentration.png", where / f"{stem}_tokens.png"]
+    colours = provider_colours(names)  # config order: the same colours as every other figure of this config
     save_figure(plots.share_bands_figure(result.bands, t, ordered, fit_end,
-                                         f"{stem}: revenue share by provider, simulated bands vs Canalys"), files[0])
+                                         f"{stem}: revenue share by provider, simulated bands vs Canalys",
+                                         colours=colours), files[0])
     save_figure(plots.concentration_figure(result.bands, t, result.hhi_ranges, fit_end,
                                            f"{stem}: concentration"), files[1])
     start = config.demand.model_services_start
     shock = start if isinstance(start, str) else None
     save_figure(plots.token_figure(result.bands, t, ordered, shock or config.run.start, fit_end,
-                                   f"{stem}: share of model tokens (model services from {shock or 'the start'})"), files[2])
+                                   f"{stem}: share of model tokens (model services from {shock or 'the start'})",
+                                   colours=colours), files[2])
     return files
 
 

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 # The model, pandas and matplotlib are imported inside the functions: `aicloud --help` and a
 # config error return before they are needed.
+# Share metrics (sim.metrics.METRICS, repeated here so that --help needs no numpy; a test keeps them equal).
+METRIC_CHOICES = ("revenue", "compute", "tokens", "customers", "cloud_revenue", "ai_cloud_revenue", "maas_tokens")
 
 DEFAULT_CONFIG = "china_2025"
 
@@ -28,8 +30,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overlay", type=Path, action="append", default=[], metavar="FILE",
                    help="apply fitted values written by `aicloud calibrate` (fitted.toml) before --set (repeatable)")
     p.add_argument("--out", type=Path, help="output directory (default: runs/<config name>)")
-    p.add_argument("--metric", default="revenue", choices=["revenue", "compute", "tokens", "customers"],
-                   help="share metric for the summary and plot (default: revenue)")
+    p.add_argument("--metric", default="revenue", choices=list(METRIC_CHOICES),
+                   help="share metric for the summary and plot (default: revenue); cloud_revenue, ai_cloud_revenue "
+                        "and maas_tokens are the three analysts' layers (docs/model.md)")
+    p.add_argument("--snapshot-out", type=Path, metavar="FILE",
+                   help="also write the end state (a sample of customers, providers) to FILE (.npz), for a later "
+                        "run to start from (run.start_from = FILE)")
+    p.add_argument("--snapshot-sample", type=int, default=100_000, metavar="N",
+                   help="customers kept in the snapshot (a random sample if the run has more; default 100000)")
     p.set_defaults(func=main)
 
 
@@ -54,11 +62,17 @@ def main(args: argparse.Namespace) -> int:
             config = apply_overlay(config, overlay)
         sets = (parse_override(text) for text in overrides_from(args))
         config = with_overrides(config, {".".join(keys): value for keys, value in sets}, source="--set")
-    out = args.out or Path("runs") / path.stem
+    from sim.output import output_dir
     from sim.simulate import simulate
 
+    out = output_dir(args.out or Path("runs") / path.stem)  # checked before the run, not after it
+    if args.snapshot_out is not None and args.snapshot_sample < 1:
+        from sim.cli import UserError
+
+        raise UserError(f"--snapshot-sample {args.snapshot_sample}: must be at least 1")
+    final = []
     started = time.perf_counter()
-    result = simulate(config)
+    result = simulate(config, on_quarter=final.append if args.snapshot_out is not None else None)
     elapsed = time.perf_counter() - started
     write_outputs(result, out, source=str(path), metric=args.metric,
                   extra={"overlays": [str(o) for o in args.overlay], "overrides": overrides_from(args)})
@@ -66,6 +80,12 @@ def main(args: argparse.Namespace) -> int:
     print(f"\n{config.run.customers:,} customers x {config.run.quarters} quarters in {elapsed:.2f} s")
     print(f"wrote {out}/: quarters.parquet, quarters.csv, flows.csv, summary.json, manifest.json, shares.png")
     print(f"plot: {out / 'shares.png'}")
+    if args.snapshot_out is not None:
+        from sim.snapshot import write_snapshot
+
+        snap = write_snapshot(final[-1], args.snapshot_out, sample=args.snapshot_sample, source=str(path))
+        print(f"snapshot: {args.snapshot_out} ({snap['sampled']:,} of {snap['customers']:,} customers, "
+              f"state at the end of {snap['quarter']})")
     return 0
 
 
@@ -75,7 +95,6 @@ def write_outputs(result: RunResult, out: Path, *, source: str | None = None, me
     from sim.output import manifest, write_csv, write_json, write_parquet
     from sim.plots import save_figure, share_figure
 
-    out.mkdir(parents=True, exist_ok=True)
     tidy = result.tidy()
     write_parquet(out / "quarters.parquet", tidy)
     write_csv(out / "quarters.csv", tidy)
@@ -104,4 +123,20 @@ def format_summary(result: RunResult, metric: str = "revenue") -> str:
     if s["overloaded"]:
         spells = ", ".join(f"{name} ({n} quarters)" for name, n in s["overloaded"].items())
         lines.append(f"WARNING overloaded ({s['overload_rule']}): {spells}")
+    lines.append("")
+    lines.extend(layer_table(s))
     return "\n".join(lines)
+
+
+LAYERS = (("cloud_revenue", "cloud"), ("ai_cloud_revenue", "AI cloud"), ("maas_tokens", "MaaS tokens"))
+
+
+def layer_table(s: dict) -> list[str]:
+    """Final shares in the three analysts' layers side by side, with each layer's HHI."""
+    lines = [f"{'shares in ' + s['last_quarter']:<24}" + "".join(f"{label:>13}" for _, label in LAYERS)]
+    names = sorted(s["final_shares"]["cloud_revenue"], key=lambda k: -s["final_shares"]["cloud_revenue"][k])
+    for name in names:
+        lines.append(f"{name:<24}" + "".join(f"{100 * s['final_shares'][m].get(name, 0.0):>12.1f}%" for m, _ in LAYERS))
+    lines.append(f"{'HHI':<24}" + "".join(f"{s['hhi'][m]:>13,.0f}" for m, _ in LAYERS))
+    lines.append(f"{'CR3':<24}" + "".join(f"{100 * s['cr3'][m]:>12.1f}%" for m, _ in LAYERS))
+    return lines

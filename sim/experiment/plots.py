@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from sim.colors import palette, provider_styles  # noqa: E402
 from sim.output import atomic_path  # noqa: E402
 
 METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
@@ -48,15 +49,18 @@ def _quarter_ticks(ax, quarters: pd.Series) -> None:
     ax.set_xticklabels(list(quarters.iloc[::every]), rotation=45, ha="right", fontsize=8)
 
 
-def _band(ax, x, rows: pd.DataFrame, color, label: str | None, *, outer: bool = True) -> None:
-    ax.plot(x, rows["median"], color=color, lw=1.8, label=label)
+def _band(ax, x, rows: pd.DataFrame, color, label: str | None, *, outer: bool = True, linestyle: str = "-") -> None:
+    ax.plot(x, rows["median"], color=color, lw=1.8, ls=linestyle, label=label)
     ax.fill_between(x, rows["q25"], rows["q75"], color=color, alpha=0.25, lw=0)
     if outer:
         ax.fill_between(x, rows["q05"], rows["q95"], color=color, alpha=0.10, lw=0)
 
 
-def shares_figure(quantiles: pd.DataFrame, points: list[int], labels: dict[int, str], *, metric: str, title: str):
-    """Share over time per provider: median line, 50 % and 90 % bands across replicates; a panel per design point."""
+def shares_figure(quantiles: pd.DataFrame, points: list[int], labels: dict[int, str], *, metric: str, title: str,
+                  order: list[str] | None = None):
+    """Share over time per provider: median line, 50 % and 90 % bands across replicates; a panel per design point.
+    ``order``: provider names in config order, which fixes their colours (``sim.colors``), the same as in
+    every other figure of the config."""
     points = points[:MAX_PANELS]
     cols = 2 if len(points) == 4 else min(len(points), 3)
     rows_n = int(np.ceil(len(points) / cols))
@@ -64,8 +68,11 @@ def shares_figure(quantiles: pd.DataFrame, points: list[int], labels: dict[int, 
                              sharey=True, layout="constrained")
     variable = f"share_{metric}"
     data = quantiles[quantiles["variable"] == variable]
-    providers = list(dict.fromkeys(data["provider"]))
-    colors = {p: plt.cm.tab10(i % 10) for i, p in enumerate(providers)}
+    seen = list(dict.fromkeys(data["provider"]))
+    order = [p for p in (order or []) if p in seen] + [p for p in seen if p not in (order or [])]
+    styles = provider_styles(order)
+    providers = order
+    colors = {p: styles[p].color for p in providers}
     for ax, point in zip(axes.flat, points):
         mine = data[data["design_index"] == point]
         for name in providers:
@@ -73,7 +80,7 @@ def shares_figure(quantiles: pd.DataFrame, points: list[int], labels: dict[int, 
             if rows.empty or rows["q95"].max() <= 0:
                 continue
             _band(ax, rows["step"], rows.assign(**{c: 100 * rows[c] for c in ("median", "q05", "q25", "q75", "q95")}),
-                  colors[name], name)
+                  colors[name], name, linestyle=styles[name].linestyle)
         ax.set_title(labels.get(point, str(point)), fontsize=9)
         ax.grid(alpha=0.3)
         ax.set_ylim(bottom=0)
@@ -82,10 +89,13 @@ def shares_figure(quantiles: pd.DataFrame, points: list[int], labels: dict[int, 
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel(f"share of {metric} (%)")
-    handles = [plt.Line2D([], [], color=colors[p], lw=2) for p in providers]
-    fig.legend(handles, providers, loc="outside right upper", frameon=False, fontsize=8,
-               title="median; bands 50 % and 90 %", title_fontsize=8)
-    fig.suptitle(_wrap(title or f"Share of {metric} across replicates", 110))
+    handles = [plt.Line2D([], [], color=colors[p], ls=styles[p].linestyle, lw=2) for p in providers]
+    # Below the panels: a legend beside them reached up to the figure's top edge, into the title.
+    width = fig.get_figwidth()
+    fig.legend(handles, providers, loc="outside lower center", frameon=False, fontsize=8,
+               ncols=max(1, min(len(providers), int(width / 1.6))),
+               title="median; bands 50 % and 90 % across replicates", title_fontsize=8)
+    fig.suptitle(_wrap(title or f"Share of {metric} across replicates", int(9 * width)))
     return fig
 
 
@@ -94,12 +104,12 @@ def timeseries_figure(quantiles: pd.DataFrame, points: list[int], labels: dict[i
     """One line (median) with a 50 % band per design point; 90 % band too when few points."""
     points = points[:MAX_LINES]
     fig, ax = plt.subplots(figsize=(9, 5), layout="constrained")
+    colours = palette(len(points))  # design points, not providers: the same colour-blind-safe scheme
     outer = len(points) <= 3
     for i, point in enumerate(points):
         rows = quantiles[quantiles["design_index"] == point].sort_values("step")
         scaled = rows.assign(**{c: scale * rows[c] for c in ("median", "q05", "q25", "q75", "q95")})
-        _band(ax, rows["step"], scaled, plt.cm.tab10(i % 10) if len(points) <= 10 else plt.cm.viridis(i / len(points)),
-              labels.get(point, str(point)), outer=outer)
+        _band(ax, rows["step"], scaled, colours[i], labels.get(point, str(point)), outer=outer)
     quarters = quantiles.drop_duplicates("step").set_index("step")["quarter"].sort_index()
     _quarter_ticks(ax, quarters)
     ax.set_ylabel(ylabel)
@@ -111,13 +121,15 @@ def timeseries_figure(quantiles: pd.DataFrame, points: list[int], labels: dict[i
     return fig
 
 
-def heatmap_figure(grid: pd.DataFrame, *, x: str, y: str, xlabel: str, ylabel: str, label: str, title: str):
-    """grid: index = y values, columns = x values, cells = the outcome statistic."""
+def heatmap_figure(grid: pd.DataFrame, *, x: str, y: str, xlabel: str, ylabel: str, label: str, title: str,
+                   xtexts: list[str] | None = None, ytexts: list[str] | None = None):
+    """grid: index = y values, columns = x values, cells = the outcome statistic; ``xtexts``/``ytexts``:
+    the values in words (e.g. 'never' for a release after the run)."""
     fig, ax = plt.subplots(figsize=(7.5, 5.5), layout="constrained")
     values = grid.to_numpy(dtype=float)
     image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
-    ax.set_xticks(range(grid.shape[1]), [_fmt(v) for v in grid.columns])
-    ax.set_yticks(range(grid.shape[0]), [_fmt(v) for v in grid.index])
+    ax.set_xticks(range(grid.shape[1]), xtexts or [_fmt(v) for v in grid.columns])
+    ax.set_yticks(range(grid.shape[0]), ytexts or [_fmt(v) for v in grid.index])
     finite = values[np.isfinite(values)]
     middle = (finite.min() + finite.max()) / 2 if finite.size else 0
     for (i, j), value in np.ndenumerate(values):
@@ -131,16 +143,17 @@ def heatmap_figure(grid: pd.DataFrame, *, x: str, y: str, xlabel: str, ylabel: s
 
 
 def curve_figure(table: pd.DataFrame, *, x: str, hue: str | None, xlabel: str, ylabel: str, title: str,
-                 binary: bool, categorical_x: bool):
+                 binary: bool, categorical_x: bool, xtexts: dict | None = None, hue_text=None):
     """Outcome against a parameter: mean with a 95 % interval for yes/no outcomes (a probability),
     otherwise median with 50 % and 90 % bands; one line per value of ``hue``."""
     fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
     groups = [(None, table)] if hue is None else list(table.groupby(hue, sort=True))
+    colours = palette(len(groups))
     for i, (value, rows) in enumerate(groups):
         rows = rows.sort_values("x")
         xs = np.arange(len(rows)) if categorical_x else rows["x"].to_numpy(dtype=float)
-        color = plt.cm.tab10(i % 10)
-        name = None if hue is None else f"{hue} = {_fmt(value)}"
+        color = colours[i]
+        name = None if hue is None else f"{hue} = {hue_text(value) if hue_text else _fmt(value)}"
         if binary:
             ax.plot(xs, rows["mean"], marker="o", color=color, label=name)
             ax.fill_between(xs, rows["low"], rows["high"], color=color, alpha=0.2, lw=0)
@@ -148,7 +161,7 @@ def curve_figure(table: pd.DataFrame, *, x: str, hue: str | None, xlabel: str, y
             _band(ax, xs, rows, color, name)
             ax.scatter(xs, rows["median"], color=color, s=12)
         if categorical_x:
-            ax.set_xticks(xs, [_fmt(v) for v in rows["x"]])
+            ax.set_xticks(xs, [(xtexts or {}).get(v, _fmt(v)) for v in rows["x"]])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(_wrap(ylabel + (" (mean, 95 % interval)" if binary else " (median; bands 50 %, 90 %)"), 55))
     ax.grid(alpha=0.3)

@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.config import ConfigError
-from sim.experiment import analysis, plots
+from sim.colors import config_provider_names
+from sim.config import Config, ConfigError, validate
+from sim.experiment import analysis, labels, plots
+from sim.experiment.analysis import AnalysisError
 from sim.experiment.spec import Figure, Spec, validate_spec
 from sim.experiment.store import Store
 from sim.output import write_csv, write_json, write_parquet
@@ -58,24 +60,44 @@ def report(root: str | Path, *, spec: Spec | None = None, formats: tuple[str, ..
     pq = analysis.provider_quantiles(providers)
     write_parquet(summary / "quantiles_market.parquet", mq)
     write_parquet(summary / "quantiles_providers.parquet", pq)
-    ctx = Context(spec, store.design(), runs, outcomes, providers, market, mq, pq, groups, summary)
+    ctx = Context(spec, store.design(), runs, outcomes, providers, market, mq, pq, groups, summary,
+                  base=_base_config(info["config"]))
+    ctx.provider_order = config_provider_names(info["config"])
     notes: list[str] = []
     failed = int((runs["status"] == "failed").sum())
     if failed:
         notes.append(f"{failed} of {len(runs)} runs failed; outcomes use the runs that finished")
-    figures = []
+    missing = analysis.undefined(outcomes, list(spec.outcomes))
+    for name in missing:
+        notes.append(f"outcome {name} is undefined in every finished run ({_why_undefined(spec.outcomes[name])})")
+    figures, not_drawn = [], []
     for i, fig_spec in enumerate(spec.figures or default_figures(spec)):
         name = fig_spec.name or f"{i + 1:02d}_{fig_spec.kind}"
-        fig, note = draw(ctx, fig_spec)
+        try:  # one figure (or one outcome) that cannot be drawn must not take the others down
+            fig, note = draw(ctx, fig_spec)
+        except (AnalysisError, ConfigError) as exc:
+            reason = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
+            notes.append(f"{name}: not drawn: {reason}")
+            not_drawn.append(name)
+            continue
         if note:
             notes.append(f"{name}: {note}")
         figures += [str(p) for p in plots.save(fig, store.root / "figures" / name, formats)]
     result = {"experiment": spec.name, "runs": len(runs), "failed": failed,
-              "pending": int((~runs["status"].isin(["ok", "failed"])).sum()), "figures": figures, "notes": notes}
+              "pending": int((~runs["status"].isin(["ok", "failed"])).sum()), "figures": figures,
+              "figures_not_drawn": not_drawn, "undefined_outcomes": missing, "notes": notes}
     write_json(summary / "analysis.json", result)
     for note in notes:
         log(f"note: {note}")
     return result
+
+
+def _why_undefined(o) -> str:
+    if o.kind == "quarters_to_share":
+        return f"no run reaches a share of {o.threshold:g}" + (f" for {o.sustained} quarters" if o.sustained > 1 else "")
+    if o.kind == "provider":
+        return "the providers named are never active"
+    return "no run records it"
 
 
 def check_columns(spec: Spec, market: pd.DataFrame, providers: pd.DataFrame) -> None:
@@ -98,12 +120,34 @@ def default_figures(spec: Spec) -> list[Figure]:
     return figs
 
 
+def _base_config(raw: dict) -> Config | None:
+    """The sweep's base config (to put parameter values in words); None if it no longer validates."""
+    try:
+        return validate(raw, "sweep.json")
+    except ConfigError:
+        return None
+
+
 class Context:
-    def __init__(self, spec, design, runs, outcomes, providers, market, mq, pq, groups, summary_dir):
+    def __init__(self, spec, design, runs, outcomes, providers, market, mq, pq, groups, summary_dir,
+                 base: Config | None = None):
         self.summary_dir = summary_dir
         self.spec, self.design, self.runs, self.outcomes = spec, design, runs, outcomes
         self.providers, self.market, self.mq, self.pq, self.groups = providers, market, mq, pq, groups
-        self.labels = dict(zip(design["design_index"], design["label"]))
+        self.base = base
+        if spec.design.labels:  # the spec named its scenarios
+            self.labels = dict(zip(design["design_index"], design["label"]))
+        else:  # values in words: 'release=never', not 'release=99'
+            names = [n for n in spec.params if n in design.columns]
+            self.labels = {int(row["design_index"]): labels.point_label(spec, {n: row[n] for n in names}, base)
+                           for _, row in design.iterrows()}
+        self.provider_order: list[str] = []
+
+    def value_text(self, name: str, value) -> str:
+        return labels.param_value_text(self.spec, name, value, self.base)
+
+    def outcome_is_share(self, name: str) -> bool:
+        return labels.is_share(self.spec.all_outcomes()[name])
 
     def param_label(self, name: str) -> str:
         return self.spec.params[name].label or name
@@ -132,25 +176,48 @@ def draw(ctx: Context, f: Figure):
     """The figure and an optional note (e.g. on dropped Sobol' blocks)."""
     if f.where:
         ctx = ctx.restricted(f.where)
+    if f.kind in ("heatmap", "curve"):
+        for o in f.outcomes:
+            if ctx.outcomes.empty or ctx.outcomes[o].isna().all():
+                raise AnalysisError(f"outcome {o} is undefined in every finished run")
     title = f.title
     if f.kind == "shares":
         return plots.shares_figure(ctx.pq, select_points(ctx, f.points or "corners"), ctx.labels,
-                                   metric=f.metric, title=title), None
+                                   metric=f.metric, title=title, order=ctx.provider_order), None
     if f.kind == "timeseries":
         table, ylabel, scale = series_quantiles(ctx, f)
         return plots.timeseries_figure(table, select_points(ctx, f.points or "all"), ctx.labels,
                                        ylabel=ylabel, title=title, scale=scale), None
     if f.kind == "heatmap":
         grid = heatmap_grid(ctx, f)
+        share = ctx.outcome_is_share(f.outcome)
+        if share:
+            grid = 100 * grid
         return plots.heatmap_figure(grid, x=f.x, y=f.y, xlabel=ctx.param_label(f.x), ylabel=ctx.param_label(f.y),
-                                    label=f"{ctx.outcome_label(f.outcome)} ({f.stat})", title=title), None
+                                    label=f"{ctx.outcome_label(f.outcome)} ({'%, ' if share else ''}{f.stat})",
+                                    title=title, xtexts=[ctx.value_text(f.x, v) for v in grid.columns],
+                                    ytexts=[ctx.value_text(f.y, v) for v in grid.index]), None
     if f.kind == "curve":
         table, binary = curve_table(ctx, f)
-        categorical = ctx.spec.params[f.x].type == "categorical"
+        share = ctx.outcome_is_share(f.outcomes[0]) and not binary
+        if share:
+            table = table.assign(**{c: 100 * table[c] for c in ("median", *analysis.QUANTILES)})
+        texts = {v: ctx.value_text(f.x, v) for v in table["x"].unique()}
+        # A stand-in value ('never', 'none') cannot sit on a numeric axis: such an x is shown as categories.
+        categorical = ctx.spec.params[f.x].type == "categorical" or any(
+            t in ("never", "none") for t in texts.values())
         return plots.curve_figure(table, x=f.x, hue=f.hue, xlabel=ctx.param_label(f.x),
-                                  ylabel=ctx.outcome_label(f.outcomes[0]), title=title, binary=binary,
-                                  categorical_x=categorical), None
-    results = [analysis.sensitivity(ctx.spec, ctx.design, ctx.outcomes, o) for o in f.outcomes]
+                                  ylabel=ctx.outcome_label(f.outcomes[0]) + (" (%)" if share else ""), title=title,
+                                  binary=binary, categorical_x=categorical, xtexts=texts,
+                                  hue_text=(lambda v: ctx.value_text(f.hue, v)) if f.hue else None), None
+    results, skipped = [], []
+    for o in f.outcomes:
+        try:
+            results.append(analysis.sensitivity(ctx.spec, ctx.design, ctx.outcomes, o))
+        except AnalysisError as exc:
+            skipped.append(str(exc))
+    if not results:
+        raise AnalysisError("; ".join(skipped))
     for res in results:
         write_csv(ctx.summary_dir / f"sensitivity_{res.outcome}.csv", res.table)
         write_json(ctx.summary_dir / f"sensitivity_{res.outcome}.json",
@@ -158,7 +225,7 @@ def draw(ctx: Context, f: Figure):
                     "points_missing": res.points_missing,
                     "noise_share": None if res.noise_share is None else round(res.noise_share, 4)})
     labels = {n: ctx.param_label(n) for n in ctx.spec.params} | {o: ctx.outcome_label(o) for o in f.outcomes}
-    note = "; ".join(r.note() for r in results if r.blocks_dropped) or None
+    note = "; ".join([r.note() for r in results if r.blocks_dropped] + [f"left out: {s}" for s in skipped]) or None
     return plots.sensitivity_figure(results, labels, title), note
 
 

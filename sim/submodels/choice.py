@@ -1,6 +1,6 @@
 """Submodel 3, choice: customers whose contract comes up, new adopters and the
 customers of exited providers choose a provider by a random-utility
-(multinomial logit) rule; staying customers deepen into the provider's model.
+(multinomial logit) rule.  Which model they buy is chosen apart (``model_choice``).
 
 Utility of provider j to customer i:
     U_ij = w_cap_i * capability_j / frontier - w_price_i * log(price_j / reference_price)
@@ -9,8 +9,9 @@ Utility of provider j to customer i:
 (drawn as a multinomial logit: P(j) = exp(V_ij) / sum_k exp(V_ik), V = U without noise)
 Leaving the current provider c costs
     S_i = lock_in_c * (switching_base + switching_tenure * (1 - exp(-tenure_i / tenure_scale)))
-          * (1 + model_lock * uses_model_i * edge_c)
-where edge_c is c's model's lead over the open-weights model (0 for porters).
+          * (1 + model_lock * [model_provider_i = c] * edge_c)
+where edge_c is c's model's lead over the open-weights model (0 for porters): only a
+customer who buys its cloud's own model is held by it.
 Article: "if a customer uses Alibaba Cloud's services, they are more inclined to
 use Tongyi Qianwen's large model; once they use Tongyi Qianwen's model, it
 becomes difficult to leave Alibaba Cloud's computing support."
@@ -21,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY, bernoulli_indices, thinned
-from sim.submodels import showcase
+from sim.submodels import installed_base, pricing, showcase
 
 
 def step(market) -> None:
@@ -44,13 +45,14 @@ def step(market) -> None:
     if deciders.size and market.active_providers():
         chosen = logit_draw(utilities(market, deciders), market.rng).astype(np.int16)
         people.provider[deciders] = chosen
+        people.first_contract[deciders] = chosen != previous  # a renewal with the incumbent ends the first contract
 
     changed = chosen != previous
     moved = deciders[changed]
     people.tenure += people.provider != NO_PROVIDER  # everyone with a provider; movers reset next
     people.tenure[moved] = 0
-    people.uses_model[moved] = False
-    deepen_model_use(market)
+    # Read by multi-homing (workload moves from the old cloud) and model choice (movers reconsider their model).
+    market.cloud_movers, market.cloud_moved_from = moved, previous[changed]
 
     incumbents = np.count_nonzero(had)
     from_, to = previous[changed].astype(np.int64), chosen[changed].astype(np.int64)
@@ -90,17 +92,23 @@ def utilities(market, idx: np.ndarray) -> np.ndarray:
     # take() copies whole rows; weights[idx] is ~10x slower on an (n, 4) array.
     w = np.asarray(people.weights.take(idx, axis=0).T, dtype=np.float64, order="C")  # (4, customers)
     seg = people.segment[idx]
-    log_price = np.log(slots["price"] / market.config.pricing.reference_price)
+    # Everyone is offered the new-customer price; the current provider's renewal price is
+    # swapped in below (invest and harvest, pricing.py).
+    log_price = np.log(slots["price_new"] / market.config.pricing.reference_price)
     u = np.multiply.outer(slots["capability"] / market.frontier, w[W_CAPABILITY])
     u -= np.multiply.outer(log_price, w[W_PRICE])
     u += slots["affinity"].T[:, seg] * w[W_FIT]
     u += np.multiply.outer(slots["reliability"], w[W_RELIABILITY])
+    bandwagon = installed_base.utility(market, seg)
+    if bandwagon is not None:
+        u += bandwagon
     u += showcase.utility(market, seg)  # standing earned or lost in public surges (the Gala)
     current = people.provider[idx]
     stay = current != NO_PROVIDER
     rows = np.flatnonzero(stay)
     flat = current[stay].astype(np.intp) * idx.size + rows  # one flat index: cheaper than a 2-D fancy index
     u.reshape(-1)[flat] += switching_cost(market, idx[stay], current[stay], slots)
+    u.reshape(-1)[flat] -= pricing.renewal_surcharge(slots, current[stay]) * w[W_PRICE][rows]
     u[~slots["active"]] = -np.inf
     return u.T
 
@@ -110,28 +118,4 @@ def switching_cost(market, idx: np.ndarray, current: np.ndarray, slots: dict[str
     people = market.customers
     tenure_term = 1.0 - np.exp(-people.tenure[idx] / cfg.tenure_scale)
     base = slots["lock_in"][current] * (cfg.switching_base + cfg.switching_tenure * tenure_term)
-    return base * (1.0 + cfg.model_lock * people.uses_model[idx] * slots["edge"][current])
-
-
-def deepen_model_use(market) -> None:
-    """Customers of a provider start using its model with a hazard proportional to the
-    model's capability relative to the frontier (cloud use leads to model use)."""
-    people = market.customers
-    start = market.config.demand.model_services_start
-    if start is not None and market.t < market.config.quarter_offset(start):
-        return  # no model services on offer yet (before the LLM shock)
-    slots = market.slot_table()
-    rate = people.segment_table("model_use_rate", market.config)
-    appeal = np.minimum(slots["capability"] / market.frontier, 1.0)
-    # Candidates are drawn at the highest hazard over everyone, then those with a provider
-    # and not yet using its model are thinned to their own hazard: each still starts with
-    # hazard rate * appeal, but only ~n * top customers are touched.
-    top = float(rate.max() * appeal.max())
-    if top <= 0:
-        return
-    picked = bernoulli_indices(market.rng, people.n, top)
-    provider = people.provider[picked]
-    eligible = (provider != NO_PROVIDER) & ~people.uses_model[picked]
-    picked, provider = picked[eligible], provider[eligible]
-    hazard = rate[people.segment[picked]] * appeal[provider]
-    people.uses_model[thinned(market.rng, picked, hazard, top)] = True
+    return base * (1.0 + cfg.model_lock * (people.model_provider[idx] == current) * slots["edge"][current])

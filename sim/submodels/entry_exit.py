@@ -19,6 +19,7 @@ impossible to overcome."
 from __future__ import annotations
 
 from sim.customers import NO_PROVIDER
+from sim.submodels import multihoming
 from sim.submodels.finance import CASH_TOLERANCE, MILLION
 
 
@@ -31,7 +32,7 @@ def entry_cost(market) -> float:
 
 def entry_compute(market) -> float:
     cfg = market.config
-    scale = market.frontier / cfg.capability.frontier_start if cfg.entry.scales_with_frontier else 1.0
+    scale = market.frontier / market.frontier_history[0] if cfg.entry.scales_with_frontier else 1.0
     return cfg.entry.entry_compute * scale
 
 
@@ -61,9 +62,15 @@ def distressed(provider, entry_cfg) -> bool:
 
 def exit_provider(market, provider) -> None:
     people = market.customers
+    multihoming.on_exit(people, provider.slot)  # a second cloud takes over a multi-homer's workload
     orphans = people.provider == provider.slot
     people.provider[orphans] = NO_PROVIDER
     people.tenure[orphans] = 0
-    people.uses_model[orphans] = False
+    # Its model's users lose it; with the model layer on they choose another next quarter.
+    model_orphans = people.model_provider == provider.slot
+    people.model_provider[model_orphans] = NO_PROVIDER
+    people.model_tenure[model_orphans] = 0
+    if not market.config.models.choose_apart:
+        people.uses_model[orphans] = False
     market.exits.append(provider.name)
     market.retire(provider)

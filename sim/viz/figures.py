@@ -9,21 +9,23 @@ from __future__ import annotations
 
 from html import escape
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-METRIC_LABELS = {"revenue": "revenue", "compute": "compute demand", "tokens": "model tokens", "customers": "customers"}
+from sim.colors import provider_colours, provider_styles
+
+METRIC_LABELS = {"revenue": "revenue", "compute": "compute demand", "tokens": "model tokens served", "customers": "customers",
+                 "cloud_revenue": "cloud revenue (IaaS + PaaS)", "ai_cloud_revenue": "AI cloud revenue (IaaS + PaaS + MaaS for AI)",
+                 "maas_tokens": "MaaS tokens served (external customers)"}
 # US merger-guideline bands (2010): above 1,500 moderately, above 2,500 highly concentrated.
 HHI_BANDS = ((1500, "moderately concentrated"), (2500, "highly concentrated"))
 SIZE = (6.4, 3.4)
 
 
-def colours(names: list[str]) -> dict[str, tuple]:
-    """One fixed colour per provider slot, the same in every plot."""
-    palette = list(matplotlib.colormaps["tab10"].colors)
-    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
+def colours(names: list[str]) -> dict[str, str]:
+    """One fixed colour per provider slot (config order), the same as in every other figure (``sim.colors``)."""
+    return provider_colours(names)
 
 
 def share_figure(providers: pd.DataFrame, names: list[str], quarter_labels: list[str], metric: str) -> Figure:
@@ -31,13 +33,15 @@ def share_figure(providers: pd.DataFrame, names: list[str], quarter_labels: list
     fig = Figure(figsize=SIZE, layout="constrained")
     ax = fig.subplots()
     colour = colours(names)
+    styles = provider_styles(names)
     if providers.empty:
         _waiting(ax)
     else:
         table = providers.pivot(index="step", columns="provider", values=f"share_{metric}")
         for name in names:
             if name in table and table[name].max() > 0:
-                ax.plot(table.index, 100 * table[name], lw=2, color=colour[name], label=name)
+                ax.plot(table.index, 100 * table[name], lw=2, color=colour[name], ls=styles[name].linestyle,
+                        label=name)
         ax.legend(loc="upper left", fontsize=8, frameon=False, ncols=2)
     ax.set_ylim(0, 100)
     ax.set_ylabel(f"share of {METRIC_LABELS[metric]} (%)")

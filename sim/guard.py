@@ -1,0 +1,178 @@
+"""A per-quarter check that the model's state is finite.
+
+Config validation keeps every valid config far from overflow (``Config._growth_problems``),
+but a model must never finish a run with NaN or infinite numbers and report them as
+results.  ``check(market)`` runs once a quarter, after the submodels and before the
+quarter is recorded: if any state variable is not finite it raises ``NonFiniteState``,
+whose message is one line naming the quarter, the mechanism that owns the variable and
+the settings involved, with their values.  The CLI prints that line and exits non-zero;
+a sweep records it as the run's error.
+
+The check is a handful of sums: each customer array is summed once (in float64, so a
+sum of large finite values cannot overflow on its own) and the sum is finite exactly
+when every element is; the few provider and market numbers are checked one by one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from sim.errors import NonFiniteState
+
+# State variable -> (mechanism that updates it, settings that drive it).  "{segment}" and
+# "{provider}" are filled in with the segment or provider whose value is not finite.
+CUSTOMER_STATE = {
+    "compute": ("customers' compute demand", "demand (growth of existing demand)",
+                ["demand.segments.{segment}.growth", "demand.segments.{segment}.compute_size", "demand.market_compute",
+                 "demand.size_tail", "run.quarters"]),
+    "token_need": ("customers' token need", "demand (growth of token need)",
+                   ["demand.segments.{segment}.token_growth", "demand.segments.{segment}.token_intensity",
+                    "demand.token_share", "pricing.token_compute", "run.quarters"]),
+}
+PROVIDER_STATE = {
+    "price": ("pricing", ["pricing.base_markup", "pricing.max_markup", "finance.gpu_cost_trend", "finance.opex_per_gpu"]),
+    "markup": ("pricing", ["pricing.base_markup", "pricing.harvest_slope", "pricing.max_markup"]),
+    "price_new": ("pricing (new-customer price)", ["pricing.new_customer_discount", "providers.{provider}.lock_in"]),
+    "price_renewal": ("pricing (renewal price)", ["pricing.renewal_harvest", "providers.{provider}.lock_in",
+                                                  "choice.switching_base", "choice.switching_tenure"]),
+    "tokens": ("service (token volume)", ["demand.token_elasticity", "pricing.token_efficiency_gain", "pricing.token_compute"]),
+    "customer_compute": ("service", ["demand.segments.*.growth", "demand.market_compute"]),
+    "demand_gpu": ("service", ["providers.{provider}.captive_compute", "providers.{provider}.captive_growth"]),
+    "served_gpu": ("service", ["service.overload_penalty"]),
+    "billed_gpu": ("service", ["pricing.token_price_cuts"]),
+    "reliability": ("service (reliability)", ["service.reliability_memory", "service.overload_penalty"]),
+    "revenue": ("money (revenue)", ["providers.{provider}.price", "pricing.max_markup"]),
+    "internal_revenue": ("money (captive billing)", ["finance.captive_billing", "providers.{provider}.captive_growth"]),
+    "opex": ("money (operating cost)", ["finance.opex_per_gpu"]),
+    "capex": ("money (capex)", ["providers.{provider}.capex_share", "finance.gpu_cost_trend"]),
+    "gpus_bought": ("money (compute purchases)", ["finance.gpu_cost_own", "finance.gpu_cost_import",
+                                                  "finance.gpu_cost_trend", "finance.domestic_chip_cost"]),
+    "cash": ("money (cash)", ["providers.{provider}.cash", "providers.{provider}.capex_share", "finance.opex_per_gpu"]),
+    "compute": ("money (compute stock)", ["finance.capacity_response", "finance.headroom", "finance.depreciation"]),
+    "own_capability": ("capability", ["capability.learning_rate", "capability.knowledge_elasticity",
+                                      "capability.reference_training", "capability.reference_data",
+                                      "capability.data_elasticity", "providers.{provider}.synergy"]),
+    "knowledge": ("capability (knowledge)", ["capability.learning_rate", "capability.flywheel",
+                                             "providers.{provider}.synergy"]),
+    "capability": ("capability", ["capability.knowledge_elasticity", "open_weights.capability"]),
+    "captive_compute": ("capability (captive demand growth)", ["providers.{provider}.captive_growth", "run.quarters"]),
+    "captive_tokens": ("capability (captive demand growth)", ["providers.{provider}.captive_growth", "run.quarters"]),
+}
+MARKET_STATE = {
+    "frontier": ("capability (frontier: the best provider)", ["capability.learning_rate", "capability.knowledge_elasticity",
+                                                             "capability.flywheel", "run.quarters"]),
+    "open_capability": ("capability (open weights)", ["open_weights.capability", "open_weights.lag"]),
+    "token_compute": ("pricing (compute per token)", ["pricing.token_compute", "pricing.token_efficiency_gain"]),
+    "gpu_cost_factor": ("money (GPU cost trend)", ["finance.gpu_cost_trend", "run.quarters"]),
+}
+
+
+# Ratios whose infinity has a meaning: utilisation = demand / serving capacity is infinite when a
+# provider has demand and no serving capacity (served share 0), not a numerical fault.
+NOT_CHECKED = {"utilisation"}
+
+
+def check(market) -> None:
+    """Raise ``NonFiniteState`` if any customer, provider, parent or market state of ``market`` is
+    not finite.  Every float attribute is checked, so state that a new submodel adds is covered
+    without listing it; the tables above only name the mechanism and settings of known variables."""
+    people = market.customers
+    for attr, values in vars(people).items():
+        if not _float_array(values, people.n):
+            continue
+        if math.isfinite(float(np.sum(values, dtype=np.float64))):
+            continue
+        bad = ~np.isfinite(values)
+        if not bad.any():  # finite values whose float64 sum overflowed (beyond 1e308): not a state problem
+            continue
+        what, mechanism, keys = CUSTOMER_STATE.get(attr, (f"customers' {attr}", "customer", ["run.quarters"]))
+        rows = np.flatnonzero(bad.reshape(bad.shape[0], -1).any(axis=1))
+        segment = people.segment_names[int(np.bincount(people.segment[rows], minlength=len(people.segment_names)).argmax())]
+        _raise(market, what, float(values[bad][0]), mechanism, keys, segment=segment,
+               where=f" of {rows.size:,} customers (segment {segment})")
+    for p in market.active_providers():
+        for attr, value in _floats(p):
+            mechanism, keys = PROVIDER_STATE.get(attr, ("provider", []))
+            _raise(market, f"{p.name}'s {attr}", value, mechanism, keys, provider=p.name)
+        if not all(math.isfinite(x) for x in p.pipeline):
+            _raise(market, f"{p.name}'s compute on order", float("nan"), "money (compute purchases)",
+                   PROVIDER_STATE["gpus_bought"][1], provider=p.name)
+    for name, account in getattr(market, "parent_accounts", {}).items():
+        for attr, value in _floats(account):
+            _raise(market, f"parent {name}'s {attr}", value, "parents (group funding)", [f"parents.{name}"])
+    for attr, value in _floats(market):
+        mechanism, keys = MARKET_STATE.get(attr, ("market", []))
+        _raise(market, f"the market's {attr}", value, mechanism, keys)
+
+
+def _floats(obj):
+    """(name, value) of the non-finite float attributes of ``obj`` (public ones, not ``NOT_CHECKED``)."""
+    for attr, value in vars(obj).items():
+        if attr.startswith("_") or attr in NOT_CHECKED or isinstance(value, bool):
+            continue
+        if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+            yield attr, float(value)
+
+
+def _float_array(values, n: int) -> bool:
+    return isinstance(values, np.ndarray) and values.dtype.kind == "f" and values.ndim >= 1 and values.shape[0] == n
+
+
+def _raise(market, variable: str, value: float, mechanism: str, keys: list[str], *, segment: str = "",
+           provider: str = "", where: str = "") -> None:
+    config = market.config
+    section = "entrants" if provider in {e.name for e in config.entrants} else "providers"
+    settings = []
+    for key in keys or ["run.quarters"]:
+        key = key.format(segment=segment, provider=provider)
+        if key.startswith("providers.") and section == "entrants":
+            key = "entrants." + key.removeprefix("providers.")
+        settings.append(f"{key} = {_fmt(setting_value(config, key))}")
+    raise NonFiniteState.at(quarter=market.quarter_label, step=market.t, quarters=config.run.quarters, variable=variable,
+                         value=value, mechanism=mechanism, settings=settings, where=where)
+
+
+def setting_value(config, key: str) -> Any:
+    """The value at a key path of ``config`` (providers and entrants addressed by name; '*' gives
+    every segment's value)."""
+    node: Any = config.resolved()
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if part == "*" and isinstance(node, dict):
+            rest = ".".join(parts[i + 1:])
+            return {name: _walk(value, rest) for name, value in node.items()}
+        node = _step(node, part, config)
+        if node is None:
+            return None
+    return node
+
+
+def _walk(node: Any, rest: str) -> Any:
+    for part in rest.split(".") if rest else []:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _step(node: Any, part: str, config) -> Any:
+    if isinstance(node, dict):
+        if part in node:
+            return node[part]
+        return None
+    if isinstance(node, list):
+        for item in node:
+            if isinstance(item, dict) and item.get("name") == part:
+                return item
+    return None
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if value is None:
+        return "none"
+    return str(value)

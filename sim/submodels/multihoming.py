@@ -1,0 +1,131 @@
+"""Submodel 3b, multi-homing: part of a customer's compute workload on a second cloud.
+
+A customer's compute demand is split between its primary cloud (``provider``) and a second
+cloud (``second_provider``): share ``split_i`` on the second, 1 - split_i on the primary, so
+its workload is conserved.  Two things put a customer on two clouds:
+
+  - multi-homing by choice: a ``multihomer`` (drawn at creation with its segment's
+    ``share``) keeps a second cloud with target split tau_i = split[s]; when it has none
+    (new adopter, second cloud gone) it picks one by the cloud-choice logit over the active
+    providers other than its primary, and puts tau_i of its workload there at once;
+  - a switch in progress: a customer that changes its primary cloud c -> c' keeps the
+    workload that was on c there as its second cloud and moves it over gradually,
+
+        split_i <- tau_i + (split_i - tau_i) * (1 - migration_rate)      each quarter, the first included
+
+    until, for a customer that does not multi-home (tau_i = 0), less than 1 % is left, which
+    moves at once.  With migration_rate 1 a switch moves everything at once.
+    If the customer had a second cloud other than c', that workload joins c' at once.
+Tokens are not split: they are served by the model provider the customer buys from
+(``model_choice``), on that provider's GPUs, whichever clouds hold its compute.
+Gartner: 81 % of public-cloud users use two or more providers [M] (market-shares.md §4).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.customers import NO_PROVIDER, multihoming_table
+
+MIN_SPLIT = 0.01  # below this a migration's remainder moves at once
+
+
+def step(market) -> None:
+    people = market.customers
+    cfg = market.config
+    moved = getattr(market, "cloud_movers", np.empty(0, dtype=np.intp))
+    moved_from = getattr(market, "cloud_moved_from", np.empty(0, dtype=np.int16))
+    active = np.array([s == "active" for s in market.status])
+    target = multihoming_table(cfg, "split").astype(np.float32)
+    if moved.size:
+        migrate(people, moved, moved_from, active)
+    drop_inactive_seconds(people, active)
+    settle(people, target, cfg.multihoming.migration_rate)
+    pick_second_clouds(market, target, active)
+
+
+def migrate(people, moved: np.ndarray, moved_from: np.ndarray, active: np.ndarray) -> None:
+    """Customers ``moved`` left primary ``moved_from``: the workload that was there becomes
+    their second cloud's share; a former second cloud's workload joins the new primary."""
+    keep = (moved_from != NO_PROVIDER) & active[np.maximum(moved_from, 0)]
+    idx, old = moved[keep], moved_from[keep]
+    on_old = np.float32(1.0) - people.split[idx]  # what was on the old primary
+    people.second_provider[idx] = old
+    people.split[idx] = on_old
+    # Customers whose old primary is gone (or who had none) start with everything on the new one.
+    lost = moved[~keep]
+    people.second_provider[lost] = NO_PROVIDER
+    people.split[lost] = 0.0
+
+
+def drop_inactive_seconds(people, active: np.ndarray) -> None:
+    """A second cloud that is no longer active (or is now the primary) hands its workload back."""
+    has = people.second_provider != NO_PROVIDER
+    bad = has & (~active[np.maximum(people.second_provider, 0)] | (people.second_provider == people.provider))
+    if bad.any():
+        people.second_provider[bad] = NO_PROVIDER
+        people.split[bad] = 0.0
+
+
+def settle(people, target: np.ndarray, rate: float) -> None:
+    """Migrations in progress move ``rate`` of the excess over the target split to the primary."""
+    idx = np.flatnonzero(people.second_provider != NO_PROVIDER)
+    if not idx.size:
+        return
+    tau = np.where(people.multihomer[idx], target[people.segment[idx]], np.float32(0.0))
+    split = people.split[idx]
+    over = split > tau
+    split = np.where(over, tau + (split - tau) * np.float32(1.0 - rate), split).astype(np.float32)
+    done = (tau == 0) & (split < MIN_SPLIT)
+    split[done] = 0.0
+    people.split[idx] = split
+    people.second_provider[idx[done]] = NO_PROVIDER
+
+
+def pick_second_clouds(market, target: np.ndarray, active: np.ndarray) -> None:
+    """Multi-homers with a primary and no second cloud choose one by the cloud-choice logit
+    over the other active providers and put their target split there."""
+    from sim.submodels.choice import logit_draw, utilities
+
+    people = market.customers
+    if not people.multihomer.any() or np.count_nonzero(active) < 2:
+        return
+    idx = np.flatnonzero(people.multihomer & (people.second_provider == NO_PROVIDER) & (people.provider != NO_PROVIDER))
+    idx = idx[target[people.segment[idx]] > 0]
+    if not idx.size:
+        return
+    u = utilities(market, idx)
+    u[np.arange(idx.size), people.provider[idx]] = -np.inf
+    people.second_provider[idx] = logit_draw(u, market.rng).astype(np.int16)
+    people.split[idx] = target[people.segment[idx]]
+
+
+def on_exit(people, slot: int) -> None:
+    """Provider ``slot`` exits: its multi-homing customers' second clouds take over their whole
+    workload (they keep a cloud); customers with it as second cloud move that share home."""
+    second = people.second_provider == slot
+    people.second_provider[second] = NO_PROVIDER
+    people.split[second] = 0.0
+    promote = (people.provider == slot) & (people.second_provider != NO_PROVIDER)
+    people.provider[promote] = people.second_provider[promote]
+    people.tenure[promote] = 0
+    people.second_provider[promote] = NO_PROVIDER
+    people.split[promote] = 0.0
+
+
+def workload_shares(people) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer: share of compute on the primary and on the second cloud (float32,
+    shape (n,) each; 1 and 0 without a second cloud)."""
+    second = np.where(people.second_provider != NO_PROVIDER, people.split, np.float32(0.0))
+    return np.float32(1.0) - second, second
+
+
+def workload_parts(people, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Compute demand on the primary and on the second cloud, per customer (of ``idx``, default
+    all), float64: second = compute x split (exact in float64: a product of two float32) and
+    primary = compute - second, so that primary + second == compute for every customer."""
+    compute = people.compute if idx is None else people.compute[idx]
+    split = people.split if idx is None else people.split[idx]
+    second_cloud = people.second_provider if idx is None else people.second_provider[idx]
+    second = compute.astype(np.float64) * np.where(second_cloud != NO_PROVIDER, split, np.float32(0.0))
+    return compute - second, second

@@ -1,0 +1,141 @@
+"""Non-finite state (issue 13, case 1): a valid config cannot compound past what the state can hold,
+and a quarter whose state turns NaN or infinite stops the run with one clear error."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+
+from sim import guard
+from sim.cli import main
+from sim.config import ConfigError, load_config
+from sim.errors import NonFiniteState
+from sim.model import Market
+
+
+# ------------------------------------------------------------------ bounds in the config
+def test_case_1_token_growth_that_overflows_the_horizon_is_a_config_error():
+    """The issue's input ran to the end with NaN cash and every share at 0 %."""
+    with pytest.raises(ConfigError) as err:
+        load_config("china_2025", ["run.quarters=120", "run.customers=20000",
+                                   "demand.segments.internet.token_growth=1.0"])
+    (line,) = err.value.problems
+    assert "demand.segments.internet.token_growth" in line and "run.quarters = 120" in line
+    assert "token_growth <= 0.2589 for 120 quarters" in line  # the largest allowed rate, stated
+
+
+def test_case_1_on_the_command_line_is_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["run", "china_2025", "--quarters", "120", "--customers", "20000",
+                 "--set", "demand.segments.internet.token_growth=1.0", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: ") and "token_growth" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("override", ["providers.FullStack.captive_growth=2.0",    # 3^40: captive demand
+                                      "capability.training_cost_growth=1.0",      # 2^40: the training arms race
+                                      "finance.gpu_cost_trend=0.5"])              # 1.5^80: GPU prices
+def test_every_compounding_rate_is_bounded_over_the_horizon(override):
+    quarters = 80 if "gpu_cost" in override else 40
+    with pytest.raises(ConfigError, match=override.split("=")[0].replace("providers.FullStack", "providers.FullStack")):
+        load_config("minimal", [override, f"run.quarters={quarters}"])
+
+
+def test_rates_within_the_bound_are_allowed_and_the_bound_follows_the_horizon():
+    load_config("minimal", ["demand.segments.internet.token_growth=1.0", "run.quarters=30"])  # 2^30 ~ 1e9
+    with pytest.raises(ConfigError):
+        load_config("minimal", ["demand.segments.internet.token_growth=1.0", "run.quarters=40"])  # 2^40 ~ 1e12
+
+
+# ------------------------------------------------------------------ the per-quarter guard
+def _market(**overrides) -> Market:
+    sets = [f"{k}={v}" for k, v in {"run.customers": 300, "run.quarters": 6, **overrides}.items()]
+    return Market(config=load_config("minimal", sets))
+
+
+def test_guard_stops_a_run_whose_customer_state_turns_infinite():
+    market = _market()
+    market.step()
+    seg = int(market.customers.segment[7])
+    market.customers.token_need[7] = np.inf
+    with pytest.raises(NonFiniteState) as err:
+        market.step()
+    text = str(err.value)
+    name = market.customers.segment_names[seg]
+    assert text.startswith("quarter 2025Q2 (quarter 2 of 6): customers' token need of 1 customers")
+    assert f"segment {name}" in text and "demand (growth of token need) mechanism" in text
+    assert f"demand.segments.{name}.token_growth = " in text and "run.quarters = 6" in text
+    assert "\n" not in text
+
+
+def test_guard_names_the_provider_and_its_settings():
+    market = _market()
+    market.step()
+    market.slots[1].cash = math.nan
+    with pytest.raises(NonFiniteState, match=r"Porter's cash became NaN in the money \(cash\) mechanism; "
+                                             r"settings involved: providers\.Porter\.cash = "):
+        market.step()
+
+
+def test_without_the_guard_the_run_would_finish_with_nan(monkeypatch):
+    """The guard is what stops it: switched off, the same corrupted state runs to the end."""
+    monkeypatch.setattr(guard, "check", lambda market: None)
+    market = _market()
+    market.step()
+    market.slots[0].cash = math.nan
+    market.run_for(5)
+    providers, _, _ = market.recorder.frames()
+    assert providers["cash"].isna().any()
+
+
+def test_guard_error_survives_pickling_for_sweep_workers():
+    exc = NonFiniteState.at(quarter="2025Q3", step=2, quarters=8, variable="x", value=math.inf, mechanism="demand",
+                            settings=["a = 1"])
+    again = pickle.loads(pickle.dumps(exc))
+    assert str(again) == str(exc) and again.details["quarter"] == "2025Q3"
+
+
+def test_cli_prints_the_guard_error_as_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    from sim.submodels import demand
+
+    real = demand.step
+
+    def poisoned(market):
+        real(market)
+        if market.t == 2:
+            market.customers.compute[:] = np.inf
+
+    monkeypatch.setattr(demand, "step", poisoned)
+    out = tmp_path / "run"
+    code = main(["run", "minimal", "--quarters", "5", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "quarter 2025Q3" in err and "compute demand" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_free_compute_is_refused_since_every_price_would_be_zero():
+    """Found by tests/test_extremes.py: depreciation = 0 and opex_per_gpu = 0 (each allowed) made the
+    unit cost and so every price 0, and log-price utility -inf."""
+    with pytest.raises(ConfigError, match="depreciation and finance.opex_per_gpu are both 0"):
+        load_config("minimal", ["finance.depreciation=0", "finance.opex_per_gpu=0"])
+    load_config("minimal", ["finance.depreciation=0"])  # either alone is fine
+
+
+def test_guard_covers_state_it_does_not_list(monkeypatch):
+    """Every float attribute is checked: state another submodel adds (a provider's showcase standing,
+    a new per-customer array) is covered without being listed."""
+    market = _market()
+    market.step()
+    market.slots[0].standing = math.inf
+    with pytest.raises(NonFiniteState, match="FullStack's standing became infinite in the provider mechanism"):
+        market.step()
+    market = _market()
+    market.step()
+    market.customers.new_array = np.zeros(market.customers.n, dtype=np.float32)
+    market.customers.new_array[3] = np.nan
+    with pytest.raises(NonFiniteState, match="customers' new_array of 1 customers"):
+        market.step()
