@@ -63,13 +63,14 @@ def test_provider_with_negative_cash_exits_and_its_customers_choose_again():
 
 def test_entry_cost_buys_the_entry_compute_at_the_import_price_scaled_with_the_frontier():
     config = make_config(customers=200, entry={"entry_compute": 5e4, "scales_with_frontier": True},
-                         capability={"frontier_start": 2.0}, finance={"gpu_cost_import": 30000.0})
+                         finance={"gpu_cost_import": 30000.0})
     market = Market(config=config)
-    market.frontier, market.gpu_cost_factor = 3.0, 0.8
-    assert entry_exit.entry_compute(market) == pytest.approx(5e4 * 3.0 / 2.0)
+    start = market.frontier_history[0]
+    market.frontier, market.gpu_cost_factor = 1.5 * start, 0.8
+    assert entry_exit.entry_compute(market) == pytest.approx(5e4 * 1.5)
     assert entry_exit.entry_cost(market) == pytest.approx(5e4 * 1.5 * 30000.0 * 0.8 / 1e6)
     flat = Market(config=config.model_copy(update={"entry": config.entry.model_copy(update={"scales_with_frontier": False})}))
-    flat.frontier, flat.gpu_cost_factor = 3.0, 0.8
+    flat.frontier, flat.gpu_cost_factor = 1.5 * start, 0.8
     assert entry_exit.entry_compute(flat) == pytest.approx(5e4)
     assert entry_exit.entry_cost(flat) == pytest.approx(5e4 * 30000.0 * 0.8 / 1e6)
 
@@ -77,16 +78,17 @@ def test_entry_cost_buys_the_entry_compute_at_the_import_price_scaled_with_the_f
 def test_an_exit_frees_only_its_own_customers():
     market = Market(config=make_config(n_identical=3, customers=2000))
     people = market.customers
-    people.uses_model[people.provider >= 0] = True
     people.tenure[people.provider >= 0] = 7
+    people.model_provider[:] = people.provider
+    people.model_tenure[people.provider >= 0] = 5
     before = people.provider.copy()
     entry_exit.exit_provider(market, market.slots[1])
     orphans, others = before == 1, (before != 1) & (before >= 0)
     assert orphans.sum() > 100 and others.sum() > 100
     assert (people.provider[orphans] == -1).all() and (people.tenure[orphans] == 0).all()
-    assert not people.uses_model[orphans].any()
+    assert (people.model_provider[orphans] == -1).all() and (people.model_tenure[orphans] == 0).all()
     assert (people.provider[others] == before[others]).all() and (people.tenure[others] == 7).all()
-    assert people.uses_model[others].all()
+    assert (people.model_provider[others] == before[others]).all() and (people.model_tenure[others] == 5).all()
     assert market.exits == ["P1"] and market.status[1] == "exited"
 
 
