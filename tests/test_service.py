@@ -78,12 +78,14 @@ def test_only_served_demand_is_billed():
                  provider("Ample", initial_share=0.5, compute=1e6, capex_share=0.0)]
     config = make_config(providers, customers=2000, finance=NO_BUILD, pricing={"token_efficiency_gain": 0.0})
     market = Market(config=config)
-    market.customers.uses_model[market.customers.provider >= 0] = True
+    people = market.customers
+    people.uses_model[people.provider >= 0] = True
+    people.model_provider[:] = people.provider  # each buys its cloud's model tokens
     service.step(market)
     short, ample = market.slots
     intensity = market.token_compute
     for p in (short, ample):
-        demand = p.customer_compute + p.tokens * intensity
+        demand = p.customer_compute + p.tokens_demanded * intensity
         assert p.demand_gpu == pytest.approx(demand) and p.tokens > 0
         served = min(1.0, p.serving_capacity / demand)
         assert p.billed_gpu == pytest.approx(demand * served, rel=1e-9)
