@@ -128,14 +128,6 @@ def check_out(plan: Plan, store: Store, *, resume: bool) -> set[int]:
     return set()
 
 
-def prepare(plan: Plan, out: Path, *, resume: bool) -> tuple[Store, set[int]]:
-    """Create the output directory, or check that a resumed one holds the same plan."""
-    store = Store(out)
-    done = check_out(plan, store, resume=resume)
-    store.create(plan.manifest(), plan.design.frame())  # a resumed sweep: same runs; refresh outcomes/figures
-    return store, done
-
-
 def run_sweep(plan: Plan, out: Path, *, workers: int, scheduler: str | None = None, resume: bool = False,
               progress: Progress | None = None, engine: Engine | None = None, log=print,
               cluster_timeout: float = DEFAULT_CLUSTER_TIMEOUT) -> Tally:
