@@ -123,3 +123,19 @@ def test_free_compute_is_refused_since_every_price_would_be_zero():
     with pytest.raises(ConfigError, match="depreciation and finance.opex_per_gpu are both 0"):
         load_config("minimal", ["finance.depreciation=0", "finance.opex_per_gpu=0"])
     load_config("minimal", ["finance.depreciation=0"])  # either alone is fine
+
+
+def test_guard_covers_state_it_does_not_list(monkeypatch):
+    """Every float attribute is checked: state another submodel adds (a provider's showcase standing,
+    a new per-customer array) is covered without being listed."""
+    market = _market()
+    market.step()
+    market.slots[0].standing = math.inf
+    with pytest.raises(NonFiniteState, match="FullStack's standing became infinite in the provider mechanism"):
+        market.step()
+    market = _market()
+    market.step()
+    market.customers.new_array = np.zeros(market.customers.n, dtype=np.float32)
+    market.customers.new_array[3] = np.nan
+    with pytest.raises(NonFiniteState, match="customers' new_array of 1 customers"):
+        market.step()
