@@ -127,7 +127,8 @@ def test_sobol_sweep_draws_sensitivity_bars(tmp_path):
 
 def test_preset_experiments_are_valid_specs():
     presets = sorted(p.stem for p in EXPERIMENT_DIR.glob("*.toml"))
-    assert presets == ["arms_race", "closed_loop", "late_entrant", "open_weights", "porters", "sensitivity"]
+    assert presets == ["arms_race", "closed_loop", "late_entrant", "open_weights", "porters", "scenario_discovery",
+                       "sensitivity"]
     for name in presets:
         spec = load_spec(name)
         assert spec.figures and spec.claim, name
