@@ -26,7 +26,7 @@ from sim.customers import NO_PROVIDER
 from sim.metrics import METRICS
 from sim.model import Market
 
-COMPOUNDING = {"growth", "token_growth", "captive_growth", "frontier_growth", "training_cost_growth", "gpu_cost_trend"}
+COMPOUNDING = {"growth", "token_growth", "captive_growth", "training_cost_growth", "gpu_cost_trend"}
 # Cross-field rules handled below rather than drawn blindly.
 SKIP = {"initial_share", "min_markup", "max_markup", "name"}
 # Fields with no upper bound: a large value stands for the top edge.
