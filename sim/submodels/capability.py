@@ -3,6 +3,7 @@ from usage (the data flywheel), with diminishing returns toward a moving frontie
 an open-weights model gives every provider a floor.
 
     frontier_t = frontier_start * (1 + frontier_growth) ** t
+    data_j     = tokens served_j + captive_tokens_j * share of own apps' demand served_j
     progress_j = learning_rate * (training_j / (reference_training * (1 + training_cost_growth) ** t)) ** compute_elasticity
                  * (1 + flywheel * (data_j / reference_data) ** data_elasticity)
     own_j     += (frontier_t - own_j) * (1 - exp(-progress_j))          (model owners only)
@@ -46,7 +47,7 @@ def step(market) -> None:
     market.open_capability = open_weights_capability(cfg, market.t + 1, market.frontier)
     for p in market.active_providers():
         if p.has_model:
-            data = p.tokens + p.captive_tokens
+            data = p.tokens + p.captive_tokens * p.apps_served_share  # own apps' data only as far as they were served
             gain = 1.0 - math.exp(-progress(cfg.capability, p.training_compute, data, market.t))
             p.own_capability += (market.frontier - p.own_capability) * gain
         p.capability = max(p.own_capability, market.open_capability)
