@@ -37,7 +37,7 @@ def test_case_1_on_the_command_line_is_one_line_and_writes_nothing(tmp_path, cap
 
 
 @pytest.mark.parametrize("override", ["providers.FullStack.captive_growth=2.0",    # 3^40: captive demand
-                                      "capability.frontier_growth=1.0",           # 2^40: the frontier
+                                      "capability.training_cost_growth=1.0",      # 2^40: the training arms race
                                       "finance.gpu_cost_trend=0.5"])              # 1.5^80: GPU prices
 def test_every_compounding_rate_is_bounded_over_the_horizon(override):
     quarters = 80 if "gpu_cost" in override else 40

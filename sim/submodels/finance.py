@@ -6,7 +6,8 @@
                unit cost or at market price, sim.submodels.parents; not market revenue)
     opex     = opex_per_gpu * compute stock
     own      = max(0, cash + revenue + internal - opex)                       (own funds)
-    wanted   = capex_share * revenue + committed budget + cost of the capacity gap bought
+    wanted   = discretionary capex (investment.py: capex_share * revenue, plus racing if strategic)
+               + committed budget + cost of the capacity gap bought
     capex    = min(wanted, own + the parent's grant)                          (parents.grant_capex)
     gap      = capacity_response * max(0, (planned demand + captive growth over the lead time) * (1 + headroom)
                / (1 - training_share) - fleet when new orders serve (stock and orders, net of depreciation))
@@ -24,7 +25,7 @@ exposed to import limits.
 
 from __future__ import annotations
 
-from sim.submodels import parents
+from sim.submodels import investment, parents
 
 MILLION = 1e6
 CASH_TOLERANCE = 1e-6  # US$ million; rounding in 'spend all that is available' must not count as debt
@@ -43,7 +44,7 @@ def step(market) -> None:
         own_funds = max(p.cash + p.revenue + p.internal_revenue - p.opex, 0.0)
         unit = p.own_chip_share * own_cost + (1 - p.own_chip_share) * import_cost
         gap_spend = capacity_gap(p, fin) * unit
-        wanted = p.capex_share * p.revenue + p.committed_capex(market.t) + gap_spend
+        wanted = investment.discretionary_capex(market, p, unit) + p.committed_capex(market.t) + gap_spend
         plans[p.slot] = (wanted, own_funds, gap_spend)
     grants = parents.grant_capex(market, {slot: max(0.0, wanted - own) for slot, (wanted, own, _) in plans.items()})
 
