@@ -235,3 +235,12 @@ def test_bad_numeric_options_are_one_clear_line(tmp_path, capsys, option, value,
         err = capsys.readouterr().err
         assert err.strip().splitlines() == [f"error: {expected}"]
         assert not out.exists()
+
+
+def test_plot_needs_at_least_one_format(tmp_path, capsys):
+    spec = write_spec(tmp_path, GRID)
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "0", "--no-plots"]) == 0
+    capsys.readouterr()
+    assert main(["plot", str(out), "--formats", ","]) == 2
+    assert capsys.readouterr().err.strip() == "error: --formats ',': names no format; allowed: png, svg, pdf"
