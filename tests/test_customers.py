@@ -4,15 +4,16 @@ totals, the per-segment cache, and the read-only views for inspection."""
 import numpy as np
 import pytest
 
-from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY, CustomerPopulation
+from sim.customers import (NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY, CustomerPopulation,
+                           bernoulli_indices)
 from sim.model import Market
 from tests.conftest import make_config
 
 SEGMENTS = ("internet", "enterprise", "government", "startup", "overseas")
 
 
-def population(customers=20_000, seed=3, **demand):
-    config = make_config(customers=customers, seed=seed, demand=demand)
+def population(customers=20_000, seed=3, pricing=None, **demand):
+    config = make_config(customers=customers, seed=seed, demand=demand, pricing=pricing or {})
     return CustomerPopulation(config, np.random.default_rng(seed)), config
 
 
@@ -48,7 +49,7 @@ def test_segments_follow_their_weights_and_sizes():
 
 def test_token_need_follows_compute_intensity_and_token_share():
     segs = {s: {"token_intensity": 2.0 if s == "internet" else 1.0} for s in SEGMENTS}
-    people, config = population(segments=segs, token_share=0.25)
+    people, config = population(segments=segs, token_share=0.25, pricing={"token_compute": 4.0})
     ratio = people.token_need / people.compute
     internet = people.segment == 0
     per_token = config.pricing.token_compute
@@ -138,3 +139,27 @@ def test_population_memory_grows_with_customers_only():
     small, big = population(customers=1000)[0], population(customers=3000)[0]
     assert big.nbytes == 3 * small.nbytes
     assert small.nbytes >= small.compute.nbytes + small.weights.nbytes + small.provider.nbytes + small.adopted.nbytes
+
+
+def test_a_tail_index_of_two_still_gives_finite_sizes():
+    people, _ = population(customers=2000, size_tail=2.0, market_compute=1e5)
+    assert np.isfinite(people.compute).all() and people.compute[people.adopted].sum() == pytest.approx(1e5, rel=1e-4)
+
+
+class AllGapsOne:
+    """A stand-in generator whose exponential draws are all 0: every gap is 1, so every index is drawn."""
+
+    def standard_exponential(self, size):
+        return np.zeros(size)
+
+
+def test_bernoulli_gaps_refill_until_past_n():
+    """With a small p the successes are drawn in chunks of about n p + 4 sd + 16 gaps; when a chunk
+    ends before n the next one goes on from its last position (here: every gap 1, so all of 0..n-1)."""
+    for n in (1, 16, 17, 18, 40, 200):  # chunks of 16-18 gaps: a chunk may end just before, at or past n
+        assert np.array_equal(bernoulli_indices(AllGapsOne(), n, 0.01), np.arange(n)), n
+
+
+def test_bernoulli_indices_of_one_customer():
+    draws = [bernoulli_indices(np.random.default_rng(s), 1, 0.9).tolist() for s in range(40)]
+    assert draws.count([0]) > 30 and set(map(tuple, draws)) <= {(0,), ()}
