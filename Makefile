@@ -6,7 +6,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PRESET  ?= china_2025
-EXTRAS  ?= dev,distributed,viz,calibrate
+EXTRAS  ?= dev,distributed,viz,calibrate,ema,docs
 
 FIND_PYTHON = for p in "$$PYTHON" python3.13 python3.12 \
 	  $$(ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV) \
@@ -15,7 +15,7 @@ FIND_PYTHON = for p in "$$PYTHON" python3.13 python3.12 \
 	  if "$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then echo "$$p"; exit 0; fi; \
 	done; echo "no Python >= 3.12 found; set PYTHON=/path/to/python3.12" >&2; exit 1
 
-.PHONY: run test test-fast bench sweep dashboard clean setup snapshot mutate
+.PHONY: run test test-fast bench sweep dashboard clean setup docs snapshot mutate
 
 setup: $(STAMP)
 
@@ -37,6 +37,11 @@ test: $(STAMP)
 DASHBOARD_PORT ?= 8765
 dashboard: $(STAMP)
 	$(VENV)/bin/aicloud dashboard $(PRESET) --port $(DASHBOARD_PORT)
+
+# The documentation site in site/ (mkdocs.yml; README, model, config reference, experiments,
+# validation, performance, API reference, tutorial notebook). `$(VENV)/bin/mkdocs serve` previews it.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -d site
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not browser"
@@ -80,4 +85,4 @@ mutate: $(MUTATE_STAMP)
 	$(PY) tests/mutation/score.py
 
 clean:
-	rm -rf $(VENV) runs mutants .pytest_cache .hypothesis
+	rm -rf $(VENV) runs site mutants .pytest_cache .hypothesis

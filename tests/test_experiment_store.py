@@ -401,3 +401,18 @@ def test_a_cluster_that_cannot_be_reached_writes_nothing(tmp_path):
     assert sweep(spec, out).ok == 12  # no "already holds sweep results": it held none
     with pytest.raises(SweepError, match="--resume"):
         sweep(spec, out)  # now it does
+
+
+def test_experiment_fresh_discards_old_results_only_once_the_sweep_can_run(tmp_path, capsys):
+    """A further instance of case 11's kind: --fresh used to delete the results before it knew the
+    plan was valid and the cluster reachable; a failed start now leaves them as they were."""
+    spec = write_spec(tmp_path, GRID, "tiny")
+    out = tmp_path / "out"
+    assert main(["experiment", str(spec), "--out", str(out), "--workers", "0", "--no-plots"]) == 0
+    journal = (out / "runs.jsonl").read_bytes()
+    assert main(["experiment", str(spec), "--out", str(out), "--fresh", "--scheduler", "nowhere:1",
+                 "--no-plots"]) == 2
+    assert "expected 'local' or a Dask scheduler address" in capsys.readouterr().err
+    assert (out / "runs.jsonl").read_bytes() == journal and len(Store(out).done_ids()) == 12
+    assert main(["experiment", str(spec), "--out", str(out), "--fresh", "--workers", "0", "--no-plots"]) == 0
+    assert "finished: 12 runs" in capsys.readouterr().err  # it did start over
