@@ -120,6 +120,11 @@ def test_view_and_frame_show_one_customer_as_stored():
     assert (v.w_capability, v.w_price, v.w_fit, v.w_reliability) == pytest.approx(
         [float(w[W_CAPABILITY]), float(w[W_PRICE]), float(w[W_FIT]), float(w[W_RELIABILITY])])
     assert people.view(i).provider == str(people.provider[i]), "without names: the slot number"
+    people.model_provider[i], people.model_tenure[i] = 2, 3
+    people.second_provider[i], people.split[i], people.multihomer[i] = 1, 0.25, True
+    layered = people.view(i, market.names)
+    assert (layered.model_provider, layered.model_tenure) == (market.names[2], 3)
+    assert (layered.second_provider, layered.split, layered.multihomer) == (market.names[1], 0.25, True)
     none = people.view(j, market.names)
     assert none.provider is None and none.uses_model is False and isinstance(none.tenure, int)
     assert none.adopted is bool(people.adopted[j])
@@ -130,6 +135,8 @@ def test_view_and_frame_show_one_customer_as_stored():
     row = frame.iloc[i]
     assert row["segment"] == v.segment and row["provider"] == people.provider[i] and row["tenure"] == 5
     assert bool(row["adopted"]) and bool(row["uses_model"])
+    assert (row["model_provider"], row["model_tenure"], row["second_provider"], row["split"], row["multihomer"]) == \
+        (2, 3, 1, 0.25, True)
     assert (row["compute_demand"], row["token_need"]) == pytest.approx((v.compute_demand, v.token_need))
     assert (row["w_capability"], row["w_price"], row["w_fit"], row["w_reliability"]) == pytest.approx(
         (v.w_capability, v.w_price, v.w_fit, v.w_reliability))
