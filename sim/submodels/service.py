@@ -127,6 +127,7 @@ def step(market) -> None:
         p.tokens_demanded = float(token_volume[j])
         p.customers = int(customers[j])
         p.model_users = int(model_users[j])
+        p.captive_tokens_quarter = p.captive_tokens
         customer_gpu = p.customer_compute + p.tokens_demanded * intensity
         p.demand_gpu = customer_gpu + captive
         p.planned_gpu = float(planned[j]) + p.captive_compute
