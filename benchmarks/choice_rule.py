@@ -34,8 +34,10 @@ NEUTRAL = {
     "finance.gpu_cost_trend": 0.0,    # unit cost (and so price) constant
     "service.overload_penalty": 0.0,  # reliability target is 1 whatever the load
     "service.surges": [],
-    "capability.frontier_growth": 0.0,
-    "capability.learning_rate": 0.0,  # own capability never moves; open weights fixed at 0.75
+    "capability.learning_rate": 0.0,  # own capability never moves: nor do the frontier and open weights
+    "pricing.renewal_harvest": 0.0,   # one price for new and renewing customers
+    "pricing.new_customer_discount": 0.0,
+    **{f"demand.segments.{s}.bandwagon": 0.0 for s in ("internet", "enterprise", "government", "startup", "overseas")},
     "entry.exit_after": 400,          # nobody exits within the run
     "entry.overload_limit": 100.0,
     # Parents' internal split held still: the training share (and so unit cost and price) stays put.

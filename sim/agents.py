@@ -15,6 +15,7 @@ import mesa
 import numpy as np
 
 from sim.config import ProviderConfig
+from sim.submodels.capability import knowledge_for
 
 
 class Provider(mesa.Agent):
@@ -26,6 +27,8 @@ class Provider(mesa.Agent):
         self.has_model = spec.has_model
         self.own_capability = spec.capability
         self.capability = spec.capability
+        self.knowledge = knowledge_for(spec.capability, model.config.capability)
+        self.synergy = spec.synergy
         self.compute = spec.compute + extra_compute
         self.training_share = spec.training_share
         self.base_training_share = spec.training_share  # the rule of sim.submodels.parents moves training_share from here
@@ -43,6 +46,8 @@ class Provider(mesa.Agent):
         self.committed_quarters = spec.committed_capex.quarters
         self.committed_per_quarter = spec.committed_capex.total / spec.committed_capex.quarters
         self.price = spec.price if spec.price is not None else model.pricing_target(self, markup=model.config.pricing.base_markup)
+        # List price, and the two prices around it (invest and harvest); set by pricing each quarter.
+        self.list_price = self.price_new = self.price_renewal = self.price
         self.markup = model.config.pricing.base_markup
         self.pipeline: deque[float] = deque([0.0] * model.config.finance.capex_lag)
         self.distress_quarters = 0

@@ -66,16 +66,27 @@ class Section(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _none_word(cls, data: Any) -> Any:
-        """``"none"`` (TOML has no null) stands for None in fields that may be none."""
+        """``"none"`` (TOML has no null) stands for None in fields that may be none; numpy scalars
+        (from ``mesa.batch_run`` ranges, design tables) count as the Python numbers they are."""
         if not isinstance(data, dict):
             return data
         optional = _optional_fields(cls)
-        if not any(data.get(k) == NONE_WORD for k in optional if isinstance(data.get(k), str)):
-            return data
-        return {k: (None if k in optional and v == NONE_WORD else v) for k, v in data.items()}
+        return {k: (None if k in optional and v == NONE_WORD else _plain(v)) for k, v in data.items()}
 
 
 _OPTIONAL: dict[type, frozenset[str]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as its Python value (np.int64 -> int, np.bool_ -> bool); lists and dicts of
+    values likewise.  Not a coercion between kinds: a numpy bool stays a bool, and is still no number."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _optional_fields(model: type[BaseModel]) -> frozenset[str]:
@@ -126,14 +137,15 @@ class SegmentConfig(Section):
     w_fit: float = F(1.0, "weight of the provider's ecosystem fit with this segment", "utils", ge=0, le=100)
     w_reliability: float = F(2.0, "weight of the provider's reliability (0..1) in utility", "utils", ge=0, le=100)
     model_use_rate: float = F(0.15, "hazard per quarter that a customer starts using its provider's model, at frontier capability", "1/quarter", ge=0, le=1)
+    bandwagon: float = F(0.4, "weight of ln(installed-base share) in utility (the bandwagon exponent of the history-friendly model: 0.4 small users, 0.8 large organisations)", "utils per log share", ge=0, le=20)
     new: bool = F(False, "declares a segment name other than the five built-in ones (internet, enterprise, government, startup, overseas) on purpose; a new name without it is taken for a typo", "")
 
 
 def _default_segments() -> dict[str, SegmentConfig]:
     return {
         "internet": SegmentConfig(weight=0.25, compute_size=2.0, token_intensity=2.0, growth=0.04, token_growth=0.10, renewal_hazard=0.08, w_price=2.5),
-        "enterprise": SegmentConfig(weight=0.35, compute_size=0.8, token_intensity=0.8, growth=0.02, token_growth=0.08, renewal_hazard=0.05, w_fit=1.5),
-        "government": SegmentConfig(weight=0.15, compute_size=1.0, token_intensity=0.5, growth=0.02, token_growth=0.06, renewal_hazard=0.04, w_fit=2.5, w_price=1.0),
+        "enterprise": SegmentConfig(weight=0.35, compute_size=0.8, token_intensity=0.8, growth=0.02, token_growth=0.08, renewal_hazard=0.05, w_fit=1.5, bandwagon=0.8),
+        "government": SegmentConfig(weight=0.15, compute_size=1.0, token_intensity=0.5, growth=0.02, token_growth=0.06, renewal_hazard=0.04, w_fit=2.5, w_price=1.0, bandwagon=0.8),
         "startup": SegmentConfig(weight=0.15, compute_size=0.4, token_intensity=1.5, growth=0.05, token_growth=0.12, renewal_hazard=0.10, w_price=3.0, w_capability=3.5),
         "overseas": SegmentConfig(weight=0.10, compute_size=1.2, token_intensity=1.2, growth=0.04, token_growth=0.10, renewal_hazard=0.07),
     }
@@ -203,6 +215,8 @@ class PricingConfig(Section):
     adjustment: float = F(0.5, "share of the gap to the target price closed each quarter", "fraction", gt=0, le=1)
     token_efficiency_gain: float = F(0.10, "fall per quarter in compute needed per token (cheaper inference)", "fraction per quarter", ge=0, le=0.9)
     token_compute: float = F(1.0, "compute needed per unit of token need at the start", "GPU-quarter per token unit", gt=0, le=1e6)
+    renewal_harvest: float = F(0.25, "share of a locked-in customer's switching cost (in price terms) added to the renewal price (Klemperer's harvest)", "fraction", ge=0, le=2)
+    new_customer_discount: float = F(0.15, "share of that switching cost taken off the price offered to new customers (Klemperer's invest)", "fraction", ge=0, le=2)
     token_price_cuts: list[TokenPriceCut] = F([], "one-off, lasting cuts of the price per token below the compute price (e.g. the 2024 model price war); cuts that apply multiply", "")
 
     @model_validator(mode="after")
@@ -218,6 +232,19 @@ class ChoiceConfig(Section):
     switching_tenure: float = F(1.0, "extra switching cost reached with long tenure (saturating)", "utils", ge=0, le=100)
     tenure_scale: float = F(8.0, "tenure at which the tenure term reaches 63 % of its maximum", "quarters", gt=0, le=400)
     model_lock: float = F(1.5, "multiplier added to the switching cost for customers using the provider's own model, times its edge over open weights", "", ge=0, le=100)
+
+
+class InstalledBaseConfig(Section):
+    floor: float = F(0.05, "share below which a provider's installed base counts as this floor in ln(share) (a newcomer is not infinitely unattractive)", "fraction", gt=0, le=1)
+
+
+# -------------------------------------------------------------------- investment
+class InvestmentConfig(Section):
+    policy: typing.Literal["fixed_share", "strategic"] = F("fixed_share", "capex beyond what demand needs: 'fixed_share' = capex_share x revenue; 'strategic' = that plus a response to the largest rival's fleet (Sutton's escalation)", "")
+    escalation: float = F(0.10, "lead over the largest rival's installed compute that a contender aims for", "fraction", ge=0, le=5)
+    response: float = F(0.25, "share of the gap to that target bought per quarter", "fraction", ge=0, le=1)
+    give_up_gap: float = F(0.3, "capability gap to the frontier (1 - capability / frontier) at which a provider stops racing; racing effort falls linearly to 0 there", "fraction", gt=0, le=1)
+    cash_draw: float = F(0.05, "share of cash on hand that racing may draw each quarter, on top of the operating cash flow", "fraction per quarter", ge=0, le=1)
 
 
 # ------------------------------------------------------------------------ models
@@ -285,13 +312,12 @@ class FinanceConfig(Section):
 
 # -------------------------------------------------------------------- capability
 class CapabilityConfig(Section):
-    frontier_start: float = F(1.0, "capability frontier at the start", "index", gt=0, le=1e6)
-    frontier_growth: float = F(0.05, "growth of the frontier per quarter", "fraction per quarter", ge=0, le=1)
-    learning_rate: float = F(0.1, "share of the gap to the frontier closed per quarter by reference training compute and no data", "fraction", ge=0, le=10)
+    learning_rate: float = F(0.05, "knowledge gained per quarter at reference training compute, no data and synergy 1 (unit: the knowledge behind capability 1)", "knowledge per quarter", ge=0, le=10)
+    knowledge_elasticity: float = F(0.5, "elasticity of capability to the knowledge stock (capability = knowledge ** elasticity): below 1, diminishing returns without a ceiling", "", ge=0.1, le=2)
     reference_training: float = F(1.0e5, "training compute that counts as one unit of research input at the start", "GPU-equivalents", gt=0, le=1e10)
     training_cost_growth: float = F(0.10, "growth per quarter of the training compute that counts as one unit of research input (0.10 = x1.46 a year; Epoch AI measured x2.4 a year at the frontier, 0.245)", "fraction per quarter", ge=0, le=1)
-    compute_elasticity: float = F(0.65, "elasticity of progress to training compute (diminishing returns)", "", ge=0, le=2)
-    flywheel: float = F(1.0, "strength of the data flywheel: progress multiplier per unit of data", "", ge=0, le=100)
+    compute_elasticity: float = F(0.65, "elasticity of progress to training compute (diminishing returns; 0 = the size of the fleet does not matter)", "", ge=0, le=2)
+    flywheel: float = F(1.0, "strength of the data flywheel: progress multiplier per unit of data (0 = data gives nothing)", "", ge=0, le=100)
     reference_data: float = F(2.0e5, "token volume (served + captive) that counts as one unit of data", "token units per quarter", gt=0, le=1e15)
     data_elasticity: float = F(0.5, "elasticity of the flywheel term to data", "", ge=0, le=2)
 
@@ -299,7 +325,8 @@ class CapabilityConfig(Section):
 class OpenWeightsConfig(Section):
     enabled: bool = F(True, "an open-weights model is released", "")
     release: QuarterRef = F("2025Q1", "quarter of release (label or offset)", "quarter")
-    capability: float = F(0.7, "its capability as a share of the frontier, kept as the frontier moves", "fraction of frontier", ge=0, le=1)
+    capability: float = F(1.0, "its capability as a share of the frontier `lag` quarters earlier (1 - the gap)", "fraction of frontier", ge=0, le=1)
+    lag: int = F(4, "quarters by which the open-weights model trails the frontier (Epoch AI 2024: open models match closed ones 5-22 months later)", "quarters", ge=0, le=40)
 
     _q = field_validator("release")(classmethod(lambda cls, v: _check_quarter(v)))
 
@@ -324,7 +351,8 @@ class CommittedCapex(Section):
 class ProviderConfig(Section):
     name: str = F(..., "provider name", "", min_length=1, max_length=60)
     has_model: bool = F(True, "owns a large model; false = compute-only 'porter' serving the best open-weights model", "")
-    capability: float = F(0.8, "own model capability (or the floor of a porter)", "index (frontier at start = frontier_start)", ge=0, le=1e6)
+    capability: float = F(0.8, "own model capability (or the floor of a porter); the best at the start is the first frontier", "index", ge=0, le=1e6)
+    synergy: float = F(1.0, "organisational synergy: multiplies the rate at which training compute and data turn into capability (model, cloud and chip teams under one roof)", "ratio", ge=0, le=10)
     compute: float = F(1.0e5, "compute stock at the start", "GPU-equivalents", ge=0, le=1e10)
     training_share: float = F(0.15, "share of compute used for training (rest serves demand)", "fraction", ge=0, le=0.95)
     own_chip_share: float = F(0.0, "share of new compute bought as own chips (cheaper, not import-capped)", "fraction", ge=0, le=1)
@@ -398,6 +426,8 @@ class Config(Section):
     demand: DemandConfig = F(DemandConfig, "submodel 1: demand", "")
     pricing: PricingConfig = F(PricingConfig, "submodel 2: pricing", "")
     choice: ChoiceConfig = F(ChoiceConfig, "submodel 3: choice", "")
+    installed_base: InstalledBaseConfig = F(InstalledBaseConfig, "submodel 3: the installed-base (bandwagon) term of choice", "")
+    investment: InvestmentConfig = F(InvestmentConfig, "submodel 5: strategic investment", "")
     multihoming: MultihomingConfig = F(MultihomingConfig, "submodel 3b: multi-homing (a second cloud)", "")
     models: ModelsConfig = F(ModelsConfig, "submodel 3c: model choice (the MaaS layer)", "")
     service: ServiceConfig = F(ServiceConfig, "submodel 4: service", "")
@@ -470,8 +500,7 @@ class Config(Section):
             rates += [(f"demand.segments.{name}.growth", seg.growth), (f"demand.segments.{name}.token_growth", seg.token_growth)]
         for section, specs in (("providers", self.providers), ("entrants", self.entrants)):
             rates += [(f"{section}.{p.name}.captive_growth", p.captive_growth) for p in specs]
-        rates += [("capability.frontier_growth", self.capability.frontier_growth),
-                  ("capability.training_cost_growth", self.capability.training_cost_growth),
+        rates += [("capability.training_cost_growth", self.capability.training_cost_growth),
                   ("finance.gpu_cost_trend", self.finance.gpu_cost_trend)]
         return rates
 
@@ -500,7 +529,7 @@ class Config(Section):
         return self.model_dump(mode="json")
 
     def hash(self) -> str:
-        canonical = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"), allow_nan=False)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

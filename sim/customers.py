@@ -81,7 +81,7 @@ class CustomerView:
 
 
 class CustomerPopulation:
-    """All customers as arrays (42 bytes per customer, plus 4 for each per-segment table
+    """All customers as arrays (43 bytes per customer, plus 4 for each per-segment table
     cached by ``spread``: 12 in a run, for demand growth and the multi-homing split).
 
     segment      int8     index into ``segment_names``
@@ -91,6 +91,7 @@ class CustomerPopulation:
     provider     int16    provider slot, or -1 for none
     tenure       int16    quarters with the current provider
     uses_model   bool     uses a model (buys model tokens)
+    first_contract bool   in its first contract with its (primary) provider: pays the new-customer price
     adopted      bool     has adopted AI cloud
     model_provider  int16   slot of the provider whose model tokens it buys (a model owner, or
                             a porter serving open weights), or -1 for none
@@ -134,6 +135,7 @@ class CustomerPopulation:
         mh_share = multihoming_table(config, "share")
         # Drawn only when some segment multi-homes, so that configs without it keep their draws.
         self.multihomer = (rng.random(n) < mh_share[self.segment]) if mh_share.max() > 0 else np.zeros(n, dtype=bool)
+        self.first_contract = np.zeros(n, dtype=bool)
         self._spread: dict[bytes, np.ndarray] = {}
 
     def spread(self, table: np.ndarray) -> np.ndarray:
@@ -206,7 +208,7 @@ class CustomerPopulation:
         })
 
     ARRAYS = ("segment", "compute", "token_need", "weights", "provider", "tenure", "uses_model", "adopted",
-              "model_provider", "model_tenure", "second_provider", "split", "multihomer")
+              "model_provider", "model_tenure", "second_provider", "split", "multihomer", "first_contract")
 
     @property
     def nbytes(self) -> int:

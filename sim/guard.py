@@ -35,6 +35,9 @@ CUSTOMER_STATE = {
 PROVIDER_STATE = {
     "price": ("pricing", ["pricing.base_markup", "pricing.max_markup", "finance.gpu_cost_trend", "finance.opex_per_gpu"]),
     "markup": ("pricing", ["pricing.base_markup", "pricing.harvest_slope", "pricing.max_markup"]),
+    "price_new": ("pricing (new-customer price)", ["pricing.new_customer_discount", "providers.{provider}.lock_in"]),
+    "price_renewal": ("pricing (renewal price)", ["pricing.renewal_harvest", "providers.{provider}.lock_in",
+                                                  "choice.switching_base", "choice.switching_tenure"]),
     "tokens": ("service (token volume)", ["demand.token_elasticity", "pricing.token_efficiency_gain", "pricing.token_compute"]),
     "customer_compute": ("service", ["demand.segments.*.growth", "demand.market_compute"]),
     "demand_gpu": ("service", ["providers.{provider}.captive_compute", "providers.{provider}.captive_growth"]),
@@ -49,45 +52,73 @@ PROVIDER_STATE = {
                                                   "finance.gpu_cost_trend", "finance.domestic_chip_cost"]),
     "cash": ("money (cash)", ["providers.{provider}.cash", "providers.{provider}.capex_share", "finance.opex_per_gpu"]),
     "compute": ("money (compute stock)", ["finance.capacity_response", "finance.headroom", "finance.depreciation"]),
-    "own_capability": ("capability", ["capability.learning_rate", "capability.reference_training",
-                                      "capability.reference_data", "capability.data_elasticity"]),
-    "capability": ("capability", ["capability.frontier_growth", "open_weights.capability"]),
+    "own_capability": ("capability", ["capability.learning_rate", "capability.knowledge_elasticity",
+                                      "capability.reference_training", "capability.reference_data",
+                                      "capability.data_elasticity", "providers.{provider}.synergy"]),
+    "knowledge": ("capability (knowledge)", ["capability.learning_rate", "capability.flywheel",
+                                             "providers.{provider}.synergy"]),
+    "capability": ("capability", ["capability.knowledge_elasticity", "open_weights.capability"]),
     "captive_compute": ("capability (captive demand growth)", ["providers.{provider}.captive_growth", "run.quarters"]),
     "captive_tokens": ("capability (captive demand growth)", ["providers.{provider}.captive_growth", "run.quarters"]),
 }
 MARKET_STATE = {
-    "frontier": ("capability (frontier)", ["capability.frontier_start", "capability.frontier_growth", "run.quarters"]),
-    "open_capability": ("capability (open weights)", ["open_weights.capability", "capability.frontier_growth"]),
+    "frontier": ("capability (frontier: the best provider)", ["capability.learning_rate", "capability.knowledge_elasticity",
+                                                             "capability.flywheel", "run.quarters"]),
+    "open_capability": ("capability (open weights)", ["open_weights.capability", "open_weights.lag"]),
     "token_compute": ("pricing (compute per token)", ["pricing.token_compute", "pricing.token_efficiency_gain"]),
     "gpu_cost_factor": ("money (GPU cost trend)", ["finance.gpu_cost_trend", "run.quarters"]),
 }
 
 
+# Ratios whose infinity has a meaning: utilisation = demand / serving capacity is infinite when a
+# provider has demand and no serving capacity (served share 0), not a numerical fault.
+NOT_CHECKED = {"utilisation"}
+
+
 def check(market) -> None:
-    """Raise ``NonFiniteState`` if any customer, provider or market state of ``market`` is not finite."""
+    """Raise ``NonFiniteState`` if any customer, provider, parent or market state of ``market`` is
+    not finite.  Every float attribute is checked, so state that a new submodel adds is covered
+    without listing it; the tables above only name the mechanism and settings of known variables."""
     people = market.customers
-    for attr, (what, mechanism, keys) in CUSTOMER_STATE.items():
-        values = getattr(people, attr, None)
-        if values is None or math.isfinite(float(np.sum(values, dtype=np.float64))):
+    for attr, values in vars(people).items():
+        if not _float_array(values, people.n):
+            continue
+        if math.isfinite(float(np.sum(values, dtype=np.float64))):
             continue
         bad = ~np.isfinite(values)
         if not bad.any():  # finite values whose float64 sum overflowed (beyond 1e308): not a state problem
             continue
-        segment = people.segment_names[int(np.bincount(people.segment[bad], minlength=len(people.segment_names)).argmax())]
+        what, mechanism, keys = CUSTOMER_STATE.get(attr, (f"customers' {attr}", "customer", ["run.quarters"]))
+        rows = np.flatnonzero(bad.reshape(bad.shape[0], -1).any(axis=1))
+        segment = people.segment_names[int(np.bincount(people.segment[rows], minlength=len(people.segment_names)).argmax())]
         _raise(market, what, float(values[bad][0]), mechanism, keys, segment=segment,
-               where=f" of {int(bad.sum()):,} customers (segment {segment})")
+               where=f" of {rows.size:,} customers (segment {segment})")
     for p in market.active_providers():
-        for attr, (mechanism, keys) in PROVIDER_STATE.items():
-            value = getattr(p, attr, 0.0)
-            if not math.isfinite(value):
-                _raise(market, f"{p.name}'s {attr}", value, mechanism, keys, provider=p.name)
+        for attr, value in _floats(p):
+            mechanism, keys = PROVIDER_STATE.get(attr, ("provider", []))
+            _raise(market, f"{p.name}'s {attr}", value, mechanism, keys, provider=p.name)
         if not all(math.isfinite(x) for x in p.pipeline):
             _raise(market, f"{p.name}'s compute on order", float("nan"), "money (compute purchases)",
                    PROVIDER_STATE["gpus_bought"][1], provider=p.name)
-    for attr, (mechanism, keys) in MARKET_STATE.items():
-        value = getattr(market, attr, 0.0)
-        if not math.isfinite(value):
-            _raise(market, f"the market's {attr}", value, mechanism, keys)
+    for name, account in getattr(market, "parent_accounts", {}).items():
+        for attr, value in _floats(account):
+            _raise(market, f"parent {name}'s {attr}", value, "parents (group funding)", [f"parents.{name}"])
+    for attr, value in _floats(market):
+        mechanism, keys = MARKET_STATE.get(attr, ("market", []))
+        _raise(market, f"the market's {attr}", value, mechanism, keys)
+
+
+def _floats(obj):
+    """(name, value) of the non-finite float attributes of ``obj`` (public ones, not ``NOT_CHECKED``)."""
+    for attr, value in vars(obj).items():
+        if attr.startswith("_") or attr in NOT_CHECKED or isinstance(value, bool):
+            continue
+        if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+            yield attr, float(value)
+
+
+def _float_array(values, n: int) -> bool:
+    return isinstance(values, np.ndarray) and values.dtype.kind == "f" and values.ndim >= 1 and values.shape[0] == n
 
 
 def _raise(market, variable: str, value: float, mechanism: str, keys: list[str], *, segment: str = "",
@@ -95,7 +126,7 @@ def _raise(market, variable: str, value: float, mechanism: str, keys: list[str],
     config = market.config
     section = "entrants" if provider in {e.name for e in config.entrants} else "providers"
     settings = []
-    for key in keys:
+    for key in keys or ["run.quarters"]:
         key = key.format(segment=segment, provider=provider)
         if key.startswith("providers.") and section == "entrants":
             key = "entrants." + key.removeprefix("providers.")

@@ -68,8 +68,6 @@ class Market(mesa.Model):
         self._in_quarter = False
         self.config = config
         self.seed = seed
-        self.frontier = config.capability.frontier_start
-        self.open_capability = capability.open_weights_capability(config, 0, self.frontier)
         self.token_compute = config.pricing.token_compute
         self.gpu_cost_factor = 1.0
         self.customers = CustomerPopulation(config, self.rng)
@@ -82,6 +80,10 @@ class Market(mesa.Model):
         self.parent_accounts = parents.accounts(config)
         for slot, spec in enumerate(config.providers):
             self.slots[slot] = Provider(self, spec, slot)
+        # The frontier is endogenous: the best incumbent's own capability at the start.
+        self.frontier = max((p.own_capability for p in self.active_providers()), default=0.0) or 1.0
+        self.frontier_history = [self.frontier]  # frontier in effect in quarter k, for the open model's lag
+        self.open_capability = capability.open_weights_capability(config, 0, self.frontier_history)
         for p in self.active_providers():
             p.capability = max(p.own_capability, self.open_capability)
         self.from_snapshot = config.run.start_from is not None
@@ -95,6 +97,7 @@ class Market(mesa.Model):
         self.new_adopters = 0
         self.churn = 0.0
         self.flows = np.zeros((self.n_slots + 1, self.n_slots + 1), dtype=np.int64)
+        self.investment_memo: tuple[int, float, float] | None = None  # (quarter, planned demand, its growth)
         self.cloud_movers = np.empty(0, dtype=np.intp)  # customers who changed cloud this quarter (choice)
         self.cloud_moved_from = np.empty(0, dtype=np.int16)
         self.entries: list[str] = []
@@ -113,6 +116,7 @@ class Market(mesa.Model):
             choice.step(self)
             multihoming.step(self)
             model_choice.step(self)
+            pricing.settle(self)  # who pays the new-customer and who the renewal price
             service.step(self)
             showcase.step(self)
             finance.step(self)
@@ -190,12 +194,14 @@ class Market(mesa.Model):
         n = self.n_slots
         table = {
             "active": np.array([s == ACTIVE for s in self.status]),
-            "price": np.ones(n), "capability": np.zeros(n), "reliability": np.zeros(n),
+            "price": np.ones(n), "price_new": np.ones(n), "price_renewal": np.ones(n), "capability": np.zeros(n), "reliability": np.zeros(n),
             "lock_in": np.zeros(n), "edge": np.zeros(n),
             "affinity": np.zeros((len(self.customers.segment_names), n)),
         }
         for p in self.active_providers():
             table["price"][p.slot] = p.price
+            table["price_new"][p.slot] = p.price_new
+            table["price_renewal"][p.slot] = p.price_renewal
             table["capability"][p.slot] = p.capability
             table["reliability"][p.slot] = p.reliability
             table["lock_in"][p.slot] = p.lock_in
@@ -238,6 +244,11 @@ class Market(mesa.Model):
         choice_ = (u > cum).sum(axis=0)
         people.provider[adopted] = np.minimum(choice_, len(self.config.providers) - 1).astype(np.int16)
         people.tenure[adopted] = self.rng.integers(0, 12, adopted.size).astype(np.int16)
+        # Still in the first contract: tenure below the median contract length ln 0.5 / ln(1 - h).
+        hazard = people.segment_table("renewal_hazard", self.config)[people.segment[adopted]]
+        with np.errstate(divide="ignore"):
+            median = np.log(0.5) / np.log1p(-np.minimum(hazard, 1.0))
+        people.first_contract[adopted] = people.tenure[adopted] < median
 
 
 def initial_assignment(people: CustomerPopulation, config: Config, iterations: int = 50) -> np.ndarray:

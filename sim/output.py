@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -19,6 +20,9 @@ from sim.errors import OutputError
 
 __all__ = ["OutputError", "atomic_path", "output_dir", "write_text", "write_json", "write_parquet", "write_csv",
            "manifest", "versions", "git_commit", "dumps", "json_records"]
+
+# Errors of writing a file (rather than of reading one): disk full, quota, read-only file system, too large, I/O.
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO}
 
 PACKAGES = ("aicloud-sim", "mesa", "numpy", "pandas", "pydantic", "pyarrow", "matplotlib", "SALib")
 
@@ -60,11 +64,19 @@ def atomic_path(target: Path) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
-        os.replace(tmp_path, target)
-    except OSError as exc:
-        raise OutputError(_why(target, exc)) from None
+        try:
+            yield tmp_path
+        except OSError as exc:
+            # Writing the file itself failed (a full or read-only disk): an output problem.  An error
+            # about another file (reading an input inside the block) is not, and passes through.
+            if exc.filename not in (str(tmp_path), tmp_path) and exc.errno not in WRITE_ERRNOS:
+                raise
+            raise OutputError(_why(target, exc)) from None
+        try:
+            os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
+            os.replace(tmp_path, target)
+        except OSError as exc:
+            raise OutputError(_why(target, exc)) from None
     finally:
         tmp_path.unlink(missing_ok=True)
 

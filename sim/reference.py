@@ -28,9 +28,11 @@ SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("[multihoming]", c.MultihomingConfig, "Submodel 3b: multi-homing (part of the workload on a second cloud)."),
     ("[multihoming.segments.NAME]", c.MultihomingSegment, "Multi-homing share and split of one segment (unset = the [multihoming] value)."),
     ("[models]", c.ModelsConfig, "Submodel 3c: model choice, the MaaS layer apart from the cloud."),
+    ("[installed_base]", c.InstalledBaseConfig, "Submodel 3d: the installed-base (bandwagon) term of choice; its weight is per segment (demand.segments.NAME.bandwagon)."),
     ("[service]", c.ServiceConfig, "Submodel 4: serving capacity and reliability."),
     ("[[service.surges]]", c.SurgeConfig, "A demand surge in one quarter."),
     ("[finance]", c.FinanceConfig, "Submodel 5: money and compute purchases."),
+    ("[investment]", c.InvestmentConfig, "Submodel 5b: capex beyond demand, fixed share of revenue or strategic (answers rivals)."),
     ("[capability]", c.CapabilityConfig, "Submodel 6: model capability."),
     ("[open_weights]", c.OpenWeightsConfig, "Submodel 6: the open-weights model."),
     ("[entry]", c.EntryConfig, "Submodel 7: entry and exit."),
@@ -101,7 +103,7 @@ def render() -> str:
            "number is accepted where a decimal is meant (`1` for `1.0`). Numbers must be finite (`inf` and `nan` are "
            "refused). A value that may be none is left out, or written as the word `\"none\"` (`--set finance.import_cap=none`).",
            f"Rates that compound every quarter (segment `growth` and `token_growth`, providers' `captive_growth`, "
-           f"`frontier_growth`, `training_cost_growth`, `gpu_cost_trend`) may multiply their level by at most "
+           f"`training_cost_growth`, `gpu_cost_trend`) may multiply their level by at most "
            f"1e{math.log10(c.MAX_GROWTH_FACTOR):.0f} over `run.quarters`; the error names the largest rate allowed for the horizon.",
            "A segment name other than the five built-in ones must be declared with `new = true` in its table; "
            "a misspelt name is an error that suggests the closest existing one.", ""]

@@ -28,7 +28,10 @@ def test_identical_providers_without_lock_in_stay_near_equal():
 def test_higher_lock_in_lowers_churn():
     def churn(lock_in):
         providers = [provider(f"P{i}", initial_share=1 / 3, lock_in=lock_in) for i in range(3)]
-        return mean_churn(make_config(providers, customers=6000, quarters=12))
+        # One price for all: with invest and harvest the incumbent prices part of the switching
+        # cost away (tested in test_pricing.py); this test isolates the switching cost itself.
+        return mean_churn(make_config(providers, customers=6000, quarters=12,
+                                      pricing={"renewal_harvest": 0.0, "new_customer_discount": 0.0}))
 
     low, high = churn(0.2), churn(3.0)
     assert high < 0.5 * low, (low, high)
@@ -60,9 +63,12 @@ def test_utility_rises_with_capability_and_falls_with_price():
     market = Market(config=make_config(providers, customers=500, open_weights=NO_OPEN))
     idx = np.arange(500)
     base = choice.utilities(market, idx)
-    market.slots[1].price *= 2
+    good = market.slots[1]
+    good.price_new *= 2  # both prices: its own customers see the renewal price, others the new one
+    good.price_renewal *= 2
     dearer = choice.utilities(market, idx)
-    market.slots[1].price /= 2
+    good.price_new /= 2
+    good.price_renewal /= 2
     market.slots[1].capability = 0.95
     better = choice.utilities(market, idx)
     assert (dearer[:, 1] < base[:, 1]).all()

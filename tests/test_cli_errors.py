@@ -146,3 +146,27 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path):
     with pytest.raises(OutputError, match=f"{blocker} is a file, not a directory"):
         write_json(blocker / "sub" / "m.json", {"a": 1})
     assert blocker.read_text() == "x" and json.dumps({"a": 1})
+
+
+def test_export_of_damaged_results_is_one_error_line(tmp_path, capsys):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "sweep.json").write_text('{"spec": ')
+    assert main(["export", str(results), "--csv"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert str(results) in line and "cannot be read" in line and not (results / "table.csv").exists()
+
+
+def test_atomic_writes_blame_the_output_only_for_write_errors(tmp_path):
+    import errno
+
+    from sim.errors import OutputError
+    from sim.output import atomic_path
+
+    with pytest.raises(OutputError, match="cannot write .*out.txt: No space left on device"):
+        with atomic_path(tmp_path / "out.txt"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    with pytest.raises(FileNotFoundError):  # reading an input inside the block is not an output problem
+        with atomic_path(tmp_path / "out.txt"):
+            (tmp_path / "missing.csv").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temporary file left

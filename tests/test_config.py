@@ -214,3 +214,18 @@ def test_names_a_typo_could_create_suggest_the_close_one(override, fragment):
     with pytest.raises(ConfigError) as err:
         load_config("minimal", [override])
     assert fragment in str(err.value)
+
+
+def test_numpy_scalars_are_the_numbers_they_are():
+    """mesa.batch_run ranges (np.arange) and design tables give numpy scalars: strict types must take
+    them as Python numbers, and a numpy bool is still not a number."""
+    import numpy as np
+
+    from sim.model import Market
+
+    market = Market(customers=np.int64(300), seed=np.int64(3), quarters=np.int64(2))
+    assert market.config.run.customers == 300 and type(market.config.run.customers) is int
+    config = with_overrides(load_config("minimal"), {"capability.flywheel": np.float32(1.5)})
+    assert config.capability.flywheel == 1.5
+    with pytest.raises(ConfigError, match="valid integer"):
+        with_overrides(load_config("minimal"), {"run.quarters": np.bool_(True)})

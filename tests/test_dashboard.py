@@ -277,3 +277,58 @@ def test_server_command_is_local_and_quiet():
     assert "--no-check-version" in cmd and "sim.viz.app" in cmd
     env = server_env("/x/minimal.toml")
     assert env["AICLOUD_DASHBOARD_CONFIG"] == "/x/minimal.toml" and env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"
+
+
+# ------------------------------------------------- issue 13 case 16, issue 14 item 7: controls
+def _render(base):
+    solara = require("solara")
+    from sim.viz.page import make_page
+
+    page = make_page(base)
+
+    @solara.component
+    def App():
+        with solara.AppLayout():
+            page()
+
+    return solara.render(App(), handle_error=False)[1]
+
+
+def test_at_the_last_quarter_play_and_step_are_off_and_the_page_says_why(small):
+    v = require("ipyvuetify")
+    from sim.config import with_overrides
+
+    rc = _render(with_overrides(small, {"run.quarters": 3}))
+    step = rc.find(v.Btn, children=["Step"]).widget
+    play = rc.find(v.Btn, children=["▶"]).widget
+    assert not step.disabled and not play.disabled
+    assert not rc.find(meta_ref="run-end-note")
+    for _ in range(3):
+        step.click()
+    assert step.disabled and play.disabled  # Mesa left Step off and Play a greyed pause with no reason
+    assert not rc.find(v.Btn, children=["❚❚"])
+    note = rc.find(meta_ref="run-end-note").widget.children[0]
+    assert "all 3 quarters (2025Q1 to 2025Q3) are simulated" in note and "Reset" in note
+    rc.find(v.Btn, children=["Reset"]).widget.click()
+    assert not rc.find(v.Btn, children=["Step"]).widget.disabled and not rc.find(meta_ref="run-end-note")
+
+
+def test_no_mesa_defaults_and_every_slider_shows_its_value(small):
+    v = require("ipyvuetify")
+    rc = _render(small)
+    texts = " ".join(str(w.label) for w in rc.find(v.Checkbox).widgets + rc.find(v.Slider).widgets)
+    assert "Use Threads" not in texts and "Render Interval" not in texts
+    assert not rc.find(v.Tab), "no 'Page 0' tab"
+    value = rc.find(meta_ref="value-lock_in").widget
+    assert value.children[0] == "1.0"
+    rc.find(v.Slider, label="Lock-in (x)").widget.v_model = 2.5
+    assert rc.find(meta_ref="value-lock_in").widget.children[0] == "2.5"
+    assert rc.find(meta_ref="value-customers").widget.children[0] == f"{small.run.customers:,}"
+    rc.find(v.Slider, label="Seed").widget.v_model = 2025
+    assert rc.find(meta_ref="value-seed").widget.children[0] == "2025"  # a seed, not an amount
+    assert rc.find(meta_ref="value-open_release").widget.children[0] == "never"  # minimal: no open weights
+    rc.find(v.Slider, label="Open-weights quarter").widget.v_model = 4
+    assert rc.find(meta_ref="value-open_release").widget.children[0] == "2026Q1"
+    assert rc.find(meta_ref="value-import_cap").widget.children[0] == "off"  # the cap is off in minimal
+    slider_labels = {w.label for w in rc.find(v.Slider).widgets}
+    assert len(slider_labels) == len(controls(small)) - 2 + 1  # the sliders (not the select, checkbox), play speed

@@ -188,6 +188,17 @@ def test_dashboard_in_headless_chromium(page, server):  # page first: no browser
     expect(page.get_by_role("button", name="▶")).to_be_visible()
     assert wait_for_image(share_plot, differs_from=share_stepped), "the share plot did not move during play"
 
+    # Play on to the end of the run: Play and Step switch off, and the page says why (issue 13, case 16).
+    page.get_by_role("button", name="▶").click()
+    expect(page.get_by_text("End of the run")).to_be_visible(timeout=30_000)
+    expect(heading).to_contain_text(f"After {base.run.quarters} quarter(s)")
+    expect(page.get_by_role("button", name="▶")).to_be_disabled()
+    expect(step).to_be_disabled()
+    assert not page.get_by_role("button", name="❚❚").count()
+    body = page.locator("body").inner_text()
+    for mesa_default in ("Page 0", "PAGE 0", "Use Threads", "Render Interval"):  # issue 14, item 7
+        assert mesa_default not in body, mesa_default
+
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"))
     assert not page.get_by_role("alert").count(), page.get_by_role("alert").all_inner_texts()

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import pandas as pd
+import pytest
 from experiment_support import GRID, write_spec
 
 from sim.cli import main
@@ -147,3 +148,89 @@ def test_progress_bar_on_a_terminal_counts_failures():
     assert "demo" in text and "4/5" in text and "failed=1" in text and "run/s" in text
     assert (tally.ok, tally.failed, tally.skipped) == (2, 1, 1)
     assert "1 not run (finish with --resume)" in text.splitlines()[-1]
+
+
+UNREACHED = """
+seed = 4
+[design]
+kind = "sobol"
+samples = 8
+[params.flywheel]
+key = "capability.flywheel"
+low = 0.0
+high = 2.0
+[params.lock]
+key = "providers.*.lock_in"
+mode = "scale"
+low = 0.5
+high = 2.0
+[outcomes.reached]
+kind = "quarters_to_share"
+providers = ["FullStack"]
+threshold = 0.25
+[outcomes.held]
+kind = "share"
+providers = ["FullStack"]
+[outcomes.never]
+kind = "quarters_to_share"
+providers = ["Porter"]
+threshold = 0.99
+[[figures]]
+kind = "sensitivity"
+name = "sobol"
+outcome = ["held", "reached", "never"]
+[[figures]]
+kind = "curve"
+name = "never_curve"
+x = "flywheel"
+outcome = "never"
+[[figures]]
+kind = "shares"
+name = "shares"
+"""
+
+
+def test_an_outcome_undefined_in_every_run_does_not_take_the_others_down(tmp_path, capsys):
+    """Issue 13 case 10: 'never' is reached by no run; 'held' and 'reached' still get their indices,
+    the other figures are drawn, and the report says which outcome is undefined."""
+    spec = write_spec(tmp_path, UNREACHED)
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "0"]) == 0
+    text = capsys.readouterr()
+    assert "note: outcome never is undefined in every finished run (no run reaches a share of 0.99)" in text.out
+    assert (out / "summary" / "sensitivity_reached.csv").is_file()
+    assert pd.read_csv(out / "summary" / "sensitivity_held.csv")["ST"].notna().all()
+    assert not (out / "summary" / "sensitivity_never.csv").exists()
+    assert (out / "figures" / "sobol.png").stat().st_size > 1000
+    assert (out / "figures" / "shares.png").stat().st_size > 1000
+    analysis = json.loads((out / "summary" / "analysis.json").read_text())
+    assert analysis["undefined_outcomes"] == ["never"]
+    assert analysis["figures_not_drawn"] == ["never_curve"] and not (out / "figures" / "never_curve.png").exists()
+    assert "note: never_curve: not drawn: outcome never is undefined in every finished run" in text.out
+    assert any("left out: never is undefined in every run" in n for n in analysis["notes"])
+    outcomes = pd.read_parquet(out / "summary" / "outcomes.parquet")
+    assert (outcomes["reached"] == 1).all() and outcomes["never"].isna().all()
+
+    # aicloud plot: the same, from the stored results
+    shutil.rmtree(out / "figures")
+    assert main(["plot", str(out)]) == 0
+    assert (out / "figures" / "sobol.png").is_file() and (out / "figures" / "shares.png").is_file()
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--max-runs", "-1", "--max-runs -1: must be 1 or more"),
+    ("--max-runs", "0", "--max-runs 0: must be 1 or more"),
+    ("--log-every", "-5", "--log-every -5: must be a number of seconds, 0 or more"),
+    ("--log-every", "nan", "--log-every nan: must be a number of seconds, 0 or more"),
+    ("--cluster-timeout", "0", "--cluster-timeout 0: must be a number of seconds above 0"),
+    ("--workers", "-2", "--workers -2: must be 0 (in this process) or more"),
+])
+def test_bad_numeric_options_are_one_clear_line(tmp_path, capsys, option, value, expected):
+    """Issue 13 case 13, and the other numeric options of the sweep commands."""
+    spec = write_spec(tmp_path, GRID)
+    for command in ("sweep", "experiment"):
+        out = tmp_path / command
+        assert main([command, str(spec), "--out", str(out), option, value]) == 2
+        err = capsys.readouterr().err
+        assert err.strip().splitlines() == [f"error: {expected}"]
+        assert not out.exists()

@@ -44,7 +44,7 @@ def test_existing_cluster_by_address_returns_tables_to_the_parent(tmp_path):
         tally = run_sweep(plan, tmp_path / "remote", workers=0, scheduler=cluster.scheduler_address,
                           progress=Progress(plan.runs, stream=io.StringIO(), tty=False), log=logs.append)
     assert tally.ok == plan.runs
-    assert any(f"Dask cluster at {cluster.scheduler_address}, 2 worker threads" in line for line in logs)
+    assert any(f"Dask cluster at {cluster.scheduler_address}, 1 worker, 2 threads" in line for line in logs)
     run_sweep(plan, tmp_path / "serial", workers=0, progress=Progress(plan.runs, stream=io.StringIO(), tty=False),
               log=lambda *_: None)
     pd.testing.assert_frame_equal(load_providers(tmp_path / "remote"), load_providers(tmp_path / "serial"))

@@ -16,7 +16,9 @@ from experiment_support import GRID, write_spec
 from sim.cli import main
 from sim.experiment.progress import Progress
 from sim.experiment.runner import Plan, SweepError, run_sweep
-from sim.experiment.spec import load_spec
+from sim.experiment import designs
+from sim.experiment.keys import Overrides
+from sim.experiment.spec import base_config, load_spec
 from sim.experiment.store import Store, load_design, load_manifest, load_market, load_providers, load_runs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +80,13 @@ def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     values = [-0.3, 3.0, 0.0]   # 3.0 is above max_markup (1.5): those runs fail validation
     """
     out = tmp_path / "out"
-    tally = sweep(write_spec(tmp_path, body), out)
+    # Plan.make refuses such a spec before the first run (tests/test_experiment_checks.py); built
+    # without its checks, the runs fail in the workers, which is what this test is about.
+    spec = load_spec(write_spec(tmp_path, body))
+    base = base_config(spec)
+    plan = Plan(spec, base, designs.build(spec), Overrides(spec, base))
+    tally = run_sweep(plan, out, workers=0, progress=Progress(plan.runs, stream=io.StringIO(), tty=False),
+                      log=lambda *_: None)
     assert tally.ok == 4 and tally.failed == 2
     runs = load_runs(out)
     failed = runs[runs["status"] == "failed"]
@@ -176,3 +184,76 @@ def test_stored_tables_equal_what_simulate_returns(tmp_path):
         for table, expected in (("providers", result.providers), ("market", result.market)):
             stored = Store(out).table(table, run_ids=[run_id]).drop(columns=["run_id", "design_index", "replicate"])
             pd.testing.assert_frame_equal(stored, expected)
+
+
+def _processes_in_group(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group, from /proc."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        state, _ppid, group = stat.rsplit(")", 1)[1].split()[:3]
+        if int(group) == pgid and state != "Z":
+            pids.append(int(entry))
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_kill_9_of_the_sweep_leaves_no_workers_or_forkserver(tmp_path):
+    """Issue 13 case 12: the pool workers (children of the forkserver, not of the sweep) exit when
+    the sweep's process dies, and then the forkserver does too."""
+    spec = write_spec(tmp_path, SLOW_ENOUGH, fixed=SLOW_FIXED)
+    out = tmp_path / "out"
+    proc = _start(spec, out, "--workers", "2")
+    deadline = time.monotonic() + 60
+    while len(_journal(out)) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, "sweep made no progress"
+        time.sleep(0.03)
+    helpers = [p for p in _processes_in_group(proc.pid) if p != proc.pid]
+    assert len(helpers) >= 3  # forkserver and two workers (resource tracker too): the check can fail
+    os.kill(proc.pid, signal.SIGKILL)  # the parent alone
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 20
+    while _processes_in_group(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _processes_in_group(proc.pid)
+    for pid in left:  # do not leave them running if the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"{len(left)} processes outlived the sweep"
+
+
+def test_after_ctrl_c_every_part_file_is_in_the_journal(tmp_path):
+    """Issue 13 case 12: workers still busy when Ctrl-C stops the sweep write nothing afterwards."""
+    spec = write_spec(tmp_path, SLOW_ENOUGH, fixed=SLOW_FIXED)
+    out = tmp_path / "out"
+    proc = _start(spec, out, "--workers", "2")
+    err = _kill_after(proc, out, 4, signal.SIGINT)
+    assert proc.returncode == 130, err
+    deadline = time.monotonic() + 20
+    while _processes_in_group(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    journal = {json.loads(line)["run_id"] for line in _journal(out)}
+    for table in ("providers", "market"):
+        parts = {int(p.stem.split("-")[1]) for p in (out / "parts" / table).glob("run-*.parquet")}
+        assert parts == journal, f"{table}: parts of runs {sorted(parts - journal)} are in no journal line"
+    assert not list((out / "parts").rglob("*.tmp*"))
+
+
+def test_a_cluster_that_cannot_be_reached_writes_nothing(tmp_path):
+    """Issue 13 case 11 without Dask processes: the engine fails, nothing is on disk, and an output
+    directory that a crashed start left without any run is not refused."""
+    spec = write_spec(tmp_path, GRID)
+    plan = Plan.make(load_spec(spec))
+    out = tmp_path / "out"
+    with pytest.raises(SweepError, match="expected 'local' or a Dask scheduler address"):
+        run_sweep(plan, out, workers=0, scheduler="nowhere:1", progress=Progress(plan.runs, stream=io.StringIO()),
+                  log=lambda *_: None)
+    assert not out.exists()
+    Store(out).create(plan.manifest(), plan.design.frame())  # as an older version left it
+    assert sweep(spec, out).ok == 12  # no "already holds sweep results": it held none
+    with pytest.raises(SweepError, match="--resume"):
+        sweep(spec, out)  # now it does

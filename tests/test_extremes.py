@@ -2,7 +2,7 @@
 largest growth rates the horizon allows, every numeric field at its bounds.  A valid config must
 never produce a non-finite state, and the invariants must hold every quarter.
 
-Each numeric field of every section is drawn from {lowest allowed, highest allowed, default, a
+Each numeric field of every section (those added by other submodels included) is drawn from {lowest allowed, highest allowed, default, a
 value in between}; compounding rates are drawn up to the largest the horizon allows
 (``MAX_GROWTH_FACTOR`` over ``run.quarters``, the edge included).  Populations are small so
 that a long horizon stays quick.
@@ -19,14 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from sim.config import (MAX_GROWTH_FACTOR, SEGMENTS, CapabilityConfig, ChoiceConfig, ConfigError, DemandConfig,
-                        EntryConfig, FinanceConfig, PricingConfig, ProviderConfig, SegmentConfig, ServiceConfig,
-                        field_bounds, validate)
+from sim.config import (MAX_GROWTH_FACTOR, SEGMENTS, CapabilityConfig, ChoiceConfig, Config, ConfigError,
+                        DemandConfig, EntryConfig, FinanceConfig, ParentConfig, PricingConfig, ProviderConfig,
+                        SegmentConfig, ServiceConfig, field_bounds, validate)
 from sim.customers import NO_PROVIDER
 from sim.metrics import METRICS
 from sim.model import Market
 
-COMPOUNDING = {"growth", "token_growth", "captive_growth", "frontier_growth", "training_cost_growth", "gpu_cost_trend"}
+COMPOUNDING = {"growth", "token_growth", "captive_growth", "training_cost_growth", "gpu_cost_trend"}
 # Cross-field rules handled below rather than drawn blindly.
 SKIP = {"initial_share", "min_markup", "max_markup", "name"}
 # Fields with no upper bound: a large value stands for the top edge.
@@ -119,6 +119,15 @@ def edge_configs(draw):
         "entry": draw(section(EntryConfig, quarters)),
         "providers": providers, "entrants": entrants,
     }
+    # Every other single-table section (those other submodels add included), drawn the same way.
+    for name, field in Config.model_fields.items():
+        model = field.annotation
+        if name not in raw and isinstance(model, type) and issubclass(model, BaseModel):
+            raw[name] = draw(section(model, quarters))
+    if draw(st.booleans()):  # a parent group funding the first provider
+        raw["parents"] = [{"name": "Group", **draw(section(ParentConfig, quarters,
+                                                           skip={"budget_total", "budget_quarters"}))}]
+        providers[0]["parent"] = "Group"
     try:
         return validate(raw, "edges")
     except ConfigError as exc:  # a strategy bug, not a finding: the drawn config must be valid

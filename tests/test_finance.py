@@ -78,3 +78,21 @@ def test_domestic_chips_replace_refused_imports_at_their_cost():
     assert (none["gpus_bought"] <= 100.0 + 1e-6).all()
     assert (domestic["gpus_bought"] > none["gpus_bought"] + 1).all()
     assert (domestic["capex"] > none["capex"]).all()
+
+
+def test_installed_at_lead_counts_depreciation_until_new_orders_serve():
+    assert finance.installed_at_lead(100.0, [], 0.1) == pytest.approx(90.0)  # capex_lag 0: serves next quarter
+    # capex_lag 2: the stock depreciates three times (this quarter's too); the older order, arriving
+    # at the end of this quarter, twice; the newer, arriving next quarter, once.
+    assert finance.installed_at_lead(100.0, [10.0, 20.0], 0.1) == pytest.approx(100 * 0.729 + 10 * 0.81 + 20 * 0.9)
+
+
+def test_capacity_planning_reaches_its_headroom_with_constant_demand():
+    """With demand held still, capacity converges to demand x (1 + headroom): planning that counted
+    GPUs which wear out before new orders serve would settle about one quarter's depreciation short."""
+    segments = {s: {"growth": 0.0, "token_growth": 0.0} for s in ("internet", "enterprise", "government", "startup", "overseas")}
+    providers = [provider("Solo", initial_share=1.0, compute=1e5, capex_share=0.0)]
+    config = make_config(providers, customers=2000, quarters=30, finance={"capacity_response": 1.0, "depreciation": 0.1},
+                         demand={"bass_p": 0.0, "bass_q": 0.0, "token_share": 0.0, "segments": segments})
+    rows = simulate(config).providers
+    assert rows["utilisation"].iloc[-5:].to_numpy() == pytest.approx(1 / 1.15, rel=0.01)

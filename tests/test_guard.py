@@ -37,7 +37,7 @@ def test_case_1_on_the_command_line_is_one_line_and_writes_nothing(tmp_path, cap
 
 
 @pytest.mark.parametrize("override", ["providers.FullStack.captive_growth=2.0",    # 3^40: captive demand
-                                      "capability.frontier_growth=1.0",           # 2^40: the frontier
+                                      "capability.training_cost_growth=1.0",      # 2^40: the training arms race
                                       "finance.gpu_cost_trend=0.5"])              # 1.5^80: GPU prices
 def test_every_compounding_rate_is_bounded_over_the_horizon(override):
     quarters = 80 if "gpu_cost" in override else 40
@@ -123,3 +123,19 @@ def test_free_compute_is_refused_since_every_price_would_be_zero():
     with pytest.raises(ConfigError, match="depreciation and finance.opex_per_gpu are both 0"):
         load_config("minimal", ["finance.depreciation=0", "finance.opex_per_gpu=0"])
     load_config("minimal", ["finance.depreciation=0"])  # either alone is fine
+
+
+def test_guard_covers_state_it_does_not_list(monkeypatch):
+    """Every float attribute is checked: state another submodel adds (a provider's showcase standing,
+    a new per-customer array) is covered without being listed."""
+    market = _market()
+    market.step()
+    market.slots[0].standing = math.inf
+    with pytest.raises(NonFiniteState, match="FullStack's standing became infinite in the provider mechanism"):
+        market.step()
+    market = _market()
+    market.step()
+    market.customers.new_array = np.zeros(market.customers.n, dtype=np.float32)
+    market.customers.new_array[3] = np.nan
+    with pytest.raises(NonFiniteState, match="customers' new_array of 1 customers"):
+        market.step()

@@ -11,7 +11,8 @@ from tests.conftest import make_config, provider
 NO_OPEN = {"enabled": False}
 ALL_SEGMENTS = ("internet", "enterprise", "government", "startup", "overseas")
 FAST_USE = {"segments": {s: {"model_use_rate": 0.6} for s in ALL_SEGMENTS}}
-FIXED_PRICES = {"min_markup": 0.8, "max_markup": 0.8, "base_markup": 0.8}  # prices stay where they start
+FIXED_PRICES = {"min_markup": 0.8, "max_markup": 0.8, "base_markup": 0.8,  # prices stay where they start
+                "renewal_harvest": 0.0, "new_customer_discount": 0.0}  # one price (issue 9): no mix of new and renewal prices
 AMPLE = dict(compute=2e6, capex_share=0.0)  # no rationing: choice alone decides
 
 
@@ -44,7 +45,7 @@ def token_user_shares(bonus, enabled=True):
     providers = [provider("BigCloud", initial_share=0.75, capability=0.5, **AMPLE),
                  provider("SmallCloud", initial_share=0.25, capability=1.0, **AMPLE)]
     market = run(make_config(providers, customers=6000, quarters=8, open_weights=NO_OPEN,
-                             demand={**FAST_USE, "bass_p": 0.0, "bass_q": 0.0}, choice={"switching_base": 50.0}, capability={"frontier_growth": 0.0, "learning_rate": 0.0},
+                             demand={**FAST_USE, "bass_p": 0.0, "bass_q": 0.0}, choice={"switching_base": 50.0}, capability={"learning_rate": 0.0},
                              pricing={"harvest_slope": 0.0},
                              models={"choose_apart": enabled, "same_cloud_bonus": bonus, "price_weight": 0.0}))
     people = market.customers
@@ -74,7 +75,7 @@ def cut_run(cut, elasticity=1.0, enabled=True):
     providers = [provider("Cutter", initial_share=0.5, **AMPLE), provider("Other", initial_share=0.5, **AMPLE)]
     cuts = [{"quarter": 2, "cut": cut, "provider": "Cutter"}] if cut else []
     config = make_config(providers, customers=5000, quarters=8, open_weights=NO_OPEN, demand={**FAST_USE, "token_elasticity": elasticity},
-                         capability={"frontier_growth": 0.0, "learning_rate": 0.0},
+                         capability={"learning_rate": 0.0},
                          pricing={"token_price_cuts": cuts, **FIXED_PRICES}, finance={"gpu_cost_trend": 0.0},
                          models={"choose_apart": enabled})
     market = Market(config=config)

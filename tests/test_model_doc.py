@@ -44,7 +44,7 @@ def test_walk_finds_the_known_sections():
     found = section_models(cfg.Config)
     known = ["Config", "RunConfig", "DemandConfig", "SegmentConfig", "PricingConfig", "ChoiceConfig",
              "ServiceConfig", "SurgeConfig", "FinanceConfig", "CapabilityConfig", "OpenWeightsConfig",
-             "EntryConfig", "ProviderConfig", "CommittedCapex", "EntrantConfig"]
+             "EntryConfig", "ProviderConfig", "CommittedCapex", "EntrantConfig", "InstalledBaseConfig", "InvestmentConfig"]
     assert set(known) <= set(found), sorted(set(known) - set(found))
     # Every section class defined in sim/config.py is reachable from Config.
     defined = {name for name, obj in vars(cfg).items()
@@ -81,6 +81,7 @@ def test_submodel_sections_follow_the_schedule():
 TABLE_SECTIONS = {
     "run": cfg.RunConfig, "demand": cfg.DemandConfig, "demand.segments": cfg.SegmentConfig,
     "pricing": cfg.PricingConfig, "pricing.token_price_cuts": cfg.TokenPriceCut, "choice": cfg.ChoiceConfig,
+    "installed_base": cfg.InstalledBaseConfig, "investment": cfg.InvestmentConfig,
     "multihoming": cfg.MultihomingConfig, "multihoming.segments": cfg.MultihomingSegment, "models": cfg.ModelsConfig,
     "service": cfg.ServiceConfig, "service.surges": cfg.SurgeConfig, "finance": cfg.FinanceConfig,
     "capability": cfg.CapabilityConfig, "open_weights": cfg.OpenWeightsConfig, "entry": cfg.EntryConfig,

@@ -92,7 +92,9 @@ def test_training_share_rises_with_priority_and_the_capability_gap():
     assert half == pytest.approx(0.15 + 0.25 * 0.25)
     assert parents.training_share(0.3, 0.2, 1.0, 0.0, 1.0) == 0.3  # never below the provider's own share
 
-    providers = [provider("Behind", initial_share=1.0, capability=0.3, parent="G")]
+    # The frontier is the best provider's capability (issue 9): a leader at 1.0 sets it.
+    providers = [provider("Behind", initial_share=0.5, capability=0.3, parent="G"),
+                 provider("Leader", initial_share=0.5, capability=1.0)]
     for priority, expected in ((0.0, 0.15), (1.0, 0.15 + 0.25 * 0.7)):
         config = make_config(providers, customers=300, quarters=1, parents=[{"name": "G", "priority": priority}],
                              open_weights={"enabled": False})

@@ -16,7 +16,12 @@ def internet_share_path(gala_compute: float, size: float, seed: int) -> tuple[np
                  provider("Other", initial_share=0.5, compute=4e5, capex_share=0.0)]
     config = make_config(providers, customers=4000, quarters=12, seed=seed, finance={"capacity_response": 0.0},
                          service={"surges": [{"quarter": 3, "multiplier": 3.0, "provider": "Gala"}]},
-                         showcase={"size": size})
+                         showcase={"size": size},
+                         # Issue 9's levers off (one price, no bandwagon, capability frozen: without a ceiling the
+                         # larger fleet pulls away and Gala's share erodes either way): the test isolates the showcase.
+                         pricing={"renewal_harvest": 0.0, "new_customer_discount": 0.0}, capability={"learning_rate": 0.0},
+                         demand={"segments": {s: {"bandwagon": 0.0} for s in
+                                              ("internet", "enterprise", "government", "startup", "overseas")}})
     market = Market(config=config)
     internet = market.customers.segment == market.customers.segment_names.index("internet")
     path = []

@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 
 from sim import quarters as qtr  # noqa: E402
 from sim.calibration.targets import period_quarters  # noqa: E402
-from sim.colors import NEUTRAL, provider_colours  # noqa: E402
+from sim.colors import NEUTRAL, provider_colours, text_colour  # noqa: E402
 
 BAND_COLOUR = NEUTRAL  # market-level series; a provider's series takes the provider's colour (sim.colors)
 
@@ -82,7 +82,7 @@ def share_bands_figure(bands: pd.DataFrame, targets: pd.DataFrame, providers: li
         _band(ax, bands, f"revenue_share:{name}", colour=colours[name])
         _points(ax, targets[(targets["metric"] == "spend_share") & (targets["provider"] == name)], steps)
         _fit_end(ax, steps, fit_end)
-        ax.set_title(name, fontsize=10, color=colours[name])
+        ax.set_title(name, fontsize=10, color=text_colour(colours[name]))
         ax.set_ylim(bottom=0)
         ax.set_ylabel("revenue share (%)", fontsize=8)
         _axis_quarters(ax, labels)

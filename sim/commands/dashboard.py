@@ -1,4 +1,4 @@
-"""``aicloud dashboard``: the interactive browser dashboard (Mesa SolaraViz) on 127.0.0.1."""
+"""``aicloud dashboard``: the interactive browser dashboard (Solara, on the Mesa model) on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ APP_MODULE = "sim.viz.app"
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dashboard", help="serve the interactive dashboard in the browser (needs the viz extra)",
-                       description="Serve a SolaraViz dashboard for a config on http://127.0.0.1:PORT: sliders for "
+                       description="Serve a Solara dashboard for a config on http://127.0.0.1:PORT: sliders for "
                                    "lock-in, data flywheel, open weights, capex, entry cost, import cap, customers "
                                    "and seed; play/step/reset; live share and HHI plots; a provider table.")
     p.add_argument("config", nargs="?", default=DEFAULT_CONFIG,

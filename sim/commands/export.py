@@ -37,6 +37,8 @@ def main(args: argparse.Namespace) -> int:
         rows = results.to_csv(out, columns, long=args.long)
     except ResultsError as exc:
         raise UserError(str(exc)) from None
+    except (OSError, ValueError) as exc:  # a damaged results directory: a missing or corrupt file (JSON, Parquet)
+        raise UserError(f"{args.results}: stored sweep results cannot be read ({type(exc).__name__}: {exc})") from None
     runs = results.runs()
     ok = int((runs["status"] == "ok").sum())
     print(f"wrote {out}: {rows:,} rows from {ok:,} finished runs"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -11,10 +13,10 @@ from pathlib import Path
 from sim.cli import UserError
 from sim.experiment import designs
 from sim.experiment.analysis import AnalysisError
-from sim.experiment.executors import default_workers
+from sim.experiment.executors import DEFAULT_CLUSTER_TIMEOUT, EngineError, default_workers, open_engine
 from sim.experiment.progress import Progress
 from sim.experiment.report import report
-from sim.experiment.runner import Plan, SweepError, estimate_seconds, run_sweep
+from sim.experiment.runner import ClusterLost, Plan, SweepError, estimate_seconds, run_sweep
 from sim.experiment.spec import Spec, load_spec
 from sim.experiment.store import Store
 from sim.output import output_dir
@@ -56,15 +58,33 @@ def _run_options(p: argparse.ArgumentParser, *, default_out: str) -> None:
     p.add_argument("--max-runs", type=int, help="refuse sweeps larger than this unless --yes (default: the spec's max_runs)")
     p.add_argument("--no-plots", action="store_true", help="skip the summaries and figures after the sweep")
     p.add_argument("--log-every", type=float, default=10.0, metavar="SECONDS",
-                   help="seconds between progress lines when output is not a terminal (default: 10)")
+                   help="seconds between progress lines when output is not a terminal, and between "
+                        "'waiting' lines while a cluster has no workers (default: 10)")
+    p.add_argument("--cluster-timeout", type=float, default=DEFAULT_CLUSTER_TIMEOUT, metavar="SECONDS",
+                   help="with --scheduler: stop (keeping finished runs) after this long without workers, "
+                        f"and give up connecting after min(this, 30) s (default: {DEFAULT_CLUSTER_TIMEOUT:g})")
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Numeric options: one line naming the option, the value and what is allowed."""
+    if args.workers is not None and args.workers < 0:
+        raise UserError(f"--workers {args.workers}: must be 0 (in this process) or more")
+    if args.max_runs is not None and args.max_runs < 1:
+        raise UserError(f"--max-runs {args.max_runs}: must be 1 or more")
+    if not math.isfinite(args.log_every) or args.log_every < 0:
+        raise UserError(f"--log-every {args.log_every:g}: must be a number of seconds, 0 or more")
+    if not math.isfinite(args.cluster_timeout) or args.cluster_timeout <= 0:
+        raise UserError(f"--cluster-timeout {args.cluster_timeout:g}: must be a number of seconds above 0")
 
 
 def sweep_main(args: argparse.Namespace) -> int:
+    check_options(args)
     spec = load_spec(args.spec)
     return _run(spec, args, args.out or RESULTS_DIR / spec.name, resume=args.resume)
 
 
 def experiment_main(args: argparse.Namespace) -> int:
+    check_options(args)
     spec = load_spec(args.name)
     out = args.out or RESULTS_DIR / spec.name
     if args.fresh and Store(out).exists() and not args.dry_run:
@@ -89,14 +109,12 @@ def plot_main(args: argparse.Namespace) -> int:
 
 def _run(spec: Spec, args: argparse.Namespace, out: Path, *, resume: bool) -> int:
     workers = default_workers() if args.workers is None else args.workers
-    if workers < 0:
-        raise UserError(f"--workers {workers}: must be 0 (in this process) or more")
     points = designs.size(spec)
     runs = points * spec.replicates
     limit = args.max_runs if args.max_runs is not None else spec.max_runs
     plan = Plan.make(spec)
     if args.dry_run:
-        print(describe(plan, out, workers, args.scheduler, limit))
+        print(describe(plan, out, workers, args.scheduler, limit, cluster_timeout=args.cluster_timeout))
         return 0
     if runs > limit and not args.yes:
         raise UserError(f"{spec.source}: {runs:,} runs exceed the limit of {limit:,} (max_runs); "
@@ -105,17 +123,39 @@ def _run(spec: Spec, args: argparse.Namespace, out: Path, *, resume: bool) -> in
     skipped = len(Store(out).done_ids()) if resume and Store(out).exists() else 0
     progress = Progress(runs, skipped, every=args.log_every, label=spec.name)
     try:
-        tally = run_sweep(plan, out, workers=workers, scheduler=args.scheduler, resume=resume, progress=progress)
+        tally = run_sweep(plan, out, workers=workers, scheduler=args.scheduler, resume=resume, progress=progress,
+                          cluster_timeout=args.cluster_timeout)
+    except ClusterLost as exc:
+        raise UserError(f"{exc.reason}; stopped with {exc.finished} of {exc.total} runs finished "
+                        f"({exc.total - exc.finished} pending, kept in {out}); finish with: "
+                        f"{resume_command(args, spec, out)}") from None
     except SweepError as exc:
         raise UserError(str(exc)) from None
     except KeyboardInterrupt:
-        print(f"interrupted; results so far are in {out}; finish with: aicloud sweep {spec.source} "
-              f"--out {out} --resume", file=sys.stderr)
+        print(f"interrupted; results so far are in {out}; finish with: {resume_command(args, spec, out)}",
+              file=sys.stderr)
         return 130
     print(f"results: {out}/ (runs.parquet, parts/, sweep.json)")
     if not args.no_plots:
         _report(out, spec, ("png", "svg"))
     return 1 if tally.failed and not tally.ok else 0
+
+
+def resume_command(args: argparse.Namespace, spec: Spec, out: Path) -> str:
+    """The command that finishes this sweep (the same engine options)."""
+    if getattr(args, "command", None) == "experiment":
+        words = ["aicloud", "experiment", args.name, "--out", str(out)]
+    else:
+        words = ["aicloud", "sweep", spec.source, "--out", str(out), "--resume"]
+    if args.scheduler:
+        words += ["--scheduler", args.scheduler]
+    elif args.workers is not None:
+        words += ["--workers", str(args.workers)]
+    if args.max_runs is not None:
+        words += ["--max-runs", str(args.max_runs)]
+    if args.yes:
+        words.append("--yes")
+    return shlex.join(words)
 
 
 def _report(out: Path, spec: Spec | None, formats: tuple[str, ...]) -> None:
@@ -134,14 +174,22 @@ def _report(out: Path, spec: Spec | None, formats: tuple[str, ...]) -> None:
         print(f"figure: {path}")
 
 
-def describe(plan: Plan, out: Path, workers: int, scheduler: str | None, limit: int) -> str:
+def describe(plan: Plan, out: Path, workers: int, scheduler: str | None, limit: int, *,
+             cluster_timeout: float = DEFAULT_CLUSTER_TIMEOUT) -> str:
     spec, base = plan.spec, plan.base
     store = Store(out)
     same = store.exists() and store.manifest().get("plan_hash") == plan.hash()
     done = len(store.done_ids()) if same else 0
-    seconds = estimate_seconds(plan)
-    slots = max(workers, 1)
     todo = plan.runs - done
+    if scheduler:
+        seconds, slots, timing = _cluster_estimate(plan, workers, scheduler, cluster_timeout)
+    else:
+        seconds, slots, timing = estimate_seconds(plan), max(workers, 1), "here"
+    unit = "Dask worker thread" if scheduler else "worker"
+    if slots:
+        time_line = f"{todo:,} runs on {slots} {unit}{'s' if slots != 1 else ''}: about {_duration(todo * seconds / slots)}"
+    else:
+        time_line = f"{todo:,} runs: about {_duration(todo * seconds)} of worker time (the cluster has no workers yet)"
     lines = [
         f"experiment {spec.name}: {spec.design.kind} design, {len(plan.design):,} points x {spec.replicates} "
         f"replicates = {plan.runs:,} runs",
@@ -151,12 +199,26 @@ def describe(plan: Plan, out: Path, workers: int, scheduler: str | None, limit: 
         f"output: {out}" + (f" ({done:,} runs already done)" if done else "")
         + (" (holds results of a different sweep: use another --out, or --fresh for a preset)"
            if store.exists() and not same else ""),
-        f"one run takes about {seconds:.2f} s here; {todo:,} runs on {slots} "
-        f"{'Dask ' if scheduler else ''}worker{'s' if slots != 1 else ''}: about {_duration(todo * seconds / slots)}",
+        f"one run takes about {seconds:.2f} s {timing}; {time_line}",
     ]
     if plan.runs > limit:
         lines.append(f"this exceeds max_runs = {limit:,}: the sweep needs --yes")
     return "\n".join(lines)
+
+
+def _cluster_estimate(plan: Plan, workers: int, scheduler: str, timeout: float) -> tuple[float, int, str]:
+    """Time one run on a worker of the cluster (its set-up can make runs slower than here)."""
+    try:
+        engine = open_engine(workers, scheduler, timeout=timeout)
+    except EngineError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        state = engine.health()
+        if not state.threads:
+            return estimate_seconds(plan), 0, "here (no worker to time it on yet)"
+        return estimate_seconds(plan, engine), state.threads, "on a Dask worker"
+    finally:
+        engine.close()
 
 
 def _duration(seconds: float) -> str:

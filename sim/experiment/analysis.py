@@ -61,6 +61,13 @@ def outcomes(spec: Spec, providers: pd.DataFrame, market: pd.DataFrame, groups: 
     return table.reset_index()
 
 
+def undefined(outcome_table: pd.DataFrame, names: list[str]) -> list[str]:
+    """Outcomes that no finished run defines (e.g. a share threshold that no run reaches)."""
+    if outcome_table.empty:
+        return []
+    return [n for n in names if n in outcome_table and outcome_table[n].isna().all()]
+
+
 def _outcome(o: Outcome, providers: pd.DataFrame, prov_last: pd.Series, final_market: pd.DataFrame,
              groups: dict[str, list[str]]) -> pd.Series:
     share = f"share_{o.metric}"
@@ -189,6 +196,9 @@ def sensitivity(spec: Spec, design: pd.DataFrame, outcome_table: pd.DataFrame, o
         raise AnalysisError(f"sensitivity indices need a sobol or morris design, not {kind}")
     complete = ~np.isnan(y).reshape(-1, block).any(axis=1)
     missing = [int(i) for i in np.flatnonzero(np.isnan(y))]
+    if np.isnan(y).all():
+        raise AnalysisError(f"{outcome} is undefined in every run (e.g. a share threshold no run reaches): "
+                            f"no {kind} indices")
     if not complete.any():
         raise AnalysisError(f"no complete {kind} block for {outcome}: every block has a design point "
                             f"without a finished run (or with an undefined outcome)")

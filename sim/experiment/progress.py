@@ -76,6 +76,13 @@ class Progress:
             self.last_log = now
             self._log()
 
+    def note(self, line: str) -> None:
+        """A line about the sweep (e.g. waiting for workers), printed above the bar on a terminal."""
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
     def _log(self) -> None:
         t = self.tally
         left = self.todo - t.done

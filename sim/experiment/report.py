@@ -21,6 +21,7 @@ import pandas as pd
 from sim.colors import config_provider_names
 from sim.config import Config, ConfigError, validate
 from sim.experiment import analysis, labels, plots
+from sim.experiment.analysis import AnalysisError
 from sim.experiment.spec import Figure, Spec, validate_spec
 from sim.experiment.store import Store
 from sim.output import write_csv, write_json, write_parquet
@@ -66,19 +67,37 @@ def report(root: str | Path, *, spec: Spec | None = None, formats: tuple[str, ..
     failed = int((runs["status"] == "failed").sum())
     if failed:
         notes.append(f"{failed} of {len(runs)} runs failed; outcomes use the runs that finished")
-    figures = []
+    missing = analysis.undefined(outcomes, list(spec.outcomes))
+    for name in missing:
+        notes.append(f"outcome {name} is undefined in every finished run ({_why_undefined(spec.outcomes[name])})")
+    figures, not_drawn = [], []
     for i, fig_spec in enumerate(spec.figures or default_figures(spec)):
         name = fig_spec.name or f"{i + 1:02d}_{fig_spec.kind}"
-        fig, note = draw(ctx, fig_spec)
+        try:  # one figure (or one outcome) that cannot be drawn must not take the others down
+            fig, note = draw(ctx, fig_spec)
+        except (AnalysisError, ConfigError) as exc:
+            reason = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
+            notes.append(f"{name}: not drawn: {reason}")
+            not_drawn.append(name)
+            continue
         if note:
             notes.append(f"{name}: {note}")
         figures += [str(p) for p in plots.save(fig, store.root / "figures" / name, formats)]
     result = {"experiment": spec.name, "runs": len(runs), "failed": failed,
-              "pending": int((~runs["status"].isin(["ok", "failed"])).sum()), "figures": figures, "notes": notes}
+              "pending": int((~runs["status"].isin(["ok", "failed"])).sum()), "figures": figures,
+              "figures_not_drawn": not_drawn, "undefined_outcomes": missing, "notes": notes}
     write_json(summary / "analysis.json", result)
     for note in notes:
         log(f"note: {note}")
     return result
+
+
+def _why_undefined(o) -> str:
+    if o.kind == "quarters_to_share":
+        return f"no run reaches a share of {o.threshold:g}" + (f" for {o.sustained} quarters" if o.sustained > 1 else "")
+    if o.kind == "provider":
+        return "the providers named are never active"
+    return "no run records it"
 
 
 def check_columns(spec: Spec, market: pd.DataFrame, providers: pd.DataFrame) -> None:
@@ -157,6 +176,10 @@ def draw(ctx: Context, f: Figure):
     """The figure and an optional note (e.g. on dropped Sobol' blocks)."""
     if f.where:
         ctx = ctx.restricted(f.where)
+    if f.kind in ("heatmap", "curve"):
+        for o in f.outcomes:
+            if ctx.outcomes.empty or ctx.outcomes[o].isna().all():
+                raise AnalysisError(f"outcome {o} is undefined in every finished run")
     title = f.title
     if f.kind == "shares":
         return plots.shares_figure(ctx.pq, select_points(ctx, f.points or "corners"), ctx.labels,
@@ -187,7 +210,14 @@ def draw(ctx: Context, f: Figure):
                                   ylabel=ctx.outcome_label(f.outcomes[0]) + (" (%)" if share else ""), title=title,
                                   binary=binary, categorical_x=categorical, xtexts=texts,
                                   hue_text=(lambda v: ctx.value_text(f.hue, v)) if f.hue else None), None
-    results = [analysis.sensitivity(ctx.spec, ctx.design, ctx.outcomes, o) for o in f.outcomes]
+    results, skipped = [], []
+    for o in f.outcomes:
+        try:
+            results.append(analysis.sensitivity(ctx.spec, ctx.design, ctx.outcomes, o))
+        except AnalysisError as exc:
+            skipped.append(str(exc))
+    if not results:
+        raise AnalysisError("; ".join(skipped))
     for res in results:
         write_csv(ctx.summary_dir / f"sensitivity_{res.outcome}.csv", res.table)
         write_json(ctx.summary_dir / f"sensitivity_{res.outcome}.json",
@@ -195,7 +225,7 @@ def draw(ctx: Context, f: Figure):
                     "points_missing": res.points_missing,
                     "noise_share": None if res.noise_share is None else round(res.noise_share, 4)})
     labels = {n: ctx.param_label(n) for n in ctx.spec.params} | {o: ctx.outcome_label(o) for o in f.outcomes}
-    note = "; ".join(r.note() for r in results if r.blocks_dropped) or None
+    note = "; ".join([r.note() for r in results if r.blocks_dropped] + [f"left out: {s}" for s in skipped]) or None
     return plots.sensitivity_figure(results, labels, title), note
 
 

@@ -1,26 +1,37 @@
 """Running a sweep: plan the runs, hand them to an executor, stream results to disk.
 
 At most a few runs per worker are in flight, so the parent holds no results
-and its memory stays flat however many runs there are.  Each finished run is
-written (part files, then a journal line) before the next is handed out.  A run
-that raises is recorded as failed and the sweep goes on; a worker process that
-dies fails only its runs in flight, and the pool is restarted.  Ctrl-C stops
-handing out runs; what finished is kept, and ``--resume`` runs the rest.
+and its memory stays flat however many runs there are.  Workers return each
+run's tables; the parent writes them (part files, then a journal line) as they
+arrive, so the journal knows every file written.  A run that raises is recorded
+as failed and the sweep goes on; a local worker process that dies fails only
+its runs in flight, and the pool is restarted.  Ctrl-C stops handing out runs;
+what finished is kept, and ``--resume`` runs the rest.
+
+Nothing is written to the output directory until the plan is valid and the
+engine is up (a cluster reachable).  While it waits for results the runner
+watches the cluster (:class:`Watch`): with no workers it says so every
+``log_every`` seconds and stops after ``cluster_timeout`` seconds; a lost
+scheduler stops it at once.  Either way the runs in flight stay pending (they
+did not fail) and ``--resume`` finishes them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sim.config import Config, ConfigError
-from sim.experiment import designs
-from sim.experiment.executors import Engine, open_engine
-from sim.experiment.keys import Overrides, check_point
+from sim.experiment import checks, designs
+from sim.experiment.executors import DEFAULT_CLUSTER_TIMEOUT, Engine, EngineError, open_engine
+from sim.experiment.keys import Overrides
 from sim.experiment.progress import Progress, Tally
 from sim.experiment.seeds import run_seed
 from sim.experiment.spec import Spec, _hash, base_config
@@ -30,10 +41,21 @@ from sim.output import manifest
 
 IN_FLIGHT_PER_SLOT = 3
 MAX_RESTARTS = 3
+MAX_LOST = 3  # a run whose result the cluster lost this often (cluster still up) is recorded as failed
+TICK = 1.0  # seconds between looks at the cluster while no result arrives
 
 
 class SweepError(Exception):
-    """A sweep that cannot start as asked (worded for the user)."""
+    """A sweep that cannot start or go on as asked (worded for the user)."""
+
+
+class ClusterLost(SweepError):
+    """The cluster went away (no scheduler, or no workers for too long); the sweep stopped.
+    ``finished`` runs are on disk (this session and before); the runs in flight stay pending."""
+
+    def __init__(self, reason: str, *, finished: int = 0, total: int = 0):
+        super().__init__(reason)
+        self.reason, self.finished, self.total = reason, finished, total
 
 
 @dataclass
@@ -48,9 +70,7 @@ class Plan:
         base = base_config(spec)
         design = designs.build(spec)
         overrides = Overrides(spec, base)
-        if len(design):
-            check_point(spec, base, overrides, design.points[0], "first design point")
-            check_point(spec, base, overrides, design.points[-1], "last design point")
+        checks.check_plan(spec, base, design, overrides)
         return cls(spec, base, design, overrides)
 
     @property
@@ -76,7 +96,7 @@ class Plan:
                        if not s.common_random_numbers else "numpy SeedSequence(seed, spawn_key=(1, replicate))",
         })
 
-    def tasks(self, out: str | None, skip: set[int]) -> Iterator[Task]:
+    def tasks(self, skip: set[int] | frozenset[int] = frozenset()) -> Iterator[Task]:
         s = self.spec
         base_raw, base_hash = self.base.resolved(), self.base.hash()
         for d, point in enumerate(self.design.points):
@@ -86,86 +106,180 @@ class Plan:
                 if run_id in skip:
                     continue
                 seed = run_seed(s.seed, d, r, common=s.common_random_numbers)
-                yield Task(run_id, d, r, seed, overrides, base_hash, base_raw, out)
+                yield Task(run_id, d, r, seed, overrides, base_hash, base_raw)
+
+
+def check_out(plan: Plan, store: Store, *, resume: bool) -> set[int]:
+    """Check that ``store`` can take this plan (writes nothing); the run ids already done there."""
+    out = store.root
+    if store.exists():
+        old = store.manifest()
+        same = old.get("plan_hash") == plan.hash()
+        if not resume and not (same and store.journal().empty):  # a sweep that never ran a run is no loss
+            raise SweepError(f"{out} already holds sweep results; add --resume to finish them, "
+                             f"or choose another --out")
+        if not same:
+            raise SweepError(f"{out} holds results of a different sweep (the base config, parameters, design, "
+                             f"replicates or seed changed); use another --out, or remove {out} "
+                             f"(aicloud experiment NAME --fresh does that for a preset)")
+        return store.done_ids()
+    if out.exists() and not out.is_dir():
+        raise SweepError(f"--out {out}: is a file; choose a directory")
+    return set()
 
 
 def prepare(plan: Plan, out: Path, *, resume: bool) -> tuple[Store, set[int]]:
     """Create the output directory, or check that a resumed one holds the same plan."""
     store = Store(out)
-    if store.exists():
-        old = store.manifest()
-        if not resume:
-            raise SweepError(f"{out} already holds sweep results; add --resume to finish them, "
-                             f"or choose another --out")
-        if old.get("plan_hash") != plan.hash():
-            raise SweepError(f"{out} holds results of a different sweep (the base config, parameters, design, "
-                             f"replicates or seed changed); use another --out, or remove {out} "
-                             f"(aicloud experiment NAME --fresh does that for a preset)")
-        store.create(plan.manifest(), plan.design.frame())  # same runs; refresh outcomes/figures in the spec
-        return store, store.done_ids()
-    store.create(plan.manifest(), plan.design.frame())
-    return store, set()
+    done = check_out(plan, store, resume=resume)
+    store.create(plan.manifest(), plan.design.frame())  # a resumed sweep: same runs; refresh outcomes/figures
+    return store, done
 
 
 def run_sweep(plan: Plan, out: Path, *, workers: int, scheduler: str | None = None, resume: bool = False,
-              progress: Progress | None = None, engine: Engine | None = None, log=print) -> Tally:
-    store, done = prepare(plan, Path(out), resume=resume)
+              progress: Progress | None = None, engine: Engine | None = None, log=print,
+              cluster_timeout: float = DEFAULT_CLUSTER_TIMEOUT) -> Tally:
+    """Run the plan's runs that are not done yet into ``out``; the tally of this session.
+
+    Raises SweepError before anything is written if ``out`` holds other results (or results without
+    ``resume``) or the cluster cannot be reached; ClusterLost if the cluster goes away mid-sweep
+    (no workers for ``cluster_timeout`` seconds, or the scheduler lost), with what finished kept;
+    KeyboardInterrupt after Ctrl-C, with what finished kept."""
+    store = Store(out)
+    done = check_out(plan, store, resume=resume)
+    own_engine = engine is None
+    if engine is None:
+        try:
+            engine = open_engine(workers, scheduler, timeout=cluster_timeout)
+        except EngineError as exc:
+            raise SweepError(str(exc)) from None
+    try:
+        store.create(plan.manifest(), plan.design.frame())
+    except BaseException:
+        if own_engine:
+            engine.close(cancel=True)
+        raise
     if resume and done:
         log(f"resuming: {len(done)} of {plan.runs} runs already done")
     progress = progress or Progress(plan.runs, len(done), label=plan.spec.name)
-    own_engine = engine is None
-    engine = engine or open_engine(workers, scheduler)
     log(f"running {plan.runs - len(done)} runs on {engine.description}")
     progress.start()
-    interrupted = False
+    stopped: BaseException | None = None
+    watch = Watch(engine, timeout=cluster_timeout, every=progress.every, say=progress.note)
     try:
-        engine = _drive(plan, store, engine, done, progress)
-    except KeyboardInterrupt:
-        interrupted = True
+        engine = _drive(plan, store, engine, done, progress, watch)
+    except (KeyboardInterrupt, ClusterLost) as exc:
+        stopped = exc
     finally:
         if own_engine:
-            engine.close(cancel=interrupted)
+            engine.close(cancel=stopped is not None)
         store.finalize()
-    tally = progress.close(interrupted=interrupted)
-    if interrupted:
+    tally = progress.close(interrupted=stopped is not None)
+    if isinstance(stopped, ClusterLost):
+        stopped.finished, stopped.total = tally.skipped + tally.done, tally.total
+        raise stopped
+    if stopped is not None:
         raise KeyboardInterrupt
     return tally
 
 
-def _drive(plan: Plan, store: Store, engine: Engine, done: set[int], progress: Progress) -> Engine:
-    tasks = plan.tasks(str(store.root) if engine.shared_disk else None, done)
-    window = max(2, engine.slots * IN_FLIGHT_PER_SLOT)
+class Watch:
+    """Looks at the cluster while the runner waits: no workers -> a line every ``every`` seconds,
+    then ClusterLost after ``timeout`` seconds; no scheduler -> ClusterLost at once."""
+
+    def __init__(self, engine: Engine, *, timeout: float, every: float, say: Callable[[str], None]):
+        self.engine, self.timeout, self.every, self.say = engine, timeout, max(every, TICK), say
+        self.idle_since: float | None = None
+        self.idle_clock = ""
+        self.last_line = 0.0
+        self.last_look = float("-inf")
+
+    def look(self, *, now: float | None = None, force: bool = False) -> None:
+        now = time.monotonic() if now is None else now
+        if not force and now - self.last_look < TICK:
+            return
+        self.last_look = now
+        state = self.engine.health()
+        where = f"the Dask scheduler at {self.engine.address}" if self.engine.address else "the cluster"
+        if not state.connected:
+            raise ClusterLost(f"lost the connection to {where}")
+        if state.workers:
+            if self.idle_since is not None:
+                self.say(f"workers back: {state.workers} worker{'s' if state.workers != 1 else ''}, "
+                         f"{state.threads} thread{'s' if state.threads != 1 else ''}")
+            self.idle_since = None
+            return
+        if self.idle_since is None:
+            self.idle_since, self.idle_clock, self.last_line = now, datetime.now().strftime("%H:%M:%S"), float("-inf")
+        if now - self.idle_since >= self.timeout:
+            raise ClusterLost(f"{where} has had no workers for {self.timeout:g} s (--cluster-timeout)")
+        if now - self.last_line >= self.every:
+            self.last_line = now
+            self.say(f"waiting: no workers since {self.idle_clock}; start workers, or Ctrl-C and --resume later "
+                     f"(stopping at {self.timeout - (now - self.idle_since):.0f} s more)")
+
+
+def _drive(plan: Plan, store: Store, engine: Engine, done: set[int], progress: Progress, watch: Watch) -> Engine:
+    tasks = plan.tasks(done)
     pending: dict[Future, Task] = {}
+    retry: list[Task] = []
+    lost_count: dict[int, int] = {}
     restarts = 0
+    watch.look(force=True)
     while True:
-        for task in tasks:
-            pending[engine.executor.submit(execute, task)] = task
-            if len(pending) >= window:
+        window = max(2, engine.slots * IN_FLIGHT_PER_SLOT)
+        while len(pending) < window:
+            task = retry.pop(0) if retry else next(tasks, None)
+            if task is None:
                 break
+            pending[engine.executor.submit(execute, task)] = task
         if not pending:
             return engine
-        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+        finished, _ = wait(pending, timeout=TICK, return_when=FIRST_COMPLETED)
         broken = False
+        lost: list[Task] = []
         for future in finished:
             task = pending.pop(future)
             record = _outcome(future, task)
+            if record is None:  # the cluster lost it: not a run of the model that failed
+                lost.append(task)
+                continue
             broken |= record.pop("broken", False)
             frames = record.pop("frames", None)
             if frames is not None:
                 store.write_parts(task.run_id, frames)
             store.append(record)
             progress.update(record["status"])
+        if lost:
+            lost += [pending.pop(f) for f in [f for f in pending if f.cancelled()]]
+            watch.look(force=True)  # raises if the scheduler is gone: every lost run stays pending
+            for task in lost:
+                lost_count[task.run_id] = lost_count.get(task.run_id, 0) + 1
+                if lost_count[task.run_id] >= MAX_LOST:
+                    store.append(_failed(task, f"the cluster lost this run {MAX_LOST} times"))
+                    progress.update("failed")
+                else:
+                    retry.append(task)
+        else:
+            watch.look()
         if broken and engine.restartable:
             restarts += 1
             if restarts > MAX_RESTARTS:
                 raise SweepError("worker processes keep dying (out of memory?); stopped. Finish with --resume")
             engine = _restart(engine, pending, store, progress)
+            watch.engine = engine
 
 
-def _outcome(future: Future, task: Task) -> dict[str, Any]:
-    """The run's record; an executor-level failure (dead worker, lost task) becomes a failed run."""
+LOST = (concurrent.futures.CancelledError, asyncio.CancelledError)
+
+
+def _outcome(future: Future, task: Task) -> dict[str, Any] | None:
+    """The run's record; None if the cluster lost it (cancelled: the scheduler went away);
+    another executor-level failure (dead worker, Dask KilledWorker) becomes a failed run."""
     try:
         return future.result()
+    except LOST:
+        return None
     except BrokenProcessPool as exc:
         return _failed(task, f"worker process died: {exc}") | {"broken": True}
     except Exception as exc:  # noqa: BLE001 - e.g. Dask KilledWorker: record it, go on
@@ -188,13 +302,21 @@ def _restart(engine: Engine, pending: dict[Future, Task], store: Store, progress
     return fresh
 
 
-def estimate_seconds(plan: Plan) -> float:
-    """Time one run of the first design point here, in this process."""
-    task = next(plan.tasks(None, set()), None)
+def estimate_seconds(plan: Plan, engine: Engine | None = None) -> float:
+    """Seconds one run of the first design point takes: timed here, in this process, or, given a
+    cluster's engine, on one of its workers (a worker's set-up can make runs slower there;
+    the time excludes sending the task and its tables).  ConfigError if that run fails."""
+    task = next(plan.tasks(), None)
     if task is None:
         return 0.0
     started = time.perf_counter()
-    record = execute(task)
+    if engine is None:
+        record = execute(task)
+        seconds = time.perf_counter() - started
+    else:
+        record = _outcome(engine.executor.submit(execute, task), task) or \
+            _failed(task, "the cluster lost the timing run")
+        seconds = record["wall_time"] or 0.0
     if record["status"] != "ok":
         raise ConfigError([f"{plan.spec.source}: the first run fails: {record['error']}"])
-    return time.perf_counter() - started
+    return seconds

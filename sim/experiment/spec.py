@@ -217,7 +217,74 @@ class Spec(Part):
         return _hash(self.resolved())
 
 
+# Which fields each kind uses; a field set to something else than its default for another kind
+# would silently do nothing, so it is an error (issue 13, case 9).
+OUTCOME_FIELDS = {
+    "column": ("final", "provider"),
+    "metric": ("share", "leader_share", "reaches_share", "quarters_to_share"),
+    "providers": ("share", "reaches_share", "quarters_to_share", "survives", "entered", "provider"),
+    "threshold": ("reaches_share", "quarters_to_share"),
+    "at": ("share", "provider"),
+    "survive": ("reaches_share",),
+    "sustained": ("reaches_share", "quarters_to_share"),
+}
+FIGURE_FIELDS = {
+    "metric": ("shares", "timeseries"),
+    "points": ("shares", "timeseries"),
+    "x": ("heatmap", "curve"),
+    "y": ("heatmap",),
+    "hue": ("curve",),
+    "outcome": ("heatmap", "curve", "sensitivity"),
+    "stat": ("heatmap",),
+}
+DESIGN_FIELDS = {"second_order": ("sobol",), "levels": ("morris",)}
+
+
+def _unused(model: BaseModel, kind: str, fields: dict[str, tuple[str, ...]], where: str):
+    for name, kinds in fields.items():
+        default = type(model).model_fields[name].get_default(call_default_factory=True)
+        if kind not in kinds and getattr(model, name) != default:
+            yield f"{where}.{name}: has no effect for kind {kind!r} (only for {', '.join(kinds)}); remove it"
+
+
+def _matches(pattern: str, key: str) -> bool:
+    """Whether a parameter's key path (``*`` for any item) sets ``key``."""
+    a, b = pattern.split("."), key.split(".")
+    return len(a) == len(b) and all(x == y or "*" in (x, y) for x, y in zip(a, b))
+
+
+def _ineffective(spec: Spec):
+    """Settings that cannot take effect: each is an error rather than a silent no-op."""
+    for key in spec.fixed:
+        if key.split(".")[:2] == ["run", "seed"]:
+            yield (f"fixed.{key}: has no effect: each run's seed derives from the spec's seed and the run's "
+                   f"design point and replicate; set seed = {spec.fixed[key]!r} at the top of the spec instead")
+            continue
+        setters = [n for n, p in spec.params.items() if any(_matches(t, key) for t in p.targets)]
+        if setters:
+            yield f"fixed.{key}: has no effect: parameter {setters[0]!r} sets it in every run; remove one of them"
+    seen: dict[str, str] = {}
+    for name, p in spec.params.items():
+        for t in p.targets:
+            other = next((o for k, o in seen.items() if _matches(k, t)), None)
+            if other is not None and other != name:
+                yield f"params.{name}: {t} is also set by parameter {other!r}; only one of them could take effect"
+            seen.setdefault(t, name)
+        if p.values is not None and p.num is not None:
+            yield f"params.{name}.num: has no effect when values are given; remove it"
+        if p.log and (p.values is not None or p.type == "categorical"):
+            yield f"params.{name}.log: has no effect when values are given; remove it"
+        if p.num is not None and spec.design.kind != "grid":
+            yield f"params.{name}.num: has no effect for a {spec.design.kind} design (only for grid); remove it"
+    yield from _unused(spec.design, spec.design.kind, DESIGN_FIELDS, "design")
+    for name, o in spec.outcomes.items():
+        yield from _unused(o, o.kind, OUTCOME_FIELDS, f"outcomes.{name}")
+    for i, f in enumerate(spec.figures):
+        yield from _unused(f, f.kind, FIGURE_FIELDS, f"figures[{i}]")
+
+
 def _reference_problems(spec: Spec):
+    yield from _ineffective(spec)
     names = set(spec.params)
     outcomes = set(spec.all_outcomes())
     kind = spec.design.kind
@@ -231,8 +298,6 @@ def _reference_problems(spec: Spec):
             yield f"params.{pname}: a grid needs values = [...] or num = N points between low and high"
         if kind == "zip" and not p.discrete:
             yield f"params.{pname}: a zip design needs values = [...] (one per scenario)"
-        if kind in ("sobol", "morris") and p.num is not None:
-            yield f"params.{pname}: num is for grid designs"
     if kind == "zip":
         lengths = {n: len(p.values or []) for n, p in spec.params.items()}
         if len(set(lengths.values())) > 1:

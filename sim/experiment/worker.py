@@ -1,16 +1,28 @@
-"""What a worker process does for one run: build its config, simulate, write its parts.
+"""What a worker process does for one run: build its config, simulate, return its tables.
 
 Kept apart from the runner so that a worker imports only the model and
 pyarrow, once per process (the pool is reused across runs).  A task carries the
 base config as a plain dict plus the run's few overrides; the validated base is
 cached per worker by its hash, so each run costs one small validation.
+
+Workers never write to the output directory: they return each run's tables and
+the parent writes them and then its journal line, so nothing reaches the disk
+that the journal does not know about (a worker still busy when the parent stops
+cannot leave a stray part file).  A local pool worker also watches the sweep's
+parent process and exits as soon as it is gone (``kill -9`` of the parent leaves
+no idle workers behind, and then no forkserver either: it exits when its last
+client does).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import select
 import signal
 import socket
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -20,7 +32,6 @@ import numpy as np
 import pyarrow as pa
 
 from sim.config import Config, ConfigError, validate, with_overrides
-from sim.experiment.store import Store
 from sim.model import Market
 
 _BASES: dict[str, Config] = {}
@@ -35,25 +46,50 @@ class Task:
     overrides: dict[str, Any]
     base_hash: str
     base: dict[str, Any] = field(repr=False)
-    out: str | None = None  # write parts here; None = return them to the parent
 
 
 def ignore_sigint() -> None:
-    """Pool initializer: Ctrl-C is the parent's to handle; workers finish or are told to stop."""
+    """Ctrl-C is the parent's to handle; workers finish or are told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def pool_worker_init(parent_pid: int) -> None:
+    """Pool initializer: ignore Ctrl-C and exit when the sweep's parent process dies.
+
+    The worker's own parent is the forkserver, not the sweep, so ``getppid()``
+    and ``PR_SET_PDEATHSIG`` cannot tell; a pidfd on the sweep's process (Linux
+    5.3+) becomes readable when it exits, and elsewhere we poll for it."""
+    ignore_sigint()
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    try:
+        fd = os.pidfd_open(parent_pid)
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])  # readable once the process has exited
+        os._exit(1)
+    while True:
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:
+            pass  # the pid was reused by someone else's process: ours is gone
+        time.sleep(1.0)
+
+
 def execute(task: Task) -> dict[str, Any]:
+    """Run one task; the record carries its tables (``frames``) or its error, never raises."""
+    tune_allocator()
     started = time.perf_counter()
     record: dict[str, Any] = {"run_id": task.run_id, "design_index": task.design_index, "replicate": task.replicate,
                               "seed": task.seed, "worker": f"{socket.gethostname()}:{os.getpid()}", "frames": None}
     try:
         config = with_overrides(_base(task), {**task.overrides, "run.seed": task.seed}, source=f"run {task.run_id}")
-        frames = {name: _tag(table, task) for name, table in run_tables(config).items()}
-        if task.out is not None:
-            Store(task.out).write_parts(task.run_id, frames)
-        else:
-            record["frames"] = frames
+        record["frames"] = {name: _tag(table, task) for name, table in run_tables(config).items()}
         record.update(status="ok", error=None)
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded, and the sweep goes on
         record.update(status="failed", error=error_text(exc))
@@ -94,3 +130,40 @@ def error_text(exc: BaseException) -> str:
     where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     at = f" (at {os.path.basename(where[0].filename)}:{where[0].lineno})" if where else ""
     return f"{type(exc).__name__}: {exc}{at}"
+
+
+# ----------------------------------------------------------------- allocator
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+TRIM_THRESHOLD = 128 * 2**20
+MMAP_THRESHOLD = 32 * 2**20
+_tuned = False
+
+
+def tune_allocator() -> bool:
+    """Undo a small ``MALLOC_TRIM_THRESHOLD_`` in this process (glibc only; once per process).
+
+    Dask's nanny starts every worker with ``MALLOC_TRIM_THRESHOLD_=65536``
+    (``distributed.nanny.pre-spawn-environ``) so that idle workers hand memory
+    back to the OS.  Setting it also switches off glibc's dynamic mmap threshold,
+    so each of the model's numpy arrays above 128 KiB is a fresh ``mmap`` whose
+    pages fault in on first touch and are unmapped on free: a run cost 2-3x what
+    it costs in a local pool worker (benchmarks/dask_worker.py measures it).
+    ``mallopt`` at run time restores large thresholds: freed arrays are reused,
+    and memory is still returned when the top of the heap has more than
+    ``TRIM_THRESHOLD`` free.  Returns whether it changed anything.
+    """
+    global _tuned
+    if _tuned:
+        return False
+    _tuned = True
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return False  # not glibc (macOS, musl): nothing to undo
+    ok = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+    ok &= mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+    return bool(ok)

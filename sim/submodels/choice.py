@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY, bernoulli_indices, thinned
-from sim.submodels import showcase
+from sim.submodels import installed_base, pricing, showcase
 
 
 def step(market) -> None:
@@ -45,6 +45,7 @@ def step(market) -> None:
     if deciders.size and market.active_providers():
         chosen = logit_draw(utilities(market, deciders), market.rng).astype(np.int16)
         people.provider[deciders] = chosen
+        people.first_contract[deciders] = chosen != previous  # a renewal with the incumbent ends the first contract
 
     changed = chosen != previous
     moved = deciders[changed]
@@ -91,17 +92,23 @@ def utilities(market, idx: np.ndarray) -> np.ndarray:
     # take() copies whole rows; weights[idx] is ~10x slower on an (n, 4) array.
     w = np.asarray(people.weights.take(idx, axis=0).T, dtype=np.float64, order="C")  # (4, customers)
     seg = people.segment[idx]
-    log_price = np.log(slots["price"] / market.config.pricing.reference_price)
+    # Everyone is offered the new-customer price; the current provider's renewal price is
+    # swapped in below (invest and harvest, pricing.py).
+    log_price = np.log(slots["price_new"] / market.config.pricing.reference_price)
     u = np.multiply.outer(slots["capability"] / market.frontier, w[W_CAPABILITY])
     u -= np.multiply.outer(log_price, w[W_PRICE])
     u += slots["affinity"].T[:, seg] * w[W_FIT]
     u += np.multiply.outer(slots["reliability"], w[W_RELIABILITY])
+    bandwagon = installed_base.utility(market, seg)
+    if bandwagon is not None:
+        u += bandwagon
     u += showcase.utility(market, seg)  # standing earned or lost in public surges (the Gala)
     current = people.provider[idx]
     stay = current != NO_PROVIDER
     rows = np.flatnonzero(stay)
     flat = current[stay].astype(np.intp) * idx.size + rows  # one flat index: cheaper than a 2-D fancy index
     u.reshape(-1)[flat] += switching_cost(market, idx[stay], current[stay], slots)
+    u.reshape(-1)[flat] -= pricing.renewal_surcharge(slots, current[stay]) * w[W_PRICE][rows]
     u[~slots["active"]] = -np.inf
     return u.T
 

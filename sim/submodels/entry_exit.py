@@ -32,7 +32,7 @@ def entry_cost(market) -> float:
 
 def entry_compute(market) -> float:
     cfg = market.config
-    scale = market.frontier / cfg.capability.frontier_start if cfg.entry.scales_with_frontier else 1.0
+    scale = market.frontier / market.frontier_history[0] if cfg.entry.scales_with_frontier else 1.0
     return cfg.entry.entry_compute * scale
 
 

@@ -6,10 +6,11 @@
                unit cost or at market price, sim.submodels.parents; not market revenue)
     opex     = opex_per_gpu * compute stock
     own      = max(0, cash + revenue + internal - opex)                       (own funds)
-    wanted   = capex_share * revenue + committed budget + cost of the capacity gap bought
+    wanted   = discretionary capex (investment.py: capex_share * revenue, plus racing if strategic)
+               + committed budget + cost of the capacity gap bought
     capex    = min(wanted, own + the parent's grant)                          (parents.grant_capex)
     gap      = capacity_response * max(0, (planned demand + captive growth over the lead time) * (1 + headroom)
-               / (1 - training_share) - compute - on order)
+               / (1 - training_share) - fleet when new orders serve (stock and orders, net of depreciation))
                (planned demand leaves out this quarter's surges: a one-off surge is not built for;
                own apps grow at a known rate, so their growth until new GPUs serve, capex_lag + 1 quarters, is planned for)
     new GPUs = own-chip part / own chip cost + imported part / import cost (imports capped market-wide,
@@ -24,7 +25,7 @@ exposed to import limits.
 
 from __future__ import annotations
 
-from sim.submodels import parents
+from sim.submodels import investment, parents
 
 MILLION = 1e6
 CASH_TOLERANCE = 1e-6  # US$ million; rounding in 'spend all that is available' must not count as debt
@@ -43,7 +44,7 @@ def step(market) -> None:
         own_funds = max(p.cash + p.revenue + p.internal_revenue - p.opex, 0.0)
         unit = p.own_chip_share * own_cost + (1 - p.own_chip_share) * import_cost
         gap_spend = capacity_gap(p, fin) * unit
-        wanted = p.capex_share * p.revenue + p.committed_capex(market.t) + gap_spend
+        wanted = investment.discretionary_capex(market, p, unit) + p.committed_capex(market.t) + gap_spend
         plans[p.slot] = (wanted, own_funds, gap_spend)
     grants = parents.grant_capex(market, {slot: max(0.0, wanted - own) for slot, (wanted, own, _) in plans.items()})
 
@@ -85,5 +86,15 @@ def capacity_gap(provider, fin) -> float:
     lead = fin.capex_lag + 1
     captive_growth = provider.captive_compute * ((1.0 + provider.captive_growth) ** lead - 1.0)
     needed = (provider.planned_gpu + captive_growth) * (1.0 + fin.headroom) / (1.0 - provider.training_share)
-    installed = provider.compute + sum(provider.pipeline)
+    installed = installed_at_lead(provider.compute, list(provider.pipeline), fin.depreciation)
     return fin.capacity_response * max(0.0, needed - installed)
+
+
+def installed_at_lead(compute: float, pipeline: list[float], depreciation: float) -> float:
+    """GPU-equivalents that will be in the fleet when GPUs ordered now start serving (the stock at
+    the end of quarter t + capex_lag, with capex_lag = len(pipeline)): today's stock after
+    capex_lag + 1 depreciations (this quarter's included), plus each order in the pipeline (oldest
+    first, arriving at the end of t + i) after the depreciations left once it has arrived."""
+    lag = len(pipeline)
+    keep = 1.0 - depreciation
+    return compute * keep ** (lag + 1) + sum(batch * keep ** (lag - i) for i, batch in enumerate(pipeline))

@@ -1,6 +1,6 @@
 """The model class the dashboard drives.
 
-Mesa's SolaraViz re-creates the model on Reset as ``type(model)(**params)``
+The dashboard re-creates the model on Reset as ``DashboardMarket(**controls)``
 with the controls' values as keywords, so the dashboard needs a model whose
 constructor takes those keywords.  ``DashboardMarket`` is a ``Market`` built
 from a base config plus the controls (``sim.viz.params``); the market itself

@@ -1,8 +1,8 @@
 """The dashboard's controls and how they turn a base config into the config of a run.
 
-No UI here: ``controls(base)`` describes the inputs in the dict form Mesa's
-SolaraViz reads, and ``config_for(base, **values)`` applies their values as
-validated overrides, so a dashboard run is an ordinary ``Config`` (with a hash,
+No UI here: ``controls(base)`` describes the inputs in the dict form of Mesa's
+SolaraViz (which ``sim.viz.controls`` also reads), and ``config_for(base, **values)`` applies
+their values as validated overrides, so a dashboard run is an ordinary ``Config`` (with a hash,
 a seed and the same results as ``aicloud run`` on that config).
 """
 
@@ -42,7 +42,8 @@ def controls(base: Config) -> dict[str, dict[str, Any]]:
                            "values": [ALL, *names]},
         "flywheel": slider_float("Data flywheel", base.capability.flywheel, 0.0,
                                  max(5.0, 2 * base.capability.flywheel), 0.1),
-        "open_release": slider_int("Open-weights quarter", release_offset(base), 0, q, 1),
+        "open_release": {**slider_int("Open-weights quarter", release_offset(base), 0, q, 1),
+                         "quarters_from": base.run.start},  # shown as a quarter label; the run length = never
         "open_capability": slider_float("Open-weights level", base.open_weights.capability, 0.0, 1.0, 0.05),
         "capex": slider_float("Capex rate (x)", 1.0, 0.0, 3.0, 0.1),
         "entry_compute": slider_int("Entry cost (GPUs)", int(base.entry.entry_compute), 0,
@@ -52,7 +53,7 @@ def controls(base: Config) -> dict[str, dict[str, Any]]:
                                  0, max(500_000, 2 * int(cap or 0)), 5_000),
         "customers": slider_int("Customers", base.run.customers, 100, max(200_000, base.run.customers), 100),
         # An integer slider, not Mesa's text box: a text seed crashes on Reset (mesa#3516).
-        "seed": slider_int("Seed", base.run.seed, 0, max(10_000, base.run.seed), 1),
+        "seed": {**slider_int("Seed", base.run.seed, 0, max(10_000, base.run.seed), 1), "plain": True},
     }
 
 
