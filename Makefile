@@ -6,7 +6,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PRESET  ?= china_2025
-EXTRAS  ?= dev,distributed,viz,calibrate
+EXTRAS  ?= dev,distributed,viz,calibrate,ema,docs
 
 FIND_PYTHON = for p in "$$PYTHON" python3.13 python3.12 \
 	  $$(ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV) \
@@ -15,7 +15,7 @@ FIND_PYTHON = for p in "$$PYTHON" python3.13 python3.12 \
 	  if "$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then echo "$$p"; exit 0; fi; \
 	done; echo "no Python >= 3.12 found; set PYTHON=/path/to/python3.12" >&2; exit 1
 
-.PHONY: run test test-fast bench sweep dashboard clean setup snapshot
+.PHONY: run test test-fast bench sweep dashboard clean setup docs snapshot mutate
 
 setup: $(STAMP)
 
@@ -37,6 +37,11 @@ test: $(STAMP)
 DASHBOARD_PORT ?= 8765
 dashboard: $(STAMP)
 	$(VENV)/bin/aicloud dashboard $(PRESET) --port $(DASHBOARD_PORT)
+
+# The documentation site in site/ (mkdocs.yml; README, model, config reference, experiments,
+# validation, performance, API reference, tutorial notebook). `$(VENV)/bin/mkdocs serve` previews it.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -d site
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not browser"
@@ -61,5 +66,23 @@ snapshot: $(STAMP)
 	$(VENV)/bin/aicloud run configs/china_history_2020.toml --overlay docs/validation/fit/fitted.toml \
 	  --customers 100000 --out runs/china_history_2020 --snapshot-out configs/snapshots/china_2024Q4.npz
 
+# Mutation testing, not part of make test (docs/testing.md): mutmut mutates sim/submodels/,
+# sim/metrics.py, sim/customers.py and sim/experiment/store.py and runs, for each mutant, the fast
+# tests (pyproject.toml [tool.mutmut]) that reach the mutated function; then prints the score per
+# module.  One worker by default (MUTATE_WORKERS=N for more); MUTANTS="sim.metrics.*" tests only
+# the mutants matching that glob (the others show as not checked).  Results stay in mutants/.
+MUTATE_STAMP   := $(VENV)/.mutate-installed
+MUTATE_WORKERS ?= 1
+MUTANTS        ?=
+$(MUTATE_STAMP): $(STAMP)
+	@$(PY) -m pip install -e ".[$(EXTRAS),mutate]" >> $(VENV)/install.log 2>&1 || \
+	  { tail -30 $(VENV)/install.log; echo "install failed; full log: $(VENV)/install.log" >&2; exit 1; }
+	@touch $(MUTATE_STAMP)
+
+mutate: $(MUTATE_STAMP)
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children $(MUTATE_WORKERS) $(MUTANTS)
+	$(PY) tests/mutation/score.py
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .hypothesis
+	rm -rf $(VENV) runs site mutants .pytest_cache .hypothesis

@@ -6,9 +6,10 @@ recorder, and its reporters read the recorder's rows of that quarter, so the
 two never disagree and nothing is computed twice or per customer.
 
 Model reporters (one value per quarter): ``hhi_<metric>`` (0-10,000) and
-``cr3_<metric>`` (0-1) for each share metric (revenue, compute = the cloud
-layer, tokens = the model layer, customers), and ``churn`` (share of customers
-with a provider who switched its cloud this quarter).  Agent reporters (one row per active
+``cr3_<metric>`` (0-1) for each share metric of ``sim.metrics.METRICS`` (revenue,
+compute, tokens, customers, and per layer: cloud revenue, AI-cloud revenue,
+MaaS tokens), and ``churn`` (share of customers with a cloud who switched it this
+quarter; the recorder has no model-layer churn to report).  Agent reporters (one row per active
 provider and quarter): ``provider`` (name), ``share_revenue``,
 ``share_compute``, ``share_tokens``, ``price`` (US$ per GPU-quarter), ``cash``
 (US$ million) and ``capability`` (index, frontier at start = 1).  A provider

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import re
 
 import pytest
 
@@ -37,3 +39,21 @@ def make_config(providers: list[dict] | None = None, *, n_identical: int = 3, cu
 @pytest.fixture
 def minimal() -> Config:
     return load_config("minimal")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under ``make mutate`` (mutmut sets MUTANT_UNDER_TEST to e.g. ``sim.submodels.finance.x_step__mutmut_3``)
+    run the mutated module's own test file first and the slow property test last: a mutant is
+    mostly killed by its own module's tests, so it dies in a second instead of after the suite."""
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    match = re.match(r"sim\.(?:[a-z_]+\.)*?([a-z_]+)\.x[_\u01c1]", mutant)
+    if not match:
+        return
+    module = mutant[: match.end(1)].split(".")
+    own = {f"test_{module[-1]}.py", f"test_{'_'.join(module[-2:])}.py"}
+
+    def rank(item) -> int:
+        name = item.path.name
+        return 0 if name in own else 2 if name == "test_invariants.py" else 1
+
+    items.sort(key=rank)

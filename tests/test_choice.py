@@ -2,10 +2,11 @@
 tenure and model use (the closed loop); open weights loosen it."""
 
 import numpy as np
+import pytest
 
 from sim.model import Market
 from sim.simulate import simulate
-from sim.submodels import choice
+from sim.submodels import choice, demand
 from tests.conftest import make_config, provider
 
 NO_OPEN = {"enabled": False}
@@ -71,8 +72,13 @@ def test_utility_rises_with_capability_and_falls_with_price():
     good.price_renewal /= 2
     market.slots[1].capability = 0.95
     better = choice.utilities(market, idx)
+    market.slots[1].capability = 0.9
+    market.slots[1].reliability = base_reliability = market.slots[1].reliability - 0.3
+    flaky = choice.utilities(market, idx)
     assert (dearer[:, 1] < base[:, 1]).all()
     assert (better[:, 1] > base[:, 1]).all()
+    assert (flaky[:, 1] < base[:, 1]).all(), "utility rises with reliability"
+    assert base_reliability >= 0
     assert np.array_equal(base[:, 0], dearer[:, 0]), "another provider's price does not move my utility"
 
 
@@ -104,3 +110,73 @@ def test_exited_provider_is_never_chosen():
     people.provider[people.provider == 2] = -1
     market.step()
     assert not (market.customers.provider == 2).any()
+
+
+SEGMENTS = ("internet", "enterprise", "government", "startup", "overseas")
+
+
+def test_utility_terms_have_their_documented_sizes():
+    """U_ij = w_cap * capability / frontier - w_price * log(price / reference) + w_fit * affinity
+    + w_rel * reliability (switching cost aside): each term moves utility by weight x change."""
+    providers = [provider("A", initial_share=0.5), provider("B", initial_share=0.5, affinity={"internet": 0.5})]
+    market = Market(config=make_config(providers, customers=300, open_weights=NO_OPEN))
+    people = market.customers
+    idx = np.flatnonzero(people.provider == -1)
+    assert idx.size > 20
+    w = people.weights[idx].astype(float)
+    b = market.slots[1]
+    base = choice.utilities(market, idx)[:, 1]
+    b.capability += 0.2
+    assert choice.utilities(market, idx)[:, 1] - base == pytest.approx(w[:, 0] * 0.2 / market.frontier)
+    b.capability -= 0.2
+    b.price_new *= 2  # what a customer without a provider is offered (pricing: invest and harvest)
+    assert choice.utilities(market, idx)[:, 1] - base == pytest.approx(-w[:, 1] * np.log(2))
+    b.price_new /= 2
+    b.reliability -= 0.25
+    assert choice.utilities(market, idx)[:, 1] - base == pytest.approx(-w[:, 3] * 0.25)
+    b.reliability += 0.25
+    internet = people.segment[idx] == people.segment_names.index("internet")
+    b.affinity[people.segment_names.index("internet")] = 0.0  # B loses its fit with internet customers
+    fit = base - choice.utilities(market, idx)[:, 1]
+    assert fit[internet] == pytest.approx(w[internet, 2] * 0.5) and fit[~internet] == pytest.approx(0.0)
+
+
+def test_churn_counts_incumbents_who_switch_never_new_adopters():
+    """No contract ever comes up (renewal hazard 0) while many customers adopt: nobody churns."""
+    still = {s: {"renewal_hazard": 0.0} for s in SEGMENTS}
+    config = make_config(n_identical=3, customers=3000, quarters=6,
+                         demand={"bass_p": 0.2, "initial_adoption": 0.3, "segments": still})
+    market = simulate(config).market
+    assert (market["new_adopters"] > 50).all()
+    assert (market["churn"] == 0.0).all()
+
+
+def test_churn_is_the_share_of_incumbents_that_switched():
+    config = make_config(n_identical=3, customers=3000, quarters=6, choice={"switching_base": 0, "switching_tenure": 0},
+                         demand={"bass_p": 0.1, "segments": {s: {"renewal_hazard": 0.5} for s in SEGMENTS}})
+    result = simulate(config)
+    flows = result.flows[result.flows["from"] != "(none)"]
+    switched = flows[flows["from"] != flows["to"]].groupby("step")["customers"].sum()
+    had = result.providers.groupby("step")["customers"].sum()  # with a provider after each quarter
+    for step in range(1, 6):
+        assert result.market.loc[step, "churn"] == pytest.approx(switched.get(step, 0) / had[step - 1])
+    assert (result.market["churn"].iloc[1:] > 0.1).all()
+
+
+def test_tenure_counts_quarters_with_a_provider_and_resets_on_a_switch():
+    no_new_model_use = {s: {"renewal_hazard": 0.5, "model_use_rate": 0.0} for s in SEGMENTS}
+    config = make_config(n_identical=3, customers=3000, choice={"switching_base": 0, "switching_tenure": 0},
+                         demand={"bass_p": 0.1, "segments": no_new_model_use})
+    market = Market(config=config)
+    people = market.customers
+    demand.step(market)  # new adopters, who choose below
+    before_provider, before_tenure = people.provider.copy(), people.tenure.copy()
+    choice.step(market)
+    had = before_provider != -1
+    stayed = had & (people.provider == before_provider)
+    switched = had & (people.provider != before_provider)
+    joined = ~had & (people.provider != -1)
+    assert switched.sum() > 100 and joined.sum() > 50 and stayed.sum() > 100
+    assert (people.tenure[stayed] == before_tenure[stayed] + 1).all()
+    assert (people.tenure[switched] == 0).all() and (people.tenure[joined] == 0).all()
+    assert (people.tenure[people.provider == -1] == 0).all()

@@ -7,6 +7,7 @@ from sim.config import load_config
 from sim.metrics import OVERLOAD_SPELL, longest_overload
 from sim.model import Market
 from sim.simulate import simulate
+from sim.submodels import entry_exit
 from tests.conftest import make_config, provider
 
 
@@ -36,7 +37,6 @@ def test_entrant_without_money_stays_out_and_funding_lets_it_in_later():
 
 
 def test_arms_race_raises_the_entry_cost():
-    from sim.submodels import entry_exit
     market = Market(config=make_config(customers=200, entry={"scales_with_frontier": True}))
     now = entry_exit.entry_cost(market)
     market.frontier *= 2
@@ -59,6 +59,37 @@ def test_provider_with_negative_cash_exits_and_its_customers_choose_again():
     assert providers.loc[("Doomed", 2), "customers"] > 0, "it served its last quarter"
     assert providers.loc[("Doomed", 2), "status"] == "exited"
     assert providers.loc[("Doomed", 3), "customers"] == 0
+
+
+def test_entry_cost_buys_the_entry_compute_at_the_import_price_scaled_with_the_frontier():
+    config = make_config(customers=200, entry={"entry_compute": 5e4, "scales_with_frontier": True},
+                         finance={"gpu_cost_import": 30000.0})
+    market = Market(config=config)
+    start = market.frontier_history[0]
+    market.frontier, market.gpu_cost_factor = 1.5 * start, 0.8
+    assert entry_exit.entry_compute(market) == pytest.approx(5e4 * 1.5)
+    assert entry_exit.entry_cost(market) == pytest.approx(5e4 * 1.5 * 30000.0 * 0.8 / 1e6)
+    flat = Market(config=config.model_copy(update={"entry": config.entry.model_copy(update={"scales_with_frontier": False})}))
+    flat.frontier, flat.gpu_cost_factor = 1.5 * start, 0.8
+    assert entry_exit.entry_compute(flat) == pytest.approx(5e4)
+    assert entry_exit.entry_cost(flat) == pytest.approx(5e4 * 30000.0 * 0.8 / 1e6)
+
+
+def test_an_exit_frees_only_its_own_customers():
+    market = Market(config=make_config(n_identical=3, customers=2000))
+    people = market.customers
+    people.tenure[people.provider >= 0] = 7
+    people.model_provider[:] = people.provider
+    people.model_tenure[people.provider >= 0] = 5
+    before = people.provider.copy()
+    entry_exit.exit_provider(market, market.slots[1])
+    orphans, others = before == 1, (before != 1) & (before >= 0)
+    assert orphans.sum() > 100 and others.sum() > 100
+    assert (people.provider[orphans] == -1).all() and (people.tenure[orphans] == 0).all()
+    assert (people.model_provider[orphans] == -1).all() and (people.model_tenure[orphans] == 0).all()
+    assert (people.provider[others] == before[others]).all() and (people.tenure[others] == 7).all()
+    assert (people.model_provider[others] == before[others]).all() and (people.model_tenure[others] == 5).all()
+    assert market.exits == ["P1"] and market.status[1] == "exited"
 
 
 def test_provider_that_cannot_fund_the_capacity_its_demand_needs_exits():

@@ -127,7 +127,8 @@ def test_sobol_sweep_draws_sensitivity_bars(tmp_path):
 
 def test_preset_experiments_are_valid_specs():
     presets = sorted(p.stem for p in EXPERIMENT_DIR.glob("*.toml"))
-    assert presets == ["arms_race", "closed_loop", "late_entrant", "open_weights", "porters", "sensitivity"]
+    assert presets == ["arms_race", "closed_loop", "late_entrant", "open_weights", "porters", "scenario_discovery",
+                       "sensitivity"]
     for name in presets:
         spec = load_spec(name)
         assert spec.figures and spec.claim, name
@@ -234,3 +235,12 @@ def test_bad_numeric_options_are_one_clear_line(tmp_path, capsys, option, value,
         err = capsys.readouterr().err
         assert err.strip().splitlines() == [f"error: {expected}"]
         assert not out.exists()
+
+
+def test_plot_needs_at_least_one_format(tmp_path, capsys):
+    spec = write_spec(tmp_path, GRID)
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "0", "--no-plots"]) == 0
+    capsys.readouterr()
+    assert main(["plot", str(out), "--formats", ","]) == 2
+    assert capsys.readouterr().err.strip() == "error: --formats ',': names no format; allowed: png, svg, pdf"

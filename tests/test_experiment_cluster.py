@@ -23,7 +23,7 @@ from sim.cli import main
 from sim.experiment.store import Store, load_market, load_providers, load_runs
 
 pytest.importorskip("distributed")
-pytestmark = pytest.mark.distributed
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 DASK = str(Path(sys.executable).with_name("dask"))

@@ -93,7 +93,7 @@ def test_same_results_with_one_or_two_workers_and_in_any_completion_order(tmp_pa
     sweep(spec, tmp_path / "one", workers=1)
     sweep(spec, tmp_path / "two", workers=2)
     shuffled = ShuffledExecutor(seed=4)
-    sweep(spec, tmp_path / "shuffled", engine=Engine(shuffled, 8, True, "shuffled"))
+    sweep(spec, tmp_path / "shuffled", engine=Engine(shuffled, 8, "shuffled"))
     shuffled.shutdown()
     reference = part_bytes(tmp_path / "serial")
     assert len(reference) == 2 * 12

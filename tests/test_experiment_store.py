@@ -186,6 +186,150 @@ def test_stored_tables_equal_what_simulate_returns(tmp_path):
             pd.testing.assert_frame_equal(stored, expected)
 
 
+def test_resume_reruns_a_run_whose_part_file_is_missing(tmp_path):
+    """The journal says ok, but a part file is gone (a lost disk, a hand clean-up): the run is
+    reported missing, resume runs it again (and only it), and the loaders work afterwards."""
+    out = tmp_path / "out"
+    spec = write_spec(tmp_path, GRID)
+    sweep(spec, out)
+    expected = load_providers(out), load_market(out)
+    Store(out).part_path("providers", 3).unlink()
+    Store(out).part_path("market", 8).unlink()
+    assert Store(out).done_ids() == set(range(12)) - {3, 8}
+    runs = load_runs(out).set_index("run_id")
+    assert list(runs.index[runs["status"] == "missing"]) == [3, 8]
+    assert (runs.loc[[3, 8], "error"] == "part files missing").all()
+    assert sorted(load_providers(out)["run_id"].unique()) == sorted(set(range(12)) - {3, 8})  # no FileNotFoundError
+    lines = len(_journal(out))
+    tally = sweep(spec, out, resume=True)
+    assert tally.ok == 2 and sorted(_new_runs(out, lines)) == [3, 8]
+    assert (load_runs(out)["status"] == "ok").all()
+    pd.testing.assert_frame_equal(load_providers(out), expected[0])
+    pd.testing.assert_frame_equal(load_market(out), expected[1])
+
+
+def test_tables_load_chosen_columns_and_runs_with_their_keys(tmp_path):
+    out = tmp_path / "out"
+    sweep(write_spec(tmp_path, GRID), out)
+    full = load_providers(out)
+    few = load_providers(out, columns=["revenue", "step"])
+    assert list(few.columns) == ["run_id", "design_index", "replicate", "step", "revenue"]
+    pd.testing.assert_frame_equal(few, full[few.columns.tolist()])
+    market = load_market(out, columns=["hhi_revenue"])
+    assert list(market.columns) == ["run_id", "design_index", "replicate", "step", "hhi_revenue"]
+    assert market["run_id"].is_monotonic_increasing and len(market) == 12 * 6
+    for run_id, rows in market.groupby("run_id"):
+        assert list(rows["step"]) == list(range(6)), "each run's quarters in order"
+    some = Store(out).table("market", run_ids=[7, 2])
+    assert sorted(set(some["run_id"])) == [2, 7] and list(some["run_id"].iloc[[0, -1]]) == [2, 7]
+    assert Store(out).table("market", run_ids=[]).empty
+    assert list(Store(out).table("market", columns=["churn"], run_ids=[]).columns) == ["churn"]
+    with pytest.raises(ValueError, match="providers"):
+        Store(out).table("flows")
+
+
+def test_reading_a_store_without_results_names_what_is_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="sweep.json"):
+        load_runs(tmp_path)
+    assert Store(tmp_path).journal().empty and Store(tmp_path).done_ids() == set()
+
+
+def test_a_resumed_sweep_does_not_append_to_a_torn_journal_line(tmp_path):
+    """A kill mid-write leaves a line without its newline; the next record must start a line of
+    its own, or it is lost in the torn one and its run is counted as not done."""
+    out = tmp_path / "out"
+    spec = write_spec(tmp_path, GRID)
+    sweep(spec, out)
+    lines = (out / "runs.jsonl").read_bytes().splitlines(keepends=True)
+    (out / "runs.jsonl").write_bytes(b"".join(lines[:5]) + lines[5][:17])  # lines 5.. lost, line 5 torn mid-write
+    kept = {json.loads(line)["run_id"] for line in lines[:5]}
+    assert Store(out).done_ids() == kept
+    sweep(spec, out, resume=True)
+    assert Store(out).done_ids() == set(range(12))
+    assert len(Store(out).journal()) == 12
+
+
+def test_a_torn_line_in_the_middle_does_not_hide_the_lines_after_it(tmp_path):
+    store = Store(tmp_path)
+    store.journal_path.write_bytes(b'{"run_id":0,"status":"ok"}\n{"run_id":1,"sta\n{"run_id":2,"status":"ok"}\n')
+    assert sorted(store.journal()["run_id"]) == [0, 2]
+
+
+def test_the_journal_is_compact_json_lines_and_survives_close(tmp_path):
+    old = os.umask(0o022)
+    try:
+        store = Store(tmp_path)
+        store.append({"run_id": 4, "status": "ok", "seed": 9, "extra": "dropped"})
+        store.close()
+        store.append({"run_id": 5, "status": "failed", "error": "boom"})  # reopens after close
+        store.close()
+    finally:
+        os.umask(old)
+    lines = store.journal_path.read_text().splitlines()
+    assert lines[0] == ('{"run_id":4,"design_index":null,"replicate":null,"seed":9,"status":"ok",'
+                        '"error":null,"wall_time":null,"worker":null}')
+    assert json.loads(lines[1])["error"] == "boom" and len(lines) == 2
+    assert store.journal_path.stat().st_mode & 0o777 == 0o644
+    assert list(store.journal().columns) == ["run_id", "design_index", "replicate", "seed", "status", "error",
+                                             "wall_time", "worker"]
+
+
+def test_parts_from_dataframes_are_stored_without_their_index(tmp_path):
+    store = Store(tmp_path)
+    store.create({"kind": "sweep"}, pd.DataFrame({"design_index": [0]}))
+    assert (tmp_path / "sweep.json").is_file() and (tmp_path / "design.parquet").is_file()
+    assert (tmp_path / "parts" / "providers").is_dir() and (tmp_path / "parts" / "market").is_dir()
+    frame = pd.DataFrame({"run_id": [3, 3], "design_index": [1, 1], "replicate": [0, 0], "step": [1, 0],
+                          "x": [2.0, 1.0]}, index=[10, 11])
+    store.write_parts(3, {"providers": frame, "market": frame})
+    stored = pd.read_parquet(store.part_path("providers", 3))
+    assert list(stored.columns) == ["run_id", "design_index", "replicate", "step", "x"]
+    assert list(stored.index) == [0, 1]
+    assert list(store.table("market", run_ids=[3])["step"]) == [0, 1], "each run's quarters in order"
+    assert store.manifest() == {"kind": "sweep"} and list(store.design()["design_index"]) == [0]
+
+
+def test_runs_not_yet_journalled_are_pending(tmp_path):
+    out = tmp_path / "out"
+    spec = write_spec(tmp_path, GRID)
+    sweep(spec, out)
+    lines = (out / "runs.jsonl").read_bytes().splitlines(keepends=True)
+    (out / "runs.jsonl").write_bytes(b"".join(lines[:5]))
+    kept = sorted(json.loads(line)["run_id"] for line in lines[:5])
+    runs = load_runs(out).set_index("run_id")
+    assert list(runs.index) == list(range(12))
+    pending = runs.index.difference(kept)
+    assert (runs.loc[kept, "status"] == "ok").all() and (runs.loc[pending, "status"] == "pending").all()
+    assert runs.loc[pending, "wall_time"].isna().all() and runs.loc[kept, "wall_time"].notna().all()
+
+
+def test_common_random_numbers_give_each_replicate_one_seed_across_design_points(tmp_path):
+    out = tmp_path / "out"
+    sweep(write_spec(tmp_path, "common_random_numbers = true\n" + GRID), out)
+    runs = load_runs(out)
+    assert runs.groupby("replicate")["seed"].nunique().eq(1).all()
+    assert runs["seed"].nunique() == 2
+
+
+def test_the_runs_table_shows_parameter_values_not_the_unit_sample(tmp_path):
+    body = """
+    seed = 2
+    [design]
+    kind = "latin"
+    samples = 3
+    [params.flywheel]
+    key = "capability.flywheel"
+    low = 0.0
+    high = 2.0
+    """
+    out = tmp_path / "out"
+    sweep(write_spec(tmp_path, body), out)
+    assert any(c.startswith("unit:") for c in load_design(out).columns), "the design keeps the [0, 1] sample"
+    runs = load_runs(out)
+    assert not any(c.startswith("unit:") for c in runs.columns)
+    assert runs["flywheel"].between(0.0, 2.0).all() and runs["flywheel"].nunique() == 3
+
+
 def _processes_in_group(pgid: int) -> list[int]:
     """Live (not zombie) processes of a process group, from /proc."""
     pids = []
@@ -257,3 +401,18 @@ def test_a_cluster_that_cannot_be_reached_writes_nothing(tmp_path):
     assert sweep(spec, out).ok == 12  # no "already holds sweep results": it held none
     with pytest.raises(SweepError, match="--resume"):
         sweep(spec, out)  # now it does
+
+
+def test_experiment_fresh_discards_old_results_only_once_the_sweep_can_run(tmp_path, capsys):
+    """A further instance of case 11's kind: --fresh used to delete the results before it knew the
+    plan was valid and the cluster reachable; a failed start now leaves them as they were."""
+    spec = write_spec(tmp_path, GRID, "tiny")
+    out = tmp_path / "out"
+    assert main(["experiment", str(spec), "--out", str(out), "--workers", "0", "--no-plots"]) == 0
+    journal = (out / "runs.jsonl").read_bytes()
+    assert main(["experiment", str(spec), "--out", str(out), "--fresh", "--scheduler", "nowhere:1",
+                 "--no-plots"]) == 2
+    assert "expected 'local' or a Dask scheduler address" in capsys.readouterr().err
+    assert (out / "runs.jsonl").read_bytes() == journal and len(Store(out).done_ids()) == 12
+    assert main(["experiment", str(spec), "--out", str(out), "--fresh", "--workers", "0", "--no-plots"]) == 0
+    assert "finished: 12 runs" in capsys.readouterr().err  # it did start over

@@ -80,6 +80,67 @@ def test_domestic_chips_replace_refused_imports_at_their_cost():
     assert (domestic["capex"] > none["capex"]).all()
 
 
+SEGMENTS = ("internet", "enterprise", "government", "startup", "overseas")
+STILL_DEMAND = {"bass_p": 0.0, "bass_q": 0.0,
+                "segments": {s: {"growth": 0.0, "token_growth": 0.0, "model_use_rate": 0.0} for s in SEGMENTS}}
+
+
+@pytest.mark.parametrize("own_chip_share", [0.0, 0.5, 1.0])
+def test_each_dollar_buys_own_chips_and_imports_at_their_own_prices(own_chip_share):
+    """Finance computes its chip cost itself (not through the pricing formula): the capex budget
+    (capex_share x revenue, no gap to close) buys own chips at gpu_cost_own and imports at gpu_cost_import."""
+    providers = [provider("Buyer", initial_share=1.0, own_chip_share=own_chip_share, capex_share=0.5)]
+    fin = {"capacity_response": 0.0, "gpu_cost_trend": 0.0, "gpu_cost_own": 10000.0, "gpu_cost_import": 25000.0}
+    rows = simulate(make_config(providers, customers=1000, quarters=3, finance=fin)).providers
+    capex, revenue, bought = (rows[c].to_numpy() for c in ("capex", "revenue", "gpus_bought"))
+    assert capex == pytest.approx(0.5 * revenue, rel=1e-9), "the whole budget is spent, at the chips' own prices"
+    per_dollar = own_chip_share / 10000.0 + (1 - own_chip_share) / 25000.0
+    assert bought == pytest.approx(capex * finance.MILLION * per_dollar, rel=1e-9)
+    assert (bought > 0).all()
+
+
+def test_orders_already_in_the_pipeline_are_not_ordered_again():
+    """Demand held still and a fleet far too small: the gap is ordered once; while it is on
+    order (capex_lag quarters) the provider does not order it again."""
+    providers = [provider("Short", initial_share=1.0, compute=5e4, capex_share=0.0, cash=1e7)]
+    fin = {"capacity_response": 1.0, "capex_lag": 3, "depreciation": 0.0, "gpu_cost_trend": 0.0}
+    config = make_config(providers, customers=2000, quarters=5, finance=fin, demand=STILL_DEMAND,
+                         pricing={"token_efficiency_gain": 0.0})
+    rows = simulate(config).providers
+    bought, compute = rows["gpus_bought"].to_numpy(), rows["compute_stock"].to_numpy()
+    assert bought[0] > 5e4, "a real gap was ordered"
+    assert bought[1:].sum() < 1e-6 * bought[0], bought
+    assert compute[2] == pytest.approx(5e4) and compute[3] == pytest.approx(5e4 + bought[0], rel=1e-9)
+
+
+def test_capacity_gap_counts_installed_and_ordered_compute():
+    providers = [provider("Fleet", initial_share=1.0, training_share=0.5, captive_compute=0.0)]
+    config = make_config(providers, customers=100, finance={"headroom": 0.2, "capacity_response": 0.5, "capex_lag": 2,
+                                                    "depreciation": 0.0})
+    fleet = Market(config=config).slots[0]
+    fleet.planned_gpu, fleet.compute = 100.0, 150.0
+    fleet.pipeline.extend([20.0, 10.0])
+    assert finance.capacity_gap(fleet, config.finance) == pytest.approx(0.5 * (100 * 1.2 / 0.5 - 150 - 30))
+    fleet.compute = 300.0
+    assert finance.capacity_gap(fleet, config.finance) == 0.0, "never a negative order"
+
+
+def test_capacity_plan_covers_own_apps_growth_until_the_order_arrives():
+    """GPUs ordered now serve from capex_lag + 1 quarters on: the plan takes own apps' demand at
+    its level then (captive_compute x (1 + captive_growth) ** (capex_lag + 1)), not at today's."""
+    def gap(growth):
+        providers = [provider("Group", initial_share=1.0, training_share=0.0, captive_compute=1000.0,
+                              captive_growth=growth)]
+        config = make_config(providers, customers=100, finance={"headroom": 0.0, "capacity_response": 1.0, "capex_lag": 2,
+                                                        "depreciation": 0.0})
+        fleet = Market(config=config).slots[0]
+        fleet.planned_gpu, fleet.compute = 5000.0, 0.0  # planned_gpu holds today's own-app demand (1000)
+        return finance.capacity_gap(fleet, config.finance)
+
+    assert gap(0.0) == pytest.approx(5000.0)
+    assert gap(0.1) == pytest.approx(5000.0 + 1000.0 * (1.1**3 - 1))
+
+
 def test_installed_at_lead_counts_depreciation_until_new_orders_serve():
     assert finance.installed_at_lead(100.0, [], 0.1) == pytest.approx(90.0)  # capex_lag 0: serves next quarter
     # capex_lag 2: the stock depreciates three times (this quarter's too); the older order, arriving

@@ -48,6 +48,8 @@ from sim.experiment.spec import load_spec, base_config
 from sim.calibration.data import load_observations
 from sim.resources import folder, in_clone
 names = sorted(p.stem for p in folder("configs").glob("*.toml"))
+shipped = {kind: sorted(str(p.relative_to(folder(kind))) for p in folder(kind).rglob("*") if p.is_file())
+           for kind in ("configs", "experiments", "data")}
 specs = sorted(p.stem for p in folder("experiments").glob("*.toml"))
 for n in names:
     load_config(n)
@@ -55,6 +57,7 @@ for s in specs:
     base_config(load_spec(s))
 obs = load_observations(folder("data") / "market_shares.csv")
 print(json.dumps({"in_clone": in_clone(), "sim": sim.__file__, "presets": names, "experiments": specs,
+                  "shipped": shipped,
                   "observations": len(obs)}))
 """
 
@@ -99,6 +102,9 @@ def test_wheel_installs_in_a_fresh_venv_and_runs_outside_the_clone(tmp_path):
     assert info["presets"] == sorted(p.stem for p in (ROOT / "configs").glob("*.toml"))
     assert info["experiments"] == sorted(p.stem for p in (ROOT / "experiments").glob("*.toml"))
     assert info["observations"] > 50
+    for kind, files in info["shipped"].items():  # every file of the clone's folder, snapshots included
+        assert files == sorted(str(p.relative_to(ROOT / kind)) for p in (ROOT / kind).rglob("*")
+                               if p.is_file() and "__pycache__" not in p.parts), kind
 
     aicloud = venv / "bin" / "aicloud"
     version = subprocess.run([aicloud, "--version"], capture_output=True, text=True, cwd=work, env=env)

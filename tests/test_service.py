@@ -5,7 +5,7 @@ import pytest
 
 from sim.model import Market
 from sim.simulate import simulate
-from sim.submodels import service
+from sim.submodels import finance, service
 from tests.conftest import make_config, provider
 
 NO_BUILD = {"capacity_response": 0.0}
@@ -69,6 +69,32 @@ def test_providers_do_not_build_for_a_one_quarter_surge():
     calm, surged = bought([]), bought([{"quarter": 3, "multiplier": 5.0, "provider": "Gala"}])
     assert calm[("Gala", 3)] > 0, "demand growth alone makes it build"
     assert surged[("Gala", 3)] == pytest.approx(calm[("Gala", 3)], rel=1e-9)
+
+
+def test_only_served_demand_is_billed():
+    """An overloaded provider serves (and bills) capacity / demand of each customer's compute and
+    tokens; the rest is lost, not paid for.  Revenue = price x billed GPU-quarters."""
+    providers = [provider("Short", initial_share=0.5, compute=3e4, capex_share=0.0),
+                 provider("Ample", initial_share=0.5, compute=1e6, capex_share=0.0)]
+    config = make_config(providers, customers=2000, finance=NO_BUILD, pricing={"token_efficiency_gain": 0.0})
+    market = Market(config=config)
+    people = market.customers
+    people.uses_model[people.provider >= 0] = True
+    people.model_provider[:] = people.provider  # each buys its cloud's model tokens
+    service.step(market)
+    short, ample = market.slots
+    intensity = market.token_compute
+    for p in (short, ample):
+        demand = p.customer_compute + p.tokens_demanded * intensity
+        assert p.demand_gpu == pytest.approx(demand) and p.tokens > 0
+        served = min(1.0, p.serving_capacity / demand)
+        assert p.billed_gpu == pytest.approx(demand * served, rel=1e-9)
+        assert p.served_gpu == pytest.approx(demand * served, rel=1e-9)
+    assert short.utilisation > 2 and short.billed_gpu == pytest.approx(short.serving_capacity, rel=1e-9)
+    assert ample.utilisation < 1 and ample.billed_gpu == pytest.approx(ample.demand_gpu)
+    capacity = short.serving_capacity
+    finance.step(market)
+    assert short.revenue == pytest.approx(short.price * capacity / finance.MILLION, rel=1e-9)
 
 
 def test_rationing_rules_split_a_shortfall():

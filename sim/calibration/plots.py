@@ -4,9 +4,12 @@ markers were not (out of sample).  Year figures are drawn as a bar across the ye
 
 from __future__ import annotations
 
+import sys
+
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:  # headless files; in Jupyter keep its inline backend so figures show
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 

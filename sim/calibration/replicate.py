@@ -6,11 +6,13 @@ draws are made)."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Iterator
 
 from sim.config import Config, with_overrides
+from sim.lifetime import exit_with
 from sim.simulate import RunResult, simulate
 
 
@@ -40,9 +42,11 @@ def run_replications(config: Config, seeds: list[int], *, quarters: int | None =
 
 @contextmanager
 def process_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
-    """A pool of ``workers`` processes (spawned: no fork of a threaded parent), or None for 1."""
+    """A pool of ``workers`` processes (spawned: no fork of a threaded parent), or None for 1.
+    The workers exit when this process dies, even by ``kill -9``."""
     if workers <= 1:
         yield None
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=exit_with, initargs=(os.getpid(),)) as pool:
         yield pool

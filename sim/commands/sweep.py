@@ -6,7 +6,6 @@ import argparse
 import json
 import math
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
@@ -87,10 +86,9 @@ def experiment_main(args: argparse.Namespace) -> int:
     check_options(args)
     spec = load_spec(args.name)
     out = args.out or RESULTS_DIR / spec.name
-    if args.fresh and Store(out).exists() and not args.dry_run:
-        shutil.rmtree(out)  # only a directory that holds sweep results (sweep.json)
-    # Re-running an experiment finishes it (the plan hash check refuses a changed spec).
-    return _run(spec, args, out, resume=Store(out).exists())
+    # Re-running an experiment finishes it (the plan hash check refuses a changed spec). --fresh
+    # discards the old results only once the plan is valid and the engine is up (run_sweep).
+    return _run(spec, args, out, resume=Store(out).exists() and not args.fresh, fresh=args.fresh)
 
 
 def plot_main(args: argparse.Namespace) -> int:
@@ -101,13 +99,15 @@ def plot_main(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec) if args.spec else None
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     bad = [f for f in formats if f not in ("png", "svg", "pdf")]
+    if not formats:
+        raise UserError(f"--formats {args.formats!r}: names no format; allowed: png, svg, pdf")
     if bad:
         raise UserError(f"--formats: {', '.join(bad)} not supported; allowed: png, svg, pdf")
     _report(args.results, spec, formats)
     return 0
 
 
-def _run(spec: Spec, args: argparse.Namespace, out: Path, *, resume: bool) -> int:
+def _run(spec: Spec, args: argparse.Namespace, out: Path, *, resume: bool, fresh: bool = False) -> int:
     workers = default_workers() if args.workers is None else args.workers
     points = designs.size(spec)
     runs = points * spec.replicates
@@ -120,11 +120,11 @@ def _run(spec: Spec, args: argparse.Namespace, out: Path, *, resume: bool) -> in
         raise UserError(f"{spec.source}: {runs:,} runs exceed the limit of {limit:,} (max_runs); "
                         f"add --yes to run them, or set max_runs / --max-runs higher")
     output_dir(out)  # a file in the way or no permission: one line now, not a traceback after the runs
-    skipped = len(Store(out).done_ids()) if resume and Store(out).exists() else 0
+    skipped = len(Store(out).done_ids()) if resume and not fresh and Store(out).exists() else 0
     progress = Progress(runs, skipped, every=args.log_every, label=spec.name)
     try:
         tally = run_sweep(plan, out, workers=workers, scheduler=args.scheduler, resume=resume, progress=progress,
-                          cluster_timeout=args.cluster_timeout)
+                          cluster_timeout=args.cluster_timeout, fresh=fresh)
     except ClusterLost as exc:
         raise UserError(f"{exc.reason}; stopped with {exc.finished} of {exc.total} runs finished "
                         f"({exc.total - exc.finished} pending, kept in {out}); finish with: "

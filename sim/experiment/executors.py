@@ -99,11 +99,20 @@ def local_pool(workers: int) -> Engine:
                                initargs=(os.getpid(),))
 
     def close(cancel: bool) -> None:
-        if cancel:
-            # Stop the runs in flight now: their results would not be recorded anyway.
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                process.terminate()
-        pool.shutdown(wait=True, cancel_futures=cancel)
+        if not cancel:
+            pool.shutdown(wait=True)
+            return
+        # Stop the runs in flight now (their results would not be recorded anyway), and never wait
+        # unbounded: shut down first (nothing new starts), then end the workers, then reap them.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=5)
 
     return Engine(pool, workers, f"local process pool, {workers} worker{'s' if workers != 1 else ''}", close,
                   restartable=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.config import Config, ConfigError, with_overrides
+from sim.config import Config, ConfigError
 from sim.experiment.spec import Spec
 
 
@@ -90,15 +90,3 @@ class Overrides:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise ConfigError([f"{key}: mode = 'scale' needs a number in the base config; it holds {value!r}"])
         return value
-
-
-def check_point(spec: Spec, base: Config, overrides: Overrides, point: dict[str, Any], where: str) -> None:
-    """Apply one design point to the base config; bad keys or values become errors naming the parameter."""
-    problems = []
-    for name, value in point.items():
-        try:
-            with_overrides(base, overrides({name: value}), source=f"{spec.source}: params.{name}")
-        except ConfigError as exc:
-            problems += [f"{p} ({where}: {name} = {value!r})" for p in exc.problems]
-    if problems:
-        raise ConfigError(problems)

@@ -176,6 +176,10 @@ def draw(ctx: Context, f: Figure):
     """The figure and an optional note (e.g. on dropped Sobol' blocks)."""
     if f.where:
         ctx = ctx.restricted(f.where)
+    if f.kind in ("prim", "feature_scoring", "parcoords"):
+        from sim.experiment import ema  # EMA Workbench: imported only when such a figure is asked for
+
+        return ema.draw(ctx, f)
     if f.kind in ("heatmap", "curve"):
         for o in f.outcomes:
             if ctx.outcomes.empty or ctx.outcomes[o].isna().all():

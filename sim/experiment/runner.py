@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -109,10 +110,11 @@ class Plan:
                 yield Task(run_id, d, r, seed, overrides, base_hash, base_raw)
 
 
-def check_out(plan: Plan, store: Store, *, resume: bool) -> set[int]:
-    """Check that ``store`` can take this plan (writes nothing); the run ids already done there."""
+def check_out(plan: Plan, store: Store, *, resume: bool, fresh: bool = False) -> set[int]:
+    """Check that ``store`` can take this plan (writes nothing); the run ids already done there.
+    With ``fresh``, results there will be discarded: nothing counts as done."""
     out = store.root
-    if store.exists():
+    if store.exists() and not fresh:
         old = store.manifest()
         same = old.get("plan_hash") == plan.hash()
         if not resume and not (same and store.journal().empty):  # a sweep that never ran a run is no loss
@@ -128,25 +130,18 @@ def check_out(plan: Plan, store: Store, *, resume: bool) -> set[int]:
     return set()
 
 
-def prepare(plan: Plan, out: Path, *, resume: bool) -> tuple[Store, set[int]]:
-    """Create the output directory, or check that a resumed one holds the same plan."""
-    store = Store(out)
-    done = check_out(plan, store, resume=resume)
-    store.create(plan.manifest(), plan.design.frame())  # a resumed sweep: same runs; refresh outcomes/figures
-    return store, done
-
-
 def run_sweep(plan: Plan, out: Path, *, workers: int, scheduler: str | None = None, resume: bool = False,
               progress: Progress | None = None, engine: Engine | None = None, log=print,
-              cluster_timeout: float = DEFAULT_CLUSTER_TIMEOUT) -> Tally:
+              cluster_timeout: float = DEFAULT_CLUSTER_TIMEOUT, fresh: bool = False) -> Tally:
     """Run the plan's runs that are not done yet into ``out``; the tally of this session.
 
     Raises SweepError before anything is written if ``out`` holds other results (or results without
     ``resume``) or the cluster cannot be reached; ClusterLost if the cluster goes away mid-sweep
     (no workers for ``cluster_timeout`` seconds, or the scheduler lost), with what finished kept;
-    KeyboardInterrupt after Ctrl-C, with what finished kept."""
+    KeyboardInterrupt after Ctrl-C, with what finished kept.  ``fresh`` discards the results in
+    ``out`` (a directory holding sweep.json, nothing else), but only once the engine is up."""
     store = Store(out)
-    done = check_out(plan, store, resume=resume)
+    done = check_out(plan, store, resume=resume, fresh=fresh)
     own_engine = engine is None
     if engine is None:
         try:
@@ -154,6 +149,8 @@ def run_sweep(plan: Plan, out: Path, *, workers: int, scheduler: str | None = No
         except EngineError as exc:
             raise SweepError(str(exc)) from None
     try:
+        if fresh and store.exists():
+            shutil.rmtree(store.root)
         store.create(plan.manifest(), plan.design.frame())
     except BaseException:
         if own_engine:

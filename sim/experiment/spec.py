@@ -45,6 +45,9 @@ class Param(Part):
     log: bool = Field(False, description="space / sample low..high on a log scale")
     mode: Literal["set", "scale"] = Field("set", description="set the key to the value, or multiply the base value by it")
     label: str = Field("", description="axis label in figures")
+    role: Literal["uncertainty", "lever"] = Field(
+        "uncertainty", description="exploratory modelling (EMA Workbench): what the world may be (uncertainty) "
+                                   "or what a provider or regulator chooses (lever)")
 
     @model_validator(mode="after")
     def _check(self) -> "Param":
@@ -143,7 +146,9 @@ class Outcome(Part):
 
 
 class Figure(Part):
-    kind: Literal["shares", "timeseries", "heatmap", "curve", "sensitivity"] = Field(..., description="figure type")
+    kind: Literal["shares", "timeseries", "heatmap", "curve", "sensitivity", "prim", "feature_scoring",
+                  "parcoords"] = Field(..., description="figure type (prim, feature_scoring and parcoords use "
+                                                        "EMA Workbench: the ema extra)")
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="file name stem (default: kind and number)")
     title: str = Field("", description="figure title")
     metric: Literal["revenue", "compute", "tokens", "customers", "cloud_revenue", "ai_cloud_revenue", "maas_tokens"] = Field("revenue", description="share metric")
@@ -154,13 +159,20 @@ class Figure(Part):
     x: str | None = Field(None, description="heatmap/curve: parameter on the x axis")
     y: str | None = Field(None, description="heatmap: parameter on the y axis")
     hue: str | None = Field(None, description="curve: one line per value of this parameter")
-    outcome: str | list[str] | None = Field(None, description="outcome name(s) (heatmap, curve, sensitivity)")
+    outcome: str | list[str] | None = Field(None, description="outcome name(s) (heatmap, curve, sensitivity, prim, "
+                                                              "feature_scoring, parcoords)")
     stat: Literal["mean", "median"] = Field("mean", description="heatmap: statistic across replicates")
     where: dict[str, Scalar] = Field({}, description="only design points where these parameters have these values")
+    threshold: float | None = Field(None, description="prim, parcoords: runs whose outcome is above (or, with "
+                                                      "below = true, below) this value are the cases of interest")
+    below: bool = Field(False, description="prim, parcoords: cases of interest are below the threshold")
+    min_density: float = Field(0.8, gt=0, le=1, description="prim: the box reported is the one with the highest "
+                                                           "coverage whose density reaches this")
 
     @model_validator(mode="after")
     def _check(self) -> "Figure":
-        need = {"heatmap": ("x", "y", "outcome"), "curve": ("x", "outcome"), "sensitivity": ("outcome",)}
+        need = {"heatmap": ("x", "y", "outcome"), "curve": ("x", "outcome"), "sensitivity": ("outcome",),
+                "prim": ("outcome", "threshold"), "feature_scoring": ("outcome",), "parcoords": ("outcome",)}
         missing = [k for k in need.get(self.kind, ()) if getattr(self, k) is None]
         if missing:
             raise ValueError(f"a {self.kind} figure needs {', '.join(missing)}")
@@ -234,8 +246,11 @@ FIGURE_FIELDS = {
     "x": ("heatmap", "curve"),
     "y": ("heatmap",),
     "hue": ("curve",),
-    "outcome": ("heatmap", "curve", "sensitivity"),
+    "outcome": ("heatmap", "curve", "sensitivity", "prim", "feature_scoring", "parcoords"),
     "stat": ("heatmap",),
+    "threshold": ("prim", "parcoords"),
+    "below": ("prim", "parcoords"),
+    "min_density": ("prim",),
 }
 DESIGN_FIELDS = {"second_order": ("sobol",), "levels": ("morris",)}
 
@@ -320,6 +335,10 @@ def _reference_problems(spec: Spec):
             yield f"figures[{i}]: a sensitivity figure uses the whole design; where is not allowed"
         if fig.kind == "sensitivity" and kind not in ("sobol", "morris"):
             yield f"figures[{i}]: a sensitivity figure needs a sobol or morris design (this one is {kind})"
+        if fig.kind == "prim" and len(fig.outcomes) != 1:
+            yield f"figures[{i}]: a prim figure takes one outcome"
+        if fig.kind in ("prim", "feature_scoring", "parcoords") and not names:
+            yield f"figures[{i}]: a {fig.kind} figure needs parameters under [params]"
         if fig.kind == "heatmap" and fig.x == fig.y:
             yield f"figures[{i}]: heatmap x and y must be different parameters"
 

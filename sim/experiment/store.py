@@ -11,7 +11,8 @@ A run counts as done when the journal's last line for it says ``ok`` and its
 part files exist; a part is written before its journal line, so a crash at any
 moment leaves at worst an orphan part that a resumed sweep overwrites.  Each
 journal line is one ``write`` on a file opened for appending, and a torn last
-line (a kill mid-write) is skipped when reading.  Nothing here holds more than
+line (a kill mid-write) is skipped when reading and ended with a newline before a
+resumed sweep appends to it.  Nothing here holds more than
 one run's rows at a time while a sweep runs.
 """
 
@@ -77,6 +78,8 @@ class Store:
         """One journal line, in one write to a file opened for appending."""
         if self._fd is None:
             self._fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            if _ends_torn(self.journal_path):  # a kill mid-write: end that line, or the next record joins it
+                os.write(self._fd, b"\n")
         line = json.dumps({k: record.get(k) for k in RUN_COLUMNS}, separators=(",", ":")) + "\n"
         os.write(self._fd, line.encode())
 
@@ -142,6 +145,15 @@ class Store:
             return pd.DataFrame(columns=columns or [])
         data = ds.dataset(files, format="parquet").to_table(columns=_with_keys(columns)).to_pandas()
         return data.sort_values(["run_id", "step"], kind="stable").reset_index(drop=True)
+
+
+def _ends_torn(path: Path) -> bool:
+    """Whether the file's last line lacks its newline (a write cut short)."""
+    with path.open("rb") as fh:
+        if fh.seek(0, os.SEEK_END) == 0:
+            return False
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
 
 
 def planned_runs(points: int, replicates: int, master: int, common: bool) -> pd.DataFrame:

@@ -8,10 +8,9 @@ cached per worker by its hash, so each run costs one small validation.
 Workers never write to the output directory: they return each run's tables and
 the parent writes them and then its journal line, so nothing reaches the disk
 that the journal does not know about (a worker still busy when the parent stops
-cannot leave a stray part file).  A local pool worker also watches the sweep's
-parent process and exits as soon as it is gone (``kill -9`` of the parent leaves
-no idle workers behind, and then no forkserver either: it exits when its last
-client does).
+cannot leave a stray part file).  A local pool worker exits as soon as the
+sweep's process is gone (``sim.lifetime``: ``kill -9`` of the sweep leaves no idle
+workers behind, and then no forkserver either: it exits when its last client does).
 """
 
 from __future__ import annotations
@@ -19,10 +18,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
-import select
 import signal
 import socket
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -32,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from sim.config import Config, ConfigError, validate, with_overrides
+from sim.lifetime import exit_with
 from sim.model import Market
 
 _BASES: dict[str, Config] = {}
@@ -54,31 +52,9 @@ def ignore_sigint() -> None:
 
 
 def pool_worker_init(parent_pid: int) -> None:
-    """Pool initializer: ignore Ctrl-C and exit when the sweep's parent process dies.
-
-    The worker's own parent is the forkserver, not the sweep, so ``getppid()``
-    and ``PR_SET_PDEATHSIG`` cannot tell; a pidfd on the sweep's process (Linux
-    5.3+) becomes readable when it exits, and elsewhere we poll for it."""
+    """Pool initializer: ignore Ctrl-C and exit when the sweep's process dies (``sim.lifetime``)."""
     ignore_sigint()
-    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    try:
-        fd = os.pidfd_open(parent_pid)
-    except (AttributeError, OSError):
-        fd = None
-    if fd is not None:
-        select.select([fd], [], [])  # readable once the process has exited
-        os._exit(1)
-    while True:
-        try:
-            os.kill(parent_pid, 0)
-        except ProcessLookupError:
-            os._exit(1)
-        except PermissionError:
-            pass  # the pid was reused by someone else's process: ours is gone
-        time.sleep(1.0)
+    exit_with(parent_pid)
 
 
 def execute(task: Task) -> dict[str, Any]:

@@ -1,0 +1,117 @@
+"""Metrics: shares, HHI (0-10,000 scale), concentration ratios CR3/CR5 and the recorded rows."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim import metrics
+from sim.model import Market
+from sim.simulate import simulate
+from tests.conftest import make_config, provider
+
+
+def test_hhi_is_on_the_0_to_10000_scale():
+    assert metrics.hhi(np.array([1.0])) == pytest.approx(10_000.0)  # monopoly
+    assert metrics.hhi(np.full(4, 0.25)) == pytest.approx(2_500.0)  # four equal firms: 10,000 / 4
+    assert metrics.hhi(np.array([0.5, 0.3, 0.2])) == pytest.approx(50**2 + 30**2 + 20**2)
+    assert metrics.hhi(np.zeros(3)) == 0.0
+
+
+def test_concentration_ratio_sums_the_k_largest_shares():
+    shares = np.array([0.05, 0.30, 0.02, 0.25, 0.10, 0.08, 0.20])  # unsorted on purpose
+    assert metrics.concentration_ratio(shares, 1) == pytest.approx(0.30)
+    assert metrics.concentration_ratio(shares, 3) == pytest.approx(0.30 + 0.25 + 0.20)
+    assert metrics.concentration_ratio(shares, 5) == pytest.approx(0.30 + 0.25 + 0.20 + 0.10 + 0.08)
+    assert metrics.concentration_ratio(shares, 7) == pytest.approx(1.0)
+    assert metrics.concentration_ratio(shares[:2], 3) == pytest.approx(0.35), "fewer firms than k: all of them"
+
+
+def test_shares_sum_to_one_or_are_all_zero():
+    values = np.array([3.0, 1.0, 0.0, 4.0])
+    assert metrics.shares_of(values) == pytest.approx([0.375, 0.125, 0.0, 0.5])
+    empty = metrics.shares_of(np.zeros(3))
+    assert empty.dtype == float and (empty == 0).all()
+
+
+@pytest.fixture  # per test, not per module: mutmut credits a run only to the test that ran it
+def six_providers():
+    """Six providers of clearly different sizes, so that the k largest and k smallest differ."""
+    sizes = [0.35, 0.25, 0.15, 0.12, 0.08, 0.05]
+    providers = [provider(f"P{i}", initial_share=s, compute=1e6 * s) for i, s in enumerate(sizes)]
+    return simulate(make_config(providers, customers=3000, quarters=4))
+
+
+@pytest.mark.parametrize("metric", metrics.METRICS)
+def test_recorded_concentration_matches_the_recorded_shares(six_providers, metric):
+    providers, market = six_providers.providers, six_providers.market.set_index("step")
+    for step, rows in providers.groupby("step"):
+        shares = np.sort(rows[f"share_{metric}"].to_numpy())[::-1]
+        assert shares.sum() == pytest.approx(1.0)
+        row = market.loc[step]
+        assert row[f"cr3_{metric}"] == pytest.approx(shares[:3].sum())
+        assert row[f"cr5_{metric}"] == pytest.approx(shares[:5].sum())
+        assert row[f"hhi_{metric}"] == pytest.approx(np.sum((100 * shares) ** 2))
+        assert shares[0] < row[f"cr3_{metric}"] < row[f"cr5_{metric}"] < 1.0
+        assert 10_000 / 6 < row[f"hhi_{metric}"] < 10_000
+
+
+def test_recorded_provider_rows_carry_the_providers_state(six_providers):
+    providers, market = six_providers.providers, six_providers.market
+    assert len(providers) == 6 * 4 and (providers["status"] == "active").all()
+    for step, rows in providers.groupby("step"):
+        row = market.set_index("step").loc[step]
+        assert row["total_revenue"] == pytest.approx(rows["revenue"].sum())
+        assert row["total_tokens"] == pytest.approx(rows["tokens"].sum())
+        assert row["active_providers"] == 6
+        assert rows["customers"].sum() > 0 and rows["model_users"].sum() > 0
+        for metric in metrics.METRICS:
+            assert rows[f"share_{metric}"].to_numpy() == pytest.approx(rows[metric] / rows[metric].sum())
+
+
+FLOW_COLUMNS = ["quarter", "step", "from", "to", "customers"]
+
+
+def test_flows_record_who_moved_where_and_keep_their_columns_when_nobody_moved():
+    segments = {s: {"renewal_hazard": 0.0} for s in ("internet", "enterprise", "government", "startup", "overseas")}
+    still = simulate(make_config(n_identical=2, customers=500, quarters=3,
+                                 demand={"bass_p": 0.0, "bass_q": 0.0, "segments": segments}))
+    assert still.flows.empty and list(still.flows.columns) == FLOW_COLUMNS
+    moving = simulate(make_config(n_identical=2, customers=2000, quarters=3, demand={"bass_p": 0.2}))
+    flows = moving.flows
+    assert list(flows.columns) == FLOW_COLUMNS and len(flows) > 0
+    joined = flows[flows["from"] == metrics.NONE_LABEL].groupby("step")["customers"].sum()
+    assert (joined == moving.market.set_index("step")["new_adopters"]).all(), "every new adopter chose a provider"
+    assert set(flows["quarter"]) <= set(moving.market["quarter"])
+
+
+def test_longest_overload_counts_consecutive_quarters_above_the_limit():
+    rows = pd.DataFrame({
+        "provider": ["B"] * 7 + ["A"] * 7,
+        "utilisation": [1.6, 1.7, 0.9, 1.6, 1.6, 1.6, 1.2,      # B: spells of 2 and 3
+                        1.5, np.nan, 2.0, 2.0, 1.9, 0.5, 0.1],  # A: exactly at the limit is not over; NaN breaks
+    })
+    assert metrics.longest_overload(rows, limit=1.5) == {"B": 3, "A": 3}
+    assert metrics.longest_overload(rows, limit=5.0) == {"B": 0, "A": 0}
+    assert metrics.longest_overload(rows.iloc[:0], limit=1.5) == {}
+
+
+def test_recorded_rows_match_the_market_state_of_their_quarter():
+    config = make_config(n_identical=3, customers=2000, quarters=3, demand={"bass_p": 0.1})
+    market = Market(config=config)
+    for _ in range(3):
+        market.step()
+    providers, quarters, _ = market.recorder.frames()
+    last = quarters.iloc[-1]
+    people = market.customers
+    assert list(quarters["quarter"]) == ["2025Q1", "2025Q2", "2025Q3"] and list(quarters["step"]) == [0, 1, 2]
+    assert last["adopted"] == people.adopted.sum() and last["new_adopters"] == market.new_adopters > 0
+    assert last["churn"] == market.churn and last["frontier"] == market.frontier
+    assert last["open_capability"] == market.open_capability > 0
+    assert last["active_providers"] == 3 and last["entries"] == last["exits"] == 0
+    rows = providers[providers["step"] == 2].set_index("provider")
+    for p in market.active_providers():
+        row = rows.loc[p.name]
+        assert row["model_users"] == np.count_nonzero(people.model_provider == p.slot) > 0
+        assert row["customers"] == np.count_nonzero(people.provider == p.slot) == p.customers
+        assert (row["compute"], row["tokens"], row["revenue"]) == pytest.approx((p.customer_compute, p.tokens, p.revenue))
+        assert (row["price"], row["cash"], row["capability"]) == pytest.approx((p.price, p.cash, p.capability))
