@@ -55,7 +55,7 @@ class Provider(mesa.Agent):
         # Flows of the current quarter, set by the submodels.
         self.revenue = self.internal_revenue = self.opex = self.capex = self.parent_funding = 0.0
         self.captive_served = 0.0
-        self.served_share = self.customer_served_share = 1.0  # of all demand; of customers' demand
+        self.served_share = self.customer_served_share = self.apps_served_share = 1.0  # of all demand; customers'; own apps'
         self.capacity_unfunded = False  # wanted GPUs for its capacity gap that neither it nor its parent could pay for
         self.demand_gpu = self.planned_gpu = self.served_gpu = self.billed_gpu = self.utilisation = 0.0
         self.customer_compute = self.tokens = 0.0

@@ -686,6 +686,9 @@ def _describe(err: dict[str, Any], raw: dict[str, Any], source: str) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
+        moved = MOVED_KEYS.get(".".join(str(part) for part in loc))
+        if moved:
+            return f"{source}: {key}: no longer a key: {moved}"
         return f"{source}: {key}: unknown key{suggest(loc[-1], allowed)}; allowed keys here: {', '.join(allowed)}"
     if kind == "missing":
         return f"{source}: {key}: required key is missing"
@@ -697,6 +700,13 @@ def _describe(err: dict[str, Any], raw: dict[str, Any], source: str) -> str:
         detail = _allowed_text(field)
     got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], (dict, list)) else ""
     return f"{source}: {where}{msg}{got}{detail}"
+
+
+# Keys that were replaced by another mechanism: the error says where the setting went.
+MOVED_KEYS = {
+    "finance.captive_billing": "what a provider's own apps pay for their compute is its parent's "
+                               "transfer_price ('cost' or 'market') in [[parents]]; without a parent they pay unit cost",
+}
 
 
 def _key_path(loc: list[Any], raw: dict[str, Any]) -> str:

@@ -28,9 +28,10 @@ def test_provider_without_capex_falls_behind():
 
 def data_lead(flywheel: float) -> np.ndarray:
     """Capability of a provider with large captive token volume over an identical one without:
-    same fleet (no capex, no capacity building), so data is the only difference."""
-    providers = [provider("Data", initial_share=0.5, captive_tokens=1e6, capex_share=0.0),
-                 provider("Plain", initial_share=0.5, capex_share=0.0)]
+    same fleet (no capex, no capacity building), so data is the only difference.  The fleet is
+    large enough that demand never outgrows it: own apps' data counts only as far as they are served."""
+    providers = [provider("Data", initial_share=0.5, captive_tokens=1e6, capex_share=0.0, compute=1e6),
+                 provider("Plain", initial_share=0.5, capex_share=0.0, compute=1e6)]
     result = simulate(make_config(providers, customers=500, quarters=40, open_weights=NO_OPEN,
                                   finance={"capacity_response": 0.0}, capability={"flywheel": flywheel}))
     return capability_path(result, "Data") / capability_path(result, "Plain")

@@ -34,6 +34,7 @@ BAD_FILES = {
                     ["parents[0] (G)", "either budget_per_quarter or budget_total"]),
     "total budget without a window": ('[[parents]]\nname = "G"\nbudget_total = 50.0\n' + GOOD_PROVIDERS, ["budget_total needs budget_quarters"]),
     "unknown transfer price": ('[[parents]]\nname = "G"\ntransfer_price = "free"\n' + GOOD_PROVIDERS, ["parents[0] (G).transfer_price", "'cost' or 'market'"]),
+    "removed captive_billing": ('[finance]\ncaptive_billing = 2.0\n' + GOOD_PROVIDERS, ["finance.captive_billing: no longer a key", "transfer_price"]),
     "unknown rationing rule": ('[service]\nrationing = "random"\n' + GOOD_PROVIDERS, ["service.rationing", "own_apps_first"]),
 }
 

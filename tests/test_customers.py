@@ -4,15 +4,16 @@ totals, the per-segment cache, and the read-only views for inspection."""
 import numpy as np
 import pytest
 
-from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY, CustomerPopulation
+from sim.customers import (NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY, CustomerPopulation,
+                           bernoulli_indices)
 from sim.model import Market
 from tests.conftest import make_config
 
 SEGMENTS = ("internet", "enterprise", "government", "startup", "overseas")
 
 
-def population(customers=20_000, seed=3, **demand):
-    config = make_config(customers=customers, seed=seed, demand=demand)
+def population(customers=20_000, seed=3, pricing=None, **demand):
+    config = make_config(customers=customers, seed=seed, demand=demand, pricing=pricing or {})
     return CustomerPopulation(config, np.random.default_rng(seed)), config
 
 
@@ -48,7 +49,7 @@ def test_segments_follow_their_weights_and_sizes():
 
 def test_token_need_follows_compute_intensity_and_token_share():
     segs = {s: {"token_intensity": 2.0 if s == "internet" else 1.0} for s in SEGMENTS}
-    people, config = population(segments=segs, token_share=0.25)
+    people, config = population(segments=segs, token_share=0.25, pricing={"token_compute": 4.0})
     ratio = people.token_need / people.compute
     internet = people.segment == 0
     per_token = config.pricing.token_compute
@@ -119,6 +120,11 @@ def test_view_and_frame_show_one_customer_as_stored():
     assert (v.w_capability, v.w_price, v.w_fit, v.w_reliability) == pytest.approx(
         [float(w[W_CAPABILITY]), float(w[W_PRICE]), float(w[W_FIT]), float(w[W_RELIABILITY])])
     assert people.view(i).provider == str(people.provider[i]), "without names: the slot number"
+    people.model_provider[i], people.model_tenure[i] = 2, 3
+    people.second_provider[i], people.split[i], people.multihomer[i] = 1, 0.25, True
+    layered = people.view(i, market.names)
+    assert (layered.model_provider, layered.model_tenure) == (market.names[2], 3)
+    assert (layered.second_provider, layered.split, layered.multihomer) == (market.names[1], 0.25, True)
     none = people.view(j, market.names)
     assert none.provider is None and none.uses_model is False and isinstance(none.tenure, int)
     assert none.adopted is bool(people.adopted[j])
@@ -129,6 +135,8 @@ def test_view_and_frame_show_one_customer_as_stored():
     row = frame.iloc[i]
     assert row["segment"] == v.segment and row["provider"] == people.provider[i] and row["tenure"] == 5
     assert bool(row["adopted"]) and bool(row["uses_model"])
+    assert (row["model_provider"], row["model_tenure"], row["second_provider"], row["split"], row["multihomer"]) == \
+        (2, 3, 1, 0.25, True)
     assert (row["compute_demand"], row["token_need"]) == pytest.approx((v.compute_demand, v.token_need))
     assert (row["w_capability"], row["w_price"], row["w_fit"], row["w_reliability"]) == pytest.approx(
         (v.w_capability, v.w_price, v.w_fit, v.w_reliability))
@@ -138,3 +146,27 @@ def test_population_memory_grows_with_customers_only():
     small, big = population(customers=1000)[0], population(customers=3000)[0]
     assert big.nbytes == 3 * small.nbytes
     assert small.nbytes >= small.compute.nbytes + small.weights.nbytes + small.provider.nbytes + small.adopted.nbytes
+
+
+def test_a_tail_index_of_two_still_gives_finite_sizes():
+    people, _ = population(customers=2000, size_tail=2.0, market_compute=1e5)
+    assert np.isfinite(people.compute).all() and people.compute[people.adopted].sum() == pytest.approx(1e5, rel=1e-4)
+
+
+class AllGapsOne:
+    """A stand-in generator whose exponential draws are all 0: every gap is 1, so every index is drawn."""
+
+    def standard_exponential(self, size):
+        return np.zeros(size)
+
+
+def test_bernoulli_gaps_refill_until_past_n():
+    """With a small p the successes are drawn in chunks of about n p + 4 sd + 16 gaps; when a chunk
+    ends before n the next one goes on from its last position (here: every gap 1, so all of 0..n-1)."""
+    for n in (1, 16, 17, 18, 40, 200):  # chunks of 16-18 gaps: a chunk may end just before, at or past n
+        assert np.array_equal(bernoulli_indices(AllGapsOne(), n, 0.01), np.arange(n)), n
+
+
+def test_bernoulli_indices_of_one_customer():
+    draws = [bernoulli_indices(np.random.default_rng(s), 1, 0.9).tolist() for s in range(40)]
+    assert draws.count([0]) > 30 and set(map(tuple, draws)) <= {(0,), ()}

@@ -157,3 +157,14 @@ def test_capacity_planning_reaches_its_headroom_with_constant_demand():
                          demand={"bass_p": 0.0, "bass_q": 0.0, "token_share": 0.0, "segments": segments})
     rows = simulate(config).providers
     assert rows["utilisation"].iloc[-5:].to_numpy() == pytest.approx(1 / 1.15, rel=0.01)
+
+
+def test_capacity_planning_builds_for_own_apps_growth_until_new_gpus_serve():
+    """Own apps grow 10 % a quarter (a known plan): capacity keeps the headroom over their demand.
+    Planning on this quarter's captive demand would fall (1.1)^2 short and run above capacity."""
+    segments = {s: {"growth": 0.0, "token_growth": 0.0} for s in ("internet", "enterprise", "government", "startup", "overseas")}
+    providers = [provider("Apps", initial_share=1.0, compute=3e5, capex_share=0.0, captive_compute=2e5, captive_growth=0.1)]
+    config = make_config(providers, customers=1000, quarters=30, finance={"capacity_response": 1.0},
+                         demand={"bass_p": 0.0, "bass_q": 0.0, "token_share": 0.0, "market_compute": 1e4, "segments": segments})
+    util = simulate(config).providers["utilisation"].to_numpy()
+    assert util[-5:] == pytest.approx(1 / 1.15, rel=0.02)

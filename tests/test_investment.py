@@ -54,3 +54,34 @@ def test_racing_never_spends_more_than_cash_flow_and_the_cash_draw():
     funds = max(0.0, poor.revenue + poor.internal_revenue - poor.opex) + 0.1 * max(0.0, poor.cash)
     wanted = investment.race_capex(market, poor, gpu_cost=0.02)
     assert 0 < wanted <= funds + 1e-9
+
+
+def test_racing_effort_falls_linearly_from_the_frontier_to_the_give_up_gap():
+    assert investment.racing_effort(1.0, 1.0, 0.3) == 1.0
+    assert investment.racing_effort(1.2, 1.0, 0.3) == 1.0, "ahead of the frontier: still 1"
+    assert investment.racing_effort(0.85, 1.0, 0.3) == pytest.approx(0.5)
+    assert investment.racing_effort(0.6, 1.0, 0.3) == 0.0
+    assert investment.racing_effort(0.5, 0.0, 0.3) == 1.0, "no frontier yet: no gap"
+
+
+def test_installed_fleet_counts_gpus_on_order():
+    market = Market(config=make_config(n_identical=2, customers=100, finance={"capex_lag": 2}))
+    p = market.slots[0]
+    p.compute = 1000.0
+    p.pipeline.clear()
+    p.pipeline.extend([200.0, 300.0])
+    assert investment.installed(p) == 1500.0
+
+
+def test_expected_growth_is_last_quarters_growth_of_planned_demand_remembered_per_quarter():
+    market = Market(config=make_config(n_identical=2, customers=100))
+    a, b = market.slots
+    a.planned_gpu, b.planned_gpu = 600.0, 400.0
+    assert investment.expected_growth(market) == 0.0, "no history: no growth"
+    a.planned_gpu = 900.0
+    assert investment.expected_growth(market) == 0.0, "remembered within the quarter"
+    market.investment_memo = (market.t - 1, *market.investment_memo[1:])  # as if a quarter had passed
+    assert investment.expected_growth(market) == pytest.approx(0.3)      # 1,000 -> 1,300
+    market.investment_memo = (market.t - 1, *market.investment_memo[1:])
+    a.planned_gpu = 100.0
+    assert investment.expected_growth(market) == 0.0, "never negative"

@@ -88,7 +88,7 @@ def test_longest_overload_counts_consecutive_quarters_above_the_limit():
     rows = pd.DataFrame({
         "provider": ["B"] * 7 + ["A"] * 7,
         "utilisation": [1.6, 1.7, 0.9, 1.6, 1.6, 1.6, 1.2,      # B: spells of 2 and 3
-                        1.5, np.nan, 2.0, 2.0, 1.9, 0.5, 0.1],  # A: exactly at the limit is not over; NaN breaks
+                        2.0, 2.0, 1.9, 1.5, 1.6, np.nan, 1.7],  # A: exactly at the limit is not over; NaN breaks
     })
     assert metrics.longest_overload(rows, limit=1.5) == {"B": 3, "A": 3}
     assert metrics.longest_overload(rows, limit=5.0) == {"B": 0, "A": 0}

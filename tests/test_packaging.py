@@ -123,3 +123,9 @@ def test_wheel_installs_in_a_fresh_venv_and_runs_outside_the_clone(tmp_path):
     assert run.returncode == 0, run.stderr
     shipped = json.loads((work / "runs" / "china_2025" / "manifest.json").read_text())
     assert shipped["start_from"]["sha256"]
+    # validate with the observed data shipped in the wheel (no data/ in the working directory)
+    check = subprocess.run([aicloud, "validate", "china_history_2020", "--fit", "2020Q1:2023Q4", "--replications", "1",
+                            "--customers", "300", "--workers", "1", "--no-progress", "--out", "val"],
+                           capture_output=True, text=True, cwd=work, env=env, timeout=300)
+    assert check.returncode == 0, check.stderr
+    assert json.loads((work / "val" / "validation.json").read_text())["data"].startswith(site)

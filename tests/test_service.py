@@ -165,3 +165,27 @@ def test_a_capacity_shortfall_lowers_served_tokens_and_does_not_raise_share():
     assert short.loc["A", "tokens"] < 0.8 * ample.loc["A", "tokens"]
     assert short.loc["A", "share_maas_tokens"] < ample.loc["A", "share_maas_tokens"]
     assert short.loc["A", "tokens_demanded"] == pytest.approx(ample.loc["A", "tokens_demanded"], rel=0.2)
+
+
+def test_rationed_own_apps_yield_less_data_for_the_model():
+    """Own apps' tokens feed the flywheel only as far as their compute is served: under a shortfall,
+    serving them first trains the model faster than serving customers first."""
+    providers = [provider("Group", initial_share=0.5, compute=1.5e5, captive_compute=8e4, captive_tokens=4e5,
+                          capex_share=0.0, capability=0.5),
+                 provider("Other", initial_share=0.5, compute=4e5, capability=0.5)]
+
+    def capability(rule):
+        config = make_config(providers, customers=2000, quarters=6, finance=NO_BUILD, service={"rationing": rule},
+                             demand={"token_share": 0.0}, open_weights={"enabled": False})
+        rows = simulate(config).providers.query("provider == 'Group'")
+        assert rows["utilisation"].min() > 1.2
+        return rows["capability"].iloc[-1]
+
+    assert capability("own_apps_first") > capability("proportional") > capability("customers_first")
+
+
+def test_rationing_never_gives_a_negative_share():
+    # capacity / customers * customers rounds above capacity here: 216600.18... - 2.9e-11 left over.
+    capacity, first_claim = 216600.18053121626, 399461.233484087
+    assert service.ration(capacity, first_claim, 5.0, "customers_first")[1] == 0.0
+    assert service.ration(capacity, 5.0, first_claim, "own_apps_first")[0] == 0.0

@@ -5,6 +5,7 @@ keeps a lasting capability lead.  The frontier is the best active provider's
 capability; the open-weights model follows it with a lag and a gap, and gives every
 provider a floor.
 
+    data_j       = tokens served_j + captive_tokens_j * share of own apps' demand served_j
     research_j   = learning_rate * synergy_j * (training_j / (reference_training * (1 + training_cost_growth) ** t)) ** compute_elasticity
                    * (1 + flywheel * (data_j / reference_data) ** data_elasticity)
     knowledge_j += research_j                                     (model owners only)
@@ -70,7 +71,7 @@ def step(market) -> None:
     active = market.active_providers()
     for p in active:
         if p.has_model:
-            data = p.tokens + p.captive_tokens
+            data = p.tokens + p.captive_tokens * p.apps_served_share  # own apps' data only as far as they were served
             p.knowledge += progress(cap_cfg, p.training_compute, data, market.t, p.synergy)
             p.own_capability = capability_of(p.knowledge, cap_cfg)
         p.captive_compute *= 1.0 + p.captive_growth

@@ -140,6 +140,7 @@ def step(market) -> None:
         p.captive_served = captive * captive_share
         p.served_share = (p.served_gpu + p.captive_served) / p.demand_gpu if p.demand_gpu > 0 else 1.0
         p.customer_served_share = served
+        p.apps_served_share = captive_share
         p.billed_compute_gpu = p.customer_compute * served
         p.billed_ai_gpu = float(now["ai_compute"][j]) * served
         p.billed_token_gpu = p.tokens * intensity * cut[j]
@@ -165,8 +166,14 @@ def ration(capacity: float, customers: float, own_apps: float, rule: str) -> tup
         return share, share
     if rule == "own_apps_first":
         first = min(1.0, capacity / own_apps) if own_apps > 0 else 1.0
-        return ((capacity - first * own_apps) / customers if customers > 0 else 1.0), first
+        return _rest(capacity - first * own_apps, customers), first
     if rule == "customers_first":
         first = min(1.0, capacity / customers) if customers > 0 else 1.0
-        return first, ((capacity - first * customers) / own_apps if own_apps > 0 else 1.0)
+        return first, _rest(capacity - first * customers, own_apps)
     raise ValueError(f"unknown rationing rule {rule!r}; allowed: own_apps_first, customers_first, proportional")
+
+
+def _rest(left: float, demand: float) -> float:
+    """Share of ``demand`` served from the capacity ``left`` after the first claim (0..1; the
+    subtraction may round a hair below zero)."""
+    return min(1.0, max(0.0, left / demand)) if demand > 0 else 1.0
