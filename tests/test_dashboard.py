@@ -332,3 +332,25 @@ def test_no_mesa_defaults_and_every_slider_shows_its_value(small):
     assert rc.find(meta_ref="value-import_cap").widget.children[0] == "off"  # the cap is off in minimal
     slider_labels = {w.label for w in rc.find(v.Slider).widgets}
     assert len(slider_labels) == len(controls(small)) - 2 + 1  # the sliders (not the select, checkbox), play speed
+
+
+def test_a_quarter_that_fails_is_shown_in_the_panel_not_as_a_traceback(small, monkeypatch):
+    v = require("ipyvuetify")
+    from sim import guard
+    from sim.errors import NonFiniteState
+
+    def failing(market):
+        if market.t == 1:
+            raise NonFiniteState("quarter 2025Q2 (quarter 2 of 20): FullStack's cash became NaN in the money mechanism")
+
+    monkeypatch.setattr(guard, "check", failing)
+    rc = _render(small)
+    step = rc.find(v.Btn, children=["Step"]).widget
+    step.click()
+    assert not rc.find(v.Alert)
+    step.click()
+    (alert,) = rc.find(v.Alert).widgets
+    assert "FullStack's cash became NaN" in str(alert.children) and "press Reset" in str(alert.children)
+    assert rc.find(v.Btn, children=["Step"]).widget.disabled  # the model is mid-quarter: only Reset goes on
+    rc.find(v.Btn, children=["Reset"]).widget.click()
+    assert not rc.find(v.Alert) and not rc.find(v.Btn, children=["Step"]).widget.disabled

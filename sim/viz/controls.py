@@ -81,7 +81,8 @@ def RunControls(model: solara.Reactive, make_model: Callable[[], Any], play_inte
     playing = solara.use_reactive(False)
     error = solara.use_reactive(None)
     interval = solara.use_reactive(play_interval)
-    at_end = not model.value.running
+    failed = error.value is not None  # a quarter that failed leaves the model mid-quarter: only Reset goes on
+    at_end = not model.value.running or failed
 
     def advance() -> bool:
         """One quarter; False (and the error shown) if the model cannot go on."""
@@ -125,7 +126,7 @@ def RunControls(model: solara.Reactive, make_model: Callable[[], Any], play_inte
     with solara.Row(classes=["control-row"], gap="4px"):
         solara.SliderInt("Play speed (ms per quarter)", value=interval, min=10, max=1000, step=10)
         solara.Text(f"{interval.value:,}", classes=["control-value"])
-    if at_end:
+    if at_end and not failed:
         solara.Text(end_note(model.value), classes=["run-note"]).meta(ref="run-end-note")
-    if error.value:
-        solara.Error(label=error.value)
+    if failed:
+        solara.Error(label=f"{error.value} (Play and Step are off; press Reset to start again)")
