@@ -61,6 +61,7 @@ class Provider(mesa.Agent):
         self.customer_compute = self.tokens = 0.0
         # tokens: external customers' tokens served from its GPUs (its model, or open weights it serves)
         self.tokens_demanded = self.unserved_tokens = 0.0
+        self.captive_tokens_quarter = 0.0  # own apps' tokens this quarter (captive_tokens grows after it)
         self.billed_compute_gpu = self.billed_token_gpu = self.billed_ai_gpu = 0.0
         self.customers = self.model_users = 0
         self.gpus_bought = 0.0

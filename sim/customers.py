@@ -82,7 +82,7 @@ class CustomerView:
 
 class CustomerPopulation:
     """All customers as arrays (43 bytes per customer, plus 4 for each per-segment table
-    cached by ``spread``: 8 in a run, for demand growth).
+    cached by ``spread``: 12 in a run, for demand growth and the multi-homing split).
 
     segment      int8     index into ``segment_names``
     compute      float32  compute demand, GPU-equivalents

@@ -82,7 +82,7 @@ class Recorder:
             values["ai_cloud_revenue"][p.slot] = p.price * (p.billed_ai_gpu + p.billed_token_gpu) / MILLION
             extra["tokens_demanded"][p.slot] = p.tokens_demanded
             extra["unserved_tokens"][p.slot] = p.unserved_tokens
-            extra["captive_tokens"][p.slot] = p.captive_tokens
+            extra["captive_tokens"][p.slot] = p.captive_tokens_quarter
         shares = {m: shares_of(v) for m, v in values.items()}
         people = market.customers
         model_users = np.bincount(people.model_provider.astype(np.intp) + 1, minlength=n + 1)[1:]

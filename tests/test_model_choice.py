@@ -170,3 +170,13 @@ def test_every_layer_share_sums_to_one_each_quarter():
         totals = result.providers.groupby("step")[f"share_{metric}"].sum()
         assert np.allclose(totals, 1.0), metric
         assert (result.market[f"hhi_{metric}"] > 0).all() and (result.market[f"cr3_{metric}"] <= 1 + 1e-12).all()
+
+
+def test_captive_tokens_are_recorded_apart_from_maas_tokens():
+    providers = [provider("Apps", initial_share=0.5, captive_tokens=5e4, captive_growth=0.1), provider("Plain", initial_share=0.5)]
+    rows = simulate(make_config(providers, customers=1000, quarters=3, demand=FAST_USE)).providers.set_index(["provider", "step"])
+    assert rows.loc[("Apps", 0), "captive_tokens"] == pytest.approx(5e4)  # this quarter's, before it grows
+    assert rows.loc[("Apps", 2), "captive_tokens"] == pytest.approx(5e4 * 1.1 ** 2)
+    assert rows.loc[("Plain", 2), "captive_tokens"] == 0.0
+    # Own apps' tokens are not MaaS: the two providers' MaaS tokens come from customers alone.
+    assert rows.xs(2, level="step")["maas_tokens"].sum() == pytest.approx(rows.xs(2, level="step")["tokens"].sum())

@@ -117,6 +117,12 @@ def test_wheel_installs_in_a_fresh_venv_and_runs_outside_the_clone(tmp_path):
     assert manifest["versions"]["aicloud-sim"] == __version__ and manifest["git_commit"] is None
     assert manifest["config_source"].startswith(site)  # the preset came from the wheel
     assert (out / "shares.png").stat().st_size > 0
+    # The default preset starts from a snapshot shipped with the presets.
+    run = subprocess.run([aicloud, "run", "china_2025", "--customers", "300", "--quarters", "2"], capture_output=True,
+                         text=True, cwd=work, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    shipped = json.loads((work / "runs" / "china_2025" / "manifest.json").read_text())
+    assert shipped["start_from"]["sha256"]
     # validate with the observed data shipped in the wheel (no data/ in the working directory)
     check = subprocess.run([aicloud, "validate", "china_history_2020", "--fit", "2020Q1:2023Q4", "--replications", "1",
                             "--customers", "300", "--workers", "1", "--no-progress", "--out", "val"],

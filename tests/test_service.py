@@ -125,6 +125,48 @@ def test_own_apps_first_puts_the_shortfall_on_customers_reliability():
     assert apps_first.loc[0, "internal_revenue"] > proportional.loc[0, "internal_revenue"] > customers_first.loc[0, "internal_revenue"]
 
 
+def test_served_tokens_never_exceed_demanded_and_a_shortfall_does_not_raise_token_share():
+    """Shares count served tokens: a provider swamped by a surge serves fewer tokens than it is
+    asked for, and its token share does not jump with the demand it could not serve."""
+    providers = [provider("Gala", initial_share=0.5, compute=3e5, capex_share=0.0),
+                 provider("Other", initial_share=0.5, compute=3e5, capex_share=0.0)]
+    segments = {s: {"model_use_rate": 0.6} for s in ("internet", "enterprise", "government", "startup", "overseas")}
+
+    def rows(surge):
+        config = make_config(providers, customers=3000, quarters=6, finance=NO_BUILD, open_weights={"enabled": False},
+                             demand={"segments": segments, "token_share": 1.0},
+                             service={"surges": [{"quarter": 4, "multiplier": 8.0, "provider": "Gala"}] if surge else []})
+        return simulate(config).providers.set_index(["provider", "step"])
+
+    calm, surged = rows(False), rows(True)
+    assert (surged["tokens"] <= surged["tokens_demanded"] * (1 + 1e-12)).all()
+    gala, other = ("Gala", 4), ("Other", 4)
+    assert surged.loc[gala, "tokens_demanded"] > 5 * calm.loc[gala, "tokens_demanded"]
+    assert surged.loc[gala, "unserved_tokens"] > 0 and surged.loc[gala, "utilisation"] > 2
+    # Served tokens are capacity-bound: far below the demanded eightfold.
+    assert surged.loc[gala, "tokens"] < 0.5 * surged.loc[gala, "tokens_demanded"]
+    # The share of served tokens moves little; a share of demanded tokens would jump (the old count).
+    def demanded_share(t):
+        return t.loc[gala, "tokens_demanded"] / (t.loc[gala, "tokens_demanded"] + t.loc[other, "tokens_demanded"])
+    assert demanded_share(surged) > demanded_share(calm) + 0.3
+    assert surged.loc[gala, "share_maas_tokens"] < calm.loc[gala, "share_maas_tokens"] + 0.12
+
+
+def test_a_capacity_shortfall_lowers_served_tokens_and_does_not_raise_share():
+    def last(compute):
+        providers = [provider("A", initial_share=0.5, compute=compute, capex_share=0.0),
+                     provider("B", initial_share=0.5, compute=4e5, capex_share=0.0)]
+        config = make_config(providers, customers=3000, quarters=4, finance=NO_BUILD, open_weights={"enabled": False},
+                             demand={"token_share": 1.0}, service={"overload_penalty": 0.0})
+        return simulate(config).providers.query("step == 3").set_index("provider")
+
+    ample, short = last(4e5), last(1e5)
+    assert short.loc["A", "utilisation"] > 1.5 > ample.loc["A", "utilisation"]
+    assert short.loc["A", "tokens"] < 0.8 * ample.loc["A", "tokens"]
+    assert short.loc["A", "share_maas_tokens"] < ample.loc["A", "share_maas_tokens"]
+    assert short.loc["A", "tokens_demanded"] == pytest.approx(ample.loc["A", "tokens_demanded"], rel=0.2)
+
+
 def test_rationed_own_apps_yield_less_data_for_the_model():
     """Own apps' tokens feed the flywheel only as far as their compute is served: under a shortfall,
     serving them first trains the model faster than serving customers first."""

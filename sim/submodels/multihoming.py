@@ -39,7 +39,7 @@ def step(market) -> None:
     target = multihoming_table(cfg, "split").astype(np.float32)
     if moved.size:
         migrate(people, moved, moved_from, active)
-    drop_inactive_seconds(people, active)
+    # A second cloud that exits is cleared by ``on_exit`` (entry_exit), so none is inactive here.
     settle(people, target, cfg.multihoming.migration_rate)
     pick_second_clouds(market, target, active)
 
@@ -58,18 +58,11 @@ def migrate(people, moved: np.ndarray, moved_from: np.ndarray, active: np.ndarra
     people.split[lost] = 0.0
 
 
-def drop_inactive_seconds(people, active: np.ndarray) -> None:
-    """A second cloud that is no longer active (or is now the primary) hands its workload back."""
-    has = people.second_provider != NO_PROVIDER
-    bad = has & (~active[np.maximum(people.second_provider, 0)] | (people.second_provider == people.provider))
-    if bad.any():
-        people.second_provider[bad] = NO_PROVIDER
-        people.split[bad] = 0.0
-
-
 def settle(people, target: np.ndarray, rate: float) -> None:
     """Migrations in progress move ``rate`` of the excess over the target split to the primary."""
-    idx = np.flatnonzero(people.second_provider != NO_PROVIDER)
+    # Only customers above their target move: a multi-homer at its split is skipped cheaply.
+    tau_all = people.spread(target)
+    idx = np.flatnonzero((people.split > tau_all) | ((people.split > 0) & ~people.multihomer))
     if not idx.size:
         return
     tau = np.where(people.multihomer[idx], target[people.segment[idx]], np.float32(0.0))

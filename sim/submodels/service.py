@@ -21,7 +21,6 @@ import numpy as np
 from sim.customers import NO_PROVIDER
 from sim.submodels import parents
 from sim.submodels.model_choice import token_price_ratio
-from sim.submodels.multihoming import workload_parts
 from sim.submodels.pricing import token_price_factor
 
 
@@ -52,49 +51,56 @@ def surge_multipliers(market, holder: np.ndarray | None = None) -> tuple[np.ndar
     return per_customer, per_slot
 
 
-def totals(holder: np.ndarray, weights: np.ndarray | None, n_slots: int) -> np.ndarray:
-    """Per slot: the sum of ``weights`` (or the count, for None) over customers whose
-    ``holder`` is that slot; -1 counts nowhere.  float64, shape (n_slots,)."""
-    key = holder.astype(np.intp)
-    key += 1
-    if weights is None:
-        return np.bincount(key, minlength=n_slots + 1)[1:].astype(np.float64)
-    return np.bincount(key, weights=weights.astype(np.float64, copy=False), minlength=n_slots + 1)[1:]
-
-
 def demand_by_slot(market, *, surges: bool = True) -> dict[str, np.ndarray]:
     """Per slot, this quarter: ``compute`` (customers' compute on it, primary and second
     clouds), ``ai_compute`` (the part of it from customers who use models), ``token_need``
-    (token need of the customers buying its model, before the price response).  With
-    ``surges`` the quarter's surges are applied; without them it is the usual demand that
-    capacity is planned for.  float64 arrays of shape (slots,)."""
+    (token need of the customers buying its model, before the price response),
+    ``customers`` (count by primary cloud) and ``model_users`` (count by model provider).
+    With ``surges`` the quarter's surges are applied; without them it is the usual demand
+    that capacity is planned for.  float64 arrays of shape (slots,).
+
+    A customer's compute splits as in ``multihoming.workload_parts`` (second = compute x
+    split, primary = compute - second, float64), so the slots' totals conserve workload."""
     people = market.customers
     n = market.n_slots
     second = people.second_provider
-    split_any = bool((second != NO_PROVIDER).any())
+    multi = bool(people.split.any())  # split is 0 exactly where there is no second cloud
     mult = {"provider": None, "second": None, "model": None}
     if surges:
         mult["provider"] = surge_multipliers(market, people.provider)[0]
         if mult["provider"] is not None:
             mult["second"] = surge_multipliers(market, second)[0]
             mult["model"] = surge_multipliers(market, people.model_provider)[0]
-    primary = workload_parts(people)[0] if split_any else people.compute
+    primary = people.compute.astype(np.float64)
+    if multi:
+        part = primary * people.split  # exact: a product of two float32 in float64
+        primary -= part
     if mult["provider"] is not None:
-        primary = primary * mult["provider"]
-    out = {"compute": totals(people.provider, primary, n),
-           "ai_compute": totals(people.provider, primary * people.uses_model, n)}
-    if split_any:
-        on = np.flatnonzero(second != NO_PROVIDER)
-        part = workload_parts(people, on)[1]
+        primary *= mult["provider"]
+    # One pass for compute, AI compute and counts: bins are (slot + 1, uses a model).
+    uses = people.uses_model.view(np.int8)
+    key = people.provider.astype(np.intp)
+    key += 1
+    key *= 2
+    key += uses
+    sums = np.bincount(key, weights=primary, minlength=2 * (n + 1)).reshape(n + 1, 2)[1:]
+    counts = np.bincount(key, minlength=2 * (n + 1)).reshape(n + 1, 2)[1:]
+    out = {"compute": sums.sum(axis=1), "ai_compute": sums[:, 1].copy(), "customers": counts.sum(axis=1).astype(np.float64)}
+    if multi:
         if mult["second"] is not None:
-            part = part * mult["second"][on]
-        out["compute"] += totals(second[on], part, n)
-        out["ai_compute"] += totals(second[on], part * people.uses_model[on], n)
-    users = np.flatnonzero(people.model_provider != NO_PROVIDER)
-    need = people.token_need[users]
-    if mult["model"] is not None:
-        need = need * mult["model"][users]
-    out["token_need"] = totals(people.model_provider[users], need, n)
+            part *= mult["second"]
+        np.copyto(key, second)
+        key += 1  # no second cloud: bin 0 (its part is 0 anyway), dropped
+        key *= 2
+        key += uses
+        extra = np.bincount(key, weights=part, minlength=2 * (n + 1)).reshape(n + 1, 2)[1:]
+        out["compute"] += extra.sum(axis=1)
+        out["ai_compute"] += extra[:, 1]
+    model_key = people.model_provider.astype(np.intp)
+    model_key += 1  # customers without a model provider fall in bin 0, dropped
+    need = people.token_need if mult["model"] is None else people.token_need * mult["model"]
+    out["token_need"] = np.bincount(model_key, weights=need, minlength=n + 1)[1:]
+    out["model_users"] = np.bincount(model_key, minlength=n + 1)[1:].astype(np.float64)
     return out
 
 
@@ -113,8 +119,7 @@ def step(market) -> None:
     now = demand_by_slot(market) if surging else usual
     per_slot = surge_multipliers(market)[1]
     token_volume = now["token_need"] * volume_factor
-    customers = totals(people.provider, None, n)
-    model_users = totals(people.model_provider, None, n)
+    customers, model_users = now["customers"], now["model_users"]
     for p in market.active_providers():
         j = p.slot
         captive = p.captive_compute * per_slot[j]
@@ -122,6 +127,7 @@ def step(market) -> None:
         p.tokens_demanded = float(token_volume[j])
         p.customers = int(customers[j])
         p.model_users = int(model_users[j])
+        p.captive_tokens_quarter = p.captive_tokens
         customer_gpu = p.customer_compute + p.tokens_demanded * intensity
         p.demand_gpu = customer_gpu + captive
         p.planned_gpu = float(planned[j]) + p.captive_compute
