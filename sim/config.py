@@ -53,6 +53,7 @@ NONE_WORD = "none"
 # customer arrays (float32) and the money flows lose meaning long before they overflow; the check
 # keeps every valid config far from overflow (issue 13, case 1) and names the allowed growth.
 MAX_GROWTH_FACTOR = 1e12
+MIN_UNIT_COST = 1e-6  # US$ per GPU-quarter: the least a GPU-equivalent may cost to run at the start
 
 
 class Section(BaseModel):
@@ -484,9 +485,15 @@ class Config(Section):
         problems = self._growth_problems()
         if problems:  # one line per rate (``validate`` splits them)
             raise PydanticCustomError("unbounded_growth", "{text}", {"text": "; ".join(problems), "lines": problems})
-        if self.finance.depreciation == 0 and self.finance.opex_per_gpu == 0:
-            raise ValueError("finance.depreciation and finance.opex_per_gpu are both 0: compute would cost nothing to "
-                             "run, so every price would be 0 (and log-price utility undefined); allowed: either above 0")
+        fin = self.finance
+        # Prices are unit cost x (1 + markup); a unit cost of (almost) nothing underflows to a price of 0
+        # (log-price utility undefined). Not only both terms at 0: 1e-9 US$ chips retired at 1e-305 a
+        # quarter do the same (found by tests/test_extremes.py).
+        start_unit = min(fin.gpu_cost_import, fin.gpu_cost_own) * fin.depreciation + fin.opex_per_gpu
+        if start_unit < MIN_UNIT_COST:
+            raise ValueError(f"finance: a GPU-equivalent would cost {start_unit:.3g} US$ a quarter to run "
+                             f"(min(gpu_cost_import, gpu_cost_own) x depreciation + opex_per_gpu), so prices would be 0; "
+                             f"allowed: at least {MIN_UNIT_COST:g} US$ per GPU-quarter")
         total = sum(p.initial_share for p in self.providers)
         if self.demand.initial_adoption > 0 and not 0.98 <= total <= 1.02:
             raise ValueError(f"providers' initial_share must sum to 1 (within 0.02) when demand.initial_adoption > 0; they sum to {total:.3f}")

@@ -108,3 +108,16 @@ def test_cli_prints_errors_without_traceback(tmp_path, capsys):
     assert "error:" in err and "bogus: unknown key" in err and "Traceback" not in err
     assert main(["sweep", str(tmp_path / "missing.toml")]) == 2
     assert "no such file, and no experiment of that name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("replicates = true\n[params.a]\nkey='capability.flywheel'\nvalues=[1]\n", "replicates"),
+    ("replicates = '3'\n[params.a]\nkey='capability.flywheel'\nvalues=[1]\n", "replicates"),
+    ("[params.a]\nkey='capability.flywheel'\nlow=0\nhigh=inf\nnum=3\n", "params.a.high"),
+    ("[params.a]\nkey='capability.flywheel'\nlog='yes'\nvalues=[1]\n", "params.a.log"),
+])
+def test_spec_tables_are_strict_and_finite_like_the_config(tmp_path, body, expected):
+    """Issue 13, case 3's kind in specs: ``replicates = true`` ran 1 replicate, ``"3"`` ran 3,
+    ``high = inf`` was a bound and ``log = "yes"`` was true."""
+    path, probs = problems(tmp_path, body)
+    assert any(expected in p for p in probs), probs

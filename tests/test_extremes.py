@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from sim.config import (MAX_GROWTH_FACTOR, SEGMENTS, CapabilityConfig, ChoiceConfig, Config, ConfigError,
+from sim.config import (MAX_GROWTH_FACTOR, MIN_UNIT_COST, SEGMENTS, CapabilityConfig, ChoiceConfig, Config, ConfigError,
                         DemandConfig, EntryConfig, FinanceConfig, ParentConfig, PricingConfig, ProviderConfig,
                         SegmentConfig, ServiceConfig, field_bounds, validate)
 from sim.customers import NO_PROVIDER
@@ -103,8 +103,11 @@ def edge_configs(draw):
     low, high = sorted([draw(st.sampled_from([-0.9, 0.0, 5.0])), draw(st.sampled_from([0.0, 1.0, 5.0]))])
     pricing.update(min_markup=low, max_markup=high)
     finance = draw(section(FinanceConfig, quarters))
-    if finance.get("depreciation", 1) == 0 and finance.get("opex_per_gpu", 1) == 0:
-        finance["opex_per_gpu"] = 1e-9  # both 0 is refused (free compute, price 0); the nearest valid edge
+    defaults = FinanceConfig()
+    chip = min(finance.get("gpu_cost_import", defaults.gpu_cost_import), finance.get("gpu_cost_own", defaults.gpu_cost_own))
+    run_cost = chip * finance.get("depreciation", defaults.depreciation) + finance.get("opex_per_gpu", defaults.opex_per_gpu)
+    if run_cost < MIN_UNIT_COST:  # (almost) free compute is refused (prices would be 0): the nearest valid edge
+        finance["opex_per_gpu"] = MIN_UNIT_COST
     raw = {
         "run": {"quarters": quarters, "customers": draw(st.sampled_from([10, 60])), "seed": draw(st.integers(0, 2**32))},
         "demand": {**draw(section(DemandConfig, quarters)), "segments": segments},

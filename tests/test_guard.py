@@ -120,9 +120,22 @@ def test_cli_prints_the_guard_error_as_one_line_and_writes_nothing(tmp_path, cap
 def test_free_compute_is_refused_since_every_price_would_be_zero():
     """Found by tests/test_extremes.py: depreciation = 0 and opex_per_gpu = 0 (each allowed) made the
     unit cost and so every price 0, and log-price utility -inf."""
-    with pytest.raises(ConfigError, match="depreciation and finance.opex_per_gpu are both 0"):
+    with pytest.raises(ConfigError, match="would cost 0 US\\$ a quarter to run"):
         load_config("minimal", ["finance.depreciation=0", "finance.opex_per_gpu=0"])
     load_config("minimal", ["finance.depreciation=0"])  # either alone is fine
+
+
+def test_almost_free_compute_is_refused_too():
+    """Found by tests/test_extremes.py after the rule above: 1e-9 US$ chips retired at 1e-305 a quarter
+    (each allowed) made a unit cost that underflowed to a price of 0.  The rule is on the cost to run a
+    GPU-equivalent, not on the two settings being exactly 0."""
+    tiny = ["finance.opex_per_gpu=0", "finance.depreciation=1e-305", "finance.gpu_cost_import=1e-9", "finance.gpu_cost_own=1e-9"]
+    with pytest.raises(ConfigError, match=r"finance: .*allowed: at least 1e-06 US\$ per GPU-quarter"):
+        load_config("minimal", tiny)
+    market = Market(config=load_config("minimal", [*tiny[:1], "finance.depreciation=0.0625", "finance.gpu_cost_own=1e-3",
+                                                   "finance.gpu_cost_import=1e-3"]))
+    market.run()  # just above the floor: prices stay positive and finite
+    assert all(0 < p.price < float("inf") for p in market.active_providers())
 
 
 def test_guard_covers_state_it_does_not_list(monkeypatch):

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from sim import resources
-from sim.config import (Config, ConfigError, _container, field_bounds, find_toml, load_config, read_toml, resolve_path,
+from sim.config import (Config, ConfigError, _container, _plain, field_bounds, find_toml, load_config, read_toml, resolve_path,
                         with_overrides)
 
 EXPERIMENT_DIR = resources.folder("experiments")  # the clone's experiments/, or the copy in the wheel
@@ -31,7 +31,15 @@ Scalar = float | int | str | bool
 
 
 class Part(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Base of every spec table: strict and finite like the config's sections (``replicates = true``
+    is not 1, ``"5"`` is not 5, ``inf`` is no bound); numpy scalars count as the numbers they are."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numpy_scalars(cls, data: Any) -> Any:
+        return {k: _plain(v) for k, v in data.items()} if isinstance(data, dict) else data
 
 
 class Param(Part):
