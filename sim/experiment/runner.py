@@ -242,10 +242,7 @@ def _drive(plan: Plan, store: Store, engine: Engine, done: set[int], progress: P
                 lost.append(task)
                 continue
             broken |= record.pop("broken", False)
-            frames = record.pop("frames", None)
-            if frames is not None:
-                store.write_parts(task.run_id, frames)
-            store.append(record)
+            store.record_run(task.run_id, record.pop("frames", None), record)
             progress.update(record["status"])
         if lost:
             lost += [pending.pop(f) for f in [f for f in pending if f.cancelled()]]

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -73,6 +76,15 @@ class Store:
                 data = pa.Table.from_pandas(data, preserve_index=False)
             with atomic_path(self.part_path(name, run_id)) as tmp:
                 pq.write_table(data, tmp)
+
+    def record_run(self, run_id: int, tables: dict[str, pa.Table | pd.DataFrame] | None, record: dict[str, Any]) -> None:
+        """A finished run's part files (if any), then its journal line, with Ctrl-C held back until
+        both are on disk: an interrupt between the two left a part file that no journal line knew
+        about (issue 13, case 12).  A SIGKILL can still leave such an orphan; resume overwrites it."""
+        with _interrupt_deferred():
+            if tables is not None:
+                self.write_parts(run_id, tables)
+            self.append(record)
 
     def append(self, record: dict[str, Any]) -> None:
         """One journal line, in one write to a file opened for appending."""
@@ -145,6 +157,27 @@ class Store:
             return pd.DataFrame(columns=columns or [])
         data = ds.dataset(files, format="parquet").to_table(columns=_with_keys(columns)).to_pandas()
         return data.sort_values(["run_id", "step"], kind="stable").reset_index(drop=True)
+
+
+@contextmanager
+def _interrupt_deferred():
+    """Run the block with SIGINT recorded rather than raised; raise it (through the handler that
+    was installed) once the block is done.  Only the main thread can set signal handlers; elsewhere
+    the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            if callable(previous):
+                previous(signal.SIGINT, None)
+            elif previous == signal.SIG_DFL:
+                raise KeyboardInterrupt
 
 
 def _ends_torn(path: Path) -> bool:
