@@ -183,14 +183,14 @@ def test_dashboard_in_headless_chromium(page, server):  # page first: no browser
 
     # Play runs on by itself; pause stops it.
     page.get_by_role("button", name="▶").click()
-    expect(heading).to_contain_text(re.compile(r"After ([5-9]|\d\d) quarter"), timeout=20_000)
+    expect(heading).to_contain_text(re.compile(r"After ([5-9]|\d\d) quarter"), timeout=60_000)
     page.get_by_role("button", name="❚❚").click()
     expect(page.get_by_role("button", name="▶")).to_be_visible()
     assert wait_for_image(share_plot, differs_from=share_stepped), "the share plot did not move during play"
 
     # Play on to the end of the run: Play and Step switch off, and the page says why (issue 13, case 16).
     page.get_by_role("button", name="▶").click()
-    expect(page.get_by_text("End of the run")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("End of the run")).to_be_visible(timeout=90_000)
     expect(heading).to_contain_text(f"After {base.run.quarters} quarter(s)")
     expect(page.get_by_role("button", name="▶")).to_be_disabled()
     expect(step).to_be_disabled()
