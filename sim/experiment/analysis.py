@@ -103,13 +103,9 @@ def _outcome(o: Outcome, providers: pd.DataFrame, prov_last: pd.Series, final_ma
     if o.kind == "provider":
         # mean over the group's active providers in each quarter (exited ones have no values)
         per_step = mine[mine["status"] == "active"].groupby(["run_id", "step"])[o.column].mean()
-        if o.at == "final":
-            return per_step.groupby("run_id").last()
-        return per_step.groupby("run_id").agg(o.at)
+        return _at(per_step, o.at)
     if o.kind == "share":
-        if o.at == "final":
-            return group.groupby("run_id").last()
-        return group.groupby("run_id").agg(o.at)
+        return _at(group, o.at)
     if o.kind in ("reaches_share", "quarters_to_share") and o.sustained > 1:
         # the share held for `sustained` quarters in a row: a rolling minimum, dated by the first of them
         held = group.groupby("run_id", group_keys=False).apply(lambda s: s.rolling(o.sustained).min().shift(1 - o.sustained))
@@ -128,6 +124,18 @@ def _outcome(o: Outcome, providers: pd.DataFrame, prov_last: pd.Series, final_ma
     if o.kind == "entered":
         return (mine["status"] != "pending").groupby(mine["run_id"]).any().astype(float)
     raise ValueError(o.kind)
+
+
+def _at(per_step: pd.Series, at: str) -> pd.Series:
+    """Per run from a (run_id, step) series: the final, first, max or mean value, or final minus first."""
+    by_run = per_step.groupby("run_id")
+    if at == "final":
+        return by_run.last()
+    if at == "first":
+        return by_run.first()
+    if at == "change":
+        return by_run.last() - by_run.first()
+    return by_run.agg(at)
 
 
 def _active_at_end(rows: pd.DataFrame, prov_last: pd.Series) -> pd.Series:

@@ -233,9 +233,10 @@ def winners_figure(table: pd.DataFrame, *, xlabel: str, title: str, xtexts: dict
                    order: list[str] | None = None, metric: str = "revenue"):
     """Stacked bars: for each value of x, the share of runs that each provider ends as the leader
     (largest final share of ``metric``), with the runs per bar above it; provider colours as everywhere."""
-    providers = [c for c in table.columns if c != "n"]
-    providers = [p for p in (order or []) if p in providers] + [p for p in providers if p not in (order or [])]
-    styles = provider_styles(providers)
+    present = [c for c in table.columns if c != "n"]
+    everyone = list(order or []) + [p for p in present if p not in (order or [])]
+    styles = provider_styles(everyone)  # colours by config order, as in every other figure, not by who won
+    providers = [p for p in everyone if p in present]
     fig, ax = plt.subplots(figsize=(max(6.5, 0.9 * len(table) + 3.5), 4.8), layout="constrained")
     xs = np.arange(len(table))
     bottom = np.zeros(len(table))
@@ -259,7 +260,7 @@ def verdicts_figure(verdicts: pd.DataFrame, labels: dict[str, str], title: str):
     interval and a line at 0; green = supported, red = contradicted, grey = not resolved.  Each row has
     its own x scale (outcomes have different units)."""
     n = len(verdicts)
-    fig, axes = plt.subplots(n, 1, figsize=(8.5, 1.05 * n + 1.0), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(n, 1, figsize=(9.5, 1.1 * n + 1.0), squeeze=False, layout="constrained")
     colour = {"supported": "#1b7837", "contradicted": "#b2182b", "not resolved": "#777777"}
     for ax, row in zip(axes[:, 0], verdicts.itertuples()):
         c = colour.get(row.verdict, "black")
@@ -274,8 +275,10 @@ def verdicts_figure(verdicts: pd.DataFrame, labels: dict[str, str], title: str):
         ax.set_yticks([])
         ax.tick_params(axis="x", labelsize=7)
         claim = row.claim or row.name
-        ax.set_title(_wrap(f"{claim}: {row.verdict} ({labels.get(row.outcome, row.outcome)}; {row.at} vs {row.against}; "
-                           f"expect {row.expect})", 110), fontsize=7.5, loc="left", color=c)
+        interval = f"[{_fmt(row.low)}, {_fmt(row.high)}]" if ok else "[n/a]"
+        ax.set_title(_wrap(f"{claim}: {row.verdict.upper()}, difference {_fmt(row.diff)} {interval} "
+                           f"({labels.get(row.outcome, row.outcome)}; {row.at} vs {row.against})", 120),
+                     fontsize=7, loc="left", color=c)
     fig.suptitle(_wrap(title, 90), fontsize=10)
     return fig
 

@@ -88,8 +88,12 @@ def difference_interval(a: Any, b: Any, *, paired: bool = False) -> dict[str, An
     ``b`` may be a number (one-sample t on a - b)."""
     x = np.asarray(a, dtype=float)
     if np.ndim(b) == 0:
-        x = x[np.isfinite(x)] - float(b)
-        mean, low, high, n = mean_interval(x, binary=False)
+        x = x[np.isfinite(x)]
+        if is_binary(x):  # a probability against a number: Wilson's interval, shifted
+            mean, low, high, n = mean_interval(x, binary=True)
+            return {"diff": mean - float(b), "low": low - float(b), "high": high - float(b), "n_at": n,
+                    "n_against": 0, "method": "Wilson interval of a proportion"}
+        mean, low, high, n = mean_interval(x - float(b), binary=False)
         return {"diff": mean, "low": low, "high": high, "n_at": n, "n_against": 0, "method": "one-sample t"}
     y = np.asarray(b, dtype=float)
     if paired:

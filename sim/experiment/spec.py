@@ -135,7 +135,8 @@ class Outcome(Part):
     threshold: float | None = Field(None, gt=0, le=1, description="share threshold (reaches_share, quarters_to_share; "
                                                                    "leader_share: 1 if the leader's final share is at "
                                                                    "least this, else 0)")
-    at: Literal["final", "max", "mean"] = Field("final", description="share, provider: which quarter(s)")
+    at: Literal["final", "max", "mean", "first", "change"] = Field(
+        "final", description="share, provider: which quarter(s); change = final minus first quarter")
     survive: bool = Field(False, description="reaches_share: also require being active at the end")
     sustained: int = Field(1, ge=1, le=400, description="reaches_share, quarters_to_share: the share must hold "
                                                          "for this many consecutive quarters (1 = any single quarter)")
@@ -368,7 +369,7 @@ def _reference_problems(spec: Spec):
     if spec.seeds:
         if kind not in ("sobol", "morris"):
             yield f"seeds: several master seeds are for sobol and morris designs (this one is {kind}); use seed"
-        if "seed" in spec.model_fields_set:
+        if spec.seed != 0:  # a stored spec carries seed = 0 beside its seeds
             yield "seeds: give seed or seeds, not both"
         if len(set(spec.seeds)) != len(spec.seeds) or len(spec.seeds) < 2:
             yield f"seeds: give two or more different master seeds; got {spec.seeds}"
@@ -477,7 +478,8 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _base_file(spec: Spec, source: str) -> Path:
     beside = Path(source).parent / spec.base
     for candidate in (beside, beside.with_suffix(".toml")):
-        if candidate.is_file():
+        # a spec named like its base preset (experiments/tipping.toml on configs/tipping.toml) is not its own base
+        if candidate.is_file() and not (Path(source).is_file() and candidate.resolve() == Path(source).resolve()):
             return candidate
     try:
         return resolve_path(spec.base)
