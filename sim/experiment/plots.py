@@ -216,7 +216,7 @@ def sensitivity_figure(groups: list[Any], labels: dict[str, str], title: str, ag
             ax.set_ylabel("elementary effect (95 % CI on mu*)")
         res = results[0]
         noise = [r.noise_share for r in results if r.noise_share is not None]
-        noise_text = ("; replicate noise " + " / ".join(f"{100 * v:.0f}" for v in noise) + " % of variance") if noise else ""
+        noise_text = ("; replicate noise " + " / ".join(f"{100 * v:.1f}" for v in noise) + " % of variance") if noise else ""
         a = agree.get(res.outcome)
         agree_text = "" if a is None else ("\nseeds agree" if a["agree"] else "\nseeds do NOT agree") + \
             f" (largest {a['index']} gap {a['max_gap']:.2f}, allowed {a['allowed_there']:.2f})"
