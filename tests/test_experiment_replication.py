@@ -230,7 +230,7 @@ def test_heatmap_cells_print_the_interval_under_the_mean():
     fig = plots.heatmap_figure(grid, x="a", y="b", xlabel="a", ylabel="b", label="hhi", title="t",
                                low=grid - 50, high=grid + 50)
     texts = [t.get_text() for t in fig.axes[0].texts]
-    assert texts == ["2,000\n1,950–2,050", "2,100\n2,050–2,150"]
+    assert texts == ["2,000\n[1,950, 2,050]", "2,100\n[2,050, 2,150]"]
 
 
 # ------------------------------------------------------- two master seeds

@@ -143,7 +143,7 @@ def heatmap_figure(grid: pd.DataFrame, *, x: str, y: str, xlabel: str, ylabel: s
         text = "n/a" if not np.isfinite(value) else _fmt(value)
         if lows is not None and np.isfinite(value):
             lo, hi = lows[i, j], highs[i, j]
-            text += "\n" + (f"{_fmt(lo)}–{_fmt(hi)}" if np.isfinite(lo) and np.isfinite(hi) else "(1 run)")
+            text += "\n" + (f"[{_fmt(lo)}, {_fmt(hi)}]" if np.isfinite(lo) and np.isfinite(hi) else "(1 run)")
         ax.text(j, i, text, ha="center", va="center", fontsize=7.5, color="white" if value < middle else "black")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
