@@ -133,6 +133,7 @@ class Recorder:
                 price=p.price if live else np.nan,
                 price_new=p.price_new if live else np.nan, price_renewal=p.price_renewal if live else np.nan,
                 markup=p.markup if live else np.nan,
+                token_factor=p.token_factor if live else np.nan,
                 cash=p.cash if live else np.nan, reliability=p.reliability if live else np.nan,
                 utilisation=p.utilisation if live else np.nan, capex=p.capex if live else 0.0,
                 opex=p.opex if live else 0.0, internal_revenue=p.internal_revenue if live else 0.0,

@@ -157,7 +157,8 @@ def test_a_capacity_shortfall_lowers_served_tokens_and_does_not_raise_share():
         providers = [provider("A", initial_share=0.5, compute=compute, capex_share=0.0),
                      provider("B", initial_share=0.5, compute=4e5, capex_share=0.0)]
         config = make_config(providers, customers=3000, quarters=4, finance=NO_BUILD, open_weights={"enabled": False},
-                             demand={"token_share": 1.0}, service={"overload_penalty": 0.0})
+                             demand={"token_share": 1.0}, service={"overload_penalty": 0.0},
+                             pricing={"scarcity_elasticity": 0.0})  # its price, and so token demand, held (issue 12)
         return simulate(config).providers.query("step == 3").set_index("provider")
 
     ample, short = last(4e5), last(1e5)
