@@ -13,7 +13,9 @@ kept.  Measured:
   the choice rule only), 200 runs x 1,000 customers x 40 steps;
 - ``runs_10k``: 100 separate runs of 10,000 customers (``simulate``), i.e. batches of one;
 - ``one_1m``: one run of 1,000,000 customers;
-- ``sweep_10k``: ``run_sweep`` of the same 100 runs of 10,000 customers (what a sweep adds per run).
+- ``sweep_10k``: ``run_sweep`` of the same 100 runs of 10,000 customers (what a sweep adds per run);
+- ``axis_10k``: the runs-axis prototype (``benchmarks/runs_axis.py``, the choice rule only): 100
+  runs x 10,000 customers stepped together against the same runs one by one.
 
 Aims it judges (``aims``): 200 runs x 1k at least 20x faster than ``mesa.batch_run``; per
 customer-quarter, 100 runs x 10k within 1.5x of one run of 1M.  The engine has no runs axis yet
@@ -43,9 +45,9 @@ def sizes(quick: bool) -> dict[str, tuple[int, int]]:
     """name -> (runs, customers)."""
     if quick:
         return {"sweep_1k": (20, 1000), "mesa_1k": (20, 1000), "runs_10k": (10, 10_000), "one_1m": (1, 100_000),
-                "sweep_10k": (10, 10_000)}
+                "sweep_10k": (10, 10_000), "axis_10k": (10, 10_000)}
     return {"sweep_1k": (200, 1000), "mesa_1k": (200, 1000), "runs_10k": (100, 10_000), "one_1m": (1, 1_000_000),
-            "sweep_10k": (100, 10_000)}
+            "sweep_10k": (100, 10_000), "axis_10k": (100, 10_000)}
 
 
 def sweep_cpu(runs: int, customers: int) -> float:
@@ -99,11 +101,35 @@ def runs_cpu(runs: int, customers: int) -> float:
     return time.process_time() - began
 
 
+def axis_cpu(runs: int, customers: int) -> tuple[float, float]:
+    """The runs-axis prototype (choice rule only): CPU seconds of one batch of ``runs`` and of the
+    same runs one by one, through the same code, best of two alternated rounds."""
+    from benchmarks import runs_axis
+    from benchmarks.choice_rule import start
+
+    _, rule, pop = start(customers, 1)
+    seeds = list(range(1, runs + 1))
+    batch, alone = [], []
+    for _ in range(2):
+        began = time.process_time()
+        runs_axis.run([pop] * runs, rule, QUARTERS, seeds)
+        batch.append(time.process_time() - began)
+        began = time.process_time()
+        for seed in seeds:
+            runs_axis.run([pop], rule, QUARTERS, [seed])
+        alone.append(time.process_time() - began)
+    return min(batch), min(alone)
+
+
 def one(name: str, runs: int, customers: int) -> dict:
     from benchmarks.choice_rule import full_config
     from sim.simulate import simulate
 
     simulate(full_config(1000))  # imports and caches outside the measurement
+    if name == "axis_10k":
+        batch, alone = axis_cpu(runs, customers)
+        return {"name": name, "runs": runs, "customers": customers, "quarters": QUARTERS, "cpu_s": batch,
+                "cpu_alone_s": alone, "cpu_ns_per_customer_quarter": 1e9 * batch / (runs * customers * QUARTERS)}
     cpu = {"sweep_1k": sweep_cpu, "sweep_10k": sweep_cpu, "mesa_1k": mesa_cpu}.get(name, runs_cpu)(runs, customers)
     return {"name": name, "runs": runs, "customers": customers, "quarters": QUARTERS, "cpu_s": cpu,
             "cpu_ns_per_customer_quarter": 1e9 * cpu / (runs * customers * QUARTERS)}
@@ -137,6 +163,12 @@ def aims(best: dict[str, dict]) -> list[tuple[str, str, bool | None]]:
         s, r = best["sweep_10k"], best["runs_10k"]
         out.append((f"(information) what a sweep adds per run, {s['runs']} runs x {s['customers']:,}",
                     f"{s['cpu_s'] / r['cpu_s']:.2f}x the bare runs' CPU time ({s['cpu_s']:.2f} s vs {r['cpu_s']:.2f} s)", None))
+    if "axis_10k" in best:
+        a = best["axis_10k"]
+        out.append((f"(prototype, choice rule only: `benchmarks/runs_axis.py`) {a['runs']} runs x {a['customers']:,} "
+                    "stepped together against one by one, each run bit-identical either way",
+                    f"{a['cpu_alone_s'] / a['cpu_s']:.2f}x fewer CPU seconds ({a['cpu_s']:.2f} s vs {a['cpu_alone_s']:.2f} s; "
+                    f"{a['cpu_ns_per_customer_quarter']:.0f} ns per customer-quarter)", None))
     return out
 
 
