@@ -239,9 +239,51 @@ def test_identification_flags_bounds_flat_profiles_narrow_dips_and_collinear_pai
 def test_tipping_is_possible_but_not_certain_only_with_the_loop_on():
     from sim.calibration.facts import tipping_verdict, winners_over_seeds
 
+    # The strong loop: the tipping preset at its hand-set values (at the calibrated ones it stays level).
     seeds, small = list(range(1, 7)), {"run.customers": 1000, "run.quarters": 40}
-    on = winners_over_seeds(with_overrides(load_config("tipping"), small, source="test"), seeds)
+    on = winners_over_seeds(apply_overlay(with_overrides(load_config("tipping"), small, source="test"),
+                                          "configs/overlays/handset_tipping.toml"), seeds)
     off = winners_over_seeds(with_overrides(load_config("neutral"), small, source="test"), seeds)
     assert tipping_verdict(off)["share tipped"] == 0.0  # no increasing returns: no run tips
     verdict = tipping_verdict(on)
     assert verdict["share tipped"] > 0 and verdict["distinct winners of tipped runs"] >= 2, on
+
+
+# ------------------------------------------------------------ issue 12: one source of truth
+FIT_DIR = "docs/validation/fit"
+
+
+def test_the_committed_fit_is_reproduced_by_this_code():
+    # The committed report's loss at the committed values, recomputed with its seeds, customers and
+    # figures: a model change that moves it needs a new fit (aicloud calibrate, docs/validation.md).
+    import json
+
+    from sim.calibration.data import load_observations
+    from sim.calibration.targets import select_targets
+
+    report = json.loads(open(f"{FIT_DIR}/fit_report.json").read())
+    cfg = with_overrides(load_config(report["config"]), {"run.customers": report["customers"]}, source="test")
+    params = [fp.FreeParam(p["parameter"], p["low"], p["high"]) for p in report["parameters"]]
+    targets = select_targets(load_observations(report["data"]), cfg, window=parse_window(report["fit_window"]),
+                             markets=("china_cloud", "china_maas"))
+    assert [t.label for t in targets] == [t["target"] for t in report["targets"]]
+    objective = Objective(cfg, params, targets, report["seeds"], report["fringe"])
+    assert objective([p["fitted"] for p in report["parameters"]]) == pytest.approx(report["fitted_rmse_pp"], abs=1e-9)
+
+
+def test_presets_run_at_the_calibrated_values_and_the_hand_set_ones_are_kept():
+    fitted = read_overlay(f"{FIT_DIR}/fitted.toml")
+    scenario = {"tipping": {"demand.segments.*.bandwagon", "models.same_cloud_bonus"}}  # the loop's levers, set strong
+    for preset in ("china_2025", "tipping"):
+        cfg = load_config(preset)
+        handset = apply_overlay(cfg, f"configs/overlays/handset_{preset}.toml")
+        for key in fp.TRANSFERRED:
+            value = fp.current(cfg, fp.FreeParam(key, 0, 1))
+            for path in fp.expand(cfg, key):
+                node = fp.current(cfg, fp.FreeParam(path, 0, 1))
+                if key in scenario.get(preset, ()):
+                    assert node != pytest.approx(fitted[key]), (preset, path)
+                else:
+                    assert node == pytest.approx(fitted[key]), (preset, path)
+            assert value is not None
+        assert handset.hash() != cfg.hash()

@@ -60,6 +60,15 @@ DEFAULT_PARAMS = (
 )
 
 
+# The fitted values that are behaviour of the market rather than of one provider in 2020-2024:
+# written into the presets (china_2025, tipping: every experiment's base) so that they run at the
+# calibrated values (issue 12).  The providers' affinities and Baidu's capability describe the
+# history's firms and stay in its overlay; china_2025 starts from the history's end state.
+TRANSFERRED = ("choice.switching_base", "pricing.harvest_slope", "demand.segments.*.renewal_hazard",
+               "demand.segments.*.w_price", "demand.segments.*.bandwagon", "models.same_cloud_bonus",
+               "models.price_weight", "pricing.token_relaxation", "pricing.scarcity_elasticity")
+
+
 def parse_param(text: str) -> FreeParam:
     """``key.path=low:high``."""
     try:

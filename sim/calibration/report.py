@@ -158,7 +158,11 @@ def validation_markdown(result: ValidationResult, info: dict[str, Any], figures:
         lines.append("No observed figure after the fit window has a simulated counterpart.")
     else:
         lines += [markdown_table(out[shown]), ""]
-    lines += ["", "## Error by metric and provider (mean absolute error, pp)", "",
+    from sim.calibration.validate import layer_table
+
+    lines += ["", "## Error by layer (median run vs observed; pp, a market size as 10 x ln(simulated / observed))", "",
+              markdown_table(layer_table(t)), "",
+              "## Error by metric and provider (mean absolute error, pp)", "",
               markdown_table(result.errors), "",
               "## Stylized facts (model-anchors.md section 6)", "", markdown_table(facts_frame(result.facts)), "",
               "## Market size (diagnostic, not fitted)", "",

@@ -346,6 +346,11 @@ def print_summary(result) -> None:
     if len(ins):
         print(f"in-sample: mean absolute error {ins['abs_error_pp'].mean():.2f} pp over {len(ins)} figures; "
               f"{100 * ins['in_90_band'].mean():.0f} % inside the 90 % band")
+        from sim.calibration.validate import layer_table
+
+        for row in layer_table(t).itertuples(index=False):
+            print(f"  {row.sample}-sample {row.layer:<7} RMSE {row.rmse_pp:5.2f} pp, MAE {row.mae_pp:5.2f} pp over {row.n} "
+                  f"figures, {100 * row.in_90_band:.0f} % inside the 90 % band")
     print("stylized facts:")
     for f in result.facts:
         print(f"  {f.number}. {f.name:<38} {'pass' if f.passed else 'FAIL'} ({100 * f.pass_rate:.0f} % of replications)")
