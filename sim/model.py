@@ -70,7 +70,9 @@ class Market(mesa.Model):
         self.seed = seed
         self.token_compute = config.pricing.token_compute
         self.gpu_cost_factor = 1.0
-        self.customers = CustomerPopulation(config, self.rng)
+        self.from_snapshot = config.run.start_from is not None
+        # A snapshot start replaces the drawn arrays: draw the numbers (the stream goes on the same), compute nothing.
+        self.customers = CustomerPopulation(config, self.rng, replaced=self.from_snapshot)
         specs = config.all_providers
         self.names = [s.name for s in specs]
         self.n_slots = len(specs)
@@ -86,7 +88,6 @@ class Market(mesa.Model):
         self.open_capability = capability.open_weights_capability(config, 0, self.frontier_history)
         for p in self.active_providers():
             p.capability = max(p.own_capability, self.open_capability)
-        self.from_snapshot = config.run.start_from is not None
         if self.from_snapshot:  # customers as a history run left them (sim/snapshot.py)
             from sim.snapshot import load_state
 
