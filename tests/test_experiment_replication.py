@@ -338,3 +338,17 @@ def test_under_the_rule_failed_runs_are_recorded_and_their_point_runs_to_the_cap
     assert tally.ok == 2 and tally.failed == 6
     assert list(runs.loc[runs["status"] == "failed", "design_index"]) == [1] * 6
     assert runs.loc[runs["status"] == "failed", "error"].str.contains("min_markup").all()
+
+
+def test_the_verdicts_figure_draws_a_proportion_at_the_edge_of_its_interval():
+    from sim.experiment import plots
+
+    rows = [replication.difference_interval(np.zeros(48), 0.1) | {"name": "zero", "claim": "", "outcome": "p",
+            "at": "a", "against": "0.1", "expect": "lower"},
+            replication.difference_interval(np.ones(48), 0.5) | {"name": "one", "claim": "", "outcome": "p",
+            "at": "a", "against": "0.5", "expect": "higher"}]
+    table = pd.DataFrame(rows)
+    table["verdict"] = [replication.verdict_word(r["low"], r["high"], r["expect"]) for r in rows]
+    assert list(table["verdict"]) == ["supported", "supported"]
+    fig = plots.verdicts_figure(table, {}, "t")  # the mean sits on an end of the interval: no negative error bar
+    assert len(fig.axes) == 2

@@ -266,7 +266,9 @@ def verdicts_figure(verdicts: pd.DataFrame, labels: dict[str, str], title: str):
         c = colour.get(row.verdict, "black")
         ok = np.isfinite(row.low) and np.isfinite(row.high)
         if ok:
-            ax.errorbar([row.diff], [0], xerr=[[row.diff - row.low], [row.high - row.diff]], fmt="o", color=c, capsize=4)
+            # max(0, ...): a Wilson interval holds its proportion, but rounding can put it a hair outside
+            ax.errorbar([row.diff], [0], xerr=[[max(0.0, row.diff - row.low)], [max(0.0, row.high - row.diff)]],
+                        fmt="o", color=c, capsize=4)
         else:
             ax.plot([row.diff], [0], "o", color=c)
         ax.axvline(0, color="black", lw=0.8)
