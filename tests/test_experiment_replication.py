@@ -52,6 +52,11 @@ def test_mean_intervals_match_textbook_values():
     assert n == 7 and mean == pytest.approx(x.mean()) and (low, high) == pytest.approx(ref)
     # Wilson's interval: 0 of 10 -> (0, 0.2775); 5 of 10 -> (0.2366, 0.7634) (Newcombe 1998, table I)
     assert replication.mean_interval(np.zeros(10))[1:3] == pytest.approx((0.0, 0.2775), abs=1e-4)
+    # 0 of 300 does not exclude a probability of 0, nor 300 of 300 one of 1 (exact ends, not 1e-19 off)
+    none = replication.difference_interval(np.zeros(300), 0.0)
+    assert none["low"] == 0.0 and replication.verdict_word(none["low"], none["high"], "higher") == "not resolved"
+    every = replication.difference_interval(np.ones(300), 1.0)
+    assert replication.verdict_word(every["low"], every["high"], "lower") == "not resolved"
     assert replication.mean_interval(np.r_[np.ones(5), np.zeros(5)])[1:3] == pytest.approx((0.2366, 0.7634), abs=1e-4)
     # the median of 1..10: order statistics 2 and 9 (coverage 97.9 %)
     assert replication.median_interval(np.arange(1.0, 11.0))[1:3] == (2.0, 9.0)
