@@ -106,13 +106,6 @@ def on_exit(people, slot: int) -> None:
     people.split[promote] = 0.0
 
 
-def workload_shares(people) -> tuple[np.ndarray, np.ndarray]:
-    """Per customer: share of compute on the primary and on the second cloud (float32,
-    shape (n,) each; 1 and 0 without a second cloud)."""
-    second = np.where(people.second_provider != NO_PROVIDER, people.split, np.float32(0.0))
-    return np.float32(1.0) - second, second
-
-
 def workload_parts(people, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Compute demand on the primary and on the second cloud, per customer (of ``idx``, default
     all), float64: second = compute x split (exact in float64: a product of two float32) and
