@@ -54,27 +54,28 @@ def _recorded_durations() -> dict[str, float]:
 
 def pytest_collection_modifyitems(config, items):
     """Under ``make mutate`` (mutmut sets MUTANT_UNDER_TEST to e.g. ``sim.submodels.finance.x_step__mutmut_3``)
-    run the mutated module's own test file first, then the other model tests, the slow property
-    test last, and within each group the quickest first: a mutant is mostly killed by its own
-    module's tests, so it dies in a second instead of after the suite.  The sweep-store tests run
-    only against the store's mutants: they run whole simulations (seconds each) but check what
-    is stored, not the model's outputs, so for a model mutant they would only add time."""
+    run the mutated module's own test file first, then the other model tests, the quickest first
+    within each: a mutant is mostly killed by its own module's tests, so it dies in a second
+    instead of after the suite.  The sweep-store tests run only against the store's mutants (they
+    run whole simulations but check what is stored, not the model's outputs) and the random-config
+    property test not at all (3 s of hypothesis examples; what it checks, finite outputs and shares
+    summing to one, the direct tests check too), so that a surviving mutant, which runs every
+    test that reaches it, costs seconds, not half a minute."""
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
     match = re.match(r"sim\.(?:[a-z_]+\.)*?([a-z_]+)\.x[_\u01c1]", mutant)
     if not match:
         return
     module = mutant[: match.end(1)].split(".")
     own = {f"test_{module[-1]}.py", f"test_{'_'.join(module[-2:])}.py"}
-    if "test_experiment_store.py" not in own:
-        dropped = [item for item in items if item.path.name == "test_experiment_store.py"]
-        if dropped:
-            config.hook.pytest_deselected(items=dropped)
-            items[:] = [item for item in items if item.path.name != "test_experiment_store.py"]
+    skip = {"test_experiment_store.py", "test_invariants.py"} - own
+    dropped = [item for item in items if item.path.name in skip]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item.path.name not in skip]
     durations = _recorded_durations()
 
     def rank(item) -> tuple[int, float]:
         name = item.path.name
-        group = 0 if name in own else 2 if name == "test_invariants.py" else 1
-        return group, durations.get(item.nodeid, 0.0)
+        return (0 if name in own else 1), durations.get(item.nodeid, 0.0)
 
     items.sort(key=rank)

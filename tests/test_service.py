@@ -189,3 +189,36 @@ def test_rationing_never_gives_a_negative_share():
     capacity, first_claim = 216600.18053121626, 399461.233484087
     assert service.ration(capacity, first_claim, 5.0, "customers_first")[1] == 0.0
     assert service.ration(capacity, 5.0, first_claim, "own_apps_first")[0] == 0.0
+
+
+def test_surge_multipliers_per_customer_and_per_slot():
+    """Surges of this quarter multiply: the named provider's customers (by the slot their demand
+    sits on) in the named segments, or everyone; other quarters' surges do not count."""
+    providers = [provider("Gala", initial_share=0.5), provider("Other", initial_share=0.5)]
+    surges = [{"quarter": 5, "multiplier": 7.0},  # another quarter: ignored (and listed first)
+              {"quarter": 0, "multiplier": 2.0},  # everyone, every slot
+              {"quarter": 0, "multiplier": 3.0, "provider": "Gala", "segments": ["internet", "startup"]}]
+    market = Market(config=make_config(providers, customers=2000, service={"surges": surges}))
+    people = market.customers
+    per_customer, per_slot = service.surge_multipliers(market)
+    assert per_slot.tolist() == [6.0, 2.0]
+    watching = np.isin(people.segment, [people.segment_names.index(s) for s in ("internet", "startup")])
+    gala = people.provider == market.slot_of("Gala")
+    assert (watching & gala).any() and (~watching & gala).any() and (watching & ~gala).any()
+    expected = np.where(watching & gala, 6.0, 2.0)
+    np.testing.assert_array_equal(per_customer, expected)
+    # The part of demand held elsewhere (e.g. the second cloud) surges with the slot that holds it.
+    holder = np.where(gala, market.slot_of("Other"), market.slot_of("Gala")).astype(np.int16)
+    np.testing.assert_array_equal(service.surge_multipliers(market, holder)[0], np.where(watching & ~gala, 6.0, 2.0))
+    calm = Market(config=make_config(providers, customers=200, service={"surges": surges[:1]}))
+    assert service.surge_multipliers(calm)[0] is None and service.surge_multipliers(calm)[1].tolist() == [1.0, 1.0]
+
+
+def test_rationing_with_one_side_without_demand_or_below_one_gpu():
+    """A side with no demand counts as fully served (a share of 1, not 0/0); shares are ratios, so
+    demands below one GPU-equivalent ration like any other."""
+    assert service.ration(30.0, 0.0, 40.0, "own_apps_first") == pytest.approx((1.0, 0.75))
+    assert service.ration(30.0, 40.0, 0.0, "customers_first") == pytest.approx((0.75, 1.0))
+    assert service.ration(0.3, 0.5, 0.2, "own_apps_first") == pytest.approx((0.2, 1.0))
+    assert service.ration(0.3, 0.2, 0.5, "customers_first") == pytest.approx((1.0, 0.2))
+    assert service.ration(0.0, 0.5, 0.2, "proportional") == (0.0, 0.0)
