@@ -58,8 +58,8 @@ def pytest_collection_modifyitems(config, items):
     within each: a mutant is mostly killed by its own module's tests, so it dies in a second
     instead of after the suite.  The sweep-store tests run only against the store's mutants (they
     run whole simulations but check what is stored, not the model's outputs) and the random-config
-    property test not at all (3 s of hypothesis examples; what it checks, finite outputs and shares
-    summing to one, the direct tests check too), so that a surviving mutant, which runs every
+    property test not at all (3 s of hypothesis examples; it still runs in make test, and the
+    mutation score counts only what the direct tests catch), so that a surviving mutant, which runs every
     test that reaches it, costs seconds, not half a minute."""
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
     match = re.match(r"sim\.(?:[a-z_]+\.)*?([a-z_]+)\.x[_\u01c1]", mutant)
