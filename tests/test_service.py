@@ -5,7 +5,7 @@ import pytest
 
 from sim.model import Market
 from sim.simulate import simulate
-from sim.submodels import finance, service
+from sim.submodels import finance, multihoming, service
 from tests.conftest import make_config, provider
 
 NO_BUILD = {"capacity_response": 0.0}
@@ -207,6 +207,7 @@ def test_surge_multipliers_per_customer_and_per_slot():
     assert (watching & gala).any() and (~watching & gala).any() and (watching & ~gala).any()
     expected = np.where(watching & gala, 6.0, 2.0)
     np.testing.assert_array_equal(per_customer, expected)
+    assert per_customer.dtype == np.float32  # one float32 per customer, like the population's arrays
     # The part of demand held elsewhere (e.g. the second cloud) surges with the slot that holds it.
     holder = np.where(gala, market.slot_of("Other"), market.slot_of("Gala")).astype(np.int16)
     np.testing.assert_array_equal(service.surge_multipliers(market, holder)[0], np.where(watching & ~gala, 6.0, 2.0))
@@ -222,3 +223,38 @@ def test_rationing_with_one_side_without_demand_or_below_one_gpu():
     assert service.ration(0.3, 0.5, 0.2, "own_apps_first") == pytest.approx((0.2, 1.0))
     assert service.ration(0.3, 0.2, 0.5, "customers_first") == pytest.approx((1.0, 0.2))
     assert service.ration(0.0, 0.5, 0.2, "proportional") == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("surge", [False, True])
+def test_demand_by_slot_puts_each_part_of_a_workload_on_the_cloud_that_holds_it(surge):
+    """Compute sits where the workload is (primary: 1 - split, second cloud: split), token need
+    with the model provider; a provider's surge multiplies the parts it holds, whichever role."""
+    providers = [provider("Gala", initial_share=0.4), provider("Other", initial_share=0.3), provider("Third", initial_share=0.3)]
+    surges = [{"quarter": 0, "multiplier": 4.0, "provider": "Gala"}] if surge else []
+    market = Market(config=make_config(providers, customers=3000, service={"surges": surges}))
+    people = market.customers
+    has = np.flatnonzero(people.provider >= 0)
+    second = has[::3]  # a third of them keep part of their workload on the next slot
+    people.second_provider[second] = (people.provider[second] + 1) % 3
+    people.split[second] = np.float32(0.25)
+    people.model_provider[has[::2]] = (people.provider[has[::2]] + 2) % 3
+    people.uses_model[has[::2]] = True
+    assert people.token_need[has[::2]].min() > 0
+    m = np.array([4.0 if surge else 1.0, 1.0, 1.0])
+    got = service.demand_by_slot(market)
+    primary, on_second = multihoming.workload_parts(people)
+    holds = people.provider >= 0
+    sec = people.second_provider >= 0
+    for j in range(3):
+        mine, theirs = holds & (people.provider == j), sec & (people.second_provider == j)
+        compute = (primary[mine].sum() + on_second[theirs].sum()) * m[j]
+        ai = (primary[mine & people.uses_model].sum() + on_second[theirs & people.uses_model].sum()) * m[j]
+        buyers = people.model_provider == j
+        assert got["compute"][j] == pytest.approx(compute, rel=1e-9)
+        assert got["ai_compute"][j] == pytest.approx(ai, rel=1e-9)
+        assert got["token_need"][j] == pytest.approx(people.token_need[buyers].astype(float).sum() * m[j], rel=1e-5)
+        assert got["customers"][j] == np.count_nonzero(mine)
+        assert got["model_users"][j] == np.count_nonzero(buyers)
+    assert on_second.sum() > 0 and on_second.sum() == pytest.approx(0.25 * people.compute[second].astype(float).sum(), rel=1e-6)
+    usual = service.demand_by_slot(market, surges=False)
+    assert usual["compute"].sum() == pytest.approx(people.compute[holds].astype(float).sum(), rel=1e-9)  # workload conserved
