@@ -234,14 +234,15 @@ def test_demand_by_slot_puts_each_part_of_a_workload_on_the_cloud_that_holds_it(
     market = Market(config=make_config(providers, customers=3000, service={"surges": surges}))
     people = market.customers
     has = np.flatnonzero(people.provider >= 0)
-    second = has[::3]  # a third of them keep part of their workload on the next slot
-    people.second_provider[second] = (people.provider[second] + 1) % 3
+    second = has[::3][people.provider[has[::3]] < 2]  # part of the workload on the other of slots 0 and 1
+    people.second_provider[second] = 1 - people.provider[second]  # (none on the last slot: bins end early)
     people.split[second] = np.float32(0.25)
     people.model_provider[has[::2]] = (people.provider[has[::2]] + 2) % 3
     people.uses_model[has[::2]] = True
     assert people.token_need[has[::2]].min() > 0
     m = np.array([4.0 if surge else 1.0, 1.0, 1.0])
     got = service.demand_by_slot(market)
+    assert all(v.shape == (3,) for v in got.values())
     primary, on_second = multihoming.workload_parts(people)
     holds = people.provider >= 0
     sec = people.second_provider >= 0
@@ -258,3 +259,32 @@ def test_demand_by_slot_puts_each_part_of_a_workload_on_the_cloud_that_holds_it(
     assert on_second.sum() > 0 and on_second.sum() == pytest.approx(0.25 * people.compute[second].astype(float).sum(), rel=1e-6)
     usual = service.demand_by_slot(market, surges=False)
     assert usual["compute"].sum() == pytest.approx(people.compute[holds].astype(float).sum(), rel=1e-9)  # workload conserved
+
+
+def test_service_step_bills_tokens_at_each_providers_cut_and_plans_for_demand_without_surges():
+    """One service step: tokens are billed at the provider's own token price cut, a provider's
+    surge multiplies its customers' and its own apps' demand but not the demand it plans
+    capacity for, and a provider without serving capacity is infinitely loaded."""
+    providers = [provider("Cut", initial_share=0.4, captive_compute=2e4, captive_growth=0.0),
+                 provider("Full", initial_share=0.4), provider("Empty", initial_share=0.2, compute=0.0),
+                 provider("Idle", compute=0.0), provider("Tiny", compute=1.0, training_share=0.5)]
+    config = make_config(providers, customers=3000, pricing={"token_compute": 0.5, "token_price_cuts": [
+        {"quarter": 0, "cut": 0.75, "provider": "Cut"}]}, service={"surges": [{"quarter": 0, "multiplier": 3.0, "provider": "Cut"}]})
+    market = Market(config=config)
+    people = market.customers
+    buyers = np.flatnonzero(people.provider >= 0)[::2]
+    people.uses_model[buyers] = True
+    people.model_provider[buyers] = people.provider[buyers]
+    service.step(market)
+    cut, full, empty = (market.slots[market.slot_of(n)] for n in ("Cut", "Full", "Empty"))
+    k = market.token_compute
+    for p, factor, surge in ((cut, 0.25, 3.0), (full, 1.0, 1.0)):
+        assert p.tokens > 0 and p.billed_token_gpu == pytest.approx(p.tokens * k * factor, rel=1e-12)
+        customer_gpu = p.customer_compute + p.tokens_demanded * k
+        assert p.demand_gpu == pytest.approx(customer_gpu + p.captive_compute * surge, rel=1e-12)
+        assert p.planned_gpu == pytest.approx(customer_gpu / surge + p.captive_compute, rel=1e-6)  # float32 need x surge
+    assert cut.captive_served == pytest.approx(3.0 * 2e4 * cut.apps_served_share)
+    assert empty.customer_compute > 0 and empty.utilisation == np.inf and empty.served_gpu == 0.0
+    idle, tiny = market.slots[market.slot_of("Idle")], market.slots[market.slot_of("Tiny")]
+    assert idle.demand_gpu == 0 and idle.utilisation == np.inf  # no capacity: not 0 / 0
+    assert tiny.serving_capacity == 0.5 and tiny.utilisation == 0.0
