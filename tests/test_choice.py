@@ -180,3 +180,37 @@ def test_tenure_counts_quarters_with_a_provider_and_resets_on_a_switch():
     assert (people.tenure[stayed] == before_tenure[stayed] + 1).all()
     assert (people.tenure[switched] == 0).all() and (people.tenure[joined] == 0).all()
     assert (people.tenure[people.provider == -1] == 0).all()
+
+
+def test_a_new_provider_starts_a_first_contract_and_a_renewal_ends_it():
+    """After a choice: customers who switched or joined are in their first contract (they pay
+    the new-customer price); deciders who renewed with their incumbent are not."""
+    config = make_config(n_identical=3, customers=3000, choice={"switching_base": 0, "switching_tenure": 0},
+                         demand={"bass_p": 0.1, "segments": {s: {"renewal_hazard": 0.5} for s in SEGMENTS}})
+    market = Market(config=config)
+    people = market.customers
+    people.first_contract[:] = people.provider != -1  # everyone with a provider in a first contract
+    demand.step(market)
+    before = people.provider.copy()
+    choice.step(market)
+    had, now = before != -1, people.provider != -1
+    moved = now & (people.provider != before)
+    renewed = had & (people.provider == before) & ~people.first_contract
+    assert moved.sum() > 300 and (people.first_contract[moved]).all()
+    assert renewed.sum() > 150  # about a third of the customers whose contract came up stay
+    assert not people.first_contract[~now].any()
+
+
+def test_churn_is_zero_without_incumbents_and_nobody_picks_a_provider_when_none_is_active():
+    nobody = make_config(n_identical=3, customers=2000, demand={"bass_p": 0.2, "initial_adoption": 0.0})
+    market = Market(config=nobody)
+    assert (market.customers.provider == -1).all()
+    demand.step(market)
+    choice.step(market)
+    assert market.churn == 0.0 and (market.customers.provider != -1).sum() > 200
+    closed = Market(config=make_config(n_identical=3, customers=2000, demand={"bass_p": 0.2}))
+    closed.status[:] = ["exited"] * len(closed.status)
+    closed.customers.provider[:] = -1
+    demand.step(closed)
+    choice.step(closed)
+    assert (closed.customers.provider == -1).all() and closed.churn == 0.0
