@@ -109,3 +109,24 @@ def test_a_second_cloud_takes_over_when_the_primary_exits():
     assert (now > 0).all(), "none is left without a cloud"
     assert (now == seconds).mean() > 0.85  # the rest renewed and moved in the exit quarter's choice
     assert (people.second_provider != 0).all()
+
+
+def test_on_exit_promotes_the_second_cloud_and_sends_second_cloud_workload_home():
+    market = Market(config=config(share=0.0, customers=40))
+    people = market.customers
+    groups = {"primary_0_second_1": (0, 1), "primary_1_second_0": (1, 0), "primary_2_second_1": (2, 1),
+              "primary_0_alone": (0, NO_PROVIDER)}
+    for k, (first, second) in enumerate(groups.values()):
+        rows = slice(10 * k, 10 * k + 10)
+        people.provider[rows], people.second_provider[rows] = first, second
+        people.split[rows] = 0.3 if second != NO_PROVIDER else 0.0
+        people.tenure[rows] = 5
+    multihoming.on_exit(people, 0)
+    promoted, home, other, alone = (slice(10 * k, 10 * k + 10) for k in range(4))
+    assert (people.provider[promoted] == 1).all() and (people.tenure[promoted] == 0).all()
+    for rows in (promoted, home):
+        assert (people.second_provider[rows] == NO_PROVIDER).all() and (people.split[rows] == 0).all()
+    assert (people.provider[home] == 1).all() and (people.tenure[home] == 5).all()
+    assert (people.provider[other] == 2).all() and (people.second_provider[other] == 1).all()
+    assert (people.split[other] == np.float32(0.3)).all() and (people.tenure[other] == 5).all()
+    assert (people.provider[alone] == 0).all() and (people.tenure[alone] == 5).all()  # choice re-places them
