@@ -37,6 +37,7 @@ NEUTRAL = {
     "capability.learning_rate": 0.0,  # own capability never moves: nor do the frontier and open weights
     "pricing.renewal_harvest": 0.0,   # one price for new and renewing customers
     "pricing.new_customer_discount": 0.0,
+    "pricing.scarcity_elasticity": 0.0,  # no scarcity premium (issue 12): price stays put under load
     **{f"demand.segments.{s}.bandwagon": 0.0 for s in ("internet", "enterprise", "government", "startup", "overseas")},
     "entry.exit_after": 400,          # nobody exits within the run
     "entry.overload_limit": 100.0,

@@ -16,6 +16,7 @@ import numpy as np
 
 from sim.config import ProviderConfig
 from sim.submodels.capability import knowledge_for
+from sim.submodels.pricing import initial_token_factor as token_price_start
 
 
 class Provider(mesa.Agent):
@@ -49,6 +50,9 @@ class Provider(mesa.Agent):
         # List price, and the two prices around it (invest and harvest); set by pricing each quarter.
         self.list_price = self.price_new = self.price_renewal = self.price
         self.markup = model.config.pricing.base_markup
+        # Price per token relative to the compute price (sim.submodels.pricing): the cuts dated
+        # before the first quarter it prices in (Mesa's steps: the next quarter to price).
+        self.token_factor = token_price_start(model.config, spec.name, model.steps)
         self.pipeline: deque[float] = deque([0.0] * model.config.finance.capex_lag)
         self.distress_quarters = 0
         self.standing = 0.0  # utility with the showcase segments, earned or lost in surges (sim.submodels.showcase)

@@ -200,7 +200,7 @@ class DemandConfig(Section):
 
 # ----------------------------------------------------------------------- pricing
 class TokenPriceCut(Section):
-    quarter: QuarterRef = F(..., "first quarter of the lower token price (label or offset); the cut lasts", "quarter")
+    quarter: QuarterRef = F(..., "first quarter of the lower token price (label or offset); a cut dated before run.start is in force at the start; a token price below cost relaxes back (pricing.token_relaxation)", "quarter")
     cut: float = F(0.9, "fall of the price per token (0.9 = to one tenth); token volume responds with demand.token_elasticity", "fraction", ge=0, le=0.999)
     provider: str | None = F(None, "only this provider cuts; default: every provider", "")
 
@@ -218,7 +218,11 @@ class PricingConfig(Section):
     token_compute: float = F(1.0, "compute needed per unit of token need at the start", "GPU-quarter per token unit", gt=0, le=1e6)
     renewal_harvest: float = F(0.25, "share of a locked-in customer's switching cost (in price terms) added to the renewal price (Klemperer's harvest)", "fraction", ge=0, le=2)
     new_customer_discount: float = F(0.15, "share of that switching cost taken off the price offered to new customers (Klemperer's invest)", "fraction", ge=0, le=2)
-    token_price_cuts: list[TokenPriceCut] = F([], "one-off, lasting cuts of the price per token below the compute price (e.g. the 2024 model price war); cuts that apply multiply", "")
+    token_price_cuts: list[TokenPriceCut] = F([], "one-off cuts of the price per token below the compute price (e.g. the 2024 model price war); cuts that apply multiply; a cut below cost is a promotion that relaxes back (token_relaxation)", "")
+    token_relaxation: float = F(0.15, "share of the log gap between a token price below the floor (unit cost x (1 + min_markup) per GPU-quarter of tokens) and that floor closed each quarter: a price cut is a promotion that cannot keep tokens below cost for ever (0 = cuts last for ever, the rule before issue 12)", "fraction per quarter", ge=0, le=1)
+    scarcity_target: float = F(1.0, "utilisation (demand / serving capacity, last quarter) above which a provider's target price rises (scarcity pricing)", "ratio", gt=0, le=10)
+    scarcity_elasticity: float = F(2.0, "scarcity pricing: the target price is multiplied by (utilisation / scarcity_target) ** this above the target (0 = no scarcity pricing, the rule before issue 12)", "", ge=0, le=10)
+    scarcity_cap: float = F(4.0, "highest scarcity multiplier on the target price (H100 rental: > US$8 an hour in the 2023 shortage, about US$2 in 2026)", "ratio", ge=1, le=100)
 
     @model_validator(mode="after")
     def _markup_bounds(self) -> "PricingConfig":

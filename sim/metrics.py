@@ -32,6 +32,15 @@ def concentration_ratio(shares: np.ndarray, k: int) -> float:
     return float(np.sort(np.asarray(shares))[::-1][:k].sum())
 
 
+def concentration(shares: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """HHI (0-10,000), CR3 and CR5 of each row of ``shares`` (shape (rows, providers)), each of
+    shape (rows,): row i equals ``hhi(shares[i])`` and ``concentration_ratio(shares[i], 3 | 5)``
+    to the last bit (the same sums, one call for all rows)."""
+    hhis = ((100.0 * shares) ** 2).sum(axis=1)
+    top = np.sort(shares, axis=1)[:, ::-1]
+    return hhis, top[:, :3].sum(axis=1), top[:, :5].sum(axis=1)
+
+
 def shares_of(values: np.ndarray) -> np.ndarray:
     total = values.sum()
     return values / total if total > 0 else np.zeros_like(values, dtype=float)
@@ -88,10 +97,12 @@ class Recorder:
         model_users = np.bincount(people.model_provider.astype(np.intp) + 1, minlength=n + 1)[1:]
 
         market_row = {"quarter": label, "step": market.t}
-        for m in METRICS:
-            market_row[f"hhi_{m}"] = hhi(shares[m])
-            market_row[f"cr3_{m}"] = concentration_ratio(shares[m], 3)
-            market_row[f"cr5_{m}"] = concentration_ratio(shares[m], 5)
+        # All metrics at once (metrics x slots): a few array operations instead of a dozen per metric.
+        hhis, cr3, cr5 = (a.tolist() for a in concentration(np.array([shares[m] for m in METRICS])))
+        for i, m in enumerate(METRICS):
+            market_row[f"hhi_{m}"] = hhis[i]
+            market_row[f"cr3_{m}"] = cr3[i]
+            market_row[f"cr5_{m}"] = cr5[i]
         market_row.update(
             churn=market.churn, adopted=int(np.count_nonzero(market.customers.adopted)), new_adopters=market.new_adopters,
             active_providers=len(active), entries=len(market.entries), exits=len(market.exits),
@@ -122,6 +133,7 @@ class Recorder:
                 price=p.price if live else np.nan,
                 price_new=p.price_new if live else np.nan, price_renewal=p.price_renewal if live else np.nan,
                 markup=p.markup if live else np.nan,
+                token_factor=p.token_factor if live else np.nan,
                 cash=p.cash if live else np.nan, reliability=p.reliability if live else np.nan,
                 utilisation=p.utilisation if live else np.nan, capex=p.capex if live else 0.0,
                 opex=p.opex if live else 0.0, internal_revenue=p.internal_revenue if live else 0.0,
@@ -140,7 +152,14 @@ class Recorder:
                                    "customers": int(market.flows[i, j])})
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        providers = pd.DataFrame(self.provider_rows)
-        market = pd.DataFrame(self.market_rows)
+        providers, market = _columns(self.provider_rows), _columns(self.market_rows)
         flows = pd.DataFrame(self.flow_rows, columns=["quarter", "step", "from", "to", "customers"])
         return providers, market, flows
+
+
+def _columns(rows: list[dict]) -> pd.DataFrame:
+    """The same DataFrame as ``pd.DataFrame(rows)`` for rows that all have the same keys (the
+    recorder's), built column by column: about a third faster."""
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame({key: [row[key] for row in rows] for key in rows[0]})

@@ -23,7 +23,7 @@ SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("[demand]", c.DemandConfig, "Submodel 1: adoption and growth of demand."),
     ("[demand.segments.NAME]", c.SegmentConfig, "One customer segment. Defaults differ by segment (internet, enterprise, government, startup, overseas); the values below are the generic defaults of a new segment, which needs `new = true`."),
     ("[pricing]", c.PricingConfig, "Submodel 2: pricing."),
-    ("[[pricing.token_price_cuts]]", getattr(c, "TokenPriceCut", None), "A lasting cut of the price per token."),
+    ("[[pricing.token_price_cuts]]", getattr(c, "TokenPriceCut", None), "A cut of the price per token (below cost it relaxes back: pricing.token_relaxation)."),
     ("[choice]", c.ChoiceConfig, "Submodel 3: customers' choice and switching costs."),
     ("[multihoming]", c.MultihomingConfig, "Submodel 3b: multi-homing (part of the workload on a second cloud)."),
     ("[multihoming.segments.NAME]", c.MultihomingSegment, "Multi-homing share and split of one segment (unset = the [multihoming] value)."),

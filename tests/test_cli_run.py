@@ -70,7 +70,8 @@ def test_overlay_of_fitted_values_then_set(tmp_path):
 def test_summary_flags_a_provider_overloaded_for_more_than_four_quarters(tmp_path, capsys):
     # The Porter's fleet is cut to a tenth and the exit rule made blind to overload: a zombie.
     zombie = ["run", "minimal", "--quarters", "8", "--set", "providers.Porter.compute=1.6e4",
-              "--set", "providers.Porter.cash=0", "--set", "entry.overload_limit=100", "--out", str(tmp_path / "z")]
+              "--set", "providers.Porter.cash=0", "--set", "entry.overload_limit=100",
+              "--set", "pricing.scarcity_elasticity=0", "--out", str(tmp_path / "z")]
     assert main(zombie) == 0
     out = capsys.readouterr().out
     assert "WARNING overloaded (utilisation > 1.5 for more than 4 consecutive quarters): Porter (8 quarters)" in out

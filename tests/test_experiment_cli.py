@@ -127,11 +127,16 @@ def test_sobol_sweep_draws_sensitivity_bars(tmp_path):
 
 def test_preset_experiments_are_valid_specs():
     presets = sorted(p.stem for p in EXPERIMENT_DIR.glob("*.toml"))
-    assert presets == ["arms_race", "closed_loop", "late_entrant", "open_weights", "porters", "scenario_discovery",
-                       "sensitivity"]
+    assert presets == ["arms_race", "closed_loop", "export_controls", "gala", "group_funding", "late_entrant",
+                       "open_weights", "porters", "scenario_discovery", "sensitivity", "switching_remedy", "tipping"]
     for name in presets:
         spec = load_spec(name)
         assert spec.figures and spec.claim, name
+        # issue 12: experiments that hold: at least 20,000 customers a run, replicates by a stated rule
+        # (or, for one-run-per-point designs, a fixed count), and verdicts checked with intervals
+        assert spec.fixed.get("run.customers", 0) >= 20_000, name
+        assert spec.verdicts or spec.design.kind == "sobol", name
+        assert spec.replication is not None or spec.design.kind in ("sobol", "latin"), name
 
 
 def test_progress_bar_on_a_terminal_counts_failures():

@@ -26,6 +26,20 @@ def test_concentration_ratio_sums_the_k_largest_shares():
     assert metrics.concentration_ratio(shares[:2], 3) == pytest.approx(0.35), "fewer firms than k: all of them"
 
 
+def test_concentration_of_many_rows_equals_the_one_row_functions_to_the_last_bit():
+    # The recorder computes every metric's HHI and CR3/CR5 in one call; that must not move a
+    # recorded number by a rounding (numpy sums 8 or more values with a different association).
+    rng = np.random.default_rng(3)
+    for providers in range(1, 17):
+        shares = rng.dirichlet(np.full(providers, 0.7), size=7)
+        shares[0] = 0.0
+        hhis, cr3, cr5 = metrics.concentration(shares)
+        for i, row in enumerate(shares):
+            assert hhis[i] == metrics.hhi(row)
+            assert cr3[i] == metrics.concentration_ratio(row, 3)
+            assert cr5[i] == metrics.concentration_ratio(row, 5)
+
+
 def test_shares_sum_to_one_or_are_all_zero():
     values = np.array([3.0, 1.0, 0.0, 4.0])
     assert metrics.shares_of(values) == pytest.approx([0.375, 0.125, 0.0, 0.5])

@@ -12,7 +12,8 @@ NO_OPEN = {"enabled": False}
 ALL_SEGMENTS = ("internet", "enterprise", "government", "startup", "overseas")
 FAST_USE = {"segments": {s: {"model_use_rate": 0.6} for s in ALL_SEGMENTS}}
 FIXED_PRICES = {"min_markup": 0.8, "max_markup": 0.8, "base_markup": 0.8,  # prices stay where they start
-                "renewal_harvest": 0.0, "new_customer_discount": 0.0}  # one price (issue 9): no mix of new and renewal prices
+                "renewal_harvest": 0.0, "new_customer_discount": 0.0,  # one price (issue 9): no mix of new and renewal prices
+                "scarcity_elasticity": 0.0, "token_relaxation": 0.0}  # no scarcity premium; a cut lasts (issue 12)
 AMPLE = dict(compute=2e6, capex_share=0.0)  # no rationing: choice alone decides
 
 

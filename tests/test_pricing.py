@@ -89,3 +89,95 @@ def test_renewing_customers_weigh_their_incumbents_renewal_price():
     w_price = people.weights[idx, W_PRICE]
     assert np.allclose(base[:, 0] - dearer[:, 0], w_price * np.log(1.5), rtol=1e-5)
     assert np.array_equal(base[:, 1], dearer[:, 1])
+
+
+# ---------------------------------------------------------------- issue 12: promotions and scarcity
+def test_a_below_cost_token_price_relaxes_toward_the_floor_and_an_above_cost_cut_lasts():
+    # One quarter closes the share `relaxation` of the log gap; at or above the floor it stays.
+    assert pricing.relax_token_factor(0.01, 0.4, 0.5) == pytest.approx(np.sqrt(0.01 * 0.4))
+    assert pricing.relax_token_factor(0.01, 0.4, 0.0) == 0.01
+    assert pricing.relax_token_factor(0.5, 0.4, 0.5) == 0.5
+    assert pricing.relax_token_factor(0.5, 3.0, 1.0) == 1.0  # never above the compute price
+
+
+def test_token_cut_applies_in_its_quarter_then_relaxes_in_the_model():
+    cuts = [{"quarter": 2, "cut": 0.99}]
+
+    def factors(relaxation: float) -> list[float]:
+        market = Market(config=make_config(n_identical=2, customers=300, quarters=8,
+                                           pricing={"token_price_cuts": cuts, "token_relaxation": relaxation}))
+        out = []
+        for _ in range(8):
+            market.step()
+            out.append(market.slots[0].token_factor)
+        return out
+
+    kept, relaxed = factors(0.0), factors(0.3)
+    assert kept[:2] == [1.0, 1.0] and kept[2:] == [pytest.approx(0.01)] * 6
+    assert relaxed[2] == pytest.approx(0.01)
+    assert all(b > a for a, b in zip(relaxed[2:], relaxed[3:]))  # the promotion ends step by step
+
+
+def test_scarcity_factor_rises_with_utilisation_above_the_target():
+    cfg = PricingConfig(scarcity_target=1.0, scarcity_elasticity=2.0, scarcity_cap=4.0)
+    assert pricing.scarcity_factor(0.8, cfg) == 1.0 == pricing.scarcity_factor(1.0, cfg)
+    assert pricing.scarcity_factor(1.5, cfg) == pytest.approx(2.25)
+    assert pricing.scarcity_factor(3.0, cfg) == pytest.approx(4.0) == pricing.scarcity_factor(float("inf"), cfg)  # the cap
+    assert pricing.scarcity_factor(3.0, PricingConfig(scarcity_elasticity=0.0)) == 1.0
+
+
+def overloaded_run(scarcity: float):
+    """A provider with a tenth of its rivals' compute and a slow build-out: (its price / rivals'
+    mean price, its utilisation), quarter by quarter."""
+    providers = [provider("Small", initial_share=1 / 3, compute=4.0e4),
+                 provider("A", initial_share=1 / 3, compute=1.5e5), provider("B", initial_share=1 / 3, compute=1.5e5)]
+    cfg = make_config(providers, customers=3000, quarters=12, seed=3, pricing={"scarcity_elasticity": scarcity},
+                      finance={"capacity_response": 0.05},
+                      demand={"segments": {s: {"renewal_hazard": 0.25} for s in ("internet", "enterprise", "government", "startup", "overseas")}})
+    rows = simulate(cfg).providers.pivot(index="step", columns="provider")
+    return rows["price"]["Small"] / rows["price"][["A", "B"]].mean(axis=1), rows["utilisation"]["Small"]
+
+
+def test_an_overloaded_provider_raises_its_price_and_demand_moves_to_rivals():
+    rel_on, util_on = overloaded_run(2.0)
+    rel_off, util_off = overloaded_run(0.0)
+    assert util_on.iloc[0] > 2.5  # it starts overloaded
+    assert rel_on.iloc[1:4].min() > 2.0 and rel_off.iloc[1:4].max() < 1.1  # it asks more than its rivals
+    assert util_on.iloc[4] < util_on.iloc[0] - 1.5  # its customers leave for rivals with room
+    assert util_on.mean() < util_off.mean() - 0.4
+
+
+def exits(preset: str, quarters: int, seed: int, **changes) -> list[str]:
+    """Providers that exit in a run of ``preset`` (2,000 customers) for ``quarters`` quarters."""
+    from sim.config import load_config, with_overrides
+
+    cfg = with_overrides(load_config(preset), {"run.quarters": quarters, "run.customers": 2000, "run.seed": seed,
+                                               **changes}, source="test")
+    return [name for names in simulate(cfg).market["exited"] for name in names.split("|") if name]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_history_run_on_for_ten_years_keeps_every_provider(seed):
+    # Before issue 12 the 2024 token cuts lasted for ever, below cost: Volcano Engine (at a
+    # hundredth of the compute price) and then Tencent exited by 2029-2030.
+    assert exits("china_history_2020", 40, seed) == []
+    assert "Volcano Engine" in exits("china_history_2020", 40, seed, **{"pricing.token_relaxation": 0.0})
+    assert "Volcano Engine" in exits("china_history_2020", 40, seed, **{"pricing.scarcity_elasticity": 0.0})
+
+
+def doubled_growth() -> dict[str, float]:
+    from sim.calibration import params as fp
+    from sim.config import load_config
+
+    cfg = load_config("china_2025")
+    return {path: 2 * getattr(cfg.demand.segments[path.split(".")[2]], key)
+            for key in ("growth", "token_growth") for path in fp.expand(cfg, f"demand.segments.*.{key}")}
+
+
+@pytest.mark.slow
+def test_at_twice_the_growth_the_market_keeps_its_providers():
+    # Without scarcity pricing capex outran cost-plus revenue and every provider exited by 2035.
+    g = doubled_growth()
+    assert len(exits("china_2025", 40, 5, **g)) <= 2
+    assert len(exits("china_2025", 40, 5, **g, **{"pricing.scarcity_elasticity": 0.0})) == 6

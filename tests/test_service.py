@@ -157,7 +157,8 @@ def test_a_capacity_shortfall_lowers_served_tokens_and_does_not_raise_share():
         providers = [provider("A", initial_share=0.5, compute=compute, capex_share=0.0),
                      provider("B", initial_share=0.5, compute=4e5, capex_share=0.0)]
         config = make_config(providers, customers=3000, quarters=4, finance=NO_BUILD, open_weights={"enabled": False},
-                             demand={"token_share": 1.0}, service={"overload_penalty": 0.0})
+                             demand={"token_share": 1.0}, service={"overload_penalty": 0.0},
+                             pricing={"scarcity_elasticity": 0.0})  # its price, and so token demand, held (issue 12)
         return simulate(config).providers.query("step == 3").set_index("provider")
 
     ample, short = last(4e5), last(1e5)
@@ -262,21 +263,22 @@ def test_demand_by_slot_puts_each_part_of_a_workload_on_the_cloud_that_holds_it(
 
 
 def test_service_step_bills_tokens_at_each_providers_cut_and_plans_for_demand_without_surges():
-    """One service step: tokens are billed at the provider's own token price cut, a provider's
+    """One service step: tokens are billed at the provider's own token price factor, a provider's
     surge multiplies its customers' and its own apps' demand but not the demand it plans
     capacity for, and a provider without serving capacity is infinitely loaded."""
     providers = [provider("Cut", initial_share=0.4, captive_compute=2e4, captive_growth=0.0),
                  provider("Full", initial_share=0.4), provider("Empty", initial_share=0.2, compute=0.0),
                  provider("Idle", compute=0.0), provider("Tiny", compute=1.0, training_share=0.5)]
-    config = make_config(providers, customers=3000, pricing={"token_compute": 0.5, "token_price_cuts": [
-        {"quarter": 0, "cut": 0.75, "provider": "Cut"}]}, service={"surges": [{"quarter": 0, "multiplier": 3.0, "provider": "Cut"}]})
+    config = make_config(providers, customers=3000, pricing={"token_compute": 0.5},
+                         service={"surges": [{"quarter": 0, "multiplier": 3.0, "provider": "Cut"}]})
     market = Market(config=config)
     people = market.customers
     buyers = np.flatnonzero(people.provider >= 0)[::2]
     people.uses_model[buyers] = True
     people.model_provider[buyers] = people.provider[buyers]
-    service.step(market)
     cut, full, empty = (market.slots[market.slot_of(n)] for n in ("Cut", "Full", "Empty"))
+    cut.token_factor = 0.25  # the token price factor pricing sets (here: the cut at once)
+    service.step(market)
     k = market.token_compute
     for p, factor, surge in ((cut, 0.25, 3.0), (full, 1.0, 1.0)):
         assert p.tokens > 0 and p.billed_token_gpu == pytest.approx(p.tokens * k * factor, rel=1e-12)

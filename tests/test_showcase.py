@@ -18,8 +18,10 @@ def internet_share_path(gala_compute: float, size: float, seed: int) -> tuple[np
                          service={"surges": [{"quarter": 3, "multiplier": 3.0, "provider": "Gala"}]},
                          showcase={"size": size},
                          # Issue 9's levers off (one price, no bandwagon, capability frozen: without a ceiling the
-                         # larger fleet pulls away and Gala's share erodes either way): the test isolates the showcase.
-                         pricing={"renewal_harvest": 0.0, "new_customer_discount": 0.0}, capability={"learning_rate": 0.0},
+                         # larger fleet pulls away and Gala's share erodes either way) and issue 12's scarcity
+                         # pricing (the overloaded Gala would shed customers by price): the test isolates the showcase.
+                         pricing={"renewal_harvest": 0.0, "new_customer_discount": 0.0, "scarcity_elasticity": 0.0},
+                         capability={"learning_rate": 0.0},
                          demand={"segments": {s: {"bandwagon": 0.0} for s in
                                               ("internet", "enterprise", "government", "startup", "overseas")}})
     market = Market(config=config)

@@ -21,7 +21,6 @@ from scipy.stats import spearmanr
 from sim import quarters as qtr
 from sim.calibration.targets import period_quarters
 from sim.metrics import NONE_LABEL, hhi
-from sim.submodels.pricing import token_price_factor
 
 
 @dataclass
@@ -175,7 +174,7 @@ def f6_price_war_with_volume_jump(run, ctx: Context):
 
     def avg_price(step: int) -> tuple[float, float]:
         rows = prov[prov["step"] == step]
-        factor = np.array([token_price_factor(cfg, n, step) for n in rows["provider"]])
+        factor = rows["token_factor"].to_numpy()
         per_token = rows["price"].to_numpy() * factor * pr.token_compute * (1 - pr.token_efficiency_gain) ** step
         volume = rows["tokens"].to_numpy()
         ok = volume > 0

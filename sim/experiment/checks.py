@@ -111,19 +111,22 @@ def reference_problems(spec: Spec, base: Config, design: Design) -> Iterator[str
     src = spec.source
     for name, o in spec.outcomes.items():
         where = f"{src}: outcomes.{name}"
-        if o.kind == "final" and o.column not in market_cols:
+        if o.kind in ("final", "change") and o.column not in market_cols:
             yield f"{where}.column: {o.column!r} is not a market column{_hint(o.column, market_cols)}; " \
                   f"allowed: {', '.join(market_cols)}"
         if o.kind == "provider" and o.column not in provider_cols:
             yield f"{where}.column: {o.column!r} is not a provider column{_hint(o.column, provider_cols)}; " \
                   f"allowed: {', '.join(provider_cols)}"
-        if o.kind not in ("final", "provider") and f"share_{o.metric}" not in provider_cols:
+        if o.kind not in ("final", "change", "provider") and f"share_{o.metric}" not in provider_cols:
             yield f"{where}.metric: this model does not record share_{o.metric}"
         yield from _provider_names(f"{where}.providers", o.providers, names)
         if o.kind in ("reaches_share", "quarters_to_share") and o.sustained > base.run.quarters:
             yield f"{where}.sustained: {o.sustained} quarters in a row cannot happen in a run of " \
                   f"{base.run.quarters} quarters; allowed: <= {base.run.quarters}"
     frame = design.frame()
+    for i, v in enumerate(spec.verdicts):
+        for side in ("at", "against"):
+            yield from _selection_problems(f"{src}: verdicts[{i}].{side}", getattr(v, side) or {}, frame)
     for i, f in enumerate(spec.figures):
         where = f"{src}: figures[{i}]"
         if f.column is not None and f.column not in market_cols:
@@ -148,6 +151,23 @@ def reference_problems(spec: Spec, base: Config, design: Design) -> Iterator[str
                 shown = {p: sorted(dict.fromkeys(frame[p]), key=str)[:8] for p in f.where}
                 yield f"{where}.where: no design point has {f.where}; values in the design: " + \
                       "; ".join(f"{p}: {', '.join(map(repr, v))}" for p, v in shown.items())
+
+
+def _selection_problems(where: str, selection: dict, frame) -> Iterator[str]:
+    """A verdict's design-point selection must hold at least one design point."""
+    if not selection or not len(frame):
+        return
+    keep = np.ones(len(frame), dtype=bool)
+    for param, value in selection.items():
+        column = frame[param]
+        if _numeric(value) and column.map(_numeric).all():
+            keep &= np.isclose(column.to_numpy(dtype=float), float(value))
+        else:
+            keep &= (column == value).to_numpy()
+    if not keep.any():
+        shown = {p: sorted(dict.fromkeys(frame[p]), key=str)[:8] for p in selection}
+        yield f"{where}: no design point has {selection}; values in the design: " + \
+              "; ".join(f"{p}: {', '.join(map(repr, v))}" for p, v in shown.items())
 
 
 def _provider_names(where: str, selector, names: list[str]) -> Iterator[str]:

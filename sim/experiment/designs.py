@@ -35,9 +35,19 @@ class Design:
     labels: list[str]
     unit: np.ndarray | None = None  # SALib sample in [0, 1]^d, rows in design order
     problem: dict | None = None
+    # With several master seeds (spec.seeds), the design is one sample per seed, one after the other:
+    # point d belongs to master seed masters[d] and is point local[d] of that seed's sample.
+    masters: list[int] | None = None
+    local: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.points)
+
+    def seed_of(self, index: int, default: int) -> tuple[int, int]:
+        """(master seed, index within that seed's sample) of design point ``index``."""
+        if self.masters is None:
+            return default, index
+        return self.masters[index], self.local[index]
 
     def frame(self) -> pd.DataFrame:
         """One row per design point: design_index, label, the parameter values (and the unit sample)."""
@@ -47,6 +57,9 @@ class Design:
         if self.unit is not None:
             for j, name in enumerate(self.names):
                 table[f"unit:{name}"] = self.unit[:, j]
+        if self.masters is not None:
+            table["master_seed"] = np.asarray(self.masters, dtype=np.int64)
+            table["local_index"] = np.asarray(self.local, dtype=np.int64)
         return table
 
 
@@ -62,9 +75,16 @@ def build(spec: Spec) -> Design:
         points = [{n: p.values[i] for n, p in zip(names, params)} for i in range(count)]
         labels = spec.design.labels or [_label(pt) for pt in points]
         return Design(kind, names, points, labels)
-    unit, problem = unit_sample(spec, names)
+    if spec.seeds:  # one sample per master seed, stacked
+        samples = [unit_sample(spec, names, master=m) for m in spec.seeds]
+        unit, problem = np.vstack([u for u, _ in samples]), samples[0][1]
+        masters = [m for (u, _), m in zip(samples, spec.seeds) for _ in range(len(u))]
+        local = [i for u, _ in samples for i in range(len(u))]
+    else:
+        unit, problem = unit_sample(spec, names)
+        masters = local = None
     points = [{n: from_unit(p, u) for n, p, u in zip(names, params, row)} for row in unit]
-    return Design(kind, names, points, [_label(pt) for pt in points], unit, problem)
+    return Design(kind, names, points, [_label(pt) for pt in points], unit, problem, masters, local)
 
 
 def size(spec: Spec) -> int:
@@ -76,9 +96,9 @@ def size(spec: Spec) -> int:
         case "zip":
             return len(next(iter(spec.params.values())).values) if spec.params else 1
         case "sobol":
-            return n * (2 * d + 2 if spec.design.second_order else d + 2)
+            return n * (2 * d + 2 if spec.design.second_order else d + 2) * len(spec.masters)
         case "morris":
-            return n * (d + 1)
+            return n * (d + 1) * len(spec.masters)
     return n
 
 
@@ -92,11 +112,12 @@ def grid_values(p: Param) -> list[Any]:
     return list(dict.fromkeys(values))  # integer rounding can repeat a value
 
 
-def unit_sample(spec: Spec, names: list[str]) -> tuple[np.ndarray, dict]:
+def unit_sample(spec: Spec, names: list[str], master: int | None = None) -> tuple[np.ndarray, dict]:
+    """The design's sample in the unit cube, drawn with the master seed (default: the spec's)."""
     from SALib.sample import latin, morris, sobol  # imported here: SALib takes ~1 s to import
 
     problem = {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}
-    seed = design_seed(spec.seed)
+    seed = design_seed(spec.seed if master is None else master)
     n = spec.design.samples
     match spec.design.kind:
         case "random":

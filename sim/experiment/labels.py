@@ -92,7 +92,7 @@ def is_share(outcome) -> bool:
     """Whether an outcome is a share (a fraction of the market), to be shown in per cent."""
     if outcome.kind in ("share", "leader_share"):
         return True
-    return outcome.kind in ("final", "provider") and bool(outcome.column) and outcome.column.startswith(SHARE_PREFIXES)
+    return outcome.kind in ("final", "change", "provider") and bool(outcome.column) and outcome.column.startswith(SHARE_PREFIXES)
 
 
 def _optional(field) -> bool:

@@ -124,11 +124,16 @@ def timeseries_figure(quantiles: pd.DataFrame, points: list[int], labels: dict[i
 
 
 def heatmap_figure(grid: pd.DataFrame, *, x: str, y: str, xlabel: str, ylabel: str, label: str, title: str,
-                   xtexts: list[str] | None = None, ytexts: list[str] | None = None):
-    """grid: index = y values, columns = x values, cells = the outcome statistic; ``xtexts``/``ytexts``:
-    the values in words (e.g. 'never' for a release after the run)."""
-    fig, ax = plt.subplots(figsize=(7.5, 5.5), layout="constrained")
+                   xtexts: list[str] | None = None, ytexts: list[str] | None = None,
+                   low: pd.DataFrame | None = None, high: pd.DataFrame | None = None):
+    """grid: index = y values, columns = x values, cells = the outcome statistic; ``low``/``high``: the
+    ends of each cell's 95 % interval, printed under the statistic; ``xtexts``/``ytexts``: the values in
+    words (e.g. 'never' for a release after the run)."""
+    fig, ax = plt.subplots(figsize=(max(7.5, 1.25 * grid.shape[1] + 3), max(5.5, 0.75 * grid.shape[0] + 2)),
+                           layout="constrained")
     values = grid.to_numpy(dtype=float)
+    lows = None if low is None else low.reindex(index=grid.index, columns=grid.columns).to_numpy(dtype=float)
+    highs = None if high is None else high.reindex(index=grid.index, columns=grid.columns).to_numpy(dtype=float)
     image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
     ax.set_xticks(range(grid.shape[1]), xtexts or [_fmt(v) for v in grid.columns])
     ax.set_yticks(range(grid.shape[0]), ytexts or [_fmt(v) for v in grid.index])
@@ -136,7 +141,10 @@ def heatmap_figure(grid: pd.DataFrame, *, x: str, y: str, xlabel: str, ylabel: s
     middle = (finite.min() + finite.max()) / 2 if finite.size else 0
     for (i, j), value in np.ndenumerate(values):
         text = "n/a" if not np.isfinite(value) else _fmt(value)
-        ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if value < middle else "black")
+        if lows is not None and np.isfinite(value):
+            lo, hi = lows[i, j], highs[i, j]
+            text += "\n" + (f"{_fmt(lo)}–{_fmt(hi)}" if np.isfinite(lo) and np.isfinite(hi) else "(1 run)")
+        ax.text(j, i, text, ha="center", va="center", fontsize=7.5, color="white" if value < middle else "black")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     fig.colorbar(image, ax=ax, label=_wrap(label, 50))
@@ -173,30 +181,105 @@ def curve_figure(table: pd.DataFrame, *, x: str, hue: str | None, xlabel: str, y
     return fig
 
 
-def sensitivity_figure(results: list[Any], labels: dict[str, str], title: str):
-    """Bars per parameter: Sobol' S1 and ST, or Morris mu* and sigma, with confidence intervals."""
-    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results) + 1, 4.8), squeeze=False,
-                             layout="constrained")
-    for ax, res in zip(axes[0], results):
-        t = res.table
-        pos = np.arange(len(t))
-        names = [labels.get(p, p) for p in t["parameter"]]
-        if res.method == "sobol":
-            ax.bar(pos - 0.2, t["S1"], 0.4, yerr=t["S1_conf"], capsize=3, label="first order S1")
-            ax.bar(pos + 0.2, t["ST"], 0.4, yerr=t["ST_conf"], capsize=3, label="total ST")
-            ax.set_ylabel("Sobol' index (95 % CI)")
+def sensitivity_figure(groups: list[Any], labels: dict[str, str], title: str, agreements: list[dict] | None = None):
+    """Bars per parameter: Sobol' S1 and ST, or Morris mu* and sigma, with confidence intervals; a panel per
+    outcome.  ``groups``: per outcome, the results of each master seed (bars side by side, one hue per seed,
+    S1 hatched); ``agreements``: whether the seeds agree, for the panel titles."""
+    groups = [g if isinstance(g, list) else [g] for g in groups]
+    seeds = max(len(g) for g in groups)
+    fig, axes = plt.subplots(1, len(groups), figsize=((5.5 + 1.5 * (seeds - 1)) * len(groups) + 1, 5.0),
+                             squeeze=False, layout="constrained")
+    colours = palette(max(seeds, 2))
+    agree = {a["outcome"]: a for a in agreements or []}
+    for ax, results in zip(axes[0], groups):
+        k = len(results)
+        width = 0.8 / (2 * k)
+        for s, res in enumerate(results):
+            t = res.table
+            pos = np.arange(len(t))
+            who = f" (seed {res.master_seed})" if res.master_seed is not None and k > 1 else ""
+            first, total = (("S1", "S1_conf"), ("ST", "ST_conf")) if res.method == "sobol" else \
+                (("mu_star", "mu_star_conf"), ("sigma", None))
+            off1 = -0.4 + width * (2 * s + 0.5)
+            off2 = -0.4 + width * (2 * s + 1.5)
+            ax.bar(pos + off1, t[first[0]], width, yerr=t[first[1]], capsize=2, color=colours[s], alpha=0.55,
+                   hatch="//", edgecolor="white", lw=0,
+                   label=("first order S1" if res.method == "sobol" else "mu* (mean |effect|)") + who)
+            ax.bar(pos + off2, t[total[0]], width, yerr=t[total[1]] if total[1] else None, capsize=2, color=colours[s],
+                   label=("total ST" if res.method == "sobol" else "sigma (interaction / non-linearity)") + who)
+            names = [labels.get(p, p) for p in t["parameter"]]
+            ax.set_xticks(pos, names, rotation=30, ha="right", fontsize=8)
+        if results[0].method == "sobol":
+            ax.set_ylabel("Sobol' index (95 % CI, SALib bootstrap)")
             ax.axhline(0, color="black", lw=0.6)
         else:
-            ax.bar(pos - 0.2, t["mu_star"], 0.4, yerr=t["mu_star_conf"], capsize=3, label="mu* (mean |effect|)")
-            ax.bar(pos + 0.2, t["sigma"], 0.4, label="sigma (interaction / non-linearity)")
             ax.set_ylabel("elementary effect (95 % CI on mu*)")
-        ax.set_xticks(pos, names, rotation=30, ha="right", fontsize=8)
-        noise = f"; replicate noise {100 * res.noise_share:.0f} % of variance" if res.noise_share is not None else ""
+        res = results[0]
+        noise = [r.noise_share for r in results if r.noise_share is not None]
+        noise_text = ("; replicate noise " + " / ".join(f"{100 * v:.0f}" for v in noise) + " % of variance") if noise else ""
+        a = agree.get(res.outcome)
+        agree_text = "" if a is None else ("\nseeds agree" if a["agree"] else "\nseeds do NOT agree") + \
+            f" (largest {a['index']} gap {a['max_gap']:.2f}, allowed {a['allowed_there']:.2f})"
         ax.set_title(f"{labels.get(res.outcome, res.outcome)}\n({res.blocks_used} blocks"
-                     + (f", {res.blocks_dropped} dropped" if res.blocks_dropped else "") + f"{noise})", fontsize=9)
+                     + (f", {res.blocks_dropped} dropped" if res.blocks_dropped else "") + f"{noise_text}){agree_text}",
+                     fontsize=9)
         ax.grid(alpha=0.3, axis="y")
-        ax.legend(frameon=False, fontsize=8)
+        ax.legend(frameon=False, fontsize=7)
     fig.suptitle(_wrap(title, 90))
+    return fig
+
+
+def winners_figure(table: pd.DataFrame, *, xlabel: str, title: str, xtexts: dict | None = None,
+                   order: list[str] | None = None, metric: str = "revenue"):
+    """Stacked bars: for each value of x, the share of runs that each provider ends as the leader
+    (largest final share of ``metric``), with the runs per bar above it; provider colours as everywhere."""
+    present = [c for c in table.columns if c != "n"]
+    everyone = list(order or []) + [p for p in present if p not in (order or [])]
+    styles = provider_styles(everyone)  # colours by config order, as in every other figure, not by who won
+    providers = [p for p in everyone if p in present]
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.9 * len(table) + 3.5), 4.8), layout="constrained")
+    xs = np.arange(len(table))
+    bottom = np.zeros(len(table))
+    for p in providers:
+        values = 100 * table[p].to_numpy(dtype=float)
+        ax.bar(xs, values, 0.7, bottom=bottom, color=styles[p].color, label=p, edgecolor="white", lw=0.5)
+        bottom += values
+    for x, n in zip(xs, table["n"]):
+        ax.text(x, 101, f"n={int(n)}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(xs, [(xtexts or {}).get(v, _fmt(v)) for v in table.index])
+    ax.set_ylim(0, 108)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"runs won (%): largest final share of {metric}")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    ax.set_title(_wrap(title, 70))
+    return fig
+
+
+def verdicts_figure(verdicts: pd.DataFrame, labels: dict[str, str], title: str):
+    """One row per verdict: the difference of means (at minus against, or minus the value) with its 95 %
+    interval and a line at 0; green = supported, red = contradicted, grey = not resolved.  Each row has
+    its own x scale (outcomes have different units)."""
+    n = len(verdicts)
+    fig, axes = plt.subplots(n, 1, figsize=(9.5, 1.1 * n + 1.0), squeeze=False, layout="constrained")
+    colour = {"supported": "#1b7837", "contradicted": "#b2182b", "not resolved": "#777777"}
+    for ax, row in zip(axes[:, 0], verdicts.itertuples()):
+        c = colour.get(row.verdict, "black")
+        ok = np.isfinite(row.low) and np.isfinite(row.high)
+        if ok:
+            ax.errorbar([row.diff], [0], xerr=[[row.diff - row.low], [row.high - row.diff]], fmt="o", color=c, capsize=4)
+        else:
+            ax.plot([row.diff], [0], "o", color=c)
+        ax.axvline(0, color="black", lw=0.8)
+        span = max(abs(row.low) if ok else 0, abs(row.high) if ok else 0, abs(row.diff) if np.isfinite(row.diff) else 0, 1e-9)
+        ax.set_xlim(-1.15 * span, 1.15 * span)
+        ax.set_yticks([])
+        ax.tick_params(axis="x", labelsize=7)
+        claim = row.claim or row.name
+        interval = f"[{_fmt(row.low)}, {_fmt(row.high)}]" if ok else "[n/a]"
+        ax.set_title(_wrap(f"{claim}: {row.verdict.upper()}, difference {_fmt(row.diff)} {interval} "
+                           f"({labels.get(row.outcome, row.outcome)}; {row.at} vs {row.against})", 120),
+                     fontsize=7, loc="left", color=c)
+    fig.suptitle(_wrap(title, 90), fontsize=10)
     return fig
 
 

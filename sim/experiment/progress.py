@@ -61,6 +61,16 @@ class Progress:
                             desc=self.label, dynamic_ncols=True, smoothing=0.1)
             self.bar.set_postfix(failed=0)
 
+    def set_total(self, total: int, skipped: int | None = None) -> None:
+        """The runs planned so far (a replicate rule adds blocks as the sweep goes)."""
+        self.tally.total = total
+        if skipped is not None:
+            self.tally.skipped = skipped
+        self.todo = self.tally.total - self.tally.skipped
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.refresh()
+
     def update(self, status: str) -> None:
         if status == "ok":
             self.tally.ok += 1

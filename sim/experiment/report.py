@@ -4,7 +4,10 @@
     OUT/summary/points.parquet              per design point and outcome: runs, failures, quantiles
     OUT/summary/quantiles_market.parquet    per design point and quarter: market variables' quantiles
     OUT/summary/quantiles_providers.parquet per design point, quarter and provider: shares' quantiles
-    OUT/summary/sensitivity_<outcome>.csv   Sobol'/Morris indices
+    OUT/summary/sensitivity_<outcome>.csv   Sobol'/Morris indices (a row per parameter and master seed)
+    OUT/summary/agreement_<outcome>.json    with several master seeds: do their indices agree?
+    OUT/summary/verdicts.csv|.json          each verdict: difference, 95 % interval, verdict
+    OUT/summary/replication.csv             replicates per design point and the headline interval
     OUT/summary/analysis.json               what was analysed, notes on failed runs
     OUT/figures/<name>.png|.svg
 """
@@ -34,7 +37,8 @@ def stored_spec(store: Store) -> Spec:
     but the design's column order is what the samplers used)."""
     info = store.manifest()
     raw = dict(info["spec"])
-    order = [c for c in store.design().columns if c not in ("design_index", "label") and not c.startswith("unit:")]
+    order = [c for c in store.design().columns
+             if c not in ("design_index", "label", "master_seed", "local_index") and not c.startswith("unit:")]
     raw["params"] = {name: raw["params"][name] for name in order}
     return validate_spec(raw, info.get("spec_source") or str(store.manifest_path))
 
@@ -70,8 +74,24 @@ def report(root: str | Path, *, spec: Spec | None = None, formats: tuple[str, ..
     missing = analysis.undefined(outcomes, list(spec.outcomes))
     for name in missing:
         notes.append(f"outcome {name} is undefined in every finished run ({_why_undefined(spec.outcomes[name])})")
+    result_verdicts = []
+    if spec.verdicts:
+        table = analysis.verdicts(spec, store.design(), outcomes)
+        write_csv(summary / "verdicts.csv", table)
+        result_verdicts = table.to_dict(orient="records")
+        write_json(summary / "verdicts.json", _finite(result_verdicts))
+        for row in result_verdicts:
+            log(f"verdict {row['name']}: {row['verdict']}: {row['outcome']} at {row['at']} minus {row['against']} = "
+                f"{_num(row['diff'])} (95 % interval {_num(row['low'])} to {_num(row['high'])}; {row['method']})")
+    replication_summary = _replication_summary(store, spec)
+    if replication_summary:
+        log(f"replicates: {replication_summary['text']}")
+    ctx.verdicts = pd.DataFrame(result_verdicts)
+    figs = list(spec.figures or default_figures(spec))
+    if spec.verdicts and not any(f.kind == "verdicts" for f in figs):
+        figs.append(Figure(kind="verdicts", name="verdicts"))
     figures, not_drawn = [], []
-    for i, fig_spec in enumerate(spec.figures or default_figures(spec)):
+    for i, fig_spec in enumerate(figs):
         name = fig_spec.name or f"{i + 1:02d}_{fig_spec.kind}"
         try:  # one figure (or one outcome) that cannot be drawn must not take the others down
             fig, note = draw(ctx, fig_spec)
@@ -85,11 +105,37 @@ def report(root: str | Path, *, spec: Spec | None = None, formats: tuple[str, ..
         figures += [str(p) for p in plots.save(fig, store.root / "figures" / name, formats)]
     result = {"experiment": spec.name, "runs": len(runs), "failed": failed,
               "pending": int((~runs["status"].isin(["ok", "failed"])).sum()), "figures": figures,
-              "figures_not_drawn": not_drawn, "undefined_outcomes": missing, "notes": notes}
+              "figures_not_drawn": not_drawn, "undefined_outcomes": missing, "notes": notes,
+              "replicate_rule": info.get("replicate_rule"), "replication": replication_summary,
+              "verdicts": _finite(result_verdicts)}
     write_json(summary / "analysis.json", result)
     for note in notes:
         log(f"note: {note}")
     return result
+
+
+def _num(x) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.4g}"
+
+
+def _finite(rows: list[dict]) -> list[dict]:
+    """JSON has no NaN: undefined numbers become null."""
+    return [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()} for r in rows]
+
+
+def _replication_summary(store: Store, spec: Spec) -> dict[str, Any] | None:
+    """What the replicate rule did: replicates per point, and at how many points the width was reached."""
+    table = store.replication()
+    if table is None or spec.replication is None:
+        return None
+    write_csv(store.root / "summary" / "replication.csv", table)
+    reached = int(table["reached"].sum())
+    n = table["n"]
+    return {"points": len(table), "reached": reached, "replicates_min": int(n.min()), "replicates_max": int(n.max()),
+            "replicates_total": int(n.sum()), "widest": float(table["width"].replace(np.inf, np.nan).max()),
+            "text": f"{int(n.min())}-{int(n.max())} per point ({int(n.sum())} runs); the 95 % interval of "
+                    f"{spec.replication.outcome} is narrower than {spec.replication.width:g} at {reached} of "
+                    f"{len(table)} points (cap {spec.replicates})"}
 
 
 def _why_undefined(o) -> str:
@@ -103,7 +149,7 @@ def _why_undefined(o) -> str:
 def check_columns(spec: Spec, market: pd.DataFrame, providers: pd.DataFrame) -> None:
     allowed = [c for c in market.columns if c not in ("run_id", "design_index", "replicate", "step", "quarter")]
     bad = [f"{spec.source}: outcomes.{name}.column: {o.column!r} is not a market column; allowed: {', '.join(allowed)}"
-           for name, o in spec.outcomes.items() if o.kind == "final" and o.column not in market.columns]
+           for name, o in spec.outcomes.items() if o.kind in ("final", "change") and o.column not in market.columns]
     bad += [f"{spec.source}: figures[{i}].column: {f.column!r} is not a market column; allowed: {', '.join(allowed)}"
             for i, f in enumerate(spec.figures) if f.column is not None and f.column not in market.columns]
     cols = [c for c in providers.columns if c not in ("run_id", "design_index", "replicate", "step", "quarter")]
@@ -142,6 +188,7 @@ class Context:
             self.labels = {int(row["design_index"]): labels.point_label(spec, {n: row[n] for n in names}, base)
                            for _, row in design.iterrows()}
         self.provider_order: list[str] = []
+        self.verdicts = pd.DataFrame()
 
     def value_text(self, name: str, value) -> str:
         return labels.param_value_text(self.spec, name, value, self.base)
@@ -193,14 +240,28 @@ def draw(ctx: Context, f: Figure):
         return plots.timeseries_figure(table, select_points(ctx, f.points or "all"), ctx.labels,
                                        ylabel=ylabel, title=title, scale=scale), None
     if f.kind == "heatmap":
-        grid = heatmap_grid(ctx, f)
+        grid, low, high, counts = heatmap_grid(ctx, f)
         share = ctx.outcome_is_share(f.outcome)
         if share:
-            grid = 100 * grid
+            grid, low, high = 100 * grid, 100 * low, 100 * high
+        lo_n, hi_n = int(np.nanmin(counts.to_numpy(dtype=float))), int(np.nanmax(counts.to_numpy(dtype=float)))
+        n_text = f"{lo_n}" if lo_n == hi_n else f"{lo_n}-{hi_n}"
         return plots.heatmap_figure(grid, x=f.x, y=f.y, xlabel=ctx.param_label(f.x), ylabel=ctx.param_label(f.y),
-                                    label=f"{ctx.outcome_label(f.outcome)} ({'%, ' if share else ''}{f.stat})",
+                                    label=f"{ctx.outcome_label(f.outcome)} ({'%, ' if share else ''}{f.stat}; "
+                                          f"95 % interval below it; {n_text} runs per cell)",
                                     title=title, xtexts=[ctx.value_text(f.x, v) for v in grid.columns],
-                                    ytexts=[ctx.value_text(f.y, v) for v in grid.index]), None
+                                    ytexts=[ctx.value_text(f.y, v) for v in grid.index], low=low, high=high), None
+    if f.kind == "winners":
+        table = winners_table(ctx, f)
+        return plots.winners_figure(table, xlabel=ctx.param_label(f.x), title=title,
+                                    xtexts={v: ctx.value_text(f.x, v) for v in table.index},
+                                    order=ctx.provider_order, metric=f.metric), None
+    if f.kind == "verdicts":
+        if ctx.verdicts.empty:
+            raise AnalysisError("no verdicts to draw")
+        labels_ = {o: ctx.outcome_label(o) for o in ctx.verdicts["outcome"].unique()}
+        return plots.verdicts_figure(ctx.verdicts, labels_, title or f"{ctx.spec.name}: verdicts "
+                                     "(difference of means, 95 % interval)"), None
     if f.kind == "curve":
         table, binary = curve_table(ctx, f)
         share = ctx.outcome_is_share(f.outcomes[0]) and not binary
@@ -214,23 +275,35 @@ def draw(ctx: Context, f: Figure):
                                   ylabel=ctx.outcome_label(f.outcomes[0]) + (" (%)" if share else ""), title=title,
                                   binary=binary, categorical_x=categorical, xtexts=texts,
                                   hue_text=(lambda v: ctx.value_text(f.hue, v)) if f.hue else None), None
-    results, skipped = [], []
+    groups, skipped, agreements = [], [], []
     for o in f.outcomes:
         try:
-            results.append(analysis.sensitivity(ctx.spec, ctx.design, ctx.outcomes, o))
+            groups.append(analysis.sensitivities(ctx.spec, ctx.design, ctx.outcomes, o))
         except AnalysisError as exc:
             skipped.append(str(exc))
-    if not results:
+    if not groups:
         raise AnalysisError("; ".join(skipped))
-    for res in results:
-        write_csv(ctx.summary_dir / f"sensitivity_{res.outcome}.csv", res.table)
-        write_json(ctx.summary_dir / f"sensitivity_{res.outcome}.json",
-                   {"method": res.method, "blocks_used": res.blocks_used, "blocks_dropped": res.blocks_dropped,
-                    "points_missing": res.points_missing,
-                    "noise_share": None if res.noise_share is None else round(res.noise_share, 4)})
+    for results in groups:
+        res0 = results[0]
+        table = pd.concat([r.table.assign(master_seed=r.master_seed) if r.master_seed is not None else r.table
+                           for r in results], ignore_index=True)
+        write_csv(ctx.summary_dir / f"sensitivity_{res0.outcome}.csv", table)
+        info = [{"master_seed": r.master_seed, "method": r.method, "blocks_used": r.blocks_used,
+                 "blocks_dropped": r.blocks_dropped, "points_missing": r.points_missing,
+                 "noise_share": None if r.noise_share is None else round(r.noise_share, 4)} for r in results]
+        write_json(ctx.summary_dir / f"sensitivity_{res0.outcome}.json", info[0] if len(info) == 1 else {"seeds": info})
+        if len(results) >= 2:
+            agree = analysis.agreement(results)
+            agreements.append(agree)
+            write_json(ctx.summary_dir / f"agreement_{res0.outcome}.json", agree)
     labels = {n: ctx.param_label(n) for n in ctx.spec.params} | {o: ctx.outcome_label(o) for o in f.outcomes}
-    note = "; ".join([r.note() for r in results if r.blocks_dropped] + [f"left out: {s}" for s in skipped]) or None
-    return plots.sensitivity_figure(results, labels, title), note
+    flat = [r for results in groups for r in results]
+    note = "; ".join([r.note() for r in flat if r.blocks_dropped] + [f"left out: {s}" for s in skipped]
+                     + [f"indices of {a['outcome']} {'agree' if a['agree'] else 'do NOT agree'} across master seeds "
+                        f"{a['seeds'][0]} and {a['seeds'][1]} (largest {a['index']} gap {a['max_gap']:.3f} at "
+                        f"{a['gap_parameter']}, allowed {a['allowed_there']:.3f}; top {a['top'][0]} / {a['top'][1]})"
+                        for a in agreements]) or None
+    return plots.sensitivity_figure(groups, labels, title, agreements), note
 
 
 def select_points(ctx: Context, which: list[int] | str) -> list[int]:
@@ -308,10 +381,35 @@ def series_quantiles(ctx: Context, f: Figure) -> tuple[pd.DataFrame, str, float]
     return table, column.replace("hhi_", "HHI, ").replace("_", " "), 1.0
 
 
-def heatmap_grid(ctx: Context, f: Figure) -> pd.DataFrame:
+def heatmap_grid(ctx: Context, f: Figure) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Cells of the statistic with the low and high ends of its 95 % interval and the runs per cell
+    (sim.experiment.replication: t or Wilson for a mean, order statistics for a median)."""
+    from sim.experiment.replication import mean_interval, median_interval
+
     data = ctx.with_params()
-    stat = data.groupby([f.y, f.x])[f.outcome].agg(f.stat)
-    return stat.unstack(f.x).sort_index()
+    binary = analysis.is_binary_column(data[f.outcome])
+    rows = []
+    for (y, x), values in data.groupby([f.y, f.x])[f.outcome]:
+        stat, low, high, n = mean_interval(values, binary=binary) if f.stat == "mean" else median_interval(values)
+        rows.append({f.y: y, f.x: x, "stat": stat, "low": low, "high": high, "n": n})
+    cells = pd.DataFrame(rows)
+    grids = [cells.pivot(index=f.y, columns=f.x, values=v).sort_index() for v in ("stat", "low", "high", "n")]
+    return tuple(grids)  # type: ignore[return-value]
+
+
+def winners_table(ctx: Context, f: Figure) -> pd.DataFrame:
+    """Share of runs in which each provider has the largest final share of ``f.metric``, per value of x
+    (rows: x values; columns: providers; plus n, the runs)."""
+    share = f"share_{f.metric}"
+    last = ctx.providers.groupby("run_id")["step"].transform("max") == ctx.providers["step"]
+    final = ctx.providers[last & ctx.providers["design_index"].isin(ctx.design["design_index"])]
+    leaders = final.loc[final.groupby("run_id")[share].idxmax(), ["run_id", "design_index", "provider"]]
+    leaders = leaders.merge(ctx.design[["design_index", f.x]], on="design_index")
+    counts = leaders.groupby([f.x, "provider"]).size().unstack("provider", fill_value=0)
+    n = counts.sum(axis=1)
+    table = counts.div(n, axis=0)
+    table["n"] = n
+    return table.sort_index()
 
 
 def curve_table(ctx: Context, f: Figure) -> tuple[pd.DataFrame, bool]:

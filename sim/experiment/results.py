@@ -64,7 +64,7 @@ class SweepResults:
     def params(self) -> list[str]:
         """The swept parameters' names, in design order."""
         return [c for c in self.store.design().columns
-                if c not in ("design_index", "label") and not c.startswith("unit:")]
+                if c not in ("design_index", "label", "master_seed", "local_index") and not c.startswith("unit:")]
 
     def design(self) -> pd.DataFrame:
         return self.store.design()

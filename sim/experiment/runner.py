@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from sim.config import Config, ConfigError
-from sim.experiment import checks, designs
+from sim.experiment import checks, designs, replication
 from sim.experiment.executors import DEFAULT_CLUSTER_TIMEOUT, Engine, EngineError, open_engine
 from sim.experiment.keys import Overrides
 from sim.experiment.progress import Progress, Tally
@@ -82,31 +82,41 @@ class Plan:
         """What decides the results: base config, parameters, design, replicates and seeds.
         (Outcomes and figures can change without invalidating stored runs.)"""
         s = self.spec
-        return _hash({"config": self.base.hash(), "params": {k: v.model_dump(mode="json") for k, v in s.params.items()},
-                      "order": list(s.params),  # the design's order depends on it; JSON keys get sorted
-                      "design": s.design.model_dump(mode="json"), "replicates": s.replicates, "seed": s.seed,
-                      "common": s.common_random_numbers})
+        what = {"config": self.base.hash(), "params": {k: v.model_dump(mode="json") for k, v in s.params.items()},
+                "order": list(s.params),  # the design's order depends on it; JSON keys get sorted
+                "design": s.design.model_dump(mode="json"), "replicates": s.replicates, "seed": s.seed,
+                "common": s.common_random_numbers}
+        if s.seeds:  # only when used, so that stored sweeps without them keep their hash
+            what["seeds"] = list(s.seeds)
+        if s.replication is not None:
+            what["replication"] = s.replication.model_dump(mode="json")
+        return _hash(what)
 
     def manifest(self) -> dict[str, Any]:
         s = self.spec
         return manifest(self.base, source=s.base_path, extra={
             "kind": "sweep", "seed": s.seed, "spec": s.resolved(), "spec_source": s.source, "spec_hash": s.hash(),
             "plan_hash": self.hash(), "design_kind": s.design.kind, "points": len(self.design),
-            "replicates": s.replicates, "runs": self.runs,
-            "seeding": "numpy SeedSequence(seed, spawn_key=(0, design_index, replicate))"
-                       if not s.common_random_numbers else "numpy SeedSequence(seed, spawn_key=(1, replicate))",
+            "replicates": s.replicates, "runs": self.runs, "master_seeds": s.masters,
+            "replicate_rule": replication.describe(s),
+            "seeding": ("numpy SeedSequence(seed, spawn_key=(0, design_index, replicate))"
+                        if not s.common_random_numbers else "numpy SeedSequence(seed, spawn_key=(1, replicate))")
+                       + ("; with several master seeds, seed = the point's master seed and design_index its index "
+                          "in that seed's sample" if s.seeds else ""),
         })
 
-    def tasks(self, skip: set[int] | frozenset[int] = frozenset()) -> Iterator[Task]:
+    def tasks(self, skip: set[int] | frozenset[int] = frozenset(), planned: dict[int, int] | None = None) -> Iterator[Task]:
+        """The runs to do: every replicate of every point (or ``planned[d]`` replicates of point d), less ``skip``."""
         s = self.spec
         base_raw, base_hash = self.base.resolved(), self.base.hash()
         for d, point in enumerate(self.design.points):
             overrides = self.overrides(point)
-            for r in range(s.replicates):
+            master, local = self.design.seed_of(d, s.seed)
+            for r in range(s.replicates if planned is None else planned.get(d, 0)):
                 run_id = d * s.replicates + r
                 if run_id in skip:
                     continue
-                seed = run_seed(s.seed, d, r, common=s.common_random_numbers)
+                seed = run_seed(master, local, r, common=s.common_random_numbers)
                 yield Task(run_id, d, r, seed, overrides, base_hash, base_raw)
 
 
@@ -164,7 +174,7 @@ def run_sweep(plan: Plan, out: Path, *, workers: int, scheduler: str | None = No
     stopped: BaseException | None = None
     watch = Watch(engine, timeout=cluster_timeout, every=progress.every, say=progress.note)
     try:
-        engine = _drive(plan, store, engine, done, progress, watch)
+        engine = _blocks(plan, store, engine, done, progress, watch)
     except (KeyboardInterrupt, ClusterLost) as exc:
         stopped = exc
     finally:
@@ -216,8 +226,32 @@ class Watch:
                      f"(stopping at {self.timeout - (now - self.idle_since):.0f} s more)")
 
 
-def _drive(plan: Plan, store: Store, engine: Engine, done: set[int], progress: Progress, watch: Watch) -> Engine:
-    tasks = plan.tasks(done)
+def _blocks(plan: Plan, store: Store, engine: Engine, done: set[int], progress: Progress, watch: Watch) -> Engine:
+    """Every run at once, or, with a replicate rule, block after block: after each block the rule looks
+    at each point's runs so far (``replication.assess``) and gives the points whose interval is still too
+    wide another block.  The decisions depend only on stored runs, so a resumed sweep or another number
+    of workers makes the same ones."""
+    rule = plan.spec.replication
+    if rule is None:
+        return _drive(plan.tasks(done), store, engine, progress, watch)
+    planned = {d: rule.first for d in range(len(plan.design))}
+    attempted = set(done)  # a run that failed this session is not tried again in a later block
+    status = replication.assess(plan, store, planned)
+    while True:
+        store.write_replication(status.assign(planned=status["design_index"].map(planned)))
+        tasks = list(plan.tasks(attempted, planned))
+        attempted |= {t.run_id for t in tasks}
+        progress.set_total(sum(planned.values()), skipped=sum(1 for r in done if r % plan.spec.replicates < planned[r // plan.spec.replicates]))
+        engine = _drive(iter(tasks), store, engine, progress, watch)
+        status = replication.assess(plan, store, planned)
+        grow = replication.next_block(status, planned, rule, plan.spec.replicates)
+        if not grow:
+            store.write_replication(status.assign(planned=status["design_index"].map(planned)))
+            return engine
+        planned.update(grow)
+
+
+def _drive(tasks: Iterator[Task], store: Store, engine: Engine, progress: Progress, watch: Watch) -> Engine:
     pending: dict[Future, Task] = {}
     retry: list[Task] = []
     lost_count: dict[int, int] = {}

@@ -128,15 +128,20 @@ class Design(Part):
 
 
 class Outcome(Part):
-    kind: Literal["final", "share", "leader_share", "reaches_share", "quarters_to_share", "survives", "entered",
-                  "provider"] = Field(..., description="how the outcome is computed from one run's per-quarter tables")
-    column: str | None = Field(None, description="final: a market column, e.g. hhi_revenue; provider: a provider "
+    kind: Literal["final", "change", "share", "leader_share", "reaches_share", "quarters_to_share", "survives",
+                  "entered", "provider"] = Field(..., description="how the outcome is computed from one run's "
+                                                                  "per-quarter tables")
+    column: str | None = Field(None, description="final: a market column, e.g. hhi_revenue; change: a market column's "
+                                                 "final value minus its first quarter's; provider: a provider "
                                                  "column, e.g. markup, averaged over the providers named")
     metric: Literal["revenue", "compute", "tokens", "customers", "cloud_revenue", "ai_cloud_revenue", "maas_tokens"] = Field("revenue", description="share metric")
     providers: list[str] | Literal["porters", "model_owners", "entrants", "incumbents"] | None = Field(
         None, description="provider names, or a group: porters, model_owners, entrants, incumbents")
-    threshold: float | None = Field(None, gt=0, le=1, description="share threshold (reaches_share, quarters_to_share)")
-    at: Literal["final", "max", "mean"] = Field("final", description="share, provider: which quarter(s)")
+    threshold: float | None = Field(None, gt=0, le=1, description="share threshold (reaches_share, quarters_to_share; "
+                                                                   "leader_share: 1 if the leader's final share is at "
+                                                                   "least this, else 0)")
+    at: Literal["final", "max", "mean", "first", "change"] = Field(
+        "final", description="share, provider: which quarter(s); change = final minus first quarter")
     survive: bool = Field(False, description="reaches_share: also require being active at the end")
     sustained: int = Field(1, ge=1, le=400, description="reaches_share, quarters_to_share: the share must hold "
                                                          "for this many consecutive quarters (1 = any single quarter)")
@@ -146,10 +151,12 @@ class Outcome(Part):
     def _check(self) -> "Outcome":
         if self.kind == "final" and not self.column:
             raise ValueError("kind 'final' needs column = '<market column>', e.g. hhi_revenue")
+        if self.kind == "change" and not self.column:
+            raise ValueError("kind 'change' needs column = '<market column>', e.g. hhi_revenue")
         if self.kind == "provider" and not self.column:
             raise ValueError("kind 'provider' needs column = '<provider column>', e.g. markup")
-        if self.kind not in ("final", "provider") and self.column:
-            raise ValueError(f"column is only for kinds 'final' and 'provider', not {self.kind!r}")
+        if self.kind not in ("final", "change", "provider") and self.column:
+            raise ValueError(f"column is only for kinds 'final', 'change' and 'provider', not {self.kind!r}")
         needs_providers = ("share", "reaches_share", "quarters_to_share", "survives", "entered", "provider")
         if self.kind in needs_providers and self.providers is None:
             raise ValueError(f"kind {self.kind!r} needs providers = [names] or a group ({', '.join(GROUPS)})")
@@ -160,8 +167,10 @@ class Outcome(Part):
 
 class Figure(Part):
     kind: Literal["shares", "timeseries", "heatmap", "curve", "sensitivity", "prim", "feature_scoring",
-                  "parcoords"] = Field(..., description="figure type (prim, feature_scoring and parcoords use "
-                                                        "EMA Workbench: the ema extra)")
+                  "parcoords", "winners", "verdicts"] = Field(
+        ..., description="figure type (prim, feature_scoring and parcoords use EMA Workbench: the ema extra; winners: "
+                         "which provider leads at the end, share of runs per value of x; verdicts: each verdict's "
+                         "difference with its 95 % interval)")
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="file name stem (default: kind and number)")
     title: str = Field("", description="figure title")
     metric: Literal["revenue", "compute", "tokens", "customers", "cloud_revenue", "ai_cloud_revenue", "maas_tokens"] = Field("revenue", description="share metric")
@@ -169,7 +178,7 @@ class Figure(Part):
     column: str | None = Field(None, description="timeseries: a market column (default hhi_<metric>)")
     providers: list[str] | Literal["porters", "model_owners", "entrants", "incumbents"] | None = Field(
         None, description="timeseries: plot the summed share of these providers instead of a column")
-    x: str | None = Field(None, description="heatmap/curve: parameter on the x axis")
+    x: str | None = Field(None, description="heatmap/curve/winners: parameter on the x axis")
     y: str | None = Field(None, description="heatmap: parameter on the y axis")
     hue: str | None = Field(None, description="curve: one line per value of this parameter")
     outcome: str | list[str] | None = Field(None, description="outcome name(s) (heatmap, curve, sensitivity, prim, "
@@ -184,7 +193,7 @@ class Figure(Part):
 
     @model_validator(mode="after")
     def _check(self) -> "Figure":
-        need = {"heatmap": ("x", "y", "outcome"), "curve": ("x", "outcome"), "sensitivity": ("outcome",),
+        need = {"heatmap": ("x", "y", "outcome"), "curve": ("x", "outcome"), "winners": ("x",), "sensitivity": ("outcome",),
                 "prim": ("outcome", "threshold"), "feature_scoring": ("outcome",), "parcoords": ("outcome",)}
         missing = [k for k in need.get(self.kind, ()) if getattr(self, k) is None]
         if missing:
@@ -200,6 +209,41 @@ class Figure(Part):
         return [self.outcome] if isinstance(self.outcome, str) else list(self.outcome)
 
 
+class Replication(Part):
+    """The rule that chooses how many replicates a design point gets: blocks of runs until the 95 %
+    interval of the headline outcome's mean at that point is narrower than ``width``, or the spec's
+    ``replicates`` (the cap) are used up.  The decision for a point after a block depends only on that
+    point's runs so far, so it is the same whatever the number of workers, and on --resume."""
+
+    outcome: str = Field(..., description="the headline outcome whose interval decides (an outcome name)")
+    width: float = Field(..., gt=0, description="stop when the 95 % interval of the mean (Student t; Wilson for "
+                                                "a yes/no outcome) is narrower than this, in the outcome's units "
+                                                "(a share: a fraction, 0.05 = 5 points)")
+    first: int = Field(8, ge=2, le=100_000, description="replicates in the first block")
+    block: int = Field(8, ge=1, le=100_000, description="replicates added per block while the interval is too wide")
+
+
+class Verdict(Part):
+    """A claim checked with its interval: the mean of an outcome at some design points against its mean
+    at others (or against a value).  'supported' when the 95 % interval of the difference lies wholly
+    on the expected side of 0, 'contradicted' when wholly on the other side, else 'not resolved'."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="short name")
+    claim: str = Field("", description="what the verdict checks, in words")
+    outcome: str = Field(..., description="an outcome name")
+    at: dict[str, Scalar] = Field({}, description="design points where parameters take these values (empty: all)")
+    against: dict[str, Scalar] | None = Field(None, description="compared with these design points ...")
+    value: float | None = Field(None, description="... or with this value")
+    expect: Literal["higher", "lower"] = Field(..., description="the claim holds if the outcome at `at` is higher "
+                                                               "(or lower) than at `against` (or than `value`)")
+
+    @model_validator(mode="after")
+    def _check(self) -> "Verdict":
+        if (self.against is None) == (self.value is None):
+            raise ValueError("a verdict needs either against = { ... } or value = number")
+        return self
+
+
 class Spec(Part):
     name: str = Field("", description="experiment name (default: the file name)")
     description: str = Field("", description="what the experiment is for")
@@ -208,12 +252,18 @@ class Spec(Part):
     fixed: dict[str, Any] = Field({}, description="overrides applied to every run, 'key.path' = value")
     params: dict[str, Param] = Field({}, description="parameters to vary, by name")
     design: Design = Field(default_factory=Design, description="the design")
-    replicates: int = Field(1, ge=1, le=100_000, description="runs per design point, each with its own seed")
+    replicates: int = Field(1, ge=1, le=100_000, description="runs per design point, each with its own seed (with "
+                                                             "[replication]: the most a point may get)")
+    replication: Replication | None = Field(None, description="a rule that chooses the replicates per point "
+                                                              "(default: every point gets `replicates`)")
     seed: int = Field(0, ge=0, le=2**63 - 1, description="master seed; every run's seed derives from it")
+    seeds: list[int] = Field([], description="sobol/morris: run the whole design once per master seed (each its "
+                                             "own sample and runs) to check that the indices agree; replaces seed")
     common_random_numbers: bool = Field(False, description="replicate r uses the same seed at every design point")
     max_runs: int = Field(5000, ge=1, description="refuse larger sweeps unless confirmed (--yes)")
     outcomes: dict[str, Outcome] = Field({}, description="outcomes computed per run, by name")
     figures: list[Figure] = Field([], description="figures drawn after the sweep")
+    verdicts: list[Verdict] = Field([], description="claims checked with the 95 % interval of a difference")
 
     # set by validate_spec: where the spec came from
     _source: str = PrivateAttr("")
@@ -221,6 +271,11 @@ class Spec(Part):
     @property
     def source(self) -> str:
         return self._source
+
+    @property
+    def masters(self) -> list[int]:
+        """The master seeds: ``seeds`` if given, else ``[seed]``."""
+        return list(self.seeds) or [self.seed]
 
     @property
     def base_path(self) -> str:
@@ -245,18 +300,18 @@ class Spec(Part):
 # Which fields each kind uses; a field set to something else than its default for another kind
 # would silently do nothing, so it is an error (issue 13, case 9).
 OUTCOME_FIELDS = {
-    "column": ("final", "provider"),
+    "column": ("final", "change", "provider"),
     "metric": ("share", "leader_share", "reaches_share", "quarters_to_share"),
     "providers": ("share", "reaches_share", "quarters_to_share", "survives", "entered", "provider"),
-    "threshold": ("reaches_share", "quarters_to_share"),
+    "threshold": ("reaches_share", "quarters_to_share", "leader_share"),
     "at": ("share", "provider"),
     "survive": ("reaches_share",),
     "sustained": ("reaches_share", "quarters_to_share"),
 }
 FIGURE_FIELDS = {
-    "metric": ("shares", "timeseries"),
+    "metric": ("shares", "timeseries", "winners"),
     "points": ("shares", "timeseries"),
-    "x": ("heatmap", "curve"),
+    "x": ("heatmap", "curve", "winners"),
     "y": ("heatmap",),
     "hue": ("curve",),
     "outcome": ("heatmap", "curve", "sensitivity", "prim", "feature_scoring", "parcoords"),
@@ -316,6 +371,32 @@ def _reference_problems(spec: Spec):
     names = set(spec.params)
     outcomes = set(spec.all_outcomes())
     kind = spec.design.kind
+    if spec.seeds:
+        if kind not in ("sobol", "morris"):
+            yield f"seeds: several master seeds are for sobol and morris designs (this one is {kind}); use seed"
+        if spec.seed != 0:  # a stored spec carries seed = 0 beside its seeds
+            yield "seeds: give seed or seeds, not both"
+        if len(set(spec.seeds)) != len(spec.seeds) or len(spec.seeds) < 2:
+            yield f"seeds: give two or more different master seeds; got {spec.seeds}"
+        if any(not 0 <= s < 2**63 for s in spec.seeds):
+            yield "seeds: each master seed must be between 0 and 2**63 - 1"
+    rep = spec.replication
+    if rep is not None:
+        if rep.outcome not in outcomes:
+            yield f"replication.outcome: {rep.outcome!r} is not an outcome; allowed: {', '.join(sorted(outcomes))}"
+        if rep.first > spec.replicates:
+            yield (f"replication.first: {rep.first} is more than replicates = {spec.replicates} (the cap); "
+                   f"raise replicates or lower first")
+    for i, v in enumerate(spec.verdicts):
+        if v.outcome not in outcomes:
+            yield f"verdicts[{i}].outcome: {v.outcome!r} is not an outcome; allowed: {', '.join(sorted(outcomes))}"
+        for side in ("at", "against"):
+            for key in (getattr(v, side) or {}):
+                if key not in names:
+                    yield f"verdicts[{i}].{side}: {key!r} is not a parameter; allowed: {', '.join(sorted(names)) or '(none)'}"
+    verdict_names = [v.name for v in spec.verdicts]
+    if len(set(verdict_names)) != len(verdict_names):
+        yield "verdicts: names must be unique"
     if kind in ("sobol", "morris", "random", "latin") and not names:
         yield f"design: kind {kind!r} needs at least one parameter under [params]"
     for pname in spec.params:
@@ -362,6 +443,8 @@ def _reference_problems(spec: Spec):
             yield f"figures[{i}]: a prim figure takes one outcome"
         if fig.kind in ("prim", "feature_scoring", "parcoords") and not names:
             yield f"figures[{i}]: a {fig.kind} figure needs parameters under [params]"
+        if fig.kind == "verdicts" and not spec.verdicts:
+            yield f"figures[{i}]: a verdicts figure needs [[verdicts]]"
         if fig.kind == "heatmap" and fig.x == fig.y:
             yield f"figures[{i}]: heatmap x and y must be different parameters"
 
@@ -410,7 +493,8 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _base_file(spec: Spec, source: str) -> Path:
     beside = Path(source).parent / spec.base
     for candidate in (beside, beside.with_suffix(".toml")):
-        if candidate.is_file():
+        # a spec named like its base preset (experiments/tipping.toml on configs/tipping.toml) is not its own base
+        if candidate.is_file() and not (Path(source).is_file() and candidate.resolve() == Path(source).resolve()):
             return candidate
     try:
         return resolve_path(spec.base)

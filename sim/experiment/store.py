@@ -6,6 +6,9 @@
     OUT/runs.parquet                  the runs table, rewritten atomically at the end of a sweep
     OUT/parts/providers/run-N.parquet per-quarter provider rows of run N (written atomically)
     OUT/parts/market/run-N.parquet    per-quarter market rows of run N
+    OUT/replication.parquet           with a replicate rule: per design point, the replicates planned so
+                                      far, the headline outcome's 95 % interval and whether its width
+                                      was reached (rewritten after each block)
 
 A run counts as done when the journal's last line for it says ``ok`` and its
 part files exist; a part is written before its journal line, so a crash at any
@@ -45,6 +48,7 @@ class Store:
         self.design_path = self.root / "design.parquet"
         self.journal_path = self.root / "runs.jsonl"
         self.runs_path = self.root / "runs.parquet"
+        self.replication_path = self.root / "replication.parquet"
         self._fd: int | None = None
 
     # ------------------------------------------------------------ creating
@@ -56,6 +60,14 @@ class Store:
             (self.root / "parts" / table).mkdir(parents=True, exist_ok=True)
         write_parquet(self.design_path, design)
         write_json(self.manifest_path, manifest)
+
+    def write_replication(self, table: pd.DataFrame) -> None:
+        """Per design point: replicates planned so far (and the rule's state), written atomically."""
+        write_parquet(self.replication_path, table)
+
+    def replication(self) -> pd.DataFrame | None:
+        """The replicate rule's table (design_index, planned, ...), or None for a fixed number of replicates."""
+        return pd.read_parquet(self.replication_path) if self.replication_path.is_file() else None
 
     def manifest(self) -> dict[str, Any]:
         if not self.exists():
@@ -126,14 +138,18 @@ class Store:
         info = self.manifest()
         design = self.design()
         replicates, master, common = info["replicates"], info["spec"]["seed"], info["spec"]["common_random_numbers"]
-        plan = planned_runs(len(design), replicates, master, common)
+        plan = planned_runs(len(design), replicates, master, common, seeds=_design_seeds(design))
+        rule = self.replication()
+        if rule is not None:  # replicates chosen by a rule: only the runs it has asked for so far
+            planned = rule.set_index("design_index")["planned"].reindex(plan["design_index"]).to_numpy()
+            plan = plan[plan["replicate"].to_numpy() < planned].reset_index(drop=True)
         done = self.journal().drop(columns=["design_index", "replicate", "seed"])
         runs = plan.merge(done, on="run_id", how="left")
         runs["status"] = runs["status"].fillna("pending")
         ok = runs["status"] == "ok"
         missing = [rid for rid in runs.loc[ok, "run_id"] if not self._has_parts(rid)]
         runs.loc[runs["run_id"].isin(missing), ["status", "error"]] = ["missing", "part files missing"]
-        params = design.drop(columns=[c for c in design.columns if c.startswith("unit:")])
+        params = design.drop(columns=[c for c in design.columns if c.startswith("unit:") or c == "local_index"])
         runs = runs.merge(params, on="design_index", how="left")
         order = ["run_id", "design_index", "replicate", "label", *[c for c in params.columns if c not in ("design_index", "label")],
                  "seed", "status", "error", "wall_time", "worker"]
@@ -189,9 +205,20 @@ def _ends_torn(path: Path) -> bool:
         return fh.read(1) != b"\n"
 
 
-def planned_runs(points: int, replicates: int, master: int, common: bool) -> pd.DataFrame:
-    """run_id = design_index * replicates + replicate; seeds from the master seed."""
-    rows = [(d * replicates + r, d, r, run_seed(master, d, r, common=common))
+def _design_seeds(design: pd.DataFrame) -> list[tuple[int, int]] | None:
+    """(master seed, local index) per design point of a design drawn with several master seeds."""
+    if "master_seed" not in design.columns:
+        return None
+    ordered = design.sort_values("design_index")
+    return list(zip(ordered["master_seed"].astype(int), ordered["local_index"].astype(int)))
+
+
+def planned_runs(points: int, replicates: int, master: int, common: bool,
+                 seeds: list[tuple[int, int]] | None = None) -> pd.DataFrame:
+    """run_id = design_index * replicates + replicate; seeds from the master seed (or, for a design drawn
+    with several master seeds, from point d's own master seed and its index in that seed's sample)."""
+    where = seeds or [(master, d) for d in range(points)]
+    rows = [(d * replicates + r, d, r, run_seed(where[d][0], where[d][1], r, common=common))
             for d in range(points) for r in range(replicates)]
     return pd.DataFrame(rows, columns=["run_id", "design_index", "replicate", "seed"]).astype(
         {"run_id": "int64", "design_index": "int64", "replicate": "int64", "seed": "int64"})

@@ -37,7 +37,7 @@ import numpy as np
 
 from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY, bernoulli_indices, thinned
 from sim.submodels.choice import logit_draw
-from sim.submodels.pricing import token_price_factor
+from sim.submodels.pricing import token_factors
 
 
 def step(market) -> None:
@@ -96,7 +96,7 @@ def token_price_ratio(market, slots: dict[str, np.ndarray] | None = None) -> np.
     price_j x cut_j(t) x token_compute_t / (reference_price x token_compute); shape (slots,)."""
     cfg = market.config
     slots = market.slot_table() if slots is None else slots
-    cut = np.array([token_price_factor(cfg, name, market.t) for name in market.names])
+    cut = token_factors(market)
     return (slots["price"] * cut / cfg.pricing.reference_price) * (market.token_compute / cfg.pricing.token_compute)
 
 

@@ -18,6 +18,31 @@ switching cost a locked-in customer bears, turned into price terms:
 Customers in their first contract with a provider pay its new-customer price, the
 others its renewal price; ``price`` is what its customers pay on average (weighted
 by compute demand), and bills tokens too.
+
+Scarcity pricing (peak-load pricing: Boiteux 1949, Steiner 1957; when capacity binds,
+price rises above cost until demand fits it): the target price is raised by the expected
+utilisation (last quarter's demand over this quarter's serving capacity) above ``scarcity_target``,
+
+    u_j      = demand_j(t-1) / serving_capacity_j(t)
+    target_j = unit_j * (1 + markup_j) * min(max(1, u_j / scarcity_target) ** scarcity_elasticity, scarcity_cap)
+
+so an overloaded provider asks more, new and renewing customers and model buyers move
+to rivals, token volume falls (demand.token_elasticity), and the extra revenue pays for
+the capacity it lacks, instead of the provider going broke serving a fraction of its demand.
+
+Token price: tokens are billed at the average price times a token factor f_j (<= 1).  A
+configured cut multiplies f_j in its quarter (the 2024 model price war).  A cut that puts
+tokens below the floor of any price, unit_j * (1 + min_markup), is a promotion, not a
+lasting price (Areeda and Turner 1975: no firm sustains prices below cost; Klemperer
+1995: introductory offers in switching-cost markets are followed by higher prices once
+customers are locked in): each quarter f_j closes a share ``token_relaxation`` of its
+log gap to the floor,
+
+    floor_j = min(1, unit_j * (1 + min_markup) / list_j)
+    ln f_j <- ln f_j + token_relaxation * (ln floor_j - ln f_j)     if f_j < floor_j
+
+The per-token price still falls with cheaper inference (token_compute_t); only the price
+per GPU-quarter of tokens returns to the floor.
 """
 
 from __future__ import annotations
@@ -37,14 +62,68 @@ def unit_cost(market, provider) -> float:
 
 
 def token_price_factor(config, name: str, t: int) -> float:
-    """Price per token relative to the compute price for provider ``name`` in quarter ``t``:
-    the product of (1 - cut) over the token price cuts in force (the 2024 model price war:
-    Doubao at 0.0008 yuan per 1k tokens, Qwen cut 85-97 %, market-shares.md section 2)."""
+    """Product of (1 - cut) over the token price cuts for provider ``name`` dated at or
+    before quarter ``t`` (the 2024 model price war: Doubao at 0.0008 yuan per 1k tokens,
+    Qwen cut 85-97 %, market-shares.md section 2): the factor the cuts alone would set,
+    before any relaxation (``token_relaxation``)."""
+    return cuts_between(config, name, None, t)
+
+
+def cuts_between(config, name: str, first: int | None, last: int) -> float:
+    """Product of (1 - cut) over provider ``name``'s cuts dated in quarters first..last
+    (offsets from run.start, both inclusive; ``first`` None = from any time before)."""
     factor = 1.0
     for c in config.pricing.token_price_cuts:
-        if (c.provider is None or c.provider == name) and t >= config.quarter_offset(c.quarter):
+        q = config.quarter_offset(c.quarter)
+        if (c.provider is None or c.provider == name) and q <= last and (first is None or q >= first):
             factor *= 1.0 - c.cut
     return factor
+
+
+def initial_token_factor(config, name: str, first_quarter: int) -> float:
+    """Token factor of a provider that prices for the first time in ``first_quarter``: the
+    cuts dated before it are in force (without relaxation before it existed in the run)."""
+    return cuts_between(config, name, None, first_quarter - 1)
+
+
+def relax_token_factor(factor: float, floor: float, relaxation: float) -> float:
+    """One quarter of a promotion's end: a token factor below ``floor`` (the factor at which
+    tokens pay unit cost x (1 + min_markup)) closes the share ``relaxation`` of its log gap to
+    it; at or above the floor it stays (a cut that leaves tokens above cost lasts).  Factors
+    are in (0, 1]; Areeda and Turner (1975), Klemperer (1995)."""
+    floor = min(floor, 1.0)
+    if factor >= floor or relaxation <= 0:
+        return factor
+    return float(np.exp(np.log(factor) + relaxation * (np.log(floor) - np.log(factor))))
+
+
+def scarcity_factor(utilisation: float, cfg) -> float:
+    """Multiplier on the target price: (utilisation / scarcity_target) ** scarcity_elasticity
+    above the target, 1 below it, at most ``scarcity_cap`` (peak-load pricing: Boiteux 1949,
+    Steiner 1957; the cap: H100 rental above US$8 an hour in the 2023 shortage against about
+    US$2 in 2026, market-shares.md).  ``utilisation`` is demand / serving capacity (may be inf)."""
+    if cfg.scarcity_elasticity <= 0 or not utilisation > cfg.scarcity_target:
+        return 1.0
+    ratio = min(utilisation / cfg.scarcity_target, 1e6)  # inf (no capacity) hits the cap below
+    return float(min(ratio ** cfg.scarcity_elasticity, cfg.scarcity_cap))
+
+
+def expected_utilisation(provider) -> float:
+    """Last quarter's demand (GPU-equivalents, surges included) over this quarter's serving
+    capacity (after last quarter's GPUs arrived): the load a provider expects as it sets its
+    price.  0 before its first quarter of service; inf without capacity."""
+    capacity = provider.serving_capacity
+    if provider.demand_gpu <= 0:
+        return 0.0
+    return provider.demand_gpu / capacity if capacity > 0 else float("inf")
+
+
+def token_factors(market) -> np.ndarray:
+    """Per slot, the token factor f_j in force (1 for slots without an active provider); shape (slots,)."""
+    out = np.ones(market.n_slots)
+    for p in market.active_providers():
+        out[p.slot] = p.token_factor
+    return out
 
 
 def markup(share: float, fair_share: float, cfg) -> float:
@@ -84,9 +163,14 @@ def step(market) -> None:
     for p in active:
         p.markup = markup(base[p.slot], fair, cfg)
         unit = unit_cost(market, p)
-        p.list_price += cfg.adjustment * (unit * (1.0 + p.markup) - p.list_price)
+        target = unit * (1.0 + p.markup) * scarcity_factor(expected_utilisation(p), cfg)
+        p.list_price += cfg.adjustment * (target - p.list_price)
         p.price_new, p.price_renewal = two_prices(p.list_price, unit, p.lock_in, market.config)
         p.price = p.price_new
+        # Last quarter's promotion relaxes, then this quarter's cuts (if any) apply in full.
+        floor = unit * (1.0 + cfg.min_markup) / p.list_price
+        p.token_factor = relax_token_factor(p.token_factor, floor, cfg.token_relaxation)
+        p.token_factor *= cuts_between(market.config, p.name, market.t, market.t)
 
 
 def renewal_surcharge(slots: dict[str, np.ndarray], current: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 from sim.customers import NO_PROVIDER
 from sim.submodels import parents
 from sim.submodels.model_choice import token_price_ratio
-from sim.submodels.pricing import token_price_factor
+from sim.submodels.pricing import token_factors
 
 
 def surge_multipliers(market, holder: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray]:
@@ -108,7 +108,7 @@ def demand_by_slot(market, *, surges: bool = True) -> dict[str, np.ndarray]:
 def step(market) -> None:
     cfg = market.config
     intensity = market.token_compute
-    cut = np.array([token_price_factor(cfg, name, market.t) for name in market.names])
+    cut = token_factors(market)
     volume_factor = np.power(np.maximum(token_price_ratio(market), 1e-9), -cfg.demand.token_elasticity)
 
     usual = demand_by_slot(market, surges=False)
