@@ -146,3 +146,14 @@ def test_training_share_follows_the_relative_gap_and_a_zero_frontier_leaves_it_a
     # own 1 against a frontier of 2: half of the way from base to the top, at priority 1.
     assert parents.training_share(0.15, 0.4, 1.0, 1.0, 2.0) == pytest.approx(0.15 + 0.25 * 0.5)
     assert parents.training_share(0.15, 0.4, 1.0, 0.0, 0.0) == 0.15
+
+
+def test_a_small_loss_is_covered_and_the_parent_sets_its_providers_rationing():
+    providers = [provider("A", initial_share=0.5, parent="G"), provider("B", initial_share=0.5)]
+    market = Market(config=make_config(providers, customers=200, service={"rationing": "proportional"}, parents=[
+        {"name": "G", "credit_line": 5.0, "rationing": "own_apps_first"}]))
+    a, b = market.slots[0], market.slots[1]
+    a.cash, a.parent_funding = -0.5, 0.0
+    parents.cover_losses(market, [a, b])
+    assert a.cash == 0.0 and a.parent_funding == 0.5 and market.parent_accounts["G"].credit_left == 4.5
+    assert parents.rationing_rule(market, a) == "own_apps_first" and parents.rationing_rule(market, b) == "proportional"
