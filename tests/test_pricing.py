@@ -12,6 +12,8 @@ from sim.simulate import simulate
 from sim.submodels import choice, pricing
 from tests.conftest import make_config, provider
 
+SEGMENTS = ("internet", "enterprise", "government", "startup", "overseas")
+
 
 def test_markup_rises_with_installed_share_and_is_clipped():
     cfg = PricingConfig(base_markup=0.5, harvest_slope=2.0, min_markup=0.1, max_markup=1.0)
@@ -206,6 +208,8 @@ def test_scarcity_factor_below_unit_elasticity_and_a_target_below_one():
     assert pricing.scarcity_factor(0.8, cfg) == 1.0
     assert pricing.scarcity_factor(1.6, cfg) == pytest.approx(np.sqrt(2.0))
     assert pricing.scarcity_factor(0.4, cfg) == 1.0
+    low = PricingConfig(scarcity_elasticity=0.25, scarcity_cap=100.0)  # no capacity: the ratio stops at 1e6
+    assert pricing.scarcity_factor(float("inf"), low) == pytest.approx(1e6 ** 0.25, rel=1e-12) < 100.0
 
 
 def test_expected_utilisation_is_last_demand_over_serving_capacity():
@@ -250,3 +254,16 @@ def test_a_promotion_relaxes_toward_the_floor_at_this_quarters_list_price():
     pricing.step(market)
     floor = pricing.unit_cost(market, p) * 1.1 / p.list_price
     assert 0.001 < floor < 1 and p.token_factor == pytest.approx(floor, rel=1e-12)
+
+
+def test_lock_in_premium_uses_the_weighted_mean_price_weight():
+    """premium = lock_in * (switching_base + switching_tenure) / mean w_price (segment weights,
+    which need not sum to 1; mean at least 0.1)."""
+    w = {"internet": (2.0, 0.5), "enterprise": (1.0, 1.0), "government": (1.0, 0.2), "startup": (0.0, 9.0), "overseas": (0.0, 9.0)}
+    config = make_config(n_identical=2, choice={"switching_base": 1.0, "switching_tenure": 0.5},
+                         demand={"segments": {s: {"weight": a, "w_price": b} for s, (a, b) in w.items()}})
+    mean = (2.0 * 0.5 + 1.0 * 1.0 + 1.0 * 0.2) / 4.0
+    assert pricing.lock_in_premium(config, 2.0) == pytest.approx(2.0 * 1.5 / mean)
+    low = make_config(n_identical=2, choice={"switching_base": 1.0, "switching_tenure": 0.5},
+                      demand={"segments": {s: {"w_price": 0.01} for s in SEGMENTS}})
+    assert pricing.lock_in_premium(low, 2.0) == pytest.approx(2.0 * 1.5 / 0.1)
