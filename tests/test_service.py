@@ -290,3 +290,14 @@ def test_service_step_bills_tokens_at_each_providers_cut_and_plans_for_demand_wi
     idle, tiny = market.slots[market.slot_of("Idle")], market.slots[market.slot_of("Tiny")]
     assert idle.demand_gpu == 0 and idle.utilisation == np.inf  # no capacity: not 0 / 0
     assert tiny.serving_capacity == 0.5 and tiny.utilisation == 0.0
+
+
+def test_rationing_edges_no_capacity_tiny_sums_and_an_unknown_rule():
+    assert service.ration(0.0, 10.0, 0.0, "own_apps_first") == (0.0, 0.0)  # no capacity: nothing served
+    assert service.ration(0.5, 1.0, 0.0, "proportional") == pytest.approx((0.5, 0.5))
+    assert service.ration(0.3, 1.0, 0.5, "own_apps_first") == pytest.approx((0.0, 0.6))
+    assert service.ration(0.3, 0.5, 0.2, "customers_first") == pytest.approx((0.6, 0.0))
+    assert service.ration(30.0, 0.0, 40.0, "customers_first") == pytest.approx((1.0, 0.75))
+    assert service.ration(100.0, 50.0, 80.0, "customers_first") == pytest.approx((1.0, 0.625))
+    with pytest.raises(ValueError, match="unknown rationing rule 'lottery'"):
+        service.ration(1.0, 2.0, 2.0, "lottery")
