@@ -190,7 +190,21 @@ def test_a_provider_gone_in_an_earlier_quarter_is_recorded_empty():
     gone = market.active_providers()[0]
     entry_exit.exit_provider(market, gone)
     market.exits = []  # it left in an earlier quarter
+    live = market.active_providers()[0]
+    live.standing = 0.7
     market.recorder.record(market)
     row = market.recorder.provider_rows[-3]
     assert row["provider"] == gone.name and row["status"] != "active"
-    assert np.isnan(row["price"]) and np.isnan(row["token_factor"]) and row["capability"] == 0.0 and row["standing"] == 0.0
+    assert np.isnan(row["price"]) and np.isnan(row["token_factor"]) and np.isnan(row["training_share"])
+    for column in ("capability", "compute_stock", "capex", "opex", "internal_revenue", "parent_funding", "gpus_bought", "standing"):
+        assert row[column] == 0.0, column
+    assert market.recorder.provider_rows[-2]["standing"] == 0.7
+    _, _, flows = market.recorder.frames()
+    assert len(flows) > 0 and flows[["from", "to"]].notna().all().all()
+    assert set(flows["to"]) <= {*market.names, metrics.NONE_LABEL}
+
+
+def test_shares_of_values_summing_to_one_or_less_and_of_nothing():
+    assert metrics.shares_of(np.array([0.2, 0.3])) == pytest.approx([0.4, 0.6])
+    nothing = metrics.shares_of(np.array([0, 0]))
+    assert nothing.dtype == float and nothing.tolist() == [0.0, 0.0]
