@@ -1,5 +1,6 @@
 """``make bench``: check that the three versions of the choice rule agree, then measure
-them and the full model at 1k-1M customers and write the results.
+them and the full model at 1k-1M customers, then issue 15's many-runs aims (sweeps, batches
+of one, ``mesa.batch_run``: ``benchmarks/batching.py``), and write the results.
 
     python -m benchmarks.run [--quick] [--no-readme]
 
@@ -19,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import agreement, report
+from benchmarks import agreement, batching, report
 from benchmarks.choice_rule import NEUTRAL, PRESET, choice_config, full_config
 from sim.output import git_commit, versions, write_json, write_text
 
@@ -66,11 +67,12 @@ def manifest() -> dict:
             "note": "config hashes are for 1,000 customers; run.customers is the only field that varies"}
 
 
-def render(results: list[dict], check: agreement.Agreement, info: dict) -> str:
+def render(results: list[dict], check: agreement.Agreement, info: dict, many: list | None = None) -> str:
     return "\n\n".join([
         "# Benchmark results", report.machine_line(info, results),
         "## Aims", "Ratios are judged on CPU time, absolute times and rates on wall time.",
         report.aims_table(report.aims(results)),
+        *(["## Many runs (issue 15)", batching.markdown(many)] if many else []),
         "## Scaling (40 quarters)", report.table(results),
         "Setup = drawing the population (every version) plus building one Mesa agent per customer (reference). "
         "Customer-quarters/s and bytes/customer are over the total. The per-agent reference runs up to "
@@ -79,10 +81,12 @@ def render(results: list[dict], check: agreement.Agreement, info: dict) -> str:
     ]) + "\n"
 
 
-def readme_block(results: list[dict], info: dict) -> str:
+def readme_block(results: list[dict], info: dict, many: list | None = None) -> str:
+    many_runs = ["Many runs (issue 15; `benchmarks/batching.py`, CPU time, best of 2 alternated rounds):",
+                 batching.markdown(many)] if many else []
     return "\n\n".join([START, report.machine_line(info, results),
                         "Ratios are judged on CPU time, absolute times and rates on wall time.",
-                        report.aims_table(report.aims(results)),
+                        report.aims_table(report.aims(results)), *many_runs,
                         "Total wall time for 40 quarters (setup included) and customer-quarters per second:",
                         report.pivot(results),
                         "Every measurement (setup, quarters, CPU time, peak memory), the agreement check and the "
@@ -121,17 +125,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{version:7s} {n:>9,}: total {r['total_s']:.3f} s, {report.rate(r) / 1e6:.2f} M customer-quarters/s, "
               f"{r['above_start_mb']:.1f} MB above start ({time.perf_counter() - started:.1f} s)", flush=True)
 
+    print("many runs (issue 15): sweeps, batches of one, mesa.batch_run ...", flush=True)
+    best, every = batching.run_all(args.quick, rounds=1 if args.quick else 2)
+    many = batching.aims(best)
+
     info = report.machine()
     out = RESULTS / ("quick" if args.quick else "")
     write_json(out / "scaling.json", {"machine": info, "manifest": manifest(), "results": results,
                                       "agreement": {"p_values": check.p_values, "customers": check.customers,
-                                                    "seeds": check.seeds}})
-    write_text(out / "scaling.md", render(results, check, info))
+                                                    "seeds": check.seeds},
+                                      "many_runs": {"best": best, "every": every, "aims": many}})
+    write_text(out / "scaling.md", render(results, check, info, many))
     report.plot(results, out / "scaling.png")
     print("\n" + report.aims_table(report.aims(results)))
+    print("\n" + batching.markdown(many))
     print(f"\nwrote {out}/scaling.md, scaling.json, scaling.png")
     if not args.quick and not args.no_readme:
-        print("README.md updated" if update_readme(readme_block(results, info)) else
+        print("README.md updated" if update_readme(readme_block(results, info, many)) else
               f"README.md has no {START} ... {END} block: not updated")
     return 0
 

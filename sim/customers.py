@@ -101,19 +101,31 @@ class CustomerPopulation:
     multihomer      bool    keeps a second cloud by choice (segment share in [multihoming])
     """
 
-    def __init__(self, config: Config, rng: np.random.Generator):
+    def __init__(self, config: Config, rng: np.random.Generator, *, replaced: bool = False):
+        """Draws the population of ``config`` from ``rng``.  With ``replaced`` (a run that starts
+        from a snapshot, whose arrays replace these) the same random numbers are drawn, so that
+        the stream goes on exactly as after a drawn population, but nothing is computed from them."""
         demand = config.demand
         n = config.run.customers
         self.segment_names = list(demand.segments)
         segs = list(demand.segments.values())
         self.n = n
+        self.first_contract = np.zeros(n, dtype=bool)
+        self._spread: dict[bytes, np.ndarray] = {}
+        mh_share = multihoming_table(config, "share")
+        if replaced:
+            self._draw_only(config, rng, multihoming=bool(mh_share.max() > 0))
+            return
 
         weights = np.array([s.weight for s in segs])
         self.segment = rng.choice(len(segs), size=n, p=weights / weights.sum()).astype(np.int8)
 
         # Heavy-tailed sizes (Pareto with index size_tail, mean 1), scaled per segment.
         alpha = demand.size_tail
-        size = (rng.pareto(alpha, n) + 1.0) * (alpha - 1.0) / alpha
+        size = rng.pareto(alpha, n)
+        size += 1.0  # in place, in the order of (pareto + 1) * (alpha - 1) / alpha: the same numbers
+        size *= alpha - 1.0
+        size /= alpha
         size *= np.array([s.compute_size for s in segs])[self.segment]
         self.adopted = rng.random(n) < demand.initial_adoption
         base = size[self.adopted].sum() if self.adopted.any() else size.sum()
@@ -122,8 +134,12 @@ class CustomerPopulation:
         self.token_need = (self.compute * token_scale * demand.token_share).astype(np.float32)
 
         seg_w = np.array([[s.w_capability, s.w_price, s.w_fit, s.w_reliability] for s in segs])
-        noise = rng.lognormal(0.0, demand.preference_spread, size=(n, 4)) if demand.preference_spread > 0 else 1.0
-        self.weights = (seg_w.take(self.segment, axis=0) * noise).astype(np.float32)  # take: ~10x faster than seg_w[segment]
+        if demand.preference_spread > 0:
+            noise = rng.lognormal(0.0, demand.preference_spread, size=(n, 4))
+            noise *= seg_w.take(self.segment, axis=0)  # take: ~10x faster than seg_w[segment]
+            self.weights = noise.astype(np.float32)
+        else:
+            self.weights = seg_w.take(self.segment, axis=0).astype(np.float32)
 
         self.provider = np.full(n, NO_PROVIDER, dtype=np.int16)
         self.tenure = np.zeros(n, dtype=np.int16)
@@ -132,11 +148,22 @@ class CustomerPopulation:
         self.model_tenure = np.zeros(n, dtype=np.int16)
         self.second_provider = np.full(n, NO_PROVIDER, dtype=np.int16)
         self.split = np.zeros(n, dtype=np.float32)
-        mh_share = multihoming_table(config, "share")
         # Drawn only when some segment multi-homes, so that configs without it keep their draws.
         self.multihomer = (rng.random(n) < mh_share[self.segment]) if mh_share.max() > 0 else np.zeros(n, dtype=bool)
-        self.first_contract = np.zeros(n, dtype=bool)
-        self._spread: dict[bytes, np.ndarray] = {}
+
+    @staticmethod
+    def _draw_only(config: Config, rng: np.random.Generator, *, multihoming: bool) -> None:
+        """The draws of a drawn population, in its order, each from the same underlying stream
+        (numpy's Generator: ``choice`` with ``p`` draws one uniform per item, ``pareto`` one
+        standard exponential, ``lognormal`` one standard normal); nothing is kept."""
+        n = config.run.customers
+        rng.random(n)  # segment
+        rng.standard_exponential(n)  # size (Pareto)
+        rng.random(n)  # adoption
+        if config.demand.preference_spread > 0:
+            rng.standard_normal((n, 4))  # preference noise (log-normal)
+        if multihoming:
+            rng.random(n)  # multi-homers
 
     def spread(self, table: np.ndarray) -> np.ndarray:
         """``table[segment]`` (float32, read-only): a per-segment value for every customer.

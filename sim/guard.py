@@ -131,10 +131,9 @@ def _floats(obj):
     if getter is None:
         return
     try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = sum(getter(obj)[:-1])
-    except OverflowError:  # an int beyond the float range: look at each attribute
-        total = math.nan
+        total = math.fsum(getter(obj)[:-1])  # exact: no warning, no rounding to inf on the way
+    except (OverflowError, ValueError):  # inf + -inf, finite values beyond the float range together,
+        total = math.nan                  # or a huge int: look at each attribute
     if math.isfinite(total):
         return
     for attr, value in state.items():

@@ -7,7 +7,7 @@ from typing import Any
 import mesa
 import numpy as np
 
-from sim import datacollection, guard, quarters
+from sim import allocator, datacollection, guard, quarters
 from sim.agents import Provider
 from sim.config import Config, ConfigError, EntrantConfig, load_config
 from sim.customers import CustomerPopulation
@@ -61,6 +61,7 @@ class Market(mesa.Model):
         config = apply_keywords(config, {**(overrides or {}), **params})
         seed = config.run.seed if rng is None else rng
         super().__init__(rng=seed)
+        allocator.keep_heap_for(config.run.customers)  # large populations: no page faults every quarter
         # Mesa's step wrapper advances its clock, then calls our step(); the guard refuses a
         # step past the horizon before that, so a refused step leaves the model as it was.
         self._mesa_step = self.step
@@ -70,7 +71,9 @@ class Market(mesa.Model):
         self.seed = seed
         self.token_compute = config.pricing.token_compute
         self.gpu_cost_factor = 1.0
-        self.customers = CustomerPopulation(config, self.rng)
+        self.from_snapshot = config.run.start_from is not None
+        # A snapshot start replaces the drawn arrays: draw the numbers (the stream goes on the same), compute nothing.
+        self.customers = CustomerPopulation(config, self.rng, replaced=self.from_snapshot)
         specs = config.all_providers
         self.names = [s.name for s in specs]
         self.n_slots = len(specs)
@@ -86,7 +89,6 @@ class Market(mesa.Model):
         self.open_capability = capability.open_weights_capability(config, 0, self.frontier_history)
         for p in self.active_providers():
             p.capability = max(p.own_capability, self.open_capability)
-        self.from_snapshot = config.run.start_from is not None
         if self.from_snapshot:  # customers as a history run left them (sim/snapshot.py)
             from sim.snapshot import load_state
 

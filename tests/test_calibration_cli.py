@@ -1,6 +1,6 @@
 """End to end: `aicloud calibrate` writes a loadable overlay and reports, identically whatever
 the number of worker processes; `aicloud validate` reports out-of-sample errors, bands and the
-eight stylized facts."""
+nine stylized facts."""
 
 import json
 
@@ -32,9 +32,15 @@ def test_calibrate_outputs_do_not_depend_on_workers(calibrated):
     assert [p["parameter"] for p in report["parameters"]] == ["choice.switching_base", "providers.Baidu AI Cloud.capability"]
     assert report["fitted_rmse_pp"] <= report["start_rmse_pp"]
     # scipy keeps at least 5 members: 5 initial + 5 in one generation + the starting point
-    assert len(report["targets"]) == 44 and report["evaluations"] == 5 + 5 + 1
-    # The loss profile: 7 values of each of the 2 parameters, the other at its fitted value.
-    assert len(report["profile"]) == 14 and all(r["rmse_pp"] > 0 for r in report["profile"])
+    # 44 Canalys shares and concentration figures and 12 market sizes of 2020Q1-2023Q4 (IDC's are of 2024)
+    assert len(report["targets"]) == 44 + 12 and report["evaluations"] == 5 + 5 + 1
+    assert {t["layer"] for t in report["targets"]} == {"cloud"}
+    # The loss profile: 9 values of each of the 2 parameters, the other at its fitted value.
+    assert len(report["profile"]) == 18 and all(r["rmse_pp"] > 0 for r in report["profile"])
+    # Identification: the noise band on 8 fresh seed sets, a row per parameter, one pair.
+    assert len(report["noise"]["losses"]) == 8 and report["noise"]["sd_pp"] > 0
+    assert [r["parameter"] for r in report["identification"]] == [p["parameter"] for p in report["parameters"]]
+    assert len(report["collinearity"]) == 1
     assert (calibrated / "1" / "china_history_2020_profile.png").read_bytes()[:4] == b"\x89PNG"
     timing = json.loads((calibrated / "1" / "timing.json").read_text())
     assert timing["seconds"] > 0
@@ -50,11 +56,14 @@ def test_validate_reports_errors_bands_and_facts(calibrated, tmp_path, capsys):
     assert body["fit_window"] == "2020Q1:2023Q4"  # read from the overlay
     outside = {(t["metric"], t["provider"], t["period"]) for t in body["targets"] if t["sample"] == "out"}
     assert outside == {("top3_share", "(market)", "2024Q1"), ("top3_share", "(market)", "2024Q2"),
-                       ("top3_share", "(market)", "2024Q3"), ("token_share", "Volcano Engine", "2024")}
+                       ("top3_share", "(market)", "2024Q3"), ("token_share", "Volcano Engine", "2024"),
+                       *(("market_size", "(market)", f"2024Q{q}") for q in (1, 2, 3)),
+                       ("token_rank", "Baidu AI Cloud", "2024"), ("token_rank", "Alibaba Cloud", "2024"),
+                       ("spend_rank", "Volcano Engine", "2024")}
     for t in body["targets"]:
         assert t["p05"] <= t["median"] <= t["p95"]
     facts = body["stylized_facts"]
-    assert [f["number"] for f in facts] == list(range(1, 9))
+    assert [f["number"] for f in facts] == list(range(1, 10))
     assert all(f["measured"] and 0 <= f["pass_rate"] <= 1 and f["passed"] == (f["pass_rate"] >= 0.5) for f in facts)
     for name in ("china_history_2020_shares.png", "china_history_2020_concentration.png", "china_history_2020_tokens.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -170,3 +170,20 @@ def test_bernoulli_gaps_refill_until_past_n():
 def test_bernoulli_indices_of_one_customer():
     draws = [bernoulli_indices(np.random.default_rng(s), 1, 0.9).tolist() for s in range(40)]
     assert draws.count([0]) > 30 and set(map(tuple, draws)) <= {(0,), ()}
+
+
+@pytest.mark.parametrize("preset, overrides", [
+    ("china_2025", {}),                                                  # multi-homing on, preference noise
+    ("minimal", {"multihoming.share": 0.0, "demand.preference_spread": 0.0}),  # neither
+])
+def test_a_population_replaced_by_a_snapshot_draws_the_same_numbers_without_computing(preset, overrides):
+    # A snapshot start only needs the generator to go on as after a drawn population: the
+    # draw-only path must take exactly the same numbers from the stream (one missing draw fails).
+    from sim.config import load_config, with_overrides
+
+    config = with_overrides(load_config(preset), {"run.customers": 3000, **overrides})
+    drawn, replaced = np.random.default_rng(5), np.random.default_rng(5)
+    CustomerPopulation(config, drawn)
+    people = CustomerPopulation(config, replaced, replaced=True)
+    assert drawn.bit_generator.state == replaced.bit_generator.state
+    assert people.n == 3000 and not people.first_contract.any() and people.segment_names == list(config.demand.segments)

@@ -29,7 +29,7 @@ def test_local_cluster_sweep_equals_serial_sweep(tmp_path):
     run_sweep(plan, tmp_path / "serial", workers=0, progress=Progress(plan.runs, stream=io.StringIO(), tty=False),
               log=lambda *_: None)
     for load in (load_providers, load_market):
-        pd.testing.assert_frame_equal(load(tmp_path / "dask"), load(tmp_path / "serial"))
+        pd.testing.assert_frame_equal(load(tmp_path / "dask"), load(tmp_path / "serial"), check_exact=True)  # bit for bit
 
 
 def test_existing_cluster_by_address_returns_tables_to_the_parent(tmp_path):
@@ -47,5 +47,5 @@ def test_existing_cluster_by_address_returns_tables_to_the_parent(tmp_path):
     assert any(f"Dask cluster at {cluster.scheduler_address}, 1 worker, 2 threads" in line for line in logs)
     run_sweep(plan, tmp_path / "serial", workers=0, progress=Progress(plan.runs, stream=io.StringIO(), tty=False),
               log=lambda *_: None)
-    pd.testing.assert_frame_equal(load_providers(tmp_path / "remote"), load_providers(tmp_path / "serial"))
+    pd.testing.assert_frame_equal(load_providers(tmp_path / "remote"), load_providers(tmp_path / "serial"), check_exact=True)
     assert load_runs(tmp_path / "remote")["worker"].notna().all()

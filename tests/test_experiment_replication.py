@@ -230,7 +230,7 @@ def test_heatmap_cells_print_the_interval_under_the_mean():
     fig = plots.heatmap_figure(grid, x="a", y="b", xlabel="a", ylabel="b", label="hhi", title="t",
                                low=grid - 50, high=grid + 50)
     texts = [t.get_text() for t in fig.axes[0].texts]
-    assert texts == ["2,000\n1,950–2,050", "2,100\n2,050–2,150"]
+    assert texts == ["2,000\n[1,950, 2,050]", "2,100\n[2,050, 2,150]"]
 
 
 # ------------------------------------------------------- two master seeds
@@ -305,3 +305,36 @@ def test_new_preset_experiment_runs_at_tiny_size(tmp_path, name):
     assert result["failed"] == 0 and not result["figures_not_drawn"], result["notes"]
     assert len(result["verdicts"]) == len(spec.verdicts) > 0
     assert all(v["verdict"] in ("supported", "contradicted", "not resolved") for v in result["verdicts"])
+
+
+def test_under_the_rule_failed_runs_are_recorded_and_their_point_runs_to_the_cap(tmp_path):
+    from sim.experiment import designs
+    from sim.experiment.keys import Overrides
+    from sim.experiment.runner import Plan as RawPlan
+    from sim.experiment.spec import base_config
+
+    body = """
+    replicates = 6
+    seed = 1
+    [replication]
+    outcome = "final_hhi_revenue"
+    width = 1e9
+    first = 2
+    block = 2
+    [params.floor]
+    key = "pricing.min_markup"
+    values = [-0.3, 3.0]   # 3.0 is above max_markup (1.5): those runs fail validation in the worker
+    """
+    spec = load_spec(write_spec(tmp_path, body, fixed=FIXED))
+    base = base_config(spec)
+    plan = RawPlan(spec, base, designs.build(spec), Overrides(spec, base))  # without the plan's checks
+    out = tmp_path / "out"
+    tally = run_sweep(plan, out, workers=0, progress=Progress(plan.runs, stream=io.StringIO(), tty=False),
+                      log=lambda *_: None)
+    runs = load_runs(out)
+    # the good point stops after its first block (any interval is narrower than 1e9); the failing point
+    # has no interval, so the rule gives it blocks up to the cap, each run failing once and recorded
+    assert list(Store(out).replication()["planned"]) == [2, 6]
+    assert tally.ok == 2 and tally.failed == 6
+    assert list(runs.loc[runs["status"] == "failed", "design_index"]) == [1] * 6
+    assert runs.loc[runs["status"] == "failed", "error"].str.contains("min_markup").all()

@@ -152,3 +152,23 @@ def test_guard_covers_state_it_does_not_list(monkeypatch):
     market.customers.new_array[3] = np.nan
     with pytest.raises(NonFiniteState, match="customers' new_array of 1 customers"):
         market.step()
+
+
+def test_guard_fast_path_misses_no_non_finite_number():
+    # The check sums each object's numbers once (a getter cached per attribute layout); a value that
+    # turns from None into NaN, infinities that cancel and finite values whose sum overflows must
+    # still be told apart from a finite state.
+    from sim.guard import _floats
+
+    class State:
+        pass
+
+    s = State()
+    s.x, s.y, s.utilisation, s._private = None, 1.0, math.inf, math.nan
+    assert list(_floats(s)) == []
+    s.x = math.nan
+    assert [a for a, _ in _floats(s)] == ["x"]
+    s.x, s.y, s.z = math.inf, -math.inf, 2
+    assert [a for a, _ in _floats(s)] == ["x", "y"]
+    s.x, s.y = 1e308, 1e308
+    assert list(_floats(s)) == []

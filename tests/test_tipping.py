@@ -1,16 +1,23 @@
 """The closed loop as a whole: identical providers stay level when every increasing-returns
 lever is at 0 (neutrality), and a market with a strong loop tips to a winner that chance picks
-(Arthur 1989).  Presets configs/neutral.toml and configs/tipping.toml."""
+(Arthur 1989).  Presets configs/neutral.toml and configs/tipping.toml; the strong loop is the
+tipping preset with its hand-set values (configs/overlays/handset_tipping.toml): at the calibrated
+values (issue 12) the leader's harvest markup (harvest_slope 2.6) keeps the market level, which
+docs/validation.md reports as a finding, so this test of the mechanism sets its levers itself."""
 
 import numpy as np
 from scipy.stats import chisquare
 
+from sim.calibration.overlay import apply_overlay
 from sim.config import load_config
 from sim.simulate import simulate
 
+HANDSET = "configs/overlays/handset_tipping.toml"
 
-def final_revenue_shares(preset: str, seed: int, *overrides: str):
-    result = simulate(load_config(preset, [f"run.seed={seed}", *overrides]))
+
+def final_revenue_shares(preset: str, seed: int, *overrides: str, overlay: str | None = None):
+    config = load_config(preset, [f"run.seed={seed}", *overrides])
+    result = simulate(apply_overlay(config, overlay) if overlay else config)
     return result.providers.query("step == step.max()").set_index("provider")["share_revenue"]
 
 
@@ -27,7 +34,7 @@ def test_identical_providers_without_increasing_returns_stay_level():
 def test_strong_loop_tips_the_market_to_winners_chance_picks():
     tipped, winners = 0, set()
     for seed in range(30):
-        shares = final_revenue_shares("tipping", seed)
+        shares = final_revenue_shares("tipping", seed, overlay=HANDSET)
         if shares.max() > 0.5:
             tipped += 1
             winners.add(shares.idxmax())

@@ -47,15 +47,17 @@ METRICS: dict[str, tuple[bool, tuple[str, ...], tuple[float, float]]] = {
     "daily_tokens": (True, ("trillion tokens per day",), (0, 1e9)),
     "token_price": (True, ("yuan per 1k tokens",), (0, 1e6)),
     "token_price_cut": (True, ("percent",), (0, 100)),
+    "spend_rank": (True, ("rank",), (1, 100)),
+    "token_rank": (True, ("rank",), (1, 100)),
 }
 # Which metrics belong to which market: never a token share in a cloud-spend market.
 MARKET_METRICS = {
     "china_cloud": {"spend_share", "top3_share", "top4_share", "others_share", "hhi", "market_size",
-                    "market_growth_yoy", "provider_growth_yoy"},
+                    "market_growth_yoy", "provider_growth_yoy", "spend_rank"},
     "global_cloud": {"spend_share", "top3_share", "top4_share", "others_share", "hhi", "market_size",
                      "market_growth_yoy", "provider_growth_yoy"},
     "global_iaas": {"spend_share", "top5_share", "others_share", "market_size"},
-    "china_maas": {"token_share", "token_volume", "daily_tokens", "token_price", "token_price_cut"},
+    "china_maas": {"token_share", "token_volume", "daily_tokens", "token_price", "token_price_cut", "token_rank"},
 }
 QUALITY = {"V": "seen in a page reporting the analyst's release", "M": "seen only on a secondary site",
            "D": "derived here from other rows"}

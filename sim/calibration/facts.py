@@ -217,6 +217,19 @@ def f8_few_full_stack_providers(run, ctx: Context):
             "market revenue growth (%)": market_growth, "compute-only revenue growth (%)": porter_growth}, bool(ok)
 
 
+def f9_token_layer_more_concentrated_in_level(run, ctx: Context):
+    """Issue 12: the token layer is more concentrated than the cloud layer in level: IDC-based
+    token HHI about 3,400 in 2024 (Volcano Engine 46.4 %, Baidu second, Alibaba third) against
+    1,900-2,400 for cloud revenue (market-shares.md section 6)."""
+    year = run.providers["quarter"].iloc[-1][:4]
+    tokens, revenue = _year_shares(run, "tokens", year), _year_shares(run, "revenue", year)
+    named = [n for n in revenue.index if n not in ctx.fringe]
+    tok_hhi = hhi(tokens.to_numpy())
+    rev_hhi = hhi(revenue[named].to_numpy())
+    return {f"token HHI {year}": tok_hhi, f"named revenue HHI {year}": rev_hhi}, \
+        bool(2800 <= tok_hhi <= 4500 and tok_hhi > rev_hhi)
+
+
 CHECKS = [
     Check(1, "top_shares_move_slowly", "At the top, shares move a few points a year; no leapfrogging in normal times.",
           "before the shock: mean |yearly change| of the named incumbents' revenue shares <= 4 pp and the leader never changes",
@@ -252,7 +265,37 @@ CHECKS = [
           "3-5 providers with their own model and >= 5 % of revenue in the last quarter; compute-only revenue grows less "
           "than the market's",
           f8_few_full_stack_providers),
+    Check(9, "token_layer_more_concentrated_in_level", "The token layer is more concentrated than the cloud layer: "
+          "token HHI about 3,400 (IDC 2024) against 1,900-2,400 for cloud revenue.",
+          "in the last year token HHI (all providers) is 2,800-4,500 and above the named providers' revenue HHI",
+          f9_token_layer_more_concentrated_in_level),
 ]
+
+
+def winners_over_seeds(config, seeds: list[int], tipped_at: float = 0.5) -> pd.DataFrame:
+    """Issue 12's fact "tipping is possible but not certain": one run per seed of ``config``;
+    per run the provider with the largest final revenue share, that share, and whether the
+    market tipped (the winner holds more than ``tipped_at``).  Arthur (1989): with increasing
+    returns and identical providers some runs tip and which one wins varies across seeds."""
+    from sim.calibration.replicate import run_replications
+
+    rows = []
+    for seed, run in zip(seeds, run_replications(config, seeds)):
+        last = run.providers[run.providers["step"] == run.providers["step"].max()]
+        top = last.loc[last["share_revenue"].idxmax()]
+        rows.append({"seed": seed, "winner": top["provider"], "winner share": float(top["share_revenue"]),
+                     "tipped": bool(top["share_revenue"] > tipped_at),
+                     "HHI": float(run.market["hhi_revenue"].iloc[-1])})
+    return pd.DataFrame(rows)
+
+
+def tipping_verdict(table: pd.DataFrame) -> dict[str, float]:
+    """Share of seeds that tipped and how many different providers won them: tipping is possible
+    but not certain when 0 < share < 1 and the tipped runs have more than one winner."""
+    tipped = table[table["tipped"]]
+    return {"runs": len(table), "share tipped": float(table["tipped"].mean()),
+            "distinct winners of tipped runs": int(tipped["winner"].nunique()),
+            "possible but not certain": bool(0 < table["tipped"].mean() < 1 and tipped["winner"].nunique() > 1)}
 
 
 def evaluate(runs: list, ctx: Context) -> list[FactResult]:

@@ -1,7 +1,12 @@
 """The fit criterion: root mean squared error, in percentage points, between the observed
 figures and the mean of the simulated ones over the replications (a method of
-simulated moments with equal weights).  A lower bound ("top four > 80 %") only
-counts when the simulation falls below it."""
+simulated moments).  A lower bound ("top four > 80 %") only counts when the
+simulation falls below it.
+
+Layers weigh alike (issue 12): the loss is the root of the mean over layers (cloud,
+tokens) of each layer's mean squared error, so the three IDC figures of the token
+layer count as much as the fifty-odd Canalys figures of the cloud layer; with one
+layer it is the plain RMSE."""
 
 from __future__ import annotations
 
@@ -45,6 +50,26 @@ class Objective:
         runs = run_replications(cfg, self.seeds, quarters=self.quarters)
         return [Panel.from_frame(r.providers, self.fringe) for r in runs]
 
+    def with_seeds(self, seeds: list[int]) -> "Objective":
+        """The same objective on other seeds (replicate noise, sim.calibration.identify)."""
+        return Objective(self.config, self.params, self.targets, list(seeds), self.fringe)
+
+    def errors(self, x) -> np.ndarray:
+        """Each figure's error (pp or worth as much) of the replications' mean at ``x``."""
+        mean = self.simulated(x).mean(axis=0)
+        return np.array([t.error(m) for t, m in zip(self.targets, mean)])
+
+    def token_units(self, x, period: str) -> float:
+        """Mean over the replications of the customers' model tokens served in ``period``
+        (token units; times models.token_unit gives physical tokens)."""
+        totals = []
+        for panel in self.panels(x):
+            rows = panel.rows(period)
+            if rows is None:
+                raise ValueError(f"the run does not cover {period}")
+            totals.append(float(panel.tokens[rows].sum()))
+        return float(np.mean(totals))
+
     def simulated(self, x) -> np.ndarray:
         """(replications, targets) simulated values in percent."""
         panels = self.panels(x)
@@ -53,7 +78,7 @@ class Objective:
     def __call__(self, x) -> float:
         try:
             sims = self.simulated(x)
-        except ConfigError:
+        except (ConfigError, ArithmeticError):  # refused, or a run that turned non-finite (sim.guard)
             return FAILED
         return loss(self.targets, sims)
 
@@ -62,7 +87,8 @@ class Objective:
         sims = self.simulated(x)
         mean = sims.mean(axis=0)
         return pd.DataFrame({
-            "target": [t.label for t in self.targets], "metric": [t.metric for t in self.targets],
+            "target": [t.label for t in self.targets], "layer": [t.layer for t in self.targets],
+            "metric": [t.metric for t in self.targets],
             "provider": [t.provider for t in self.targets], "period": [t.period for t in self.targets],
             "qualifier": [t.qualifier for t in self.targets], "observed": [t.observed for t in self.targets],
             "simulated_mean": mean, "simulated_sd": sims.std(axis=0),
@@ -71,9 +97,22 @@ class Objective:
 
 
 def loss(targets: list[Target], sims: np.ndarray) -> float:
+    """sqrt(mean over layers of the layer's mean squared error), pp; ``sims`` is
+    (replications, targets)."""
+    return float(math.sqrt(np.mean(list(layer_mse(targets, sims).values()))))
+
+
+def layer_mse(targets: list[Target], sims: np.ndarray) -> dict[str, float]:
+    """Mean squared error (pp²) per layer, of the replications' mean against each figure."""
     mean = sims.mean(axis=0)
     errors = np.array([t.error(m) for t, m in zip(targets, mean)])
-    return float(math.sqrt(np.mean(errors ** 2)))
+    layers = [t.layer for t in targets]
+    return {name: float(np.mean(errors[[l == name for l in layers]] ** 2)) for name in dict.fromkeys(layers)}
+
+
+def layer_rmse(targets: list[Target], sims: np.ndarray) -> dict[str, float]:
+    """In-sample RMSE (pp) per layer."""
+    return {k: math.sqrt(v) for k, v in layer_mse(targets, sims).items()}
 
 
 def _value(panel: Panel, target: Target) -> float:

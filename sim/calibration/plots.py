@@ -161,8 +161,9 @@ def _labels(bands: pd.DataFrame) -> list[str]:
     return [qtr.label(first + i) for i in range(len(labels))]
 
 
-def profile_figure(prof: pd.DataFrame, best_loss: float, title: str):
-    """RMSE against each parameter's value, the others at their fitted values."""
+def profile_figure(prof: pd.DataFrame, best_loss: float, title: str, noise=None):
+    """RMSE against each parameter's value, the others at their fitted values; with ``noise``
+    (sim.calibration.identify.Noise) the replicate-noise band: fresh-seed mean +- 2 sd."""
     keys = list(dict.fromkeys(prof["parameter"]))
     cols = 4
     rows = -(-len(keys) // cols)
@@ -172,11 +173,14 @@ def profile_figure(prof: pd.DataFrame, best_loss: float, title: str):
         ax.plot(part["value"], part["rmse_pp"], marker="o", color=BAND_COLOUR)
         ax.axvline(part["fitted"].iloc[0], color="black", ls="--", lw=1)
         ax.axhline(best_loss, color="grey", lw=0.8)
+        if noise is not None:
+            ax.axhspan(noise.fresh - 2 * noise.sd, noise.band, color="grey", alpha=0.2, lw=0)
         ax.set_title(key, fontsize=8)
         ax.set_ylabel("RMSE (pp)", fontsize=8)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
-    fig.suptitle(title + " (dashed: fitted value; grey: fitted RMSE)", fontsize=10)
+    extra = "; band: replicate noise, fresh seeds' mean +- 2 sd" if noise is not None else ""
+    fig.suptitle(title + f" (dashed: fitted value; grey line: fitted RMSE{extra})", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig

@@ -54,8 +54,12 @@ def profile_summary(prof: pd.DataFrame, best_loss: float, slack: float = 0.25) -
     return pd.DataFrame(rows)
 
 
-def fit_json(fit: FitResult, table: pd.DataFrame, info: dict[str, Any], prof: pd.DataFrame | None = None) -> dict[str, Any]:
+def fit_json(fit: FitResult, table: pd.DataFrame, info: dict[str, Any], prof: pd.DataFrame | None = None,
+             ident: pd.DataFrame | None = None, pairs: pd.DataFrame | None = None) -> dict[str, Any]:
     extra = {} if prof is None else {"profile": json_records(prof)}
+    if ident is not None:
+        extra["identification"] = json_records(ident)
+        extra["collinearity"] = json_records(pairs)
     return {**info, **extra, "loss": "RMSE over targets, pp (mean of replications vs observed)",
             "start_rmse_pp": fit.start_loss, "fitted_rmse_pp": fit.best_loss, "evaluations": fit.evaluations,
             "generations": fit.generations, "seconds": round(fit.seconds, 1), "optimizer_message": fit.message,
@@ -63,7 +67,8 @@ def fit_json(fit: FitResult, table: pd.DataFrame, info: dict[str, Any], prof: pd
             "targets": json_records(table)}
 
 
-def fit_markdown(fit: FitResult, table: pd.DataFrame, info: dict[str, Any], prof: pd.DataFrame | None = None) -> str:
+def fit_markdown(fit: FitResult, table: pd.DataFrame, info: dict[str, Any], prof: pd.DataFrame | None = None,
+                 ident: pd.DataFrame | None = None, pairs: pd.DataFrame | None = None) -> str:
     lines = [f"# Fit report: {info['config_name']}", "",
              f"- command: `{info['command']}`",
              f"- config: `{info['config']}` (hash {info['config_hash']}); data: `{info['data']}` (sha256 {info['data_sha256']})",
@@ -71,17 +76,45 @@ def fit_markdown(fit: FitResult, table: pd.DataFrame, info: dict[str, Any], prof
              f"per candidate with common seeds {info['seeds']}; {info['customers']:,} customers",
              f"- optimiser: scipy differential evolution, {fit.generations} generations, population {info['population']}, "
              f"seed {info['optimizer_seed']}, {fit.evaluations} evaluations (wall time: timing.json)",
-             f"- RMSE: {fit.start_loss:.2f} pp at the config's values, {fit.best_loss:.2f} pp fitted", "",
+             f"- RMSE: {fit.start_loss:.2f} pp at the config's values, {fit.best_loss:.2f} pp fitted "
+             f"(layers weigh alike: root of the mean of the layers' mean squared errors)",
+             "- in-sample RMSE by layer: " + ", ".join(f"{k} {v:.2f} pp" for k, v in info.get("layer_rmse_pp", {}).items()),
+             *([f"- models.token_unit = {info['token_unit']['token_unit']:.4g} tokens per token unit: the simulated "
+                f"{info['token_unit']['period']} customers' tokens equal IDC's {info['token_unit']['observed_trillion']:g} "
+                f"trillion (a reporting scale set after the fit, not fitted)"] if info.get("token_unit") else []),
+             "",
              "## Free parameters", "", markdown_table(params_frame(fit), 3), "",
              "## Observed and simulated (fitted values, mean of replications)", "",
              markdown_table(table[["target", "qualifier", "observed", "simulated_mean", "simulated_sd", "error_pp"]]), ""]
+    if prof is not None and ident is not None:
+        nz = info["noise"]
+        warn = [f"- **{w}**" for w in _warnings(ident)]
+        apart = pairs[~pairs["told apart"]]
+        lines += ["## Identification", "",
+                  f"Replicate noise: the loss at the fitted values on {len(nz['losses'])} fresh seed sets has mean "
+                  f"{nz['fresh_mean_rmse_pp']:.2f} pp and standard deviation {nz['sd_pp']:.2f} pp (at the fit's own seeds "
+                  f"{nz['fit_rmse_pp']:.2f} pp). A profile value whose loss is below the band edge, mean + 2 sd = "
+                  f"{nz['band_pp']:.2f} pp, fits as well as the fitted value.", "",
+                  markdown_table(ident, 3), "",
+                  "Warnings:" if warn else "No warning: no fitted value on a bound or in a dip narrower than the noise.",
+                  *warn, "",
+                  "### Parameters the data cannot tell apart", "",
+                  f"Collinearity index of each pair (Brun et al. 2001; above {10:g}: their effects on the figures are "
+                  f"nearly the same, so the figures cannot tell them apart). "
+                  + (f"{len(apart)} of {len(pairs)} pairs are above it." if len(apart) else f"No pair of {len(pairs)} is above it."),
+                  "", markdown_table(pairs.head(12), 2), ""]
     if prof is not None:
         lines += ["## Loss profile (one parameter moved over its range, the others at their fitted values)", "",
-                  markdown_table(profile_summary(prof, fit.best_loss), 3), "",
-                  "Differences below about 0.25 pp are within the noise of 4 replications.", ""]
+                  markdown_table(profile_summary(prof, fit.best_loss), 3), ""]
         if info.get("profile_figure"):
             lines += [f"![loss profile]({info['profile_figure']})", ""]
     return "\n".join(lines)
+
+
+def _warnings(ident: pd.DataFrame) -> list[str]:
+    from sim.calibration.identify import warnings_of
+
+    return warnings_of(ident)
 
 
 # --------------------------------------------------------------- validation
@@ -125,7 +158,11 @@ def validation_markdown(result: ValidationResult, info: dict[str, Any], figures:
         lines.append("No observed figure after the fit window has a simulated counterpart.")
     else:
         lines += [markdown_table(out[shown]), ""]
-    lines += ["", "## Error by metric and provider (mean absolute error, pp)", "",
+    from sim.calibration.validate import layer_table
+
+    lines += ["", "## Error by layer (median run vs observed; pp, a market size as 10 x ln(simulated / observed))", "",
+              markdown_table(layer_table(t)), "",
+              "## Error by metric and provider (mean absolute error, pp)", "",
               markdown_table(result.errors), "",
               "## Stylized facts (model-anchors.md section 6)", "", markdown_table(facts_frame(result.facts)), "",
               "## Market size (diagnostic, not fitted)", "",

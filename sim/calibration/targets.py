@@ -6,6 +6,14 @@ IDC MaaS call volume).  Concentration figures (top-k, "others") are taken over
 the *named* providers only: the fringe provider (many small firms in reality,
 one aggregate in the model) never counts as one of the top k, just as in the
 analysts' tables.  Year periods (``2022``) aggregate the quarters of that year.
+
+Two layers (issue 12): the cloud layer (Canalys: spend shares, top-k and "others",
+market size, Volcano Engine's rank) and the token layer (IDC: Volcano Engine's token
+share, Baidu's and Alibaba's ranks).  Every error is in percentage points or worth as
+much: a share or top-k error in pp; a market size as ``LOG_WEIGHT x ln(simulated /
+observed)`` (a 10 % miss counts about 1 pp); a rank as the pp by which the provider's
+share would have to move to hold that rank among the named providers (0 if it holds it).
+The HHI rows are derived from the share rows (quality D) and are not fitted again.
 """
 
 from __future__ import annotations
@@ -19,8 +27,10 @@ from sim import quarters
 from sim.metrics import hhi
 
 # Metrics compared with the model, by market; everything else in the data file is context.
-SHARE_METRICS = {"china_cloud": ("spend_share", "top3_share", "top4_share", "others_share"),
-                 "china_maas": ("token_share",)}
+SHARE_METRICS = {"china_cloud": ("spend_share", "top3_share", "top4_share", "others_share", "market_size", "spend_rank"),
+                 "china_maas": ("token_share", "token_rank")}
+LAYERS = {"china_cloud": "cloud", "china_maas": "tokens"}
+LOG_WEIGHT = 10.0  # pp-equivalents per unit of ln(simulated / observed) for sizes
 FRINGE_WORDS = ("other",)
 
 
@@ -30,10 +40,15 @@ class Target:
     metric: str
     period: str
     provider: str
-    observed: float  # percent
+    observed: float  # percent (a share), US$ bn (a market size) or a rank
     qualifier: str
     quality: str
     row: int
+
+    @property
+    def layer(self) -> str:
+        """'cloud' (Canalys) or 'tokens' (IDC's model-token market)."""
+        return LAYERS.get(self.market, self.market)
 
     @property
     def label(self) -> str:
@@ -41,8 +56,17 @@ class Target:
         return f"{self.metric}{who} {self.period}"
 
     def error(self, simulated: float) -> float:
-        """Simulated minus observed, in percentage points; a bound counts only when broken."""
-        gap = simulated - self.observed
+        """Simulated minus observed, in percentage points (or worth as much, see the module
+        docstring); a bound counts only when broken.  For a rank target ``simulated`` is already
+        the signed gap in pp (positive: ranked above the observed rank)."""
+        if self.metric == "market_size":
+            gap = LOG_WEIGHT * float(np.log(max(simulated, 1e-12) / self.observed))
+        elif self.metric.endswith("_rank"):
+            gap = simulated
+            # A lower bound on a rank ("not among the top six") is broken by ranking too high.
+            return max(gap, 0.0) if self.qualifier == "lower_bound" else gap
+        else:
+            gap = simulated - self.observed
         if self.qualifier == "lower_bound":
             return min(gap, 0.0)
         if self.qualifier == "upper_bound":
@@ -94,9 +118,39 @@ class Panel:
         shares = self.shares("revenue", period)
         return None if shares is None else hhi(shares[~self.fringe])
 
+    def total_revenue_bn(self, period: str) -> float | None:
+        """Revenue of all providers over ``period`` (US$ bn; revenue is recorded in US$ million)."""
+        rows = self.rows(period)
+        return None if rows is None else float(self.revenue[rows].sum()) / 1000.0
+
+    def rank_gap(self, what: str, provider: str, rank: int, period: str) -> float | None:
+        """pp by which ``provider``'s share is above (+) or below (-) the band that would give it
+        ``rank`` among the named providers (1 = first); 0 inside it.  A rank beyond the number of
+        named providers means below all of them."""
+        shares = self.shares(what, period)
+        if shares is None or provider not in self.names:
+            return None
+        j = self.names.index(provider)
+        others = np.sort([100.0 * s for i, s in enumerate(shares) if i != j and not self.fringe[i]])[::-1]
+        x = 100.0 * float(shares[j])
+        above = others[rank - 2] if rank >= 2 and rank - 2 < len(others) else (np.inf if rank < 2 else others[-1] if len(others) else np.inf)
+        below = others[rank - 1] if rank - 1 < len(others) else -np.inf
+        if x > above:
+            return x - above
+        if x < below:
+            return x - below
+        return 0.0
+
     def measure(self, target: Target) -> float | None:
-        """The simulated counterpart of ``target`` in percent, or None if the run does not cover it."""
+        """The simulated counterpart of ``target`` (percent, US$ bn or a rank gap in pp), or None
+        if the run does not cover it."""
         m = target.metric
+        if m == "market_size":
+            total = self.total_revenue_bn(target.period)
+            return total
+        if m in ("spend_rank", "token_rank"):
+            return self.rank_gap("revenue" if m == "spend_rank" else "tokens", target.provider,
+                                 int(round(target.observed)), target.period)
         if m in ("spend_share", "token_share"):
             shares = self.shares("revenue" if m == "spend_share" else "tokens", target.period)
             if shares is None or target.provider not in self.names:

@@ -50,7 +50,7 @@ def target_table(targets: list[Target], panels: list[Panel], window: tuple[str, 
         values = np.array([p.measure(t) for p in panels], dtype=float)
         q = {k: float(np.quantile(values, v)) for k, v in QUANTILES.items()}
         rows.append({
-            "sample": "in" if in_window(t.period, window) else "out", "market": t.market, "metric": t.metric,
+            "sample": "in" if in_window(t.period, window) else "out", "layer": t.layer, "market": t.market, "metric": t.metric,
             "provider": t.provider or "(market)", "period": t.period, "qualifier": t.qualifier, "quality": t.quality,
             "observed": t.observed, **q, "mean": float(values.mean()),
             "error_pp": t.error(q["median"]), "abs_error_pp": abs(t.error(q["median"])),
@@ -66,6 +66,19 @@ def _in_band(t: Target, low: float, high: float) -> bool:
     if t.qualifier == "upper_bound":
         return low <= t.observed
     return low <= t.observed <= high
+
+
+def layer_table(table: pd.DataFrame) -> pd.DataFrame:
+    """RMSE and mean absolute error (pp or pp-equivalents, median run vs observed) per sample and
+    layer (cloud: Canalys; tokens: IDC), and the share of figures inside the 90 % band."""
+    if table.empty:
+        return pd.DataFrame(columns=["sample", "layer", "n", "rmse_pp", "mae_pp", "in_90_band"])
+    rows = []
+    for (sample, layer), part in table.groupby(["sample", "layer"], sort=False):
+        rows.append({"sample": sample, "layer": layer, "n": len(part),
+                     "rmse_pp": float(np.sqrt(np.mean(part["error_pp"] ** 2))), "mae_pp": float(part["abs_error_pp"].mean()),
+                     "in_90_band": float(part["in_90_band"].mean())})
+    return pd.DataFrame(rows)
 
 
 def error_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -36,8 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--popsize", type=int, default=6, help="population per free parameter (default 6)")
     c.add_argument("--opt-seed", type=int, default=0, help="seed of the optimiser (default 0)")
     c.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    c.add_argument("--profile-points", type=int, default=7,
-                   help="after the fit, the loss at this many values of each parameter, the others fitted (0 = none; default 7)")
+    c.add_argument("--profile-points", type=int, default=9,
+                   help="after the fit, the loss at this many values of each parameter, the others fitted (0 = none, and no "
+                        "identification table; default 9)")
+    c.add_argument("--noise-sets", type=int, default=8,
+                   help="fresh seed sets on which the loss at the fit is evaluated: the replicate-noise band (default 8)")
     c.add_argument("--figures", type=Path, help="directory for the profile figure (default: the output directory)")
     c.set_defaults(func=main_calibrate)
 
@@ -92,6 +95,8 @@ def _setup(args):
             _positive(name, getattr(args, name))
     if getattr(args, "profile_points", 0) < 0:
         raise UserError(f"--profile-points must be 0 or more (got {args.profile_points})")
+    if hasattr(args, "noise_sets") and args.noise_sets < 2:
+        raise UserError(f"--noise-sets must be at least 2 (got {args.noise_sets})")
     from sim.config import load_config, resolve_path
 
     path = resolve_path(args.config)
@@ -120,7 +125,8 @@ def _outputs(args, command: str, path: Path) -> Path:
 def _command(args, name: str) -> str:
     parts = ["aicloud", name, str(args.config), "--data", str(args.data)]
     # --workers is left out: it changes how long a run takes, never its result.
-    for flag in ("fit", "overlay", "replications", "customers", "generations", "popsize", "opt_seed"):
+    for flag in ("fit", "overlay", "replications", "customers", "generations", "popsize", "opt_seed", "profile_points",
+                 "noise_sets"):
         value = getattr(args, flag, None)
         if value is not None:
             parts += [f"--{flag.replace('_', '-')}", str(value)]
@@ -145,7 +151,7 @@ def main_calibrate(args: argparse.Namespace) -> int:
     path, config, observations, fringe = _setup(args)
     out = _outputs(args, "calibrate", path)
     window = _window(args.fit)
-    targets = select_targets(observations, config, window=window)
+    targets = select_targets(observations, config, window=window, markets=("china_cloud", "china_maas"))
     if not targets:
         raise UserError(f"{args.data}: no observed figure of this config's providers inside --fit {args.fit}")
     params = [fp.parse_param(t) for t in args.param] or list(fp.DEFAULT_PARAMS)
@@ -161,30 +167,49 @@ def main_calibrate(args: argparse.Namespace) -> int:
     fit = calibrate(objective, settings)
     table = objective.table(fit.best)
     prof = profile(objective, fit.best, points=args.profile_points, workers=args.workers) if args.profile_points else None
+    ident = pairs = None
+    if prof is not None:
+        from sim.calibration import identify
+
+        nz = identify.noise(objective, fit.best, fit.best_loss, sets=args.noise_sets, workers=args.workers)
+        sens = identify.sensitivities(objective, fit.best, workers=args.workers)
+        ident = identify.identification_table(prof, objective, fit.best, nz, sens)
+        pairs = identify.collinearity(sens, [p.key for p in params])
+    unit = token_unit_for(objective, fit.best, observations, config, window)
 
     info = {"command": _command(args, "calibrate"), "config": str(args.config), "config_name": config.name,
             "config_hash": config.hash(), "data": str(args.data), "data_sha256": report.file_digest(args.data),
             "fit_window": args.fit, "replications": args.replications, "seeds": seeds,
             "customers": config.run.customers, "population": settings.popsize * len(params),
-            "optimizer_seed": settings.seed, "fringe": fringe}
+            "optimizer_seed": settings.seed, "fringe": fringe,
+            "layer_rmse_pp": layer_rmse(objective, table)}
+    if unit is not None:
+        info["token_unit"] = unit
+    if prof is not None:
+        info["noise"] = {"fit_rmse_pp": nz.fit_loss, "fresh_mean_rmse_pp": nz.fresh, "sd_pp": nz.sd,
+                         "band_pp": nz.band, "losses": nz.losses, "seed_sets": nz.seed_sets}
     header = (f"Fitted by: {info['command']}\nRMSE {fit.best_loss:.2f} pp over {len(targets)} observed figures "
               f"(config values: {fit.start_loss:.2f} pp). Apply with: aicloud validate {args.config} --overlay <this file>")
     overlay_info = {"config": str(args.config), "config_hash": config.hash(), "data": str(args.data),
                     "data_sha256": info["data_sha256"], "fit": args.fit, "rmse_pp": round(fit.best_loss, 4),
                     "start_rmse_pp": round(fit.start_loss, 4)}
-    write_overlay(out / "fitted.toml", {k: round(v, 6) for k, v in fit.values().items()}, overlay_info, header)
+    values = {k: round(v, 6) for k, v in fit.values().items()}
+    if unit is not None:  # a reporting scale, set after the fit (not a free parameter)
+        values["models.token_unit"] = float(f"{unit['token_unit']:.4g}")
+    write_overlay(out / "fitted.toml", values, overlay_info, header)
     if prof is not None:
         write_csv(out / "profile.csv", prof)
         from sim.calibration.plots import profile_figure
         from sim.plots import save_figure
 
         figure = (args.figures or out) / f"{config.name}_profile.png"
-        save_figure(profile_figure(prof, fit.best_loss, f"{config.name}: loss profile around the fit"), figure)
+        save_figure(profile_figure(prof, fit.best_loss, f"{config.name}: loss profile around the fit",
+                                   noise=nz if ident is not None else None), figure)
         info["profile_figure"] = str(figure.resolve().relative_to(out.resolve(), walk_up=True))
-    body = report.fit_json(fit, table, info, prof)
+    body = report.fit_json(fit, table, info, prof, ident, pairs)
     body.pop("seconds")  # timing varies from run to run; it goes to timing.json only
     write_json(out / "fit_report.json", body)
-    write_text(out / "fit_report.md", report.fit_markdown(fit, table, info, prof))
+    write_text(out / "fit_report.md", report.fit_markdown(fit, table, info, prof, ident, pairs))
     write_json(out / "timing.json", {"seconds": round(fit.seconds, 1), "evaluations": fit.evaluations,
                                      "workers": settings.workers})
     fitted = fp.apply(config, params, fit.best)
@@ -193,10 +218,45 @@ def main_calibrate(args: argparse.Namespace) -> int:
                                                                                 "overlay": "fitted.toml"}))
     print(report.markdown_table(report.params_frame(fit).drop(columns=["what it is"]), 3))
     print(f"RMSE {fit.start_loss:.2f} pp -> {fit.best_loss:.2f} pp; {fit.evaluations} evaluations in {fit.seconds:.0f} s")
+    print("in-sample RMSE by layer: " + ", ".join(f"{k} {v:.2f} pp" for k, v in info["layer_rmse_pp"].items()))
+    if ident is not None:
+        from sim.calibration import identify
+
+        print(f"replicate noise of the loss: sd {nz.sd:.2f} pp over {len(nz.losses)} fresh seed sets "
+              f"(mean {nz.fresh:.2f} pp against {nz.fit_loss:.2f} pp at the fit's seeds)")
+        for line in identify.warnings_of(ident):
+            print(line)
+        apart = pairs[~pairs["told apart"]]
+        for row in apart.itertuples(index=False):
+            print(f"NOT TOLD APART: {row[0]} and {row[1]} (collinearity index {row[3]:.1f})")
     print(f"wrote {out}/: fitted.toml, fit_report.json, fit_report.md, timing.json, manifest.json"
           + (", profile.csv and the profile figure" if prof is not None else ""))
     print(f"next: aicloud validate {args.config} --data {args.data} --overlay {out / 'fitted.toml'}")
     return 0
+
+
+def layer_rmse(objective, table) -> dict[str, float]:
+    """In-sample RMSE (pp) per layer from the fit's table."""
+    import numpy as np
+
+    return {layer: float(np.sqrt(np.mean(part["error_pp"] ** 2))) for layer, part in table.groupby("layer", sort=False)}
+
+
+def token_unit_for(objective, best, observations, config, window) -> dict | None:
+    """models.token_unit that makes the simulated customers' tokens of the IDC year equal its
+    volume (a reporting scale, not a free parameter), or None without such a figure in the window."""
+    from sim.calibration.targets import in_window
+
+    rows = observations[(observations["market"] == "china_maas") & (observations["metric"] == "token_volume")]
+    rows = rows[[in_window(p, window) for p in rows["period"]]]
+    if rows.empty:
+        return None
+    row = rows.iloc[-1]
+    units = objective.token_units(best, row["period"])
+    if units <= 0:
+        return None
+    return {"token_unit": float(row["value"]) * 1e12 / units, "period": str(row["period"]),
+            "observed_trillion": float(row["value"]), "token_units": units}
 
 
 # --------------------------------------------------------------------- validate
@@ -286,6 +346,11 @@ def print_summary(result) -> None:
     if len(ins):
         print(f"in-sample: mean absolute error {ins['abs_error_pp'].mean():.2f} pp over {len(ins)} figures; "
               f"{100 * ins['in_90_band'].mean():.0f} % inside the 90 % band")
+        from sim.calibration.validate import layer_table
+
+        for row in layer_table(t).itertuples(index=False):
+            print(f"  {row.sample}-sample {row.layer:<7} RMSE {row.rmse_pp:5.2f} pp, MAE {row.mae_pp:5.2f} pp over {row.n} "
+                  f"figures, {100 * row.in_90_band:.0f} % inside the 90 % band")
     print("stylized facts:")
     for f in result.facts:
         print(f"  {f.number}. {f.name:<38} {'pass' if f.passed else 'FAIL'} ({100 * f.pass_rate:.0f} % of replications)")

@@ -190,9 +190,15 @@ def describe(plan: Plan, out: Path, workers: int, scheduler: str | None, limit: 
         time_line = f"{todo:,} runs on {slots} {unit}{'s' if slots != 1 else ''}: about {_duration(todo * seconds / slots)}"
     else:
         time_line = f"{todo:,} runs: about {_duration(todo * seconds)} of worker time (the cluster has no workers yet)"
+    rule = spec.replication
+    if rule is None:
+        size = f"{len(plan.design):,} points x {spec.replicates} replicates = {plan.runs:,} runs"
+    else:  # the rule decides; the cap bounds the runs and the time
+        size = (f"{len(plan.design):,} points x {rule.first}-{spec.replicates} replicates (blocks of {rule.block} "
+                f"until the 95 % interval of {rule.outcome} is narrower than {rule.width:g}) = "
+                f"{len(plan.design) * rule.first:,} to {plan.runs:,} runs; the time below is for the most")
     lines = [
-        f"experiment {spec.name}: {spec.design.kind} design, {len(plan.design):,} points x {spec.replicates} "
-        f"replicates = {plan.runs:,} runs",
+        f"experiment {spec.name}: {spec.design.kind} design, {size}",
         f"base config: {spec.base_path} ({len(spec.fixed)} fixed overrides): "
         f"{base.run.customers:,} customers x {base.run.quarters} quarters",
         f"parameters: {', '.join(spec.params) or '(none)'}",

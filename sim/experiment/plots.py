@@ -143,7 +143,7 @@ def heatmap_figure(grid: pd.DataFrame, *, x: str, y: str, xlabel: str, ylabel: s
         text = "n/a" if not np.isfinite(value) else _fmt(value)
         if lows is not None and np.isfinite(value):
             lo, hi = lows[i, j], highs[i, j]
-            text += "\n" + (f"{_fmt(lo)}–{_fmt(hi)}" if np.isfinite(lo) and np.isfinite(hi) else "(1 run)")
+            text += "\n" + (f"[{_fmt(lo)}, {_fmt(hi)}]" if np.isfinite(lo) and np.isfinite(hi) else "(1 run)")
         ax.text(j, i, text, ha="center", va="center", fontsize=7.5, color="white" if value < middle else "black")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -216,7 +216,7 @@ def sensitivity_figure(groups: list[Any], labels: dict[str, str], title: str, ag
             ax.set_ylabel("elementary effect (95 % CI on mu*)")
         res = results[0]
         noise = [r.noise_share for r in results if r.noise_share is not None]
-        noise_text = ("; replicate noise " + " / ".join(f"{100 * v:.0f}" for v in noise) + " % of variance") if noise else ""
+        noise_text = ("; replicate noise " + " / ".join(f"{100 * v:.1f}" for v in noise) + " % of variance") if noise else ""
         a = agree.get(res.outcome)
         agree_text = "" if a is None else ("\nseeds agree" if a["agree"] else "\nseeds do NOT agree") + \
             f" (largest {a['index']} gap {a['max_gap']:.2f}, allowed {a['allowed_there']:.2f})"
