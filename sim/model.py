@@ -7,7 +7,7 @@ from typing import Any
 import mesa
 import numpy as np
 
-from sim import datacollection, guard, quarters
+from sim import allocator, datacollection, guard, quarters
 from sim.agents import Provider
 from sim.config import Config, ConfigError, EntrantConfig, load_config
 from sim.customers import CustomerPopulation
@@ -61,6 +61,7 @@ class Market(mesa.Model):
         config = apply_keywords(config, {**(overrides or {}), **params})
         seed = config.run.seed if rng is None else rng
         super().__init__(rng=seed)
+        allocator.keep_heap_for(config.run.customers)  # large populations: no page faults every quarter
         # Mesa's step wrapper advances its clock, then calls our step(); the guard refuses a
         # step past the horizon before that, so a refused step leaves the model as it was.
         self._mesa_step = self.step

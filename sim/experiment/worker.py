@@ -15,8 +15,6 @@ workers behind, and then no forkserver either: it exits when its last client doe
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import signal
 import socket
@@ -28,6 +26,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from sim import allocator
 from sim.config import Config, ConfigError, validate, with_overrides
 from sim.lifetime import exit_with
 from sim.model import Market
@@ -109,7 +108,6 @@ def error_text(exc: BaseException) -> str:
 
 
 # ----------------------------------------------------------------- allocator
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 TRIM_THRESHOLD = 128 * 2**20
 MMAP_THRESHOLD = 32 * 2**20
 _tuned = False
@@ -134,12 +132,4 @@ def tune_allocator() -> bool:
     _tuned = True
     if "MALLOC_TRIM_THRESHOLD_" not in os.environ and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
         return False
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError, TypeError):
-        return False  # not glibc (macOS, musl): nothing to undo
-    ok = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
-    ok &= mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
-    return bool(ok)
+    return allocator.mallopt(TRIM_THRESHOLD, MMAP_THRESHOLD)  # False without glibc: nothing to undo
