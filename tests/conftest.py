@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 
@@ -41,19 +42,40 @@ def minimal() -> Config:
     return load_config("minimal")
 
 
+def _recorded_durations() -> dict[str, float]:
+    """Each test's duration in mutmut's stats run (``mutmut-stats.json`` in the working directory,
+    which is ``mutants/`` under mutmut); empty when there is none."""
+    try:
+        with open("mutmut-stats.json") as f:
+            return json.load(f).get("duration_by_test", {})
+    except (OSError, ValueError):
+        return {}
+
+
 def pytest_collection_modifyitems(config, items):
     """Under ``make mutate`` (mutmut sets MUTANT_UNDER_TEST to e.g. ``sim.submodels.finance.x_step__mutmut_3``)
-    run the mutated module's own test file first and the slow property test last: a mutant is
-    mostly killed by its own module's tests, so it dies in a second instead of after the suite."""
+    run the mutated module's own test file first, then the other model tests, the quickest first
+    within each: a mutant is mostly killed by its own module's tests, so it dies in a second
+    instead of after the suite.  The sweep-store tests run only against the store's mutants (they
+    run whole simulations but check what is stored, not the model's outputs) and the random-config
+    property test not at all (3 s of hypothesis examples; it still runs in make test, and the
+    mutation score counts only what the direct tests catch), so that a surviving mutant, which runs every
+    test that reaches it, costs seconds, not half a minute."""
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
     match = re.match(r"sim\.(?:[a-z_]+\.)*?([a-z_]+)\.x[_\u01c1]", mutant)
     if not match:
         return
     module = mutant[: match.end(1)].split(".")
     own = {f"test_{module[-1]}.py", f"test_{'_'.join(module[-2:])}.py"}
+    skip = {"test_experiment_store.py", "test_invariants.py"} - own
+    dropped = [item for item in items if item.path.name in skip]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item.path.name not in skip]
+    durations = _recorded_durations()
 
-    def rank(item) -> int:
+    def rank(item) -> tuple[int, float]:
         name = item.path.name
-        return 0 if name in own else 2 if name == "test_invariants.py" else 1
+        return (0 if name in own else 1), durations.get(item.nodeid, 0.0)
 
     items.sort(key=rank)

@@ -115,3 +115,28 @@ def _csv(frame: pd.DataFrame):
     frame.to_csv(buffer, index=False, float_format="%.10g")
     buffer.seek(0)
     return buffer
+
+
+def test_a_parameter_named_like_a_table_column_is_kept_apart_and_run_columns_are_refused(tmp_path):
+    """open_weights.toml sweeps a parameter named ``capability``, which is also a provider column:
+    providers() gives both (the parameter as ``param:capability``) instead of failing on the clash;
+    a parameter or outcome named like a run-table column (seed, status, ...) is refused up front."""
+    spec = spec_dict() | {"replicates": 1, "fixed": {"run": {"customers": 100, "quarters": 2}},
+                          "params": {"capability": {"key": "open_weights.capability", "values": [0.5, 0.9]}}}
+    results = run_sweep(spec, out=tmp_path / "clash", workers=0)
+    providers = results.providers()
+    assert list(providers.columns[:6]) == ["run_id", "design_index", "replicate", "label", "param:capability", "seed"]
+    assert "capability" in providers.columns and providers["capability"].between(0, 10).all()
+    by_run = results.runs().set_index("run_id")["capability"]
+    assert (providers["param:capability"] == providers["run_id"].map(by_run)).all()
+    assert "capability" in results.market().columns[:6]  # no clash in the market table: the plain name
+    for name in ("seed", "status", "run_id", "wall_time"):
+        clash = spec_dict() | {"params": {name: {"key": "capability.flywheel", "values": [0.0, 1.0]}}}
+        with pytest.raises(ConfigError, match=f"params.{name}: the name '{name}' is taken by a column"):
+            run_sweep(clash, out=tmp_path / name, workers=0)
+    named = spec_dict() | {"outcomes": {"status": {"kind": "final", "column": "hhi_revenue"}}}
+    with pytest.raises(ConfigError, match="outcomes.status: the name 'status' is taken"):
+        run_sweep(named, out=tmp_path / "outcome", workers=0)
+    same = spec_dict() | {"outcomes": {"flywheel": {"kind": "final", "column": "hhi_revenue"}}}
+    with pytest.raises(ConfigError, match="params.flywheel: an outcome has the same name"):
+        run_sweep(same, out=tmp_path / "same", workers=0)

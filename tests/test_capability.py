@@ -6,6 +6,7 @@ import pytest
 import numpy as np
 
 from sim.config import CapabilityConfig
+from sim.model import Market
 from sim.simulate import simulate
 from sim.submodels import capability
 from tests.conftest import make_config, provider
@@ -142,3 +143,31 @@ def test_endogenous_sunk_costs_bound_the_number_of_firms_as_the_market_grows():
     for seed in (0, 1):
         small, large = material_providers(1, seed, {}), material_providers(16, seed, {})
         assert large <= small, (seed, small, large)
+
+
+def test_progress_by_its_equation_at_zero_and_scaled_inputs():
+    cfg = CapabilityConfig(learning_rate=0.1, reference_training=100.0, compute_elasticity=0.5, flywheel=2.0,
+                           reference_data=10.0, data_elasticity=0.5, training_cost_growth=0.1)
+    assert capability.progress(cfg, 400.0, 90.0) == pytest.approx(0.1 * 2.0 * (1 + 2.0 * 3.0))  # t 0, synergy 1
+    assert capability.progress(cfg, 400.0, 90.0) == capability.progress(cfg, 400.0, 90.0, t=0, synergy=1.0)
+    assert capability.progress(cfg, 484.0, 90.0, t=2, synergy=1.5) == pytest.approx(0.1 * 1.5 * 2.0 * 7.0)  # 484 / 1.21
+    assert capability.progress(cfg, 0.0, 40.0) == 0.0  # no training, no progress
+    assert capability.progress(cfg, 400.0, 0.0) == pytest.approx(0.1 * 2.0)  # no data: the flywheel adds nothing
+
+
+def test_the_open_model_follows_the_last_frontier_known_and_a_zero_own_model_has_no_edge():
+    config = make_config(n_identical=2, open_weights={"enabled": True, "release": 0, "lag": 0, "capability": 0.5})
+    assert capability.open_weights_capability(config, 5, [1.0, 1.2]) == pytest.approx(0.6)
+    assert capability.edge_over_open(0.0, 0.5, True) == 0.0
+
+
+@pytest.mark.parametrize("case", ["porters only", "none active"])
+def test_the_frontier_stays_where_it_was_without_an_own_model(case):
+    providers = [provider("A", initial_share=0.5, has_model=False, capability=0.0),
+                 provider("B", initial_share=0.5, has_model=False, capability=0.0)]
+    market = Market(config=make_config(providers, customers=100, open_weights={"enabled": False}))
+    market.frontier = 1.7
+    if case == "none active":
+        market.status[:] = ["exited"] * len(market.status)
+    capability.step(market)
+    assert market.frontier == 1.7 and market.frontier_history[-1] == 1.7

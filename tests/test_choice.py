@@ -180,3 +180,69 @@ def test_tenure_counts_quarters_with_a_provider_and_resets_on_a_switch():
     assert (people.tenure[stayed] == before_tenure[stayed] + 1).all()
     assert (people.tenure[switched] == 0).all() and (people.tenure[joined] == 0).all()
     assert (people.tenure[people.provider == -1] == 0).all()
+
+
+def test_a_new_provider_starts_a_first_contract_and_a_renewal_ends_it():
+    """After a choice: customers who switched or joined are in their first contract (they pay
+    the new-customer price); deciders who renewed with their incumbent are not."""
+    config = make_config(n_identical=3, customers=3000, choice={"switching_base": 0, "switching_tenure": 0},
+                         demand={"bass_p": 0.1, "segments": {s: {"renewal_hazard": 0.5} for s in SEGMENTS}})
+    market = Market(config=config)
+    people = market.customers
+    people.first_contract[:] = people.provider != -1  # everyone with a provider in a first contract
+    demand.step(market)
+    before = people.provider.copy()
+    choice.step(market)
+    had, now = before != -1, people.provider != -1
+    moved = now & (people.provider != before)
+    renewed = had & (people.provider == before) & ~people.first_contract
+    assert moved.sum() > 300 and (people.first_contract[moved]).all()
+    assert renewed.sum() > 150  # about a third of the customers whose contract came up stay
+    assert not people.first_contract[~now].any()
+
+
+def test_churn_is_zero_without_incumbents_and_nobody_picks_a_provider_when_none_is_active():
+    nobody = make_config(n_identical=3, customers=2000, demand={"bass_p": 0.2, "initial_adoption": 0.0})
+    market = Market(config=nobody)
+    assert (market.customers.provider == -1).all()
+    demand.step(market)
+    choice.step(market)
+    assert market.churn == 0.0 and (market.customers.provider != -1).sum() > 200
+    closed = Market(config=make_config(n_identical=3, customers=2000, demand={"bass_p": 0.2}))
+    closed.status[:] = ["exited"] * len(closed.status)
+    closed.customers.provider[:] = -1
+    demand.step(closed)
+    choice.step(closed)
+    assert (closed.customers.provider == -1).all() and closed.churn == 0.0
+
+
+def test_model_lock_holds_only_customers_who_buy_their_clouds_model():
+    """S_i = lock_in_c * (switching_base + switching_tenure * (1 - exp(-tenure / scale)))
+    * (1 + model_lock * [model_provider_i = c] * edge_c)."""
+    config = make_config(n_identical=3, customers=600, open_weights={"enabled": False},
+                         choice={"model_lock": 2.0, "switching_base": 1.0, "switching_tenure": 0.5, "tenure_scale": 4.0})
+    market = Market(config=config)
+    people = market.customers
+    idx = np.flatnonzero(people.provider >= 0)[:300]
+    current = people.provider[idx]
+    people.tenure[idx] = np.arange(idx.size) % 9
+    people.model_provider[idx] = np.where(np.arange(idx.size) % 2 == 0, current, (current + 1) % 3)
+    slots = market.slot_table()
+    assert (slots["edge"][:3] > 0.1).all()
+    cost = choice.switching_cost(market, idx, current, slots)
+    base = slots["lock_in"][current] * (1.0 + 0.5 * (1.0 - np.exp(-people.tenure[idx] / 4.0)))
+    own = people.model_provider[idx] == current
+    np.testing.assert_allclose(cost, base * np.where(own, 1.0 + 2.0 * slots["edge"][current], 1.0), rtol=1e-12)
+
+
+def test_logit_draw_follows_the_logit_probabilities_at_any_utility_level():
+    """exp(U_j) / sum_k exp(U_k) per row, whatever the rows' levels (no overflow at 1,000 utils,
+    no underflow of a row far below another); -inf is never drawn."""
+    rng = np.random.default_rng(5)
+    n = 40_000
+    base = np.array([0.0, np.log(3.0), -np.inf])
+    level = np.where(np.arange(n) % 2 == 0, 1000.0, -1000.0)[:, None]
+    chosen = choice.logit_draw(base + level, rng)
+    for rows in (slice(0, None, 2), slice(1, None, 2)):
+        counts = np.bincount(chosen[rows], minlength=3) / (n / 2)
+        assert counts == pytest.approx([0.25, 0.75, 0.0], abs=0.01)

@@ -187,3 +187,32 @@ def test_a_population_replaced_by_a_snapshot_draws_the_same_numbers_without_comp
     people = CustomerPopulation(config, replaced, replaced=True)
     assert drawn.bit_generator.state == replaced.bit_generator.state
     assert people.n == 3000 and not people.first_contract.any() and people.segment_names == list(config.demand.segments)
+
+
+def test_population_arrays_have_their_documented_dtypes():
+    """The memory budget (43 bytes per customer) rests on these dtypes (CustomerPopulation's docstring)."""
+    from sim.model import Market
+    from tests.conftest import make_config
+
+    people = Market(config=make_config(n_identical=2, customers=300, multihoming={"share": 0.5})).customers
+    expected = {"segment": np.int8, "compute": np.float32, "token_need": np.float32, "weights": np.float32,
+                "provider": np.int16, "tenure": np.int16, "uses_model": np.bool_, "first_contract": np.bool_,
+                "adopted": np.bool_, "model_provider": np.int16, "model_tenure": np.int16,
+                "second_provider": np.int16, "split": np.float32, "multihomer": np.bool_}
+    for name, dtype in expected.items():
+        assert getattr(people, name).dtype == dtype, name
+
+
+def test_provider_totals_with_an_empty_last_slot():
+    from sim.model import Market
+    from tests.conftest import make_config, provider
+
+    market = Market(config=make_config([provider("A", initial_share=1.0), provider("Empty", initial_share=0.0)],
+                                       customers=300, demand={"bass_p": 0.0}))
+    people = market.customers
+    people.uses_model[::2] = True
+    counts, flags, sums = people.provider_totals(2, None, people.uses_model, people.compute)
+    held = people.provider == 0
+    assert counts.tolist() == [held.sum(), 0] and flags.tolist() == [(held & people.uses_model).sum(), 0]
+    assert sums[1] == 0.0 and sums[0] == pytest.approx(people.compute[held].sum(dtype=np.float64), rel=1e-12)
+    assert people.provider_totals(2, people.compute)[0].dtype == np.float64

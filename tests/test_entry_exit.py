@@ -1,6 +1,7 @@
 """Entry when the bankroll covers the entry cost; exit after quarters of distress (negative cash,
 or overload without the money to build); no preset keeps a provider overloaded."""
 
+from sim.customers import NO_PROVIDER
 import pytest
 
 from sim.config import load_config
@@ -122,3 +123,49 @@ def test_no_preset_run_keeps_a_provider_overloaded(preset):
         for name, spell in longest_overload(simulate(config).providers).items():
             worst[name] = max(worst.get(name, 0), spell)
     assert max(worst.values()) <= OVERLOAD_SPELL, worst
+
+def test_distress_is_strictly_beyond_its_limits():
+    config = make_config(n_identical=1, customers=100, entry={"overload_limit": 1.5})
+    (p,) = Market(config=config).active_providers()
+    p.cash, p.utilisation, p.capacity_unfunded = -entry_exit.CASH_TOLERANCE, 1.5, True
+    assert not entry_exit.distressed(p, config.entry)
+    p.utilisation = 1.5 + 1e-9
+    assert entry_exit.distressed(p, config.entry)
+
+
+def test_a_quarter_out_of_distress_resets_the_count():
+    market = Market(config=make_config(n_identical=2, customers=100, entry={"exit_after": 3}))
+    p = market.active_providers()[0]
+    p.distress_quarters, p.cash, p.utilisation = 2, 10.0, 0.5
+    entry_exit.step(market)
+    assert p.distress_quarters == 0 and market.status[p.slot] == "active"
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_an_exit_clears_models_as_the_model_layer_says(tied):
+    market = Market(config=make_config(n_identical=2, customers=300, models={"choose_apart": not tied}))
+    people = market.customers
+    gone = market.active_providers()[0]
+    mine = people.provider == gone.slot
+    people.uses_model[mine] = True
+    people.model_provider[mine] = 1  # buying the other provider's model
+    entry_exit.exit_provider(market, gone)
+    assert (people.provider[mine] == NO_PROVIDER).all() and mine.sum() > 50
+    # tied to the cloud: a customer without a cloud has no model; chosen apart: it keeps its model
+    assert (people.uses_model[mine] == (not tied)).all()
+
+
+def test_entrants_enter_once_they_can_pay_and_start_with_what_is_left():
+    entrants = [provider("Later", initial_share=0.0) | {"bankroll": 1e9, "earliest": 5},
+                provider("Now", initial_share=0.0) | {"bankroll": 0.0, "funding": 0.0}]
+    market = Market(config=make_config(n_identical=2, customers=100, entrants=entrants))
+    cost = entry_exit.entry_cost(market)
+    now = market.slot_of("Now")
+    market.bankrolls[now] = cost  # exactly the entry cost
+    entry_exit.step(market)
+    assert market.entries == ["Now"] and market.status[now] == "active"
+    assert market.slots[now].cash == pytest.approx(0.0, abs=1e-9)
+    rich = Market(config=make_config(n_identical=2, customers=100, entrants=entrants))
+    rich.bankrolls[now] = cost + 123.0
+    entry_exit.step(rich)
+    assert rich.slots[now].cash == pytest.approx(123.0)

@@ -168,3 +168,74 @@ def test_capacity_planning_builds_for_own_apps_growth_until_new_gpus_serve():
                          demand={"bass_p": 0.0, "bass_q": 0.0, "token_share": 0.0, "market_compute": 1e4, "segments": segments})
     util = simulate(config).providers["utilisation"].to_numpy()
     assert util[-5:] == pytest.approx(1 / 1.15, rel=0.02)
+
+
+FIN = {"capacity_response": 1.0, "gpu_cost_own": 10000.0, "gpu_cost_import": 25000.0, "opex_per_gpu": 300.0,
+       "headroom": 0.0, "capex_lag": 1}
+
+
+def one_quarter(providers, **sections):
+    """A fresh market, each provider's quarter so far set by hand; then the finance step."""
+    market = Market(config=make_config(providers, customers=200, investment={"policy": "fixed_share"}, **sections))
+    market.gpu_cost_factor = 0.8  # chips 20 % cheaper than at the start
+    for p in market.active_providers():
+        p.price, p.billed_gpu, p.captive_served = 5000.0, 1.0e4, 0.0
+        p.planned_gpu = 4.0e5  # far above the fleet: a capacity gap to buy
+    return market
+
+
+def test_one_finance_step_by_its_equations():
+    """revenue = price x billed GPU-quarters; opex = opex_per_gpu x compute; capex = the capacity
+    gap at the blended chip cost (gpu_cost_factor applied), spent on own chips and imports at
+    their own prices; no own funds (cash below zero), no capex."""
+    providers = [provider("Gap", initial_share=0.5, compute=2.0e5, cash=1.0e5, capex_share=0.0, own_chip_share=0.4),
+                 provider("Broke", initial_share=0.5, compute=2.0e5, cash=-1.0e3, capex_share=0.0, own_chip_share=0.4)]
+    market = one_quarter(providers, finance=FIN)
+    gap_gpus = {p.name: finance.capacity_gap(p, market.config.finance) for p in market.active_providers()}
+    finance.step(market)
+    gap, broke = market.active_providers()
+    own, imported = 10000.0 * 0.8 / 1e6, 25000.0 * 0.8 / 1e6  # US$ million per GPU
+    assert gap.revenue == pytest.approx(5000.0 * 1.0e4 / 1e6) and gap.opex == pytest.approx(300.0 * 2.0e5 / 1e6)
+    assert gap_gpus["Gap"] > 1e5
+    assert gap.capex == pytest.approx(gap_gpus["Gap"] * (0.4 * own + 0.6 * imported), rel=1e-12)
+    assert gap.gpus_bought == pytest.approx(gap.capex * 0.4 / own + gap.capex * 0.6 / imported, rel=1e-12)
+    assert gap.cash == pytest.approx(1.0e5 + gap.revenue - gap.opex - gap.capex, rel=1e-12)
+    assert broke.capex == 0.0 and broke.gpus_bought == 0.0 and broke.capacity_unfunded
+
+
+def test_the_parent_pays_only_the_capex_beyond_own_funds_and_shares_its_pot_by_need():
+    providers = [provider("Needy", initial_share=0.5, compute=2.0e5, cash=20.0, capex_share=0.0, own_chip_share=0.0, parent="G"),
+                 provider("Rich", initial_share=0.5, compute=2.0e5, cash=1.0e6, capex_share=0.0, own_chip_share=0.0, parent="G")]
+    market = one_quarter(providers, finance=FIN, parents=[{"name": "G", "budget_per_quarter": 10.0}])
+    market.parent_accounts["G"].pot = 10.0
+    finance.step(market)
+    needy, rich = market.active_providers()
+    own_funds = 20.0 + needy.revenue - needy.opex
+    assert own_funds == pytest.approx(10.0)
+    assert rich.parent_funding == 0.0, "its own funds cover its capex"
+    assert needy.parent_funding == pytest.approx(10.0), "the whole pot: the only one short of money"
+    assert needy.capex == pytest.approx(own_funds + 10.0)
+    assert market.parent_accounts["G"].pot == pytest.approx(0.0, abs=1e-12)
+
+
+def test_refused_imports_buy_domestic_chips_with_the_same_money():
+    providers = [provider("Importer", initial_share=1.0, compute=2.0e5, cash=1.0e6, capex_share=0.0, own_chip_share=0.0)]
+    market = one_quarter(providers, finance=FIN | {"import_cap": 1000.0, "domestic_chip_cost": 40000.0})
+    gap_gpus = finance.capacity_gap(market.active_providers()[0], market.config.finance)
+    finance.step(market)
+    (p,) = market.active_providers()
+    assert gap_gpus > 1e4
+    assert p.gpus_bought == pytest.approx(1000.0 + (gap_gpus - 1000.0) * 25000.0 / 40000.0, rel=1e-12)
+    assert p.capex == pytest.approx(gap_gpus * 25000.0 * 0.8 / 1e6, rel=1e-12), "all the budget is spent"
+
+
+def test_the_parent_pays_nothing_when_capped_imports_leave_the_budget_unspent():
+    """Capex beyond own funds is what the parent pays: an import cap that leaves most of the
+    budget unspent (no domestic chips) keeps capex within own funds, so the pot is not drawn."""
+    providers = [provider("Capped", initial_share=1.0, compute=2.0e5, cash=20.0, capex_share=0.0, own_chip_share=0.0, parent="G")]
+    market = one_quarter(providers, finance=FIN | {"import_cap": 100.0}, parents=[{"name": "G", "budget_per_quarter": 10.0}])
+    market.parent_accounts["G"].pot = 10.0
+    finance.step(market)
+    (p,) = market.active_providers()
+    assert p.gpus_bought == pytest.approx(100.0) and p.capex == pytest.approx(100 * 25000.0 * 0.8 / 1e6)
+    assert p.parent_funding == 0.0 and market.parent_accounts["G"].pot == 10.0

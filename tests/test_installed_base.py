@@ -1,6 +1,7 @@
 """Installed base in choice: deciders weigh a provider's share of customers through the
 bandwagon term bandwagon[s] * ln(max(floor, share)) (history-friendly model, Eq. 9)."""
 
+from sim.submodels import installed_base
 import numpy as np
 import pytest
 
@@ -50,3 +51,11 @@ def test_larger_installed_base_wins_more_new_adopters():
 
     assert big_share_gain(1.0) > 0.03
     assert big_share_gain(0.0) < 0.0
+
+def test_installed_base_shares_at_the_start_leave_entrants_and_an_empty_market_at_zero():
+    entrants = [provider("New", initial_share=0.0)]
+    market = Market(config=make_config(n_identical=2, customers=500, entrants=entrants))
+    shares = installed_base.shares(market)
+    assert shares[2] == 0.0 and shares[:2].sum() == pytest.approx(1.0) and (shares[:2] > 0.3).all()
+    empty = Market(config=make_config(n_identical=2, customers=100, demand={"initial_adoption": 0.0}))
+    assert installed_base.shares(empty).tolist() == [0.0, 0.0]

@@ -85,3 +85,33 @@ def test_expected_growth_is_last_quarters_growth_of_planned_demand_remembered_pe
     market.investment_memo = (market.t - 1, *market.investment_memo[1:])
     a.planned_gpu = 100.0
     assert investment.expected_growth(market) == 0.0, "never negative"
+
+def test_race_capex_by_its_equation():
+    """min(response * effort * max(0, (1 + escalation)(1 + growth) max rival - installed) * gpu_cost,
+    max(0, revenue + internal - opex) + cash_draw * max(0, cash))."""
+    inv = {"escalation": 0.2, "response": 0.5, "give_up_gap": 0.5, "cash_draw": 0.1}
+    providers = [provider("Me", initial_share=0.5, compute=1.0e5), provider("Rival", initial_share=0.5, compute=3.0e5)]
+    market = Market(config=make_config(providers, customers=100, investment=inv))
+    me, rival = market.active_providers()
+    me.capability = market.frontier  # full effort
+    market.investment_memo = (market.t, 1.0, 0.25)  # planned demand grew 25 %
+    me.revenue, me.internal_revenue, me.opex, me.cash = 1.0e3, 2.0e2, 3.0e2, 5.0e3
+    gap = 1.2 * 1.25 * investment.installed(rival) - investment.installed(me)
+    assert investment.race_capex(market, me, 1e-3) == pytest.approx(0.5 * gap * 1e-3)  # below the funds
+    assert investment.race_capex(market, me, 1.0) == pytest.approx(1.0e3 + 2.0e2 - 3.0e2 + 0.1 * 5.0e3)
+    me.opex = 5.0e3  # operating loss: only the cash draw
+    assert investment.race_capex(market, me, 1.0) == pytest.approx(0.1 * 5.0e3)
+    assert investment.race_capex(market, rival, 1.0) == 0.0  # it leads already
+    alone = Market(config=make_config([provider("Me", initial_share=1.0)], customers=100))
+    assert investment.race_capex(alone, alone.active_providers()[0], 1.0) == 0.0
+
+
+def test_expected_growth_from_a_small_or_zero_base():
+    market = Market(config=make_config(n_identical=2, customers=100))
+    market.steps = 1
+    for p in market.active_providers():
+        p.planned_gpu = 0.5
+    market.investment_memo = (0, 0.5, 0.0)
+    assert investment.expected_growth(market) == pytest.approx(1.0)
+    market.steps, market.investment_memo = 2, (1, 0.0, 0.0)
+    assert investment.expected_growth(market) == 0.0

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from sim import metrics
+from sim.customers import NO_PROVIDER
 from sim.model import Market
 from sim.simulate import simulate
 from tests.conftest import make_config, provider
@@ -129,3 +130,81 @@ def test_recorded_rows_match_the_market_state_of_their_quarter():
         assert row["customers"] == np.count_nonzero(people.provider == p.slot) == p.customers
         assert (row["compute"], row["tokens"], row["revenue"]) == pytest.approx((p.customer_compute, p.tokens, p.revenue))
         assert (row["price"], row["cash"], row["capability"]) == pytest.approx((p.price, p.cash, p.capability))
+
+
+SEGMENTS = ("internet", "enterprise", "government", "startup", "overseas")
+
+
+def test_recorded_rows_follow_the_providers_and_customers_state():
+    """Each quarter's rows: the three layers' revenue from billed GPU-quarters at the price, model
+    users by model provider, token totals, multi-homers, and the market totals sum the rows."""
+    providers = [provider("A", initial_share=0.5, captive_tokens=50.0), provider("B", initial_share=0.3),
+                 provider("C", initial_share=0.2, has_model=False)]
+    config = make_config(providers, customers=3000, multihoming={"share": 0.5, "split": 0.3},
+                         models={"token_unit": 2.0e6}, pricing={"token_compute": 0.5},
+                         demand={"segments": {s: {"model_use_rate": 0.5} for s in SEGMENTS}})
+    market = Market(config=config)
+    for _ in range(3):
+        market.step()
+        people = market.customers
+        rows = {r["provider"]: r for r in market.recorder.provider_rows[-3:]}
+        row = market.recorder.market_rows[-1]
+        for p in market.active_providers():
+            r = rows[p.name]
+            assert r["cloud_revenue"] == pytest.approx(p.price * p.billed_compute_gpu / 1e6, rel=1e-12)
+            assert r["maas_revenue"] == pytest.approx(p.price * p.billed_token_gpu / 1e6, rel=1e-12)
+            assert r["ai_cloud_revenue"] == pytest.approx(p.price * (p.billed_ai_gpu + p.billed_token_gpu) / 1e6, rel=1e-12)
+            assert r["model_users"] == np.count_nonzero(people.model_provider == p.slot)
+            assert (r["token_factor"], r["training_share"], r["standing"]) == (p.token_factor, p.training_share, p.standing)
+            assert (r["tokens_demanded"], r["unserved_tokens"], r["captive_tokens"]) == (
+                p.tokens_demanded, p.unserved_tokens, p.captive_tokens_quarter)
+        for total, column in (("total_cloud_revenue", "cloud_revenue"), ("total_ai_cloud_revenue", "ai_cloud_revenue"),
+                              ("total_maas_tokens", "maas_tokens"), ("total_tokens_demanded", "tokens_demanded"),
+                              ("total_unserved_tokens", "unserved_tokens"), ("total_captive_tokens", "captive_tokens")):
+            assert row[total] == pytest.approx(sum(r[column] for r in rows.values()), rel=1e-12), total
+        assert row["maas_tokens_trillion"] == row["total_maas_tokens"] * 2.0e6 / 1e12
+        assert row["multihoming_customers"] == np.count_nonzero(people.second_provider != NO_PROVIDER)
+        assert row["total_model_users"] == np.count_nonzero(people.model_provider != NO_PROVIDER)
+    assert row["total_maas_tokens"] > 0 and row["total_captive_tokens"] > 0 and row["multihoming_customers"] > 100
+    assert row["total_ai_cloud_revenue"] > row["total_cloud_revenue"] * 0.01
+    assert min(r["model_users"] for r in rows.values()) > 0  # porters sell the open model
+
+
+def test_entries_and_exits_of_a_quarter_are_listed_and_one_quarter_makes_a_frame():
+    market = Market(config=make_config(n_identical=3, customers=200))
+    market.step()
+    providers, market_frame, _ = market.recorder.frames()
+    assert len(market_frame) == 1 and len(providers) == 3 and "total_maas_tokens" in market_frame.columns
+    assert (providers["quarter"] == market_frame.loc[0, "quarter"]).all()
+    market.entries, market.exits = ["E1", "E2"], ["P0", "P1"]
+    market.recorder.record(market)
+    row = market.recorder.market_rows[-1]
+    assert (row["entered"], row["exited"], row["entries"], row["exits"]) == ("E1|E2", "P0|P1", 2, 2)
+
+
+def test_a_provider_gone_in_an_earlier_quarter_is_recorded_empty():
+    from sim.submodels import entry_exit
+
+    market = Market(config=make_config(n_identical=3, customers=300))
+    market.step()
+    gone = market.active_providers()[0]
+    entry_exit.exit_provider(market, gone)
+    market.exits = []  # it left in an earlier quarter
+    live = market.active_providers()[0]
+    live.standing = 0.7
+    market.recorder.record(market)
+    row = market.recorder.provider_rows[-3]
+    assert row["provider"] == gone.name and row["status"] != "active"
+    assert np.isnan(row["price"]) and np.isnan(row["token_factor"]) and np.isnan(row["training_share"])
+    for column in ("capability", "compute_stock", "capex", "opex", "internal_revenue", "parent_funding", "gpus_bought", "standing"):
+        assert row[column] == 0.0, column
+    assert market.recorder.provider_rows[-2]["standing"] == 0.7
+    _, _, flows = market.recorder.frames()
+    assert len(flows) > 0 and flows[["from", "to"]].notna().all().all()
+    assert set(flows["to"]) <= {*market.names, metrics.NONE_LABEL}
+
+
+def test_shares_of_values_summing_to_one_or_less_and_of_nothing():
+    assert metrics.shares_of(np.array([0.2, 0.3])) == pytest.approx([0.4, 0.6])
+    nothing = metrics.shares_of(np.array([0, 0]))
+    assert nothing.dtype == float and nothing.tolist() == [0.0, 0.0]

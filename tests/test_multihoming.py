@@ -109,3 +109,67 @@ def test_a_second_cloud_takes_over_when_the_primary_exits():
     assert (now > 0).all(), "none is left without a cloud"
     assert (now == seconds).mean() > 0.85  # the rest renewed and moved in the exit quarter's choice
     assert (people.second_provider != 0).all()
+
+
+def test_on_exit_promotes_the_second_cloud_and_sends_second_cloud_workload_home():
+    market = Market(config=config(share=0.0, customers=40))
+    people = market.customers
+    groups = {"primary_0_second_1": (0, 1), "primary_1_second_0": (1, 0), "primary_2_second_1": (2, 1),
+              "primary_0_alone": (0, NO_PROVIDER)}
+    for k, (first, second) in enumerate(groups.values()):
+        rows = slice(10 * k, 10 * k + 10)
+        people.provider[rows], people.second_provider[rows] = first, second
+        people.split[rows] = 0.3 if second != NO_PROVIDER else 0.0
+        people.tenure[rows] = 5
+    multihoming.on_exit(people, 0)
+    promoted, home, other, alone = (slice(10 * k, 10 * k + 10) for k in range(4))
+    assert (people.provider[promoted] == 1).all() and (people.tenure[promoted] == 0).all()
+    for rows in (promoted, home):
+        assert (people.second_provider[rows] == NO_PROVIDER).all() and (people.split[rows] == 0).all()
+    assert (people.provider[home] == 1).all() and (people.tenure[home] == 5).all()
+    assert (people.provider[other] == 2).all() and (people.second_provider[other] == 1).all()
+    assert (people.split[other] == np.float32(0.3)).all() and (people.tenure[other] == 5).all()
+    assert (people.provider[alone] == 0).all() and (people.tenure[alone] == 5).all()  # choice re-places them
+
+
+def test_settle_moves_only_the_excess_over_each_customers_target():
+    """split <- tau + (split - tau) * (1 - rate) where split > tau (tau = the segment's split for a
+    multi-homer, 0 otherwise); a non-multi-homer's last 1 % moves at once; a multi-homer at its
+    target stays."""
+    market = Market(config=config(share=0.0, customers=40))
+    people = market.customers
+    people.segment[:] = 0
+    people.provider[:] = 0
+    people.second_provider[:] = 1
+    people.multihomer[:20] = True
+    people.split[:] = np.repeat(np.float32([0.3, 0.8, 0.6, 0.015]), 10)  # at target, above it; switching, nearly done
+    target = np.full(len(people.segment_names), 0.3, dtype=np.float32)
+    multihoming.settle(people, target, 0.5)
+    assert people.split[:10] == pytest.approx(0.3) and (people.second_provider[:10] == 1).all()
+    assert people.split[10:20] == pytest.approx(0.3 + 0.5 * 0.5) and (people.second_provider[10:20] == 1).all()
+    assert people.split[20:30] == pytest.approx(0.3) and (people.second_provider[20:30] == 1).all()
+    assert (people.split[30:] == 0.0).all() and (people.second_provider[30:] == NO_PROVIDER).all()
+
+
+@pytest.mark.parametrize("active, expected", [(2, True), (1, False)])
+def test_second_clouds_need_another_active_provider(active, expected):
+    providers = [provider(f"P{i}", initial_share=1.0 / active) for i in range(active)]
+    market = Market(config=make_config(providers, customers=1000, multihoming={"share": 1.0, "split": 0.3}))
+    market.step()
+    people = market.customers
+    held = people.provider != NO_PROVIDER
+    has_second = people.second_provider[held] != NO_PROVIDER
+    assert has_second.all() if expected else not has_second.any()
+    assert (people.second_provider[held][has_second] != people.provider[held][has_second]).all()
+
+
+def test_a_segment_with_split_zero_keeps_no_second_cloud():
+    market = Market(config=make_config(n_identical=3, customers=3000, multihoming={
+        "share": 1.0, "split": 0.3, "segments": {"government": {"split": 0.0}}}))
+    market.step()
+    people = market.customers
+    gov = people.segment == people.segment_names.index("government")
+    held = people.provider != NO_PROVIDER
+    assert (gov & held).sum() > 100
+    assert (people.second_provider[gov & held] == NO_PROVIDER).all() and (people.split[gov] == 0).all()
+    assert (people.second_provider[~gov & held] != NO_PROVIDER).all()

@@ -120,3 +120,40 @@ def test_a_pot_is_shared_pro_rata_and_carries_over():
     grants = parents.grant_capex(market, {0: 300.0, 1: 100.0, 2: 50.0})
     assert grants == {0: pytest.approx(150.0), 1: pytest.approx(50.0), 2: 0.0}
     assert parents.grant_capex(market, {0: 20.0, 1: 0.0, 2: 0.0})[0] == pytest.approx(20.0)
+
+
+def test_budget_window_small_sums_and_what_the_parent_has_paid():
+    """The window is budget_quarters long; sums below one US$ million are granted and drawn
+    like any other; ``funded`` adds up every draw and loss cover; only negative cash is covered."""
+    providers = [provider("A", initial_share=0.5, parent="G"), provider("B", initial_share=0.5, parent="G")]
+    config = make_config(providers, customers=200, parents=[
+        {"name": "G", "budget_per_quarter": 1.0, "budget_start": 1, "budget_quarters": 2, "credit_line": 5.0}])
+    market = Market(config=config)
+    account = market.parent_accounts["G"]
+    assert [account.in_window(t) for t in range(5)] == [False, True, True, False, False]
+    account.pot = 1.0
+    assert parents.grant_capex(market, {0: 0.5, 1: 0.0}) == {0: pytest.approx(0.5), 1: 0.0}
+    a, b = market.slots[0], market.slots[1]
+    assert parents.draw(market, a, 0.5) == 0.5 and account.pot == pytest.approx(0.5)
+    assert parents.draw(market, a, 0.25) == 0.25 and account.funded == pytest.approx(0.75)
+    a.cash, b.cash, a.parent_funding, b.parent_funding = -2.0, 0.5, 0.0, 0.0
+    parents.cover_losses(market, [a, b])
+    assert a.cash == 0.0 and a.parent_funding == 2.0 and b.cash == 0.5 and b.parent_funding == 0.0
+    assert account.credit_left == pytest.approx(3.0) and account.funded == pytest.approx(2.75)
+
+
+def test_training_share_follows_the_relative_gap_and_a_zero_frontier_leaves_it_at_base():
+    # own 1 against a frontier of 2: half of the way from base to the top, at priority 1.
+    assert parents.training_share(0.15, 0.4, 1.0, 1.0, 2.0) == pytest.approx(0.15 + 0.25 * 0.5)
+    assert parents.training_share(0.15, 0.4, 1.0, 0.0, 0.0) == 0.15
+
+
+def test_a_small_loss_is_covered_and_the_parent_sets_its_providers_rationing():
+    providers = [provider("A", initial_share=0.5, parent="G"), provider("B", initial_share=0.5)]
+    market = Market(config=make_config(providers, customers=200, service={"rationing": "proportional"}, parents=[
+        {"name": "G", "credit_line": 5.0, "rationing": "own_apps_first"}]))
+    a, b = market.slots[0], market.slots[1]
+    a.cash, a.parent_funding = -0.5, 0.0
+    parents.cover_losses(market, [a, b])
+    assert a.cash == 0.0 and a.parent_funding == 0.5 and market.parent_accounts["G"].credit_left == 4.5
+    assert parents.rationing_rule(market, a) == "own_apps_first" and parents.rationing_rule(market, b) == "proportional"

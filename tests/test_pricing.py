@@ -12,6 +12,8 @@ from sim.simulate import simulate
 from sim.submodels import choice, pricing
 from tests.conftest import make_config, provider
 
+SEGMENTS = ("internet", "enterprise", "government", "startup", "overseas")
+
 
 def test_markup_rises_with_installed_share_and_is_clipped():
     cfg = PricingConfig(base_markup=0.5, harvest_slope=2.0, min_markup=0.1, max_markup=1.0)
@@ -181,3 +183,87 @@ def test_at_twice_the_growth_the_market_keeps_its_providers():
     g = doubled_growth()
     assert len(exits("china_2025", 40, 5, **g)) <= 2
     assert len(exits("china_2025", 40, 5, **g, **{"pricing.scarcity_elasticity": 0.0})) == 6
+
+
+def test_token_price_cuts_by_provider_and_quarter():
+    """A cut applies to its provider (or every provider) from its quarter on; cuts multiply; an
+    entrant's first quarter starts with the cuts dated before it in force."""
+    cuts = [{"quarter": 1, "cut": 0.5}, {"quarter": 2, "cut": 0.8, "provider": "A"}, {"quarter": 3, "cut": 0.5}]
+    config = make_config([provider("A", initial_share=0.5), provider("B", initial_share=0.5)],
+                         pricing={"token_price_cuts": cuts})
+    assert [pricing.token_price_factor(config, "A", t) for t in range(5)] == pytest.approx([1, 0.5, 0.1, 0.05, 0.05])
+    assert [pricing.token_price_factor(config, "B", t) for t in range(5)] == pytest.approx([1, 0.5, 0.5, 0.25, 0.25])
+    assert pricing.cuts_between(config, "A", 2, 2) == pytest.approx(0.2) and pricing.cuts_between(config, "B", 2, 2) == 1.0
+    assert pricing.initial_token_factor(config, "A", 3) == pytest.approx(0.1)  # quarters 1 and 2, not 3
+    assert pricing.initial_token_factor(config, "B", 2) == pytest.approx(0.5)
+
+
+def test_at_the_floor_a_token_factor_stays_exactly():
+    for floor in (0.4, 0.3, 0.7, 0.123):
+        assert pricing.relax_token_factor(floor, floor, 0.5) == floor
+
+
+def test_scarcity_factor_below_unit_elasticity_and_a_target_below_one():
+    cfg = PricingConfig(scarcity_target=0.8, scarcity_elasticity=0.5, scarcity_cap=4.0)
+    assert pricing.scarcity_factor(0.8, cfg) == 1.0
+    assert pricing.scarcity_factor(1.6, cfg) == pytest.approx(np.sqrt(2.0))
+    assert pricing.scarcity_factor(0.4, cfg) == 1.0
+    low = PricingConfig(scarcity_elasticity=0.25, scarcity_cap=100.0)  # no capacity: the ratio stops at 1e6
+    assert pricing.scarcity_factor(float("inf"), low) == pytest.approx(1e6 ** 0.25, rel=1e-12)
+
+
+def test_expected_utilisation_is_last_demand_over_serving_capacity():
+    market = Market(config=make_config(n_identical=1, customers=100))
+    p = market.active_providers()[0]
+    p.training_share = 0.5
+    for compute, demand, expected in ((2.0, 0.5, 0.5), (2.0, 0.0, 0.0), (0.0, 0.0, 0.0), (0.0, 3.0, np.inf), (1.0, 3.0, 6.0)):
+        p.compute, p.demand_gpu = compute, demand
+        assert pricing.expected_utilisation(p) == expected
+
+
+def test_average_price_with_a_provider_without_customers_in_the_last_slot():
+    providers = [provider("A", initial_share=1.0), provider("Empty", initial_share=0.0)]
+    market = Market(config=make_config(providers, customers=300, demand={"bass_p": 0.0, "bass_q": 0.0}))
+    pricing.step(market)
+    market.customers.compute *= np.float32(1e-7)  # weights below one GPU-quarter average like any other
+    a, empty = market.active_providers()
+    assert empty.price_new < empty.price_renewal and (market.customers.provider != 1).all()
+    pricing.settle(market)
+    assert empty.price == empty.price_new and a.price_new < a.price < a.price_renewal
+
+
+def test_unit_cost_and_the_floor_of_a_new_customer_discount():
+    fin = {"gpu_cost_own": 10000.0, "gpu_cost_import": 25000.0, "depreciation": 0.05, "opex_per_gpu": 300.0}
+    config = make_config([provider("A", initial_share=1.0, own_chip_share=0.4, training_share=0.2, lock_in=20.0)],
+                         finance=fin, pricing={"min_markup": 0.05, "new_customer_discount": 1.0})
+    market = Market(config=config)
+    market.gpu_cost_factor = 0.8
+    (p,) = market.active_providers()
+    unit = pricing.unit_cost(market, p)
+    assert unit == pytest.approx(((0.4 * 10000.0 + 0.6 * 25000.0) * 0.8 * 0.05 + 300.0) / 0.8)
+    new, renewal = pricing.two_prices(1.1 * unit, unit, p.lock_in, config)
+    assert new == pytest.approx(1.05 * unit) and renewal > 1.1 * unit  # the discount stops at min_markup
+    assert pricing.two_prices(0.9 * unit, unit, p.lock_in, config)[0] == pytest.approx(0.9 * unit)  # never above list
+
+
+def test_a_promotion_relaxes_toward_the_floor_at_this_quarters_list_price():
+    config = make_config(n_identical=1, customers=100, pricing={"token_relaxation": 1.0, "min_markup": 0.1})
+    market = Market(config=config)
+    (p,) = market.active_providers()
+    p.token_factor = 0.001
+    pricing.step(market)
+    floor = pricing.unit_cost(market, p) * 1.1 / p.list_price
+    assert 0.001 < floor < 1 and p.token_factor == pytest.approx(floor, rel=1e-12)
+
+
+def test_lock_in_premium_uses_the_weighted_mean_price_weight():
+    """premium = lock_in * (switching_base + switching_tenure) / mean w_price (segment weights,
+    which need not sum to 1; mean at least 0.1)."""
+    w = {"internet": (2.0, 0.5), "enterprise": (1.0, 1.0), "government": (1.0, 0.2), "startup": (0.0, 9.0), "overseas": (0.0, 9.0)}
+    config = make_config(n_identical=2, choice={"switching_base": 1.0, "switching_tenure": 0.5},
+                         demand={"segments": {s: {"weight": a, "w_price": b} for s, (a, b) in w.items()}})
+    mean = (2.0 * 0.5 + 1.0 * 1.0 + 1.0 * 0.2) / 4.0
+    assert pricing.lock_in_premium(config, 2.0) == pytest.approx(2.0 * 1.5 / mean)
+    low = make_config(n_identical=2, choice={"switching_base": 1.0, "switching_tenure": 0.5},
+                      demand={"segments": {s: {"w_price": 0.01} for s in SEGMENTS}})
+    assert pricing.lock_in_premium(low, 2.0) == pytest.approx(2.0 * 1.5 / 0.1)

@@ -5,7 +5,7 @@ import pytest
 
 from sim.model import Market
 from sim.simulate import simulate
-from sim.submodels import finance, service
+from sim.submodels import finance, multihoming, service
 from tests.conftest import make_config, provider
 
 NO_BUILD = {"capacity_response": 0.0}
@@ -190,3 +190,114 @@ def test_rationing_never_gives_a_negative_share():
     capacity, first_claim = 216600.18053121626, 399461.233484087
     assert service.ration(capacity, first_claim, 5.0, "customers_first")[1] == 0.0
     assert service.ration(capacity, 5.0, first_claim, "own_apps_first")[0] == 0.0
+
+
+def test_surge_multipliers_per_customer_and_per_slot():
+    """Surges of this quarter multiply: the named provider's customers (by the slot their demand
+    sits on) in the named segments, or everyone; other quarters' surges do not count."""
+    providers = [provider("Gala", initial_share=0.5), provider("Other", initial_share=0.5)]
+    surges = [{"quarter": 5, "multiplier": 7.0},  # another quarter: ignored (and listed first)
+              {"quarter": 0, "multiplier": 2.0},  # everyone, every slot
+              {"quarter": 0, "multiplier": 3.0, "provider": "Gala", "segments": ["internet", "startup"]}]
+    market = Market(config=make_config(providers, customers=2000, service={"surges": surges}))
+    people = market.customers
+    per_customer, per_slot = service.surge_multipliers(market)
+    assert per_slot.tolist() == [6.0, 2.0]
+    watching = np.isin(people.segment, [people.segment_names.index(s) for s in ("internet", "startup")])
+    gala = people.provider == market.slot_of("Gala")
+    assert (watching & gala).any() and (~watching & gala).any() and (watching & ~gala).any()
+    expected = np.where(watching & gala, 6.0, 2.0)
+    np.testing.assert_array_equal(per_customer, expected)
+    assert per_customer.dtype == np.float32  # one float32 per customer, like the population's arrays
+    # The part of demand held elsewhere (e.g. the second cloud) surges with the slot that holds it.
+    holder = np.where(gala, market.slot_of("Other"), market.slot_of("Gala")).astype(np.int16)
+    np.testing.assert_array_equal(service.surge_multipliers(market, holder)[0], np.where(watching & ~gala, 6.0, 2.0))
+    calm = Market(config=make_config(providers, customers=200, service={"surges": surges[:1]}))
+    assert service.surge_multipliers(calm)[0] is None and service.surge_multipliers(calm)[1].tolist() == [1.0, 1.0]
+
+
+def test_rationing_with_one_side_without_demand_or_below_one_gpu():
+    """A side with no demand counts as fully served (a share of 1, not 0/0); shares are ratios, so
+    demands below one GPU-equivalent ration like any other."""
+    assert service.ration(30.0, 0.0, 40.0, "own_apps_first") == pytest.approx((1.0, 0.75))
+    assert service.ration(30.0, 40.0, 0.0, "customers_first") == pytest.approx((0.75, 1.0))
+    assert service.ration(0.3, 0.5, 0.2, "own_apps_first") == pytest.approx((0.2, 1.0))
+    assert service.ration(0.3, 0.2, 0.5, "customers_first") == pytest.approx((1.0, 0.2))
+    assert service.ration(0.0, 0.5, 0.2, "proportional") == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("surge", [False, True])
+def test_demand_by_slot_puts_each_part_of_a_workload_on_the_cloud_that_holds_it(surge):
+    """Compute sits where the workload is (primary: 1 - split, second cloud: split), token need
+    with the model provider; a provider's surge multiplies the parts it holds, whichever role."""
+    providers = [provider("Gala", initial_share=0.4), provider("Other", initial_share=0.3), provider("Third", initial_share=0.3)]
+    surges = [{"quarter": 0, "multiplier": 4.0, "provider": "Gala"}] if surge else []
+    market = Market(config=make_config(providers, customers=3000, service={"surges": surges}))
+    people = market.customers
+    has = np.flatnonzero(people.provider >= 0)
+    second = has[::3][people.provider[has[::3]] < 2]  # part of the workload on the other of slots 0 and 1
+    people.second_provider[second] = 1 - people.provider[second]  # (none on the last slot: bins end early)
+    people.split[second] = np.float32(0.25)
+    people.model_provider[has[::2]] = (people.provider[has[::2]] + 2) % 3
+    people.uses_model[has[::2]] = True
+    assert people.token_need[has[::2]].min() > 0
+    m = np.array([4.0 if surge else 1.0, 1.0, 1.0])
+    got = service.demand_by_slot(market)
+    assert all(v.shape == (3,) for v in got.values())
+    primary, on_second = multihoming.workload_parts(people)
+    holds = people.provider >= 0
+    sec = people.second_provider >= 0
+    for j in range(3):
+        mine, theirs = holds & (people.provider == j), sec & (people.second_provider == j)
+        compute = (primary[mine].sum() + on_second[theirs].sum()) * m[j]
+        ai = (primary[mine & people.uses_model].sum() + on_second[theirs & people.uses_model].sum()) * m[j]
+        buyers = people.model_provider == j
+        assert got["compute"][j] == pytest.approx(compute, rel=1e-9)
+        assert got["ai_compute"][j] == pytest.approx(ai, rel=1e-9)
+        assert got["token_need"][j] == pytest.approx(people.token_need[buyers].astype(float).sum() * m[j], rel=1e-5)
+        assert got["customers"][j] == np.count_nonzero(mine)
+        assert got["model_users"][j] == np.count_nonzero(buyers)
+    assert on_second.sum() > 0 and on_second.sum() == pytest.approx(0.25 * people.compute[second].astype(float).sum(), rel=1e-6)
+    usual = service.demand_by_slot(market, surges=False)
+    assert usual["compute"].sum() == pytest.approx(people.compute[holds].astype(float).sum(), rel=1e-9)  # workload conserved
+
+
+def test_service_step_bills_tokens_at_each_providers_cut_and_plans_for_demand_without_surges():
+    """One service step: tokens are billed at the provider's own token price factor, a provider's
+    surge multiplies its customers' and its own apps' demand but not the demand it plans
+    capacity for, and a provider without serving capacity is infinitely loaded."""
+    providers = [provider("Cut", initial_share=0.4, captive_compute=2e4, captive_growth=0.0),
+                 provider("Full", initial_share=0.4), provider("Empty", initial_share=0.2, compute=0.0),
+                 provider("Idle", compute=0.0), provider("Tiny", compute=1.0, training_share=0.5)]
+    config = make_config(providers, customers=3000, pricing={"token_compute": 0.5},
+                         service={"surges": [{"quarter": 0, "multiplier": 3.0, "provider": "Cut"}]})
+    market = Market(config=config)
+    people = market.customers
+    buyers = np.flatnonzero(people.provider >= 0)[::2]
+    people.uses_model[buyers] = True
+    people.model_provider[buyers] = people.provider[buyers]
+    cut, full, empty = (market.slots[market.slot_of(n)] for n in ("Cut", "Full", "Empty"))
+    cut.token_factor = 0.25  # the token price factor pricing sets (here: the cut at once)
+    service.step(market)
+    k = market.token_compute
+    for p, factor, surge in ((cut, 0.25, 3.0), (full, 1.0, 1.0)):
+        assert p.tokens > 0 and p.billed_token_gpu == pytest.approx(p.tokens * k * factor, rel=1e-12)
+        customer_gpu = p.customer_compute + p.tokens_demanded * k
+        assert p.demand_gpu == pytest.approx(customer_gpu + p.captive_compute * surge, rel=1e-12)
+        assert p.planned_gpu == pytest.approx(customer_gpu / surge + p.captive_compute, rel=1e-6)  # float32 need x surge
+    assert cut.captive_served == pytest.approx(3.0 * 2e4 * cut.apps_served_share)
+    assert empty.customer_compute > 0 and empty.utilisation == np.inf and empty.served_gpu == 0.0
+    idle, tiny = market.slots[market.slot_of("Idle")], market.slots[market.slot_of("Tiny")]
+    assert idle.demand_gpu == 0 and idle.utilisation == np.inf  # no capacity: not 0 / 0
+    assert tiny.serving_capacity == 0.5 and tiny.utilisation == 0.0
+
+
+def test_rationing_edges_no_capacity_tiny_sums_and_an_unknown_rule():
+    assert service.ration(0.0, 10.0, 0.0, "own_apps_first") == (0.0, 0.0)  # no capacity: nothing served
+    assert service.ration(0.5, 1.0, 0.0, "proportional") == pytest.approx((0.5, 0.5))
+    assert service.ration(0.3, 1.0, 0.5, "own_apps_first") == pytest.approx((0.0, 0.6))
+    assert service.ration(0.3, 0.5, 0.2, "customers_first") == pytest.approx((0.6, 0.0))
+    assert service.ration(30.0, 0.0, 40.0, "customers_first") == pytest.approx((1.0, 0.75))
+    assert service.ration(100.0, 50.0, 80.0, "customers_first") == pytest.approx((1.0, 0.625))
+    with pytest.raises(ValueError, match="unknown rationing rule 'lottery'"):
+        service.ration(1.0, 2.0, 2.0, "lottery")

@@ -70,3 +70,25 @@ def test_standing_fades_and_reaches_only_watching_segments():
     assert term[0].tolist() == pytest.approx([0.75, 0.0, 0.75]) and term[1].tolist() == [0.0, 0.0, 0.0]
     market.slots[0].standing = 0.0
     assert showcase.utility(market, seg) == 0.0
+
+def test_tested_slots_are_this_quarters_real_surges():
+    providers = [provider("A", initial_share=0.5), provider("B", initial_share=0.5)]
+
+    def tested(surges):
+        return showcase.tested_slots(Market(config=make_config(providers, customers=100, service={"surges": surges})))
+
+    assert tested([{"quarter": 3, "multiplier": 5.0, "provider": "A"}, {"quarter": 0, "multiplier": 1.5, "provider": "B"}]) == {1}
+    assert tested([{"quarter": 0, "multiplier": 2.0, "provider": "A"}, {"quarter": 0, "multiplier": 2.0, "provider": "B"}]) == {0, 1}
+    assert tested([{"quarter": 0, "multiplier": 1.5}]) == {0, 1}
+    assert tested([{"quarter": 0, "multiplier": 1.0}]) == set()  # no surge at all
+
+
+def test_standing_decays_and_adds_up_over_surges():
+    config = make_config([provider("A", initial_share=1.0)], customers=100,
+                         showcase={"decay": 0.5, "size": 2.0, "pass_mark": 0.5},
+                         service={"surges": [{"quarter": 0, "multiplier": 3.0}]})
+    market = Market(config=config)
+    (p,) = market.active_providers()
+    p.standing, p.served_share = 1.0, 1.0
+    showcase.step(market)
+    assert p.standing == pytest.approx(0.5 + 2.0)

@@ -36,6 +36,8 @@ class SweepResults:
         ``outcomes()``   one row per finished run: the spec's outcomes (and built-in ones)
         ``flat()``       one row per finished run x quarter: market columns and provider columns wide
     Each row carries ``run_id``, ``design_index``, ``replicate``, ``label``, the parameters and ``seed``.
+    A parameter named like a column of the table (e.g. ``capability`` in ``providers()``) comes as
+    ``param:<name>`` there; names of the run table's columns (``seed``, ``status``, ...) are refused by the spec.
 
     Raises:
         ResultsError: ``root`` holds no sweep results (no ``sweep.json``).
@@ -138,10 +140,12 @@ class SweepResults:
     def _with_params(self, table: pd.DataFrame) -> pd.DataFrame:
         """``table`` with each run's label, parameters and seed after its keys."""
         info = self.run_info()
+        # A parameter named like one of the table's columns (e.g. capability) comes as param:capability.
+        info = info.rename(columns={c: f"param:{c}" for c in self.params if c in table.columns})
         if table.empty:
             return pd.DataFrame(columns=[*info.columns, *[c for c in table.columns if c not in info.columns]])
         merged = table.merge(info, on=RUN_KEYS, how="left")
-        first = [*RUN_KEYS, "label", *self.params, "seed"]
+        first = list(info.columns)
         return merged[first + [c for c in merged.columns if c not in first]]
 
     def _check_columns(self, columns: Sequence[str]) -> None:

@@ -26,6 +26,11 @@ from sim.config import (Config, ConfigError, _container, _plain, field_bounds, f
 EXPERIMENT_DIR = resources.folder("experiments")  # the clone's experiments/, or the copy in the wheel
 DESIGNS = ("grid", "zip", "random", "latin", "sobol", "morris")
 METRIC_NAMES = ("revenue", "compute", "tokens", "customers", "cloud_revenue", "ai_cloud_revenue", "maas_tokens")
+# Columns every results table has beside a run's parameters (sim.experiment.store, .results): a
+# parameter or outcome of the same name could not be told apart from them.  (A parameter named like
+# a market or provider column, e.g. capability, comes as ``param:capability`` in those tables.)
+RESERVED_NAMES = frozenset(("run_id", "design_index", "replicate", "label", "seed", "status", "error", "wall_time",
+                            "worker", "quarter", "step", "provider"))
 GROUPS = ("porters", "model_owners", "entrants", "incumbents")
 Scalar = float | int | str | bool
 
@@ -394,6 +399,16 @@ def _reference_problems(spec: Spec):
         yield "verdicts: names must be unique"
     if kind in ("sobol", "morris", "random", "latin") and not names:
         yield f"design: kind {kind!r} needs at least one parameter under [params]"
+    for pname in spec.params:
+        if pname in RESERVED_NAMES or pname.startswith(("unit:", "param:")):
+            yield (f"params.{pname}: the name {pname!r} is taken by a column of the results tables "
+                   f"({', '.join(sorted(RESERVED_NAMES))}); choose another name, e.g. {pname + '_value'!r}")
+        elif pname in outcomes:
+            yield f"params.{pname}: an outcome has the same name; the outcomes table needs both as columns, rename one"
+    for oname in spec.outcomes:
+        if oname in RESERVED_NAMES:
+            yield (f"outcomes.{oname}: the name {oname!r} is taken by a column of the results tables "
+                   f"({', '.join(sorted(RESERVED_NAMES))}); choose another name")
     for pname, p in spec.params.items():
         for t in p.targets:
             if t.split(".")[:2] == ["run", "seed"]:

@@ -43,7 +43,7 @@ from sim.submodels.pricing import token_factors
 def step(market) -> None:
     people = market.customers
     people.model_tenure += people.model_provider != NO_PROVIDER
-    moved = getattr(market, "cloud_movers", np.empty(0, dtype=np.intp))
+    moved = market.cloud_movers  # set by choice (empty before the first quarter)
     if not market.config.models.choose_apart:
         tied_step(market, moved)
         return
@@ -55,7 +55,7 @@ def step(market) -> None:
     hazard = market.config.models.model_renewal_hazard
     renewing = bernoulli_indices(market.rng, people.n, hazard)
     deciders.append(renewing[people.model_provider[renewing] != NO_PROVIDER])
-    if market.t == 0 and market.config.models.initial_use > 0 and not getattr(market, "from_snapshot", False):
+    if market.t == 0 and market.config.models.initial_use > 0 and not market.from_snapshot:
         first = bernoulli_indices(market.rng, people.n, market.config.models.initial_use)
         deciders.append(first[people.provider[first] != NO_PROVIDER])
     marked = np.zeros(people.n, dtype=bool)  # the union, sorted: cheaper than np.unique at this size

@@ -33,8 +33,7 @@ MIN_SPLIT = 0.01  # below this a migration's remainder moves at once
 def step(market) -> None:
     people = market.customers
     cfg = market.config
-    moved = getattr(market, "cloud_movers", np.empty(0, dtype=np.intp))
-    moved_from = getattr(market, "cloud_moved_from", np.empty(0, dtype=np.int16))
+    moved, moved_from = market.cloud_movers, market.cloud_moved_from  # set by choice (empty before the first quarter)
     active = np.array([s == "active" for s in market.status])
     target = multihoming_table(cfg, "split").astype(np.float32)
     if moved.size:
@@ -106,19 +105,10 @@ def on_exit(people, slot: int) -> None:
     people.split[promote] = 0.0
 
 
-def workload_shares(people) -> tuple[np.ndarray, np.ndarray]:
-    """Per customer: share of compute on the primary and on the second cloud (float32,
-    shape (n,) each; 1 and 0 without a second cloud)."""
-    second = np.where(people.second_provider != NO_PROVIDER, people.split, np.float32(0.0))
-    return np.float32(1.0) - second, second
-
-
-def workload_parts(people, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Compute demand on the primary and on the second cloud, per customer (of ``idx``, default
-    all), float64: second = compute x split (exact in float64: a product of two float32) and
-    primary = compute - second, so that primary + second == compute for every customer."""
-    compute = people.compute if idx is None else people.compute[idx]
-    split = people.split if idx is None else people.split[idx]
-    second_cloud = people.second_provider if idx is None else people.second_provider[idx]
-    second = compute.astype(np.float64) * np.where(second_cloud != NO_PROVIDER, split, np.float32(0.0))
-    return compute - second, second
+def workload_parts(people) -> tuple[np.ndarray, np.ndarray]:
+    """Compute demand on the primary and on the second cloud, per customer, float64 arrays of
+    shape (customers,): second = compute x split (exact in float64: a product of two float32)
+    and primary = compute - second, so that primary + second == compute for every customer.
+    ``service.demand_by_slot`` applies the same rule in place (split is 0 without a second cloud)."""
+    second = people.compute.astype(np.float64) * np.where(people.second_provider != NO_PROVIDER, people.split, np.float32(0.0))
+    return people.compute - second, second

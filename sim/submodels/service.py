@@ -25,7 +25,8 @@ from sim.submodels.pricing import token_factors
 
 
 def surge_multipliers(market, holder: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray]:
-    """Per-customer and per-slot demand multipliers for this quarter's surges (None = no surge).
+    """Per-customer (float32, shape (customers,)) and per-slot (float64, shape (slots,)) demand
+    multipliers for this quarter's surges (per-customer None = no surge).
     ``holder`` is the slot each customer's demand sits on (default: its primary cloud; the
     second cloud or the model provider for those parts of its demand)."""
     people = market.customers
@@ -105,13 +106,10 @@ def demand_by_slot(market, *, surges: bool = True) -> dict[str, np.ndarray]:
 
 
 def step(market) -> None:
-    people = market.customers
     cfg = market.config
-    n = market.n_slots
     intensity = market.token_compute
-    slots = market.slot_table()
     cut = token_factors(market)
-    volume_factor = np.power(np.maximum(token_price_ratio(market, slots), 1e-9), -cfg.demand.token_elasticity)
+    volume_factor = np.power(np.maximum(token_price_ratio(market), 1e-9), -cfg.demand.token_elasticity)
 
     usual = demand_by_slot(market, surges=False)
     planned = usual["compute"] + usual["token_need"] * volume_factor * intensity
