@@ -139,22 +139,11 @@ def reference_problems(spec: Spec, base: Config, design: Design) -> Iterator[str
             bad = [p for p in f.points if not 0 <= p < len(design)]
             if bad:
                 yield f"{where}.points: design point(s) {bad} do not exist; allowed: 0..{len(design) - 1}"
-        if f.where and len(frame):
-            keep = np.ones(len(frame), dtype=bool)
-            for param, value in f.where.items():
-                column = frame[param]
-                if _numeric(value) and column.map(_numeric).all():
-                    keep &= np.isclose(column.to_numpy(dtype=float), float(value))
-                else:
-                    keep &= (column == value).to_numpy()
-            if not keep.any():
-                shown = {p: sorted(dict.fromkeys(frame[p]), key=str)[:8] for p in f.where}
-                yield f"{where}.where: no design point has {f.where}; values in the design: " + \
-                      "; ".join(f"{p}: {', '.join(map(repr, v))}" for p, v in shown.items())
+        yield from _selection_problems(f"{where}.where", f.where or {}, frame)
 
 
 def _selection_problems(where: str, selection: dict, frame) -> Iterator[str]:
-    """A verdict's design-point selection must hold at least one design point."""
+    """A selection of design points (a verdict's ``at``/``against``, a figure's ``where``) must hold at least one."""
     if not selection or not len(frame):
         return
     keep = np.ones(len(frame), dtype=bool)
