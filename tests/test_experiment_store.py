@@ -426,3 +426,31 @@ def test_experiment_fresh_discards_old_results_only_once_the_sweep_can_run(tmp_p
     assert (out / "runs.jsonl").read_bytes() == journal and len(Store(out).done_ids()) == 12
     assert main(["experiment", str(spec), "--out", str(out), "--fresh", "--workers", "0", "--no-plots"]) == 0
     assert "finished: 12 runs" in capsys.readouterr().err  # it did start over
+
+
+HALF_A_RESULT = '''
+import os, struct
+from sim.experiment.executors import local_pool
+
+def ping():
+    return 1
+
+if __name__ == "__main__":
+    engine = local_pool(1)
+    assert engine.executor.submit(ping).result() == 1
+    engine.executor.submit(ping)
+    # what a worker ended by Ctrl-C while sending a large result leaves: a header and part of the body
+    os.write(engine.executor._result_queue._writer.fileno(), struct.pack("!i", 1 << 20) + b"half a result")
+    engine.close(cancel=True)
+    print("closed", flush=True)
+'''
+
+
+def test_ctrl_c_while_a_worker_sends_its_result_does_not_hang_the_exit(tmp_path):
+    """Found with a 1.5 GB result cut off by Ctrl-C: the pool's manager thread waited for the rest of the
+    message for ever and Python joined it at exit, so the sweep never ended (a leftover sweep process
+    sat in that wait for an hour).  Without the fix in executors.local_pool's close this times out."""
+    script = tmp_path / "half_a_result.py"
+    script.write_text(HALF_A_RESULT)
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "closed" in done.stdout, done.stderr

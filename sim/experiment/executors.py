@@ -105,6 +105,7 @@ def local_pool(workers: int) -> Engine:
         # Stop the runs in flight now (their results would not be recorded anyway), and never wait
         # unbounded: shut down first (nothing new starts), then end the workers, then reap them.
         processes = list((getattr(pool, "_processes", None) or {}).values())
+        results = getattr(pool, "_result_queue", None)  # shutdown() forgets it
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.terminate()
@@ -113,6 +114,12 @@ def local_pool(workers: int) -> Engine:
             if process.is_alive():
                 process.kill()
                 process.join(timeout=5)
+        # A worker ended while sending its result leaves half a message in the pipe; the pool's
+        # manager thread then waits for the rest for ever, and Python joins that thread at exit:
+        # the sweep hung after Ctrl-C.  With every worker gone, closing our own copy of the
+        # pipe's writing end ends that wait (EOF), so the thread stops and the process exits.
+        if results is not None and not any(p.is_alive() for p in processes):
+            results._writer.close()
 
     return Engine(pool, workers, f"local process pool, {workers} worker{'s' if workers != 1 else ''}", close,
                   restartable=True)
