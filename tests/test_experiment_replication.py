@@ -52,6 +52,11 @@ def test_mean_intervals_match_textbook_values():
     assert n == 7 and mean == pytest.approx(x.mean()) and (low, high) == pytest.approx(ref)
     # Wilson's interval: 0 of 10 -> (0, 0.2775); 5 of 10 -> (0.2366, 0.7634) (Newcombe 1998, table I)
     assert replication.mean_interval(np.zeros(10))[1:3] == pytest.approx((0.0, 0.2775), abs=1e-4)
+    # 0 of 300 does not exclude a probability of 0, nor 300 of 300 one of 1 (exact ends, not 1e-19 off)
+    none = replication.difference_interval(np.zeros(300), 0.0)
+    assert none["low"] == 0.0 and replication.verdict_word(none["low"], none["high"], "higher") == "not resolved"
+    every = replication.difference_interval(np.ones(300), 1.0)
+    assert replication.verdict_word(every["low"], every["high"], "lower") == "not resolved"
     assert replication.mean_interval(np.r_[np.ones(5), np.zeros(5)])[1:3] == pytest.approx((0.2366, 0.7634), abs=1e-4)
     # the median of 1..10: order statistics 2 and 9 (coverage 97.9 %)
     assert replication.median_interval(np.arange(1.0, 11.0))[1:3] == (2.0, 9.0)
@@ -284,7 +289,8 @@ def test_agreement_needs_the_gaps_within_the_intervals_and_the_same_top_paramete
         return analysis.Sensitivity("sobol", "y", t, 8, 0, master_seed=1)
 
     assert analysis.agreement([res([0.6, 0.2], [0.1, 0.1]), res([0.55, 0.25], [0.1, 0.1])])["agree"]
-    assert not analysis.agreement([res([0.6, 0.2], [0.05, 0.05]), res([0.3, 0.2], [0.05, 0.05])])["agree"]
+    apart = analysis.agreement([res([0.6, 0.2], [0.05, 0.05]), res([0.3, 0.2], [0.05, 0.05])])
+    assert not apart["agree"] and list(apart["outside"]) == ["a"]
     swapped = analysis.agreement([res([0.45, 0.4], [0.1, 0.1]), res([0.4, 0.45], [0.1, 0.1])])
     assert swapped["within_intervals"] and not swapped["same_top"] and not swapped["agree"]
 
@@ -338,3 +344,17 @@ def test_under_the_rule_failed_runs_are_recorded_and_their_point_runs_to_the_cap
     assert tally.ok == 2 and tally.failed == 6
     assert list(runs.loc[runs["status"] == "failed", "design_index"]) == [1] * 6
     assert runs.loc[runs["status"] == "failed", "error"].str.contains("min_markup").all()
+
+
+def test_the_verdicts_figure_draws_a_proportion_at_the_edge_of_its_interval():
+    from sim.experiment import plots
+
+    rows = [replication.difference_interval(np.zeros(48), 0.1) | {"name": "zero", "claim": "", "outcome": "p",
+            "at": "a", "against": "0.1", "expect": "lower"},
+            replication.difference_interval(np.ones(48), 0.5) | {"name": "one", "claim": "", "outcome": "p",
+            "at": "a", "against": "0.5", "expect": "higher"}]
+    table = pd.DataFrame(rows)
+    table["verdict"] = [replication.verdict_word(r["low"], r["high"], r["expect"]) for r in rows]
+    assert list(table["verdict"]) == ["supported", "supported"]
+    fig = plots.verdicts_figure(table, {}, "t")  # the mean sits on an end of the interval: no negative error bar
+    assert len(fig.axes) == 2

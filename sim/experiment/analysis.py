@@ -293,14 +293,16 @@ def agreement(results: list[Sensitivity]) -> dict[str, Any]:
     index, conf = ("ST", "ST_conf") if "ST" in a else ("mu_star", "mu_star_conf")
     gaps = (a[index] - b[index]).abs()
     allowed = np.sqrt(a[conf] ** 2 + b[conf] ** 2)
-    ok = bool((gaps <= allowed).all())
+    outside = gaps > allowed
     if "S1" in a:
-        s1_gaps = (a["S1"] - b["S1"]).abs()
-        ok &= bool((s1_gaps <= np.sqrt(a["S1_conf"] ** 2 + b["S1_conf"] ** 2)).all())
+        outside |= (a["S1"] - b["S1"]).abs() > np.sqrt(a["S1_conf"] ** 2 + b["S1_conf"] ** 2)
+    ok = not bool(outside.any())
     same_top = a[index].idxmax() == b[index].idxmax()
     return {"outcome": results[0].outcome, "index": index, "seeds": [r.master_seed for r in results[:2]],
             "max_gap": float(gaps.max()), "gap_parameter": str(gaps.idxmax()),
             "allowed_there": float(allowed[gaps.idxmax()]), "within_intervals": ok,
+            "outside": {str(p): {f"{index}_a": float(a.loc[p, index]), f"{index}_b": float(b.loc[p, index]),
+                                 "gap": float(gaps[p]), "allowed": float(allowed[p])} for p in gaps.index[outside]},
             "top": [str(a[index].idxmax()), str(b[index].idxmax())], "same_top": bool(same_top),
             "agree": bool(ok and same_top),
             "criterion": f"every parameter's {index} (and S1) differs between the seeds by no more than the 95 % "

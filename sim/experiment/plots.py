@@ -218,7 +218,8 @@ def sensitivity_figure(groups: list[Any], labels: dict[str, str], title: str, ag
         noise = [r.noise_share for r in results if r.noise_share is not None]
         noise_text = ("; replicate noise " + " / ".join(f"{100 * v:.1f}" for v in noise) + " % of variance") if noise else ""
         a = agree.get(res.outcome)
-        agree_text = "" if a is None else ("\nseeds agree" if a["agree"] else "\nseeds do NOT agree") + \
+        where = f" at {', '.join(a.get('outside') or [])}" if a is not None and a.get("outside") else ""
+        agree_text = "" if a is None else ("\nseeds agree" if a["agree"] else f"\nseeds do NOT agree{where}") + \
             f" (largest {a['index']} gap {a['max_gap']:.2f}, allowed {a['allowed_there']:.2f})"
         ax.set_title(f"{labels.get(res.outcome, res.outcome)}\n({res.blocks_used} blocks"
                      + (f", {res.blocks_dropped} dropped" if res.blocks_dropped else "") + f"{noise_text}){agree_text}",
@@ -266,7 +267,9 @@ def verdicts_figure(verdicts: pd.DataFrame, labels: dict[str, str], title: str):
         c = colour.get(row.verdict, "black")
         ok = np.isfinite(row.low) and np.isfinite(row.high)
         if ok:
-            ax.errorbar([row.diff], [0], xerr=[[row.diff - row.low], [row.high - row.diff]], fmt="o", color=c, capsize=4)
+            # max(0, ...): a Wilson interval holds its proportion, but rounding can put it a hair outside
+            ax.errorbar([row.diff], [0], xerr=[[max(0.0, row.diff - row.low)], [max(0.0, row.high - row.diff)]],
+                        fmt="o", color=c, capsize=4)
         else:
             ax.plot([row.diff], [0], "o", color=c)
         ax.axvline(0, color="black", lw=0.8)

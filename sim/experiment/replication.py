@@ -60,7 +60,10 @@ def mean_interval(values: Any, *, binary: bool | None = None) -> tuple[float, fl
     if binary if binary is not None else is_binary(x):
         centre = (mean + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
         half = Z95 * math.sqrt(mean * (1 - mean) / n + Z95**2 / (4 * n**2)) / (1 + Z95**2 / n)
-        return mean, max(0.0, centre - half), min(1.0, centre + half), n
+        # exact ends at 0 of n and n of n (rounding would leave 1e-19 there, enough to "exclude" 0)
+        low = 0.0 if mean == 0.0 else max(0.0, centre - half)
+        high = 1.0 if mean == 1.0 else min(1.0, centre + half)
+        return mean, low, high, n
     half = _t(n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
     return mean, mean - half, mean + half, n
 

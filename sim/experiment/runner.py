@@ -276,7 +276,11 @@ def _drive(tasks: Iterator[Task], store: Store, engine: Engine, progress: Progre
                 lost.append(task)
                 continue
             broken |= record.pop("broken", False)
-            store.record_run(task.run_id, record.pop("frames", None), record)
+            try:
+                store.record_run(task.run_id, record.pop("frames", None), record)
+            except KeyboardInterrupt:  # held back until the run was on disk: it counts as finished
+                progress.update(record["status"])
+                raise
             progress.update(record["status"])
         if lost:
             lost += [pending.pop(f) for f in [f for f in pending if f.cancelled()]]
