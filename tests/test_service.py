@@ -282,6 +282,9 @@ def test_service_step_bills_tokens_at_each_providers_cut_and_plans_for_demand_wi
     k = market.token_compute
     for p, factor, surge in ((cut, 0.25, 3.0), (full, 1.0, 1.0)):
         assert p.tokens > 0 and p.billed_token_gpu == pytest.approx(p.tokens * k * factor, rel=1e-12)
+        assert p.unserved_tokens == pytest.approx(p.tokens_demanded - p.tokens, abs=1e-9)
+        assert p.served_share == pytest.approx((p.served_gpu + p.captive_served) / p.demand_gpu, rel=1e-12)
+        assert p.customer_served_share == pytest.approx(p.served_gpu / (p.customer_compute + p.tokens_demanded * k), rel=1e-12)
         customer_gpu = p.customer_compute + p.tokens_demanded * k
         assert p.demand_gpu == pytest.approx(customer_gpu + p.captive_compute * surge, rel=1e-12)
         assert p.planned_gpu == pytest.approx(customer_gpu / surge + p.captive_compute, rel=1e-6)  # float32 need x surge
@@ -289,6 +292,8 @@ def test_service_step_bills_tokens_at_each_providers_cut_and_plans_for_demand_wi
     assert empty.customer_compute > 0 and empty.utilisation == np.inf and empty.served_gpu == 0.0
     idle, tiny = market.slots[market.slot_of("Idle")], market.slots[market.slot_of("Tiny")]
     assert idle.demand_gpu == 0 and idle.utilisation == np.inf  # no capacity: not 0 / 0
+    assert idle.served_share == 1.0 and tiny.served_share == 1.0  # nothing asked, nothing short
+    assert cut.served_share < 1.0 and cut.unserved_tokens > 0  # the surge leaves it short
     assert tiny.serving_capacity == 0.5 and tiny.utilisation == 0.0
 
 
