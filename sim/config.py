@@ -128,8 +128,8 @@ class RunConfig(Section):
 # ------------------------------------------------------------------------ demand
 class SegmentConfig(Section):
     weight: float = F(0.2, "relative share of potential customers in this segment (0 leaves it out)", "", ge=0, le=1000)
-    compute_size: float = F(1.0, "mean compute demand of a customer relative to the market mean", "ratio", gt=0, le=1000)
-    token_intensity: float = F(1.0, "token need of a customer relative to its compute demand (relative to market mean)", "ratio", ge=0, le=1000)
+    compute_size: float = F(1.0, "mean compute demand of a customer relative to the market mean; no effect with run.start_from, whose snapshot holds the customers", "ratio", gt=0, le=1000)
+    token_intensity: float = F(1.0, "token need of a customer relative to its compute demand (relative to market mean); no effect with run.start_from, whose snapshot holds the customers", "ratio", ge=0, le=1000)
     growth: float = F(0.03, "growth of a customer's compute demand per quarter", "1/quarter", ge=-0.5, le=2)
     token_growth: float = F(0.08, "growth of a customer's token need per quarter", "1/quarter", ge=-0.5, le=5)
     renewal_hazard: float = F(0.06, "probability per quarter that a customer's contract comes up and it chooses again", "1/quarter", ge=0, le=1)
@@ -153,14 +153,14 @@ def _default_segments() -> dict[str, SegmentConfig]:
 
 
 class DemandConfig(Section):
-    initial_adoption: float = F(0.5, "share of potential customers already adopted at the start", "fraction", ge=0, le=1)
+    initial_adoption: float = F(0.5, "share of potential customers already adopted at the start; no effect with run.start_from, whose snapshot holds the customers", "fraction", ge=0, le=1)
     bass_p: float = F(0.01, "Bass innovation coefficient: adoption hazard independent of others", "1/quarter", ge=0, le=1)
     bass_q: float = F(0.06, "Bass imitation coefficient: adoption hazard per unit of adopted share", "1/quarter", ge=0, le=2)
     market_compute: float = F(2.5e6, "compute demand of the customers adopted at the start (captive demand excluded)", "GPU-equivalents", gt=0, le=1e10)
-    size_tail: float = F(1.5, "Pareto tail index of customer demand sizes (smaller = heavier tail)", "", gt=1.05, le=10)
-    token_share: float = F(0.10, "compute spent on model tokens per unit of a customer's own compute demand at the start (at token_intensity 1)", "ratio", ge=0, le=100)
+    size_tail: float = F(1.5, "Pareto tail index of customer demand sizes (smaller = heavier tail); no effect with run.start_from, whose snapshot holds the customers", "", gt=1.05, le=10)
+    token_share: float = F(0.10, "compute spent on model tokens per unit of a customer's own compute demand at the start (at token_intensity 1); no effect with run.start_from, whose snapshot holds the customers", "ratio", ge=0, le=100)
     token_elasticity: float = F(1.0, "price elasticity of token volume (1 = a price cut to 1/10 raises volume tenfold)", "", ge=0, le=3)
-    preference_spread: float = F(0.3, "log-normal spread of individual preference weights around the segment's weights", "", ge=0, le=2)
+    preference_spread: float = F(0.3, "log-normal spread of individual preference weights around the segment's weights; no effect with run.start_from, whose snapshot holds the customers", "", ge=0, le=2)
     model_services_start: QuarterRef | None = F(None, "quarter from which customers can start using their provider's model (the LLM shock); before it nobody uses a model, so no tokens are bought; none = from the start", "quarter")
 
     _msq = field_validator("model_services_start")(classmethod(lambda cls, v: v if v is None else _check_quarter(v)))
@@ -369,7 +369,7 @@ class ProviderConfig(Section):
     captive_compute: float = F(0.0, "compute demand of the provider's own apps at the start", "GPU-equivalents", ge=0, le=1e10)
     captive_growth: float = F(0.05, "growth of captive demand per quarter", "fraction per quarter", ge=-0.5, le=2)
     captive_tokens: float = F(0.0, "token volume of the provider's own apps at the start (data for the flywheel)", "token units per quarter", ge=0, le=1e15)
-    initial_share: float = F(0.0, "share of adopted customers' compute demand held at the start", "fraction", ge=0, le=1)
+    initial_share: float = F(0.0, "share of adopted customers' compute demand held at the start; no effect with run.start_from, whose snapshot holds the customers", "fraction", ge=0, le=1)
     affinity: dict[str, float] = F({}, "ecosystem fit per segment (utility units, 0 = neutral)", "utils")
     reliability: float = F(1.0, "reliability at the start", "0..1", ge=0, le=1)
     parent: str | None = F(None, "name of the parent group (a [[parents]] entry) that funds it and owns its captive apps; none = standalone", "", min_length=1, max_length=60)
