@@ -217,11 +217,13 @@ class Market(mesa.Model):
         provider.capability = max(provider.own_capability, self.open_capability)
         self.slots[slot] = provider
         self.status[slot] = ACTIVE
+        self._batch.active[self.run_index, slot] = True
         del self.bankrolls[slot]
         return provider
 
     def retire(self, provider: Provider) -> None:
         self.status[provider.slot] = EXITED
+        self._batch.active[self.run_index, provider.slot] = False
         provider.remove()
 
     def slot_table(self) -> dict[str, np.ndarray]:
