@@ -10,7 +10,7 @@ import numpy as np
 from sim import allocator, datacollection, guard, quarters
 from sim.agents import Provider
 from sim.config import Config, ConfigError, EntrantConfig, load_config
-from sim.customers import CustomerPopulation
+from sim.customers import CustomerPopulation, multihoming_table
 from sim.metrics import Recorder
 from sim.parameters import apply_keywords
 from sim.provider_table import ProviderTable
@@ -100,6 +100,12 @@ class Market(mesa.Model):
         self.from_snapshot = config.run.start_from is not None
         # A snapshot start replaces the drawn arrays: draw the numbers (the stream goes on the same), compute nothing.
         self.customers = CustomerPopulation(config, self.rng, replaced=self.from_snapshot)
+        if self.from_snapshot and not multihoming_table(config, "share").max() > 0:
+            # The multi-homer draw a drawn population makes only when multihoming.share > 0.  A snapshot
+            # start may not set that share (it shapes a drawn population only: Config.population_settings),
+            # so the draw is made once whatever the share: the stream of a snapshot start depends on no
+            # population key, and china_2025 (which set share = 0.6 before) keeps its numbers.
+            self.rng.random(config.run.customers)
         specs = config.all_providers
         self.names = [s.name for s in specs]
         self.n_slots = len(specs)
