@@ -130,8 +130,8 @@ def test_an_interrupted_batched_sweep_resumes_to_the_same_results(tmp_path, alon
 
     def interrupted(configs):
         seen.append(len(configs))
-        if len(seen) == 3:
-            raise KeyboardInterrupt  # Ctrl-C while the third batch runs
+        if len(seen) >= 3:
+            raise KeyboardInterrupt  # Ctrl-C while the third batch runs (and any handed out with it)
         return real(configs)
 
     monkeypatch.setattr(batch, "run_batch", interrupted)
@@ -208,3 +208,16 @@ def test_the_dry_run_says_how_runs_are_batched(tmp_path, capsys):
     assert main(["sweep", str(spec), "--dry-run", "--workers", "2", "--batch-size", "3"]) == 0
     out = capsys.readouterr().out
     assert "runs go in batches of 3 runs (batch size 3; memory budget 4.0 GB over 2 workers" in out
+
+
+def test_the_python_api_takes_the_batch_options(tmp_path, alone):
+    from sim.api import run_sweep as api_sweep
+    from sim.config import ConfigError
+
+    spec = write_spec(tmp_path, SPEC)
+    results = api_sweep(spec, tmp_path / "out", workers=0, batch_size=5)
+    assert results is not None and load_manifest(tmp_path / "out")["batching"]["batch_size"] == 5
+    assert_same_tables(tmp_path / "out", alone)
+    with pytest.raises(ConfigError, match="memory_budget: 'x' is not a size"):
+        api_sweep(spec, tmp_path / "other", workers=0, memory_budget="x")
+    assert not (tmp_path / "other").exists()
