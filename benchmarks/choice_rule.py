@@ -46,6 +46,11 @@ NEUTRAL = {
     "models.choose_apart": False,     # the model layer tied to the cloud: the rule the kernels implement
     "multihoming.share": 0.0,         # one cloud per customer, as in the kernels
     "run.start_from": None,           # a drawn population, not the history's snapshot
+    # ... which needs the providers' shares at the start (the preset takes them from its snapshot);
+    # the approximate 2023Q3-2024 Canalys shares the preset gave before it started from the snapshot.
+    **{f"providers.{name}.initial_share": share for name, share in (
+        ("Alibaba Cloud", 0.36), ("Huawei Cloud", 0.18), ("Tencent Cloud", 0.14), ("Baidu AI Cloud", 0.08),
+        ("Volcano Engine", 0.05), ("Telecom & others", 0.19))},
 }
 
 

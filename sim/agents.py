@@ -5,6 +5,10 @@ of compute split between serving and training, a share of own chips, an
 ecosystem that locks customers in, captive demand from its own apps, and cash.
 Submodels in ``sim.submodels`` read and update these attributes; the provider
 itself holds no behaviour beyond simple derived quantities.
+
+Its numeric state lives in the batch's provider table (``sim.provider_table``): the
+attributes named in ``COLUMNS`` read and write this provider's row there, so that
+submodels vectorised over runs and code written per provider see the same numbers.
 """
 
 from __future__ import annotations
@@ -15,15 +19,19 @@ import mesa
 import numpy as np
 
 from sim.config import ProviderConfig
+from sim.provider_table import columns_of
 from sim.submodels.capability import knowledge_for
 from sim.submodels.pricing import initial_token_factor as token_price_start
 
 
+@columns_of
 class Provider(mesa.Agent):
     def __init__(self, model: mesa.Model, spec: ProviderConfig, slot: int, *, cash: float | None = None,
                  extra_compute: float = 0.0):
         super().__init__(model)
         self.slot = slot
+        self._row = model.provider_table.row(model.run_index, slot)
+        self._row[:] = 0.0  # a slot is filled once (entry); start from a clean row
         self.name = spec.name
         self.has_model = spec.has_model
         self.own_capability = spec.capability

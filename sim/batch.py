@@ -7,9 +7,12 @@ random generator, seeded from its ``run.seed``): tests/test_batch.py checks it b
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
+
+import numpy as np
 
 from sim.config import Config
+from sim.customers import CustomerPopulation
 
 # Bytes of memory per customer per run while a batch steps: the population's arrays
 # (CustomerPopulation.nbytes, 43 + 12 cached) plus the temporaries of the widest step
@@ -49,9 +52,221 @@ def run_batch(configs: Sequence[Config]) -> list:
         if batch_key(c) != key:
             raise ValueError(f"run_batch: config {c.name!r} does not share the batch's structure "
                              f"(customers, quarters, start, providers, entrants, segments)")
-    markets = []
-    for config in configs:
-        market = Market(config=config)
-        market.run()
-        markets.append(market)
-    return markets
+    batch = Batch(configs)
+    batch.run()
+    return batch.markets
+
+
+def over_runs(fn: Callable) -> Callable:
+    """Marks a schedule entry as vectorised over runs: ``Batch.step`` calls it once with the batch."""
+    fn.over_runs = True
+    return fn
+
+
+class Batch:
+    """Runs of one structure (equal ``batch_key``) that step together, one quarter at a time.
+
+    Each run is a ``sim.model.Market`` (a Mesa model with its own random generator, seeded
+    from its ``run.seed``, and its own Provider agents).  The batch holds what the runs share
+    in memory:
+
+    - ``customers``: one ``CustomerPopulation`` whose arrays are the runs' populations end to
+      end (run ``r`` holds rows ``[r * n, (r + 1) * n)``); each run's ``market.customers``
+      arrays are views of its rows;
+    - ``table``: the ``ProviderTable`` (runs, slots, columns); each run's Provider agents read
+      and write their row.
+
+    Args:
+        configs: configs with equal ``batch_key`` (ValueError otherwise).
+    """
+
+    def __init__(self, configs: Sequence[Config]):
+        from sim.model import Market
+        from sim.provider_table import ProviderTable
+
+        if not configs:
+            raise ValueError("Batch: no configs")
+        key = batch_key(configs[0])
+        for c in configs[1:]:
+            if batch_key(c) != key:
+                raise ValueError(f"Batch: config {c.name!r} does not share the batch's structure "
+                                 f"(customers, quarters, start, providers, entrants, segments)")
+        table = ProviderTable(len(configs), len(configs[0].all_providers))
+        markets = [Market(config=c, _table=(table, r)) for r, c in enumerate(configs)]
+        self._adopt(markets, table)
+
+    @classmethod
+    def of_markets(cls, markets: list) -> "Batch":
+        """The batch of Markets already built on one table (a Market on its own: a batch of one)."""
+        batch = cls.__new__(cls)
+        batch._adopt(markets, markets[0].provider_table)
+        return batch
+
+    def _adopt(self, markets: list, table) -> None:
+        self.stepping = False
+        self.markets = markets
+        self.size = len(markets)
+        self.table = table
+        self.n = markets[0].customers.n  # customers per run
+        self.customers = join_populations([m.customers for m in markets])
+        for m in markets:
+            m._batch = self
+        self.n_slots = table.slots
+        # (runs, slots) bool: the slot's provider is active (Market.enter and Market.retire keep it so).
+        self.active = np.array([[s == "active" for s in m.status] for m in markets], dtype=bool)
+        self._params: dict[str, np.ndarray] = {}
+        self._run_of: np.ndarray | None = None
+
+    # ------------------------------------------------------- for vectorised submodels
+    @property
+    def rngs(self) -> list[np.random.Generator]:
+        """Each run's random generator, in run order: draw per run, in the order a run alone draws."""
+        return [m.rng for m in self.markets]
+
+    def param(self, path: str) -> np.ndarray:
+        """A config value of every run, shape (runs,): ``param("pricing.adjustment")``.  Cached
+        (configs do not change during a run).  Sections that hold one value per segment
+        (``demand.segments.renewal_hazard``) give shape (runs, segments)."""
+        values = self._params.get(path)
+        if values is None:
+            values = np.array([_config_value(m.config, path) for m in self.markets])
+            values.flags.writeable = False
+            self._params[path] = values
+        return values
+
+    @property
+    def run_of(self) -> np.ndarray:
+        """(runs * n,) int32: the run each customer of ``customers`` belongs to."""
+        if self._run_of is None:
+            self._run_of = np.repeat(np.arange(self.size, dtype=np.int32), self.n)
+            self._run_of.flags.writeable = False
+        return self._run_of
+
+    def slot_key(self, provider: np.ndarray, run_of: np.ndarray | None = None) -> np.ndarray:
+        """intp key ``run * (slots + 1) + provider + 1`` of each customer (provider -1, none, is
+        its run's bin 0): bincount it with ``minlength = runs * (slots + 1)`` and reshape to
+        (runs, slots + 1) for per-run, per-slot totals (``totals``).  ``run_of``: the runs of the
+        customers in ``provider`` when it is not the whole population."""
+        runs = self.run_of if run_of is None else run_of
+        key = runs.astype(np.intp)
+        key *= self.n_slots + 1
+        key += provider
+        key += 1
+        return key
+
+    def totals(self, provider: np.ndarray, weights: np.ndarray | None = None,
+               run_of: np.ndarray | None = None) -> np.ndarray:
+        """(runs, slots) float64: per run and slot, the count (``weights`` None) or the sum of
+        ``weights`` over customers with that provider; customers without one count nowhere.
+        Each (run, slot) total adds its customers in index order, as ``np.bincount`` over one
+        run alone does, so a run's totals do not depend on the batch."""
+        key = self.slot_key(provider, run_of)
+        w = None if weights is None else weights.astype(np.float64, copy=False)
+        out = np.bincount(key, weights=w, minlength=self.size * (self.n_slots + 1))
+        return out.reshape(self.size, self.n_slots + 1)[:, 1:]
+
+    def bernoulli(self, p: np.ndarray | float) -> np.ndarray:
+        """Sorted indices into ``customers`` (all runs), each included with its run's probability
+        ``p`` (shape (runs,) or a scalar): ``customers.bernoulli_indices`` per run from the run's
+        generator, offset to its rows.  The draws of a run are those it makes alone."""
+        from sim.customers import bernoulli_indices
+
+        probs = np.broadcast_to(np.asarray(p, dtype=float), (self.size,))
+        parts = [bernoulli_indices(m.rng, self.n, float(probs[r])) + r * self.n for r, m in enumerate(self.markets)]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def draw(self, counts: np.ndarray, draw: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
+        """Run r's ``draw(rng_r, counts[r])``, concatenated in run order (the draws a run makes alone).
+        ``counts``: (runs,) whole numbers, e.g. ``np.bincount(run_of[idx], minlength=runs)``."""
+        parts = [draw(m.rng, int(k)) for m, k in zip(self.markets, counts)]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def sum_slots(self, values: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+        """(runs,) left-to-right sum over slots of ``values`` (runs, slots), counting only ``where``
+        (default: active slots): the same float64 additions, in the same order, as Python's
+        ``sum(p.x for p in market.active_providers())`` over float64 attributes (numpy's own
+        reductions add in a different order, so their last bit can differ)."""
+        mask = self.active if where is None else where
+        total = np.where(mask[:, 0], values[:, 0], 0.0)
+        for j in range(1, values.shape[1]):
+            total = total + np.where(mask[:, j], values[:, j], 0.0)
+        return total
+
+    def step(self) -> None:
+        """One quarter of every run: ``sim.model.SCHEDULE``, then each run's record and clock.
+
+        Raises:
+            HorizonReached: some run has done all its quarters (nothing changes).
+            NonFiniteState: a run's state turned non-finite (the quarter stops there).
+        """
+        for m in self.markets:
+            m._check_horizon()
+        self.stepping = True
+        try:
+            for m in self.markets:
+                m._mesa_step()  # Mesa's clock: steps + 1, time + 1 (Market._on_mesa_step does nothing more)
+        finally:
+            self.stepping = False
+        self.quarter()
+
+    def quarter(self) -> None:
+        """The quarter of every run, once Mesa's clocks have advanced (``step`` without the clock)."""
+        from sim.model import SCHEDULE
+
+        for m in self.markets:
+            m._in_quarter = True
+        try:
+            for module, name in SCHEDULE:
+                entry = getattr(module, name)
+                if getattr(entry, "over_runs", False):
+                    entry(self)
+                else:
+                    for m in self.markets:
+                        entry(m)
+            for m in self.markets:
+                m.recorder.record(m)
+        finally:
+            for m in self.markets:
+                m._in_quarter = False
+        for m in self.markets:
+            m._advance_clock()
+            m.datacollector.collect(m)
+            m.running = m.steps < m.config.run.quarters
+
+    def run(self) -> None:
+        """Step every run to its horizon (``run.quarters``)."""
+        for _ in range(self.markets[0].remaining_quarters):  # equal quarters: batch_key
+            self.step()
+
+
+def _config_value(config: Config, path: str):
+    """The value at ``path`` of one config; a segment field (``demand.segments.FIELD``) gives one
+    value per segment, in segment order."""
+    if path.startswith("demand.segments."):
+        field = path.removeprefix("demand.segments.")
+        return [getattr(seg, field) for seg in config.demand.segments.values()]
+    node = config
+    for part in path.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def join_populations(populations: list[CustomerPopulation]) -> CustomerPopulation:
+    """One population holding ``populations`` end to end; each of them then holds views of its
+    rows of the joined arrays (so writes through either are seen by both).  One population: it
+    is returned as it is (no copy)."""
+    if len(populations) == 1:
+        return populations[0]
+    first = populations[0]
+    joined = CustomerPopulation.__new__(CustomerPopulation)
+    joined.segment_names = first.segment_names
+    joined.n = sum(p.n for p in populations)
+    joined._spread = {}
+    for name in CustomerPopulation.ARRAYS:
+        whole = np.concatenate([getattr(p, name) for p in populations])
+        setattr(joined, name, whole)
+        start = 0
+        for p in populations:
+            setattr(p, name, whole[start:start + p.n])
+            start += p.n
+    return joined

@@ -54,6 +54,16 @@ NONE_WORD = "none"
 # keeps every valid config far from overflow (issue 13, case 1) and names the allowed growth.
 MAX_GROWTH_FACTOR = 1e12
 MIN_UNIT_COST = 1e-6  # US$ per GPU-quarter: the least a GPU-equivalent may cost to run at the start
+# Keys that only shape the starting population a run draws (sim/customers.py, the initial
+# assignment in sim/model.py, models.initial_use in sim/submodels/model_choice.py).  A run that starts
+# from a snapshot (run.start_from) takes its customers from the snapshot instead, so these keys can
+# have no effect there: a value other than the default is refused rather than silently ignored
+# (Config.population_settings).  '*' stands for every segment or provider.
+POPULATION_KEYS = (
+    "demand.initial_adoption", "demand.size_tail", "demand.token_share", "demand.preference_spread",
+    "demand.segments.*.compute_size", "demand.segments.*.token_intensity",
+    "multihoming.share", "multihoming.segments.*.share", "models.initial_use", "providers.*.initial_share",
+)
 
 
 class Section(BaseModel):
@@ -128,8 +138,8 @@ class RunConfig(Section):
 # ------------------------------------------------------------------------ demand
 class SegmentConfig(Section):
     weight: float = F(0.2, "relative share of potential customers in this segment (0 leaves it out)", "", ge=0, le=1000)
-    compute_size: float = F(1.0, "mean compute demand of a customer relative to the market mean; no effect with run.start_from, whose snapshot holds the customers", "ratio", gt=0, le=1000)
-    token_intensity: float = F(1.0, "token need of a customer relative to its compute demand (relative to market mean); no effect with run.start_from, whose snapshot holds the customers", "ratio", ge=0, le=1000)
+    compute_size: float = F(1.0, "mean compute demand of a customer relative to the market mean; a drawn population's only: with run.start_from (the snapshot holds the customers) only the default is allowed", "ratio", gt=0, le=1000)
+    token_intensity: float = F(1.0, "token need of a customer relative to its compute demand (relative to market mean); a drawn population's only: with run.start_from (the snapshot holds the customers) only the default is allowed", "ratio", ge=0, le=1000)
     growth: float = F(0.03, "growth of a customer's compute demand per quarter", "1/quarter", ge=-0.5, le=2)
     token_growth: float = F(0.08, "growth of a customer's token need per quarter", "1/quarter", ge=-0.5, le=5)
     renewal_hazard: float = F(0.06, "probability per quarter that a customer's contract comes up and it chooses again", "1/quarter", ge=0, le=1)
@@ -153,14 +163,14 @@ def _default_segments() -> dict[str, SegmentConfig]:
 
 
 class DemandConfig(Section):
-    initial_adoption: float = F(0.5, "share of potential customers already adopted at the start; no effect with run.start_from, whose snapshot holds the customers", "fraction", ge=0, le=1)
+    initial_adoption: float = F(0.5, "share of potential customers already adopted at the start; a drawn population's only: with run.start_from (the snapshot holds the customers) only the default is allowed", "fraction", ge=0, le=1)
     bass_p: float = F(0.01, "Bass innovation coefficient: adoption hazard independent of others", "1/quarter", ge=0, le=1)
     bass_q: float = F(0.06, "Bass imitation coefficient: adoption hazard per unit of adopted share", "1/quarter", ge=0, le=2)
     market_compute: float = F(2.5e6, "compute demand of the customers adopted at the start (captive demand excluded)", "GPU-equivalents", gt=0, le=1e10)
-    size_tail: float = F(1.5, "Pareto tail index of customer demand sizes (smaller = heavier tail); no effect with run.start_from, whose snapshot holds the customers", "", gt=1.05, le=10)
-    token_share: float = F(0.10, "compute spent on model tokens per unit of a customer's own compute demand at the start (at token_intensity 1); no effect with run.start_from, whose snapshot holds the customers", "ratio", ge=0, le=100)
+    size_tail: float = F(1.5, "Pareto tail index of customer demand sizes (smaller = heavier tail); a drawn population's only: with run.start_from (the snapshot holds the customers) only the default is allowed", "", gt=1.05, le=10)
+    token_share: float = F(0.10, "compute spent on model tokens per unit of a customer's own compute demand at the start (at token_intensity 1); a drawn population's only: with run.start_from (the snapshot holds the customers) only the default is allowed", "ratio", ge=0, le=100)
     token_elasticity: float = F(1.0, "price elasticity of token volume (1 = a price cut to 1/10 raises volume tenfold)", "", ge=0, le=3)
-    preference_spread: float = F(0.3, "log-normal spread of individual preference weights around the segment's weights; no effect with run.start_from, whose snapshot holds the customers", "", ge=0, le=2)
+    preference_spread: float = F(0.3, "log-normal spread of individual preference weights around the segment's weights; a drawn population's only: with run.start_from (the snapshot holds the customers) only the default is allowed", "", ge=0, le=2)
     model_services_start: QuarterRef | None = F(None, "quarter from which customers can start using their provider's model (the LLM shock); before it nobody uses a model, so no tokens are bought; none = from the start", "quarter")
 
     _msq = field_validator("model_services_start")(classmethod(lambda cls, v: v if v is None else _check_quarter(v)))
@@ -264,18 +274,18 @@ class ModelsConfig(Section):
     model_switching_base: float = F(0.3, "model switching cost at model tenure 0 (prompts and integrations to redo)", "utils", ge=0, le=100)
     model_switching_use: float = F(1.5, "extra model switching cost reached with long use (fine-tunes, evaluations, prompts built up; saturating)", "utils", ge=0, le=100)
     model_tenure_scale: float = F(6.0, "model tenure at which the use term reaches 63 % of its maximum", "quarters", gt=0, le=400)
-    initial_use: float = F(0.0, "share of customers adopted at the start who already use a model (they choose one in the first quarter); 0 = nobody, as before the LLM shock", "fraction", ge=0, le=1)
+    initial_use: float = F(0.0, "share of customers adopted at the start who already use a model (they choose one in the first quarter); 0 = nobody, as before the LLM shock; a drawn population's only: with run.start_from (the snapshot holds the customers) only the default is allowed", "fraction", ge=0, le=1)
     token_unit: float = F(1.0e9, "physical tokens per token unit, for reporting maas_tokens_trillion (fitted per preset to the IDC 2024 volume)", "tokens per token unit", gt=0, le=1e18)
 
 
 # ------------------------------------------------------------------- multihoming
 class MultihomingSegment(Section):
-    share: float | None = F(None, "share of this segment's customers that use a second cloud; none = multihoming.share", "fraction", ge=0, le=1)
+    share: float | None = F(None, "share of this segment's customers that use a second cloud; none = multihoming.share; a drawn population's only: with run.start_from (the snapshot holds the customers) only the default is allowed", "fraction", ge=0, le=1)
     split: float | None = F(None, "share of a multi-homer's workload on its second cloud; none = multihoming.split", "fraction", ge=0, le=0.5)
 
 
 class MultihomingConfig(Section):
-    share: float = F(0.0, "share of customers that put part of their workload on a second cloud (Gartner: 81 % of public-cloud users use two or more providers [M])", "fraction", ge=0, le=1)
+    share: float = F(0.0, "share of customers that put part of their workload on a second cloud (Gartner: 81 % of public-cloud users use two or more providers [M]), drawn once for the population; a drawn population's only: with run.start_from (the snapshot holds the customers) only the default is allowed", "fraction", ge=0, le=1)
     split: float = F(0.3, "share of a multi-homer's compute workload on its second cloud", "fraction", ge=0, le=0.5)
     migration_rate: float = F(1.0, "share of the workload still on the old cloud moved to the new primary each quarter after a switch (1 = all at once)", "fraction per quarter", gt=0, le=1)
     segments: dict[str, MultihomingSegment] = F({}, "per-segment share and split (segment name -> {share, split})", "")
@@ -369,7 +379,7 @@ class ProviderConfig(Section):
     captive_compute: float = F(0.0, "compute demand of the provider's own apps at the start", "GPU-equivalents", ge=0, le=1e10)
     captive_growth: float = F(0.05, "growth of captive demand per quarter", "fraction per quarter", ge=-0.5, le=2)
     captive_tokens: float = F(0.0, "token volume of the provider's own apps at the start (data for the flywheel)", "token units per quarter", ge=0, le=1e15)
-    initial_share: float = F(0.0, "share of adopted customers' compute demand held at the start; no effect with run.start_from, whose snapshot holds the customers", "fraction", ge=0, le=1)
+    initial_share: float = F(0.0, "share of adopted customers' compute demand held at the start; a drawn population's only: with run.start_from (the snapshot holds the customers) only the default is allowed", "fraction", ge=0, le=1)
     affinity: dict[str, float] = F({}, "ecosystem fit per segment (utility units, 0 = neutral)", "utils")
     reliability: float = F(1.0, "reliability at the start", "0..1", ge=0, le=1)
     parent: str | None = F(None, "name of the parent group (a [[parents]] entry) that funds it and owns its captive apps; none = standalone", "", min_length=1, max_length=60)
@@ -380,8 +390,16 @@ class EntrantConfig(ProviderConfig):
     funding: float = F(0.0, "funds raised per quarter before entry", "US$ million per quarter", ge=0, le=1e8)
     earliest: QuarterRef = F(0, "earliest quarter of entry (label or offset)", "quarter")
     cash: float = F(0.0, "unused: an entrant's cash is its bankroll minus the entry cost", "US$ million", ge=-1e9, le=1e9)
+    initial_share: float = F(0.0, "not for entrants: an entrant holds no customers when it enters (only 0 is allowed)", "fraction", ge=0, le=1)
 
     _q = field_validator("earliest")(classmethod(lambda cls, v: _check_quarter(v)))
+
+    @field_validator("initial_share")
+    @classmethod
+    def _no_initial_share(cls, value: float) -> float:
+        if value != 0:
+            raise ValueError("an entrant holds no customers when it enters, so initial_share has no effect; allowed: 0 (remove it)")
+        return value
 
 
 # ----------------------------------------------------------------------- parents
@@ -498,6 +516,13 @@ class Config(Section):
             raise ValueError(f"finance: a GPU-equivalent would cost {start_unit:.3g} US$ a quarter to run "
                              f"(min(gpu_cost_import, gpu_cost_own) x depreciation + opex_per_gpu), so prices would be 0; "
                              f"allowed: at least {MIN_UNIT_COST:g} US$ per GPU-quarter")
+        if self.run.start_from is not None:
+            settings = self.population_settings()
+            if settings:  # worded by ``validate`` (population_line)
+                raise PydanticCustomError("start_from_population", "{text}", {
+                    "text": f"{', '.join(k for k, _, _ in settings)}: no effect with run.start_from",
+                    "settings": settings, "start_from": self.run.start_from})
+            return self  # the snapshot holds the customers: no initial shares to check
         total = sum(p.initial_share for p in self.providers)
         if self.demand.initial_adoption > 0 and not 0.98 <= total <= 1.02:
             raise ValueError(f"providers' initial_share must sum to 1 (within 0.02) when demand.initial_adoption > 0; they sum to {total:.3f}")
@@ -514,6 +539,23 @@ class Config(Section):
         rates += [("capability.training_cost_growth", self.capability.training_cost_growth),
                   ("finance.gpu_cost_trend", self.finance.gpu_cost_trend)]
         return rates
+
+    def population_settings(self) -> list[tuple[str, Any, Any]]:
+        """(key path, value, default) of every key of ``POPULATION_KEYS`` set to other than its
+        default (a built-in segment's default is its own, from ``_default_segments``); providers
+        and segments by name, in config order."""
+        builtin = _default_segments()
+        found = []
+        for pattern in POPULATION_KEYS:
+            for path, owner, field in _walk(self, pattern.split(".")):
+                if path[:2] == ["demand", "segments"] and path[2] in builtin:
+                    default = getattr(builtin[path[2]], field)
+                else:
+                    default = type(owner).model_fields[field].get_default(call_default_factory=True)
+                value = getattr(owner, field)
+                if value != default:
+                    found.append((".".join(path), value, default))
+        return found
 
     def _growth_problems(self) -> list[str]:
         """A rate allowed on its own can compound past any meaningful (or representable) level over a
@@ -542,6 +584,20 @@ class Config(Section):
     def hash(self) -> str:
         canonical = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"), allow_nan=False)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _walk(node: Any, parts: list[str], path: tuple[str, ...] = ()) -> typing.Iterator[tuple[list[str], BaseModel, str]]:
+    """(key path, section, field name) for a key pattern (``*`` = every item of a list, named by
+    its ``name``, or every entry of a table) in a validated config."""
+    head, *rest = parts
+    if not rest:
+        yield [*path, head], node, head
+    elif head == "*":
+        items = node.items() if isinstance(node, dict) else ((item.name, item) for item in node)
+        for name, item in items:
+            yield from _walk(item, rest, (*path, name))
+    else:
+        yield from _walk(getattr(node, head), rest, (*path, head))
 
 
 # ----------------------------------------------------------------- loading / errors
@@ -636,6 +692,9 @@ def validate(raw: dict[str, Any], source: str = "<config>") -> Config:
         for err in merged_errors(exc.errors(), raw):
             if err["type"] == "unbounded_growth":
                 problems += [f"{source}: {line}" for line in err["ctx"]["lines"]]
+            elif err["type"] == "start_from_population":
+                settings = [f"{key} = {_toml(value)} (default {_toml(default)})" for key, value, default in err["ctx"]["settings"]]
+                problems.append(population_line(source, settings, err["ctx"]["start_from"]))
             else:
                 problems.append(_describe(err, raw, source))
         raise ConfigError(problems) from None
@@ -711,6 +770,22 @@ def _describe(err: dict[str, Any], raw: dict[str, Any], source: str) -> str:
         detail = _allowed_text(field)
     got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], (dict, list)) else ""
     return f"{source}: {where}{msg}{got}{detail}"
+
+
+def population_line(source: str, settings: list[str], start_from: str) -> str:
+    """The one line refusing keys that shape a drawn population (``POPULATION_KEYS``) in a run
+    that starts from the snapshot ``start_from``; ``settings`` describe each key as set."""
+    them = "it" if len(settings) == 1 else "them"
+    return (f"{source}: {', '.join(settings)}: no effect with run.start_from = \"{start_from}\", whose snapshot's "
+            f"customers replace the drawn population; remove {them}, or set run.start_from = \"{NONE_WORD}\" "
+            f"to draw a fresh population")
+
+
+def _toml(value: Any) -> str:
+    """A value as TOML (and --set) writes it: none, 0.5, 2."""
+    if value is None:
+        return NONE_WORD
+    return repr(int(value)) if isinstance(value, float) and value.is_integer() else repr(value)
 
 
 # Keys that were replaced by another mechanism: the error says where the setting went.

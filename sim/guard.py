@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from sim.errors import NonFiniteState
+from sim.provider_table import FLOAT_COLUMNS, INDEX
 
 # State variable -> (mechanism that updates it, settings that drive it).  "{segment}" and
 # "{provider}" are filled in with the segment or provider whose value is not finite.
@@ -75,6 +76,7 @@ MARKET_STATE = {
 # Ratios whose infinity has a meaning: utilisation = demand / serving capacity is infinite when a
 # provider has demand and no serving capacity (served share 0), not a numerical fault.
 NOT_CHECKED = {"utilisation"}
+FLOAT_COLUMNS_CHECKED = tuple(name for name in FLOAT_COLUMNS if name not in NOT_CHECKED)
 
 
 def check(market) -> None:
@@ -97,6 +99,9 @@ def check(market) -> None:
         _raise(market, what, float(values[bad][0]), mechanism, keys, segment=segment,
                where=f" of {rows.size:,} customers (segment {segment})")
     for p in market.active_providers():
+        for attr, value in _columns(p):
+            mechanism, keys = PROVIDER_STATE.get(attr, ("provider", []))
+            _raise(market, f"{p.name}'s {attr}", value, mechanism, keys, provider=p.name)
         for attr, value in _floats(p):
             mechanism, keys = PROVIDER_STATE.get(attr, ("provider", []))
             _raise(market, f"{p.name}'s {attr}", value, mechanism, keys, provider=p.name)
@@ -141,6 +146,22 @@ def _floats(obj):
             continue
         if isinstance(value, (float, np.floating)) and not math.isfinite(value):
             yield attr, float(value)
+
+
+_CHECKED_COLUMNS = np.array([INDEX[name] for name in FLOAT_COLUMNS if name not in NOT_CHECKED])
+
+
+def _columns(provider):
+    """(name, value) of the non-finite float columns of ``provider``'s row of the provider table."""
+    values = provider._row[_CHECKED_COLUMNS]
+    try:
+        if math.isfinite(math.fsum(values)):  # exact: finite values never round to inf on the way
+            return
+    except (OverflowError, ValueError):  # inf + -inf, or finite values beyond the float range together
+        pass
+    for i in np.flatnonzero(~np.isfinite(values)):
+        name = FLOAT_COLUMNS_CHECKED[i]
+        yield name, float(values[i])
 
 
 def _float_array(values, n: int) -> bool:

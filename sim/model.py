@@ -10,13 +10,34 @@ import numpy as np
 from sim import allocator, datacollection, guard, quarters
 from sim.agents import Provider
 from sim.config import Config, ConfigError, EntrantConfig, load_config
-from sim.customers import CustomerPopulation
+from sim.customers import CustomerPopulation, multihoming_table
 from sim.metrics import Recorder
 from sim.parameters import apply_keywords
+from sim.provider_table import ProviderTable
 from sim.submodels import (capability, choice, demand, entry_exit, finance, model_choice, multihoming, parents, pricing,
                            service, showcase)
 
 PENDING, ACTIVE, EXITED = "pending", "active", "exited"
+
+# One quarter, in the order of docs/model.md section 3: (module, function), looked up when the
+# quarter runs (so a patched submodel is the one that runs).  A function marked by
+# sim.batch.over_runs is vectorised over the runs of a batch and called once with the batch;
+# the others are written for one run and called with each run's Market in turn.
+SCHEDULE = (
+    (demand, "step"),
+    (parents, "step"),
+    (pricing, "step"),
+    (choice, "step"),
+    (multihoming, "step"),
+    (model_choice, "step"),
+    (pricing, "settle"),  # who pays the new-customer and who the renewal price
+    (service, "step"),
+    (showcase, "step"),
+    (finance, "step"),
+    (capability, "step"),
+    (entry_exit, "step"),
+    (guard, "check"),  # stops the run with one clear error if any state turned non-finite
+)
 
 
 class HorizonReached(RuntimeError):
@@ -53,7 +74,8 @@ class Market(mesa.Model):
     """
 
     def __init__(self, *, config: Config | None = None, preset: str | None = None, rng: Any = None,
-                 overrides: dict[str, Any] | None = None, **params: Any):
+                 overrides: dict[str, Any] | None = None, _table: tuple[ProviderTable, int] | None = None,
+                 **params: Any):
         if config is not None and preset is not None:
             raise ConfigError(["Market(config=..., preset=...): give one of config and preset, not both"])
         if config is None:
@@ -62,11 +84,15 @@ class Market(mesa.Model):
         seed = config.run.seed if rng is None else rng
         super().__init__(rng=seed)
         allocator.keep_heap_for(config.run.customers)  # large populations: no page faults every quarter
-        # Mesa's step wrapper advances its clock, then calls our step(); the guard refuses a
-        # step past the horizon before that, so a refused step leaves the model as it was.
-        self._mesa_step = self.step
-        self.step = self._step_within_horizon
+        # Mesa's step wrapper advances its clock (steps, time) and then calls _user_step.  The
+        # quarter itself is the batch's (sim.batch.Batch.step: every run of the batch at once),
+        # which calls the wrapper of each run for its clock only.
+        self._mesa_step = self.__dict__.pop("step")
+        self._user_step = self._on_mesa_step
         self._in_quarter = False
+        if _table is None:
+            _table = (ProviderTable(1, len(config.all_providers)), 0)
+        self.provider_table, self.run_index = _table
         self.config = config
         self.seed = seed
         self.token_compute = config.pricing.token_compute
@@ -74,6 +100,12 @@ class Market(mesa.Model):
         self.from_snapshot = config.run.start_from is not None
         # A snapshot start replaces the drawn arrays: draw the numbers (the stream goes on the same), compute nothing.
         self.customers = CustomerPopulation(config, self.rng, replaced=self.from_snapshot)
+        if self.from_snapshot and not multihoming_table(config, "share").max() > 0:
+            # The multi-homer draw a drawn population makes only when multihoming.share > 0.  A snapshot
+            # start may not set that share (it shapes a drawn population only: Config.population_settings),
+            # so the draw is made once whatever the share: the stream of a snapshot start depends on no
+            # population key, and china_2025 (which set share = 0.6 before) keeps its numbers.
+            self.rng.random(config.run.customers)
         specs = config.all_providers
         self.names = [s.name for s in specs]
         self.n_slots = len(specs)
@@ -106,31 +138,28 @@ class Market(mesa.Model):
         self.exits: list[str] = []
         self.recorder = Recorder(self)
         self.datacollector = datacollection.build(self)
+        self._batch = None
+        if self.run_index == 0 and self.provider_table.runs == 1:
+            from sim.batch import Batch
+
+            Batch.of_markets([self])  # a Market on its own is a batch of one
 
     # ------------------------------------------------------------------ schedule
     def step(self) -> None:
-        """One quarter, in the order of docs/model.md section 3."""
-        self._in_quarter = True
-        try:
-            demand.step(self)
-            parents.step(self)
-            pricing.step(self)
-            choice.step(self)
-            multihoming.step(self)
-            model_choice.step(self)
-            pricing.settle(self)  # who pays the new-customer and who the renewal price
-            service.step(self)
-            showcase.step(self)
-            finance.step(self)
-            capability.step(self)
-            entry_exit.step(self)
-            guard.check(self)  # stops the run with one clear error if any state turned non-finite
-            self.recorder.record(self)
-        finally:
-            self._in_quarter = False
-        self._advance_clock()
-        self.datacollector.collect(self)
-        self.running = self.steps < self.config.run.quarters
+        """One quarter: ``SCHEDULE`` (docs/model.md section 3), then the check, the record and the clock.
+
+        A Market on its own is a batch of one, and this steps it.  A Market built by
+        ``sim.batch.Batch`` is one run of a batch that steps together (``Batch.step``).
+
+        Raises:
+            HorizonReached: all ``run.quarters`` are done (nothing changes).
+            RuntimeError: this Market is one run of a larger batch: step the batch.
+        """
+        self._check_horizon()
+        if self._batch.size > 1:
+            raise RuntimeError(f"Market {self.config.name!r} is run {self.run_index} of a batch of {self._batch.size}: "
+                               f"step the batch (Batch.step), which steps its runs together")
+        self._batch.step()
 
     def run(self, quarters: int | None = None) -> None:
         """Step until the horizon (``run.quarters``), or for at most ``quarters`` more quarters.
@@ -160,13 +189,23 @@ class Market(mesa.Model):
         """Quarters left before the horizon (``run.quarters``)."""
         return max(self.config.run.quarters - self.steps, 0)
 
-    def _step_within_horizon(self) -> None:
+    def _on_mesa_step(self) -> None:
+        """Called by Mesa's clock once it has advanced (steps + 1).  When the batch steps, its
+        runs' clocks are advanced this way and the batch then runs the quarter; when Mesa's own
+        ``run_for``/``run_until`` drive a Market on its own, the quarter runs here."""
+        if self._batch.stepping:
+            return
+        if self._batch.size > 1:
+            raise RuntimeError(f"Market {self.config.name!r} is run {self.run_index} of a batch of {self._batch.size}: "
+                               f"step the batch (Batch.step), which steps its runs together")
+        self._batch.quarter()
+
+    def _check_horizon(self) -> None:
         if self.steps >= self.config.run.quarters:
             self.running = False
             raise HorizonReached(f"Market {self.config.name!r}: all {self.config.run.quarters} quarters "
                                  f"(run.quarters) are done; step() refused. Build a new Market, "
                                  f"with a larger quarters=..., to simulate further")
-        self._mesa_step()
 
     # --------------------------------------------------------------- providers
     def active_providers(self) -> list[Provider]:
@@ -184,11 +223,13 @@ class Market(mesa.Model):
         provider.capability = max(provider.own_capability, self.open_capability)
         self.slots[slot] = provider
         self.status[slot] = ACTIVE
+        self._batch.active[self.run_index, slot] = True
         del self.bankrolls[slot]
         return provider
 
     def retire(self, provider: Provider) -> None:
         self.status[provider.slot] = EXITED
+        self._batch.active[self.run_index, provider.slot] = False
         provider.remove()
 
     def slot_table(self) -> dict[str, np.ndarray]:

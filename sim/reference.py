@@ -106,7 +106,11 @@ def render() -> str:
            f"`training_cost_growth`, `gpu_cost_trend`) may multiply their level by at most "
            f"1e{math.log10(c.MAX_GROWTH_FACTOR):.0f} over `run.quarters`; the error names the largest rate allowed for the horizon.",
            "A segment name other than the five built-in ones must be declared with `new = true` in its table; "
-           "a misspelt name is an error that suggests the closest existing one.", ""]
+           "a misspelt name is an error that suggests the closest existing one.",
+           "A run that starts from a snapshot (`run.start_from`) takes its customers from the snapshot, so the keys "
+           "that only shape a drawn population (" + ", ".join(f"`{k}`" for k in c.POPULATION_KEYS) + ") must keep "
+           "their defaults there: another value, from a file, `--set`, a `Market(...)` keyword or a sweep "
+           "parameter, is an error that names the keys.", ""]
     for title, model, text in SECTIONS:
         if model is None:
             continue

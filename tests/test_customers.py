@@ -173,7 +173,7 @@ def test_bernoulli_indices_of_one_customer():
 
 
 @pytest.mark.parametrize("preset, overrides", [
-    ("china_2025", {}),                                                  # multi-homing on, preference noise
+    ("minimal", {"multihoming.share": 0.6}),                             # multi-homing on, preference noise
     ("minimal", {"multihoming.share": 0.0, "demand.preference_spread": 0.0}),  # neither
 ])
 def test_a_population_replaced_by_a_snapshot_draws_the_same_numbers_without_computing(preset, overrides):

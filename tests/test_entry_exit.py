@@ -169,3 +169,15 @@ def test_entrants_enter_once_they_can_pay_and_start_with_what_is_left():
     rich.bankrolls[now] = cost + 123.0
     entry_exit.step(rich)
     assert rich.slots[now].cash == pytest.approx(123.0)
+
+
+def test_an_entrant_initial_share_is_refused_since_it_has_no_effect():
+    # An entrant holds no customers when it enters; the initial assignment deals customers to
+    # incumbents only, so any share given to an entrant would be silently ignored.
+    from sim.config import ConfigError
+
+    make_config(customers=100, entrants=[entrant(initial_share=0.0)])
+    with pytest.raises(ConfigError) as err:
+        make_config(customers=100, entrants=[entrant(initial_share=0.2)])
+    (line,) = err.value.problems
+    assert "entrants[0] (Startup).initial_share" in line and "allowed: 0" in line

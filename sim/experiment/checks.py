@@ -10,7 +10,10 @@
 - provider names in outcomes and figures exist in the base config (with the
   close name, if any);
 - figures' design points and ``where`` selections exist in the design, and a
-  share ``sustained`` for more quarters than a run has is refused.
+  share ``sustained`` for more quarters than a run has is refused;
+- a parameter that sets a key shaping a drawn population (``POPULATION_KEYS``) in a
+  sweep whose base starts from a snapshot (``run.start_from``) is refused, whatever its
+  values: the snapshot's customers replace that population in every run.
 
 Each problem is one line starting with the spec file; all are reported at once.
 """
@@ -22,10 +25,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from sim.config import Config, ConfigError, with_overrides
+from sim.config import POPULATION_KEYS, Config, ConfigError, population_line, with_overrides
 from sim.experiment.designs import Design, _fmt
 from sim.experiment.keys import Overrides
-from sim.experiment.spec import Spec
+from sim.experiment.spec import Spec, _matches
 
 KEYS = ("run_id", "design_index", "replicate", "step", "quarter")
 MAX_LINES = 20  # problems listed before "... and N more"
@@ -33,6 +36,9 @@ MAX_LINES = 20  # problems listed before "... and N more"
 
 def check_plan(spec: Spec, base: Config, design: Design, overrides: Overrides) -> None:
     """ConfigError listing every problem found, or nothing."""
+    problems = list(start_from_problems(spec, base))
+    if problems:  # every design point would be refused for the same reason: say it once per parameter
+        raise ConfigError(problems)
     problems = list(point_problems(spec, base, design, overrides))
     if not problems:  # column checks need a valid base to probe
         problems = list(reference_problems(spec, base, design))
@@ -43,6 +49,18 @@ def check_plan(spec: Spec, base: Config, design: Design, overrides: Overrides) -
 
 
 # -------------------------------------------------------------- design points
+def start_from_problems(spec: Spec, base: Config) -> Iterator[str]:
+    """Parameters that sweep a key of ``POPULATION_KEYS`` while the base config starts from a
+    snapshot: one line each, worded as the config's own refusal (``population_line``).  A spec
+    that sweeps ``run.start_from`` itself is left to the check of each design point."""
+    if base.run.start_from is None or any(_matches(t, "run.start_from") for p in spec.params.values() for t in p.targets):
+        return
+    for name, p in spec.params.items():
+        hits = [t for t in p.targets if any(_matches(pattern, t) for pattern in POPULATION_KEYS)]
+        if hits:
+            yield population_line(f"{spec.source}: params.{name}", [f"{t} (swept)" for t in hits], base.run.start_from)
+
+
 def point_problems(spec: Spec, base: Config, design: Design, overrides: Overrides) -> Iterator[str]:
     """Validate every design point; blame single values where one is at fault."""
     alone: dict[tuple[str, Any], list[str]] = {}  # (parameter, value) -> its problems on its own
