@@ -192,6 +192,29 @@ class Batch:
             total = total + np.where(mask[:, j], values[:, j], 0.0)
         return total
 
+    def power(self, base: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+        """``base`` (runs, ...) to the power ``exponent`` (runs,), float64, with the bits each run
+        alone gets from ``np.power(base[r], e_r)`` with a Python float ``e_r`` (e.g. a config value).
+        numpy's power with a scalar exponent takes fast paths (-1: 1 / x, 0.5: sqrt, 2: x * x)
+        and otherwise its SIMD pow; with an exponent array broadcast over slots it may take
+        neither, so the last bit would depend on the batch.  One call per distinct exponent."""
+        exponent = np.asarray(exponent, dtype=np.float64)
+        out = np.empty(base.shape, dtype=np.float64)
+        for e in np.unique(exponent):
+            rows = exponent == e
+            out[rows] = np.power(np.ascontiguousarray(base[rows], dtype=np.float64), float(e))
+        return out
+
+    def scalar_power(self, base: np.ndarray, exponent: np.ndarray, where: np.ndarray) -> np.ndarray:
+        """``base`` (runs, slots) to the power ``exponent`` (runs,) elementwise as Python's ``**`` on
+        float64 scalars computes it (C's pow, as per-provider code ``p.x ** cfg.y`` did; numpy's
+        array pow may differ in the last bit), at ``where``; 1.0 elsewhere.  A Python loop over
+        the elements of ``where``: keep it to rare ones (e.g. providers short of capacity)."""
+        out = np.ones(base.shape, dtype=np.float64)
+        for r, s in zip(*np.nonzero(where)):
+            out[r, s] = float(base[r, s]) ** float(exponent[r])
+        return out
+
     def step(self) -> None:
         """One quarter of every run: ``sim.model.SCHEDULE``, then each run's record and clock.
 
