@@ -91,7 +91,7 @@ class Batch:
             if batch_key(c) != key:
                 raise ValueError(f"Batch: config {c.name!r} does not share the batch's structure "
                                  f"(customers, quarters, start, providers, entrants, segments)")
-        table = ProviderTable(len(configs), len(configs[0].all_providers))
+        table = ProviderTable(len(configs), len(configs[0].all_providers), lags=[c.finance.capex_lag for c in configs])
         markets = [Market(config=c, _table=(table, r)) for r, c in enumerate(configs)]
         self._adopt(markets, table)
 

@@ -91,7 +91,7 @@ class Market(mesa.Model):
         self._user_step = self._on_mesa_step
         self._in_quarter = False
         if _table is None:
-            _table = (ProviderTable(1, len(config.all_providers)), 0)
+            _table = (ProviderTable(1, len(config.all_providers), lags=[config.finance.capex_lag]), 0)
         self.provider_table, self.run_index = _table
         self.config = config
         self.seed = seed

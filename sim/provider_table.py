@@ -46,11 +46,15 @@ class ProviderTable:
     into it (``table.price[...] = x``, ``table.cash[r, s] -= y``), never rebind it.
     """
 
-    def __init__(self, runs: int, slots: int):
+    def __init__(self, runs: int, slots: int, lags=None):
         self.runs, self.slots = runs, slots
         self.data = np.zeros((runs, slots, len(COLUMNS)))
         for name, i in INDEX.items():
             object.__setattr__(self, name, self.data[:, :, i])
+        # GPUs on order (sim.submodels.finance): run r's last lags[r] entries of its rows, oldest
+        # first (runs may differ in finance.capex_lag); the entries before them stay 0.
+        self.lags = np.zeros(runs, dtype=np.intp) if lags is None else np.asarray(lags, dtype=np.intp)
+        self.pipeline = np.zeros((runs, slots, int(self.lags.max(initial=0))))
 
     def __setattr__(self, name: str, value) -> None:
         if name in INDEX:

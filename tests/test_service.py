@@ -93,7 +93,7 @@ def test_only_served_demand_is_billed():
     assert short.utilisation > 2 and short.billed_gpu == pytest.approx(short.serving_capacity, rel=1e-9)
     assert ample.utilisation < 1 and ample.billed_gpu == pytest.approx(ample.demand_gpu)
     capacity = short.serving_capacity
-    finance.step(market)
+    finance.step(market._batch)
     assert short.revenue == pytest.approx(short.price * capacity / finance.MILLION, rel=1e-9)
 
 
