@@ -160,12 +160,9 @@ def installed_at_lead(compute, pipeline, depreciation, lag=None):
 
 def _parent_slots(batch) -> np.ndarray:
     """(runs, slots) bool: the slot's provider has a parent group (from the configs)."""
-    has = getattr(batch, "_parent_slots", None)
-    if has is None:
-        has = np.array([[spec.parent is not None and spec.parent in m.parent_accounts for spec in m.config.all_providers]
-                        for m in batch.markets], dtype=bool)
-        batch._parent_slots = has
-    return has
+    return batch.memo("finance.parent_slots", lambda b: np.array(
+        [[spec.parent is not None and spec.parent in m.parent_accounts for spec in m.config.all_providers]
+         for m in b.markets], dtype=bool))
 
 
 def _transfer_prices(batch, where: np.ndarray) -> np.ndarray:
