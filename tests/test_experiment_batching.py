@@ -361,3 +361,21 @@ def test_after_a_worker_dies_the_batches_are_half_as_large(tmp_path, alone, monk
     assert list(runs.loc[runs["status"] == "failed", "run_id"]) == [4, 5, 6, 7]
     assert runs.loc[runs["status"] == "failed", "error"].str.startswith("worker process died").all()
     assert_same_tables(tmp_path / "out", alone, run_ids=[r for r in range(RUNS) if r not in (4, 5, 6, 7)])
+
+
+@pytest.mark.slow
+def test_a_batch_of_100_gives_each_run_the_tables_it_has_alone(tmp_path, calls):
+    body = """
+    replicates = 50
+    seed = 8
+    [params.lock]
+    key = "providers.*.lock_in"
+    mode = "scale"
+    values = [0.5, 2.0]
+    """
+    spec = write_spec(tmp_path, body, fixed="[fixed]\nrun.customers = 100\nrun.quarters = 5\n")
+    assert sweep(spec, tmp_path / "batch", batch_size=100).ok == 100
+    assert calls == [100]
+    assert sweep(spec, tmp_path / "alone", batch_size=1).ok == 100
+    assert calls == [100] + [1] * 100
+    assert_same_tables(tmp_path / "batch", tmp_path / "alone")
