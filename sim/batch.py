@@ -116,6 +116,11 @@ class Batch:
         self.active = np.array([[s == "active" for s in m.status] for m in markets], dtype=bool)
         self._params: dict[str, np.ndarray] = {}
         self._run_of: np.ndarray | None = None
+        from sim.metrics import BatchRecorder, Recorder
+
+        self.recorder = BatchRecorder(self)  # every run's rows, recorded at once each quarter
+        for r, m in enumerate(markets):
+            m.recorder = Recorder(self.recorder, r)
 
     # ------------------------------------------------------- for vectorised submodels
     @property
@@ -223,8 +228,7 @@ class Batch:
                 else:
                     for m in self.markets:
                         entry(m)
-            for m in self.markets:
-                m.recorder.record(m)
+            self.recorder.record()
         finally:
             for m in self.markets:
                 m._in_quarter = False
