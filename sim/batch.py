@@ -121,6 +121,9 @@ class Batch:
         self.recorder = BatchRecorder(self)  # every run's rows, recorded at once each quarter
         for r, m in enumerate(markets):
             m.recorder = Recorder(self.recorder, r)
+        from sim.submodels.entry_exit import Entrants
+
+        self.entrants = Entrants(markets)  # pending entrants' bankrolls; each market.bankrolls is a view
 
     # ------------------------------------------------------- for vectorised submodels
     @property
