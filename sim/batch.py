@@ -7,6 +7,7 @@ random generator, seeded from its ``run.seed``): tests/test_batch.py checks it b
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Sequence
 
 import numpy as np
@@ -58,9 +59,23 @@ def run_batch(configs: Sequence[Config]) -> list:
 
 
 def over_runs(fn: Callable) -> Callable:
-    """Marks a schedule entry as vectorised over runs: ``Batch.step`` calls it once with the batch."""
-    fn.over_runs = True
-    return fn
+    """Marks a schedule entry as vectorised over runs: ``Batch.step`` calls it once with the batch.
+
+    The entry may also be called with a ``Market`` on its own (a batch of one: it runs on that
+    Market's batch), as tests and notebooks step one submodel of one run; a Market that is one
+    run of a larger batch is refused (RuntimeError: the entry would step every run of it)."""
+    @functools.wraps(fn)
+    def entry(batch, *args, **kwargs):
+        if not isinstance(batch, Batch):
+            market = batch
+            batch = market._batch
+            if batch.size > 1:
+                raise RuntimeError(f"{fn.__module__}.{fn.__name__}: Market {market.config.name!r} is run "
+                                   f"{market.run_index} of a batch of {batch.size}: call it with the batch")
+        return fn(batch, *args, **kwargs)
+
+    entry.over_runs = True
+    return entry
 
 
 class Batch:
@@ -116,6 +131,7 @@ class Batch:
         self.active = np.array([[s == "active" for s in m.status] for m in markets], dtype=bool)
         self._params: dict[str, np.ndarray] = {}
         self._run_of: np.ndarray | None = None
+        self._memo: dict[str, object] = {}
         from sim.metrics import BatchRecorder, Recorder
 
         self.recorder = BatchRecorder(self)  # every run's rows, recorded at once each quarter
@@ -200,6 +216,15 @@ class Batch:
             total = total + np.where(mask[:, j], values[:, j], 0.0)
         return total
 
+    def memo(self, key: str, build: Callable[["Batch"], object]):
+        """``build(batch)``, computed once per batch and kept under ``key`` (for tables derived from
+        the configs alone, e.g. a submodel's per (run, slot, quarter) factors).  The value must not
+        change during the run (configs do not)."""
+        values = self._memo.get(key)
+        if values is None:
+            values = self._memo[key] = build(self)
+        return values
+
     @staticmethod
     def power(base, exponent) -> np.ndarray:
         """``base ** exponent`` elementwise (broadcast), float64, each element by the C library's
@@ -238,15 +263,19 @@ class Batch:
 
         for m in self.markets:
             m._in_quarter = True
+        # Providers' numbers are numpy float64 (the table's): a ratio over zero capacity or an overflow
+        # gives inf as Python floats did, without numpy's warning; the guard then names any state that
+        # is not finite in one line (utilisation may be inf: demand without capacity).
         try:
-            for module, name in SCHEDULE:
-                entry = getattr(module, name)
-                if getattr(entry, "over_runs", False):
-                    entry(self)
-                else:
-                    for m in self.markets:
-                        entry(m)
-            self.recorder.record()
+            with np.errstate(over="ignore", divide="ignore"):
+                for module, name in SCHEDULE:
+                    entry = getattr(module, name)
+                    if getattr(entry, "over_runs", False):
+                        entry(self)
+                    else:
+                        for m in self.markets:
+                            entry(m)
+                self.recorder.record()
         finally:
             for m in self.markets:
                 m._in_quarter = False

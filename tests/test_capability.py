@@ -170,5 +170,5 @@ def test_the_frontier_stays_where_it_was_without_an_own_model(case):
     if case == "none active":
         for p in market.active_providers():
             market.retire(p)
-    capability.step(market._batch)
+    capability.step(market)
     assert market.frontier == 1.7 and market.frontier_history[-1] == 1.7

@@ -137,7 +137,7 @@ def test_a_quarter_out_of_distress_resets_the_count():
     market = Market(config=make_config(n_identical=2, customers=100, entry={"exit_after": 3}))
     p = market.active_providers()[0]
     p.distress_quarters, p.cash, p.utilisation = 2, 10.0, 0.5
-    entry_exit.step(market._batch)
+    entry_exit.step(market)
     assert p.distress_quarters == 0 and market.status[p.slot] == "active"
 
 
@@ -162,12 +162,12 @@ def test_entrants_enter_once_they_can_pay_and_start_with_what_is_left():
     cost = entry_exit.entry_cost(market)
     now = market.slot_of("Now")
     market.bankrolls[now] = cost  # exactly the entry cost
-    entry_exit.step(market._batch)
+    entry_exit.step(market)
     assert market.entries == ["Now"] and market.status[now] == "active"
     assert market.slots[now].cash == pytest.approx(0.0, abs=1e-9)
     rich = Market(config=make_config(n_identical=2, customers=100, entrants=entrants))
     rich.bankrolls[now] = cost + 123.0
-    entry_exit.step(rich._batch)
+    entry_exit.step(rich)
     assert rich.slots[now].cash == pytest.approx(123.0)
 
 
