@@ -132,6 +132,14 @@ class Batch:
         self._params: dict[str, np.ndarray] = {}
         self._run_of: np.ndarray | None = None
         self._memo: dict[str, object] = {}
+        from sim.metrics import BatchRecorder, Recorder
+
+        self.recorder = BatchRecorder(self)  # every run's rows, recorded at once each quarter
+        for r, m in enumerate(markets):
+            m.recorder = Recorder(self.recorder, r)
+        from sim.submodels.entry_exit import Entrants
+
+        self.entrants = Entrants(markets)  # pending entrants' bankrolls; each market.bankrolls is a view
 
     # ------------------------------------------------------- for vectorised submodels
     @property
@@ -217,27 +225,33 @@ class Batch:
             values = self._memo[key] = build(self)
         return values
 
-    def power(self, base: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def power(base, exponent) -> np.ndarray:
+        """``base ** exponent`` elementwise (broadcast), float64, each element by the C library's
+        ``pow`` as a scalar computes it (``np.float64(b) ** e``, Python's ``b ** e``).  numpy's
+        array power takes a SIMD pow on this machine's CPU whose last bit differs from the scalar
+        one for about 5 % of values (even 6 elements, even strided), so a submodel that raised one
+        provider's number to a power and now raises a (runs, slots) array uses this to keep each
+        run's results bit for bit.  About 0.15 us an element: index the elements that need it."""
+        b, e = np.broadcast_arrays(np.asarray(base, dtype=np.float64), np.asarray(exponent, dtype=np.float64))
+        try:
+            out = np.asarray(b.astype(object) ** e.astype(object), dtype=np.float64)
+        except (ArithmeticError, TypeError, ValueError):  # 0 ** -1, overflow, a negative base: numpy's scalar rules
+            out = np.asarray(_scalar_pow(b, e), dtype=np.float64)
+        return out[()] if out.ndim == 0 else out
+
+    def numpy_power(self, base: np.ndarray, exponent: np.ndarray) -> np.ndarray:
         """``base`` (runs, ...) to the power ``exponent`` (runs,), float64, with the bits each run
         alone gets from ``np.power(base[r], e_r)`` with a Python float ``e_r`` (e.g. a config value).
         numpy's power with a scalar exponent takes fast paths (-1: 1 / x, 0.5: sqrt, 2: x * x)
         and otherwise its SIMD pow; with an exponent array broadcast over slots it may take
-        neither, so the last bit would depend on the batch.  One call per distinct exponent."""
+        neither, so the last bit would depend on the batch.  One call per distinct exponent.  (Code
+        that raised a numpy or Python scalar to a power wants ``power``, C's pow, instead.)"""
         exponent = np.asarray(exponent, dtype=np.float64)
         out = np.empty(base.shape, dtype=np.float64)
         for e in np.unique(exponent):
             rows = exponent == e
             out[rows] = np.power(np.ascontiguousarray(base[rows], dtype=np.float64), float(e))
-        return out
-
-    def scalar_power(self, base: np.ndarray, exponent: np.ndarray, where: np.ndarray) -> np.ndarray:
-        """``base`` (runs, slots) to the power ``exponent`` (runs,) elementwise as Python's ``**`` on
-        float64 scalars computes it (C's pow, as per-provider code ``p.x ** cfg.y`` did; numpy's
-        array pow may differ in the last bit), at ``where``; 1.0 elsewhere.  A Python loop over
-        the elements of ``where``: keep it to rare ones (e.g. providers short of capacity)."""
-        out = np.ones(base.shape, dtype=np.float64)
-        for r, s in zip(*np.nonzero(where)):
-            out[r, s] = float(base[r, s]) ** float(exponent[r])
         return out
 
     def step(self) -> None:
@@ -275,8 +289,7 @@ class Batch:
                     else:
                         for m in self.markets:
                             entry(m)
-                for m in self.markets:
-                    m.recorder.record(m)
+                self.recorder.record()
         finally:
             for m in self.markets:
                 m._in_quarter = False
@@ -289,6 +302,9 @@ class Batch:
         """Step every run to its horizon (``run.quarters``)."""
         for _ in range(self.markets[0].remaining_quarters):  # equal quarters: batch_key
             self.step()
+
+
+_scalar_pow = np.frompyfunc(lambda b, e: np.float64(b) ** np.float64(e), 2, 1)
 
 
 def _config_value(config: Config, path: str):

@@ -242,3 +242,17 @@ def test_the_parent_pays_nothing_when_capped_imports_leave_the_budget_unspent():
     (p,) = market.active_providers()
     assert p.gpus_bought == pytest.approx(100.0) and p.capex == pytest.approx(100 * 25000.0 * 0.8 / 1e6)
     assert p.parent_funding == 0.0 and market.parent_accounts["G"].pot == 10.0
+
+
+def test_the_guard_sees_compute_on_order_that_is_not_finite():
+    """GPUs on order live in the batch's pipeline array (Provider.pipeline is a view of it): the
+    guard's whole-batch look covers it, and names the provider's compute on order."""
+    from sim import guard
+    from sim.errors import NonFiniteState
+
+    market = Market(config=make_config(n_identical=2, customers=200, finance={"capex_lag": 2}))
+    guard.check(market)  # all finite
+    market.provider_table.pipeline[0, 1, -1] = np.nan
+    assert np.isnan(market.slots[1].pipeline[-1])
+    with pytest.raises(NonFiniteState, match="P1's compute on order"):
+        guard.check(market)

@@ -122,7 +122,9 @@ def capacity_gap(batch) -> np.ndarray:
     # (1 + captive_growth) ** lead as the per-provider code computed it (C pow on each value);
     # only providers with own apps need it (the product is 0 for the others).
     apps = batch.active & (table.captive_compute != 0)
-    growth = batch.scalar_power(1.0 + table.captive_growth, lead, apps)
+    growth = np.ones(apps.shape)
+    if apps.any():
+        growth[apps] = batch.power((1.0 + table.captive_growth)[apps], np.broadcast_to(lead[:, None], apps.shape)[apps])
     captive_growth = table.captive_compute * (growth - 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         needed = (table.planned_gpu + captive_growth) * (1.0 + param("finance.headroom"))[:, None] / (1.0 - table.training_share)

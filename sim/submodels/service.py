@@ -148,7 +148,7 @@ def step(batch) -> None:
     price = np.where(active, table.price, 1.0)
     compute_scale = np.array([m.token_compute / m.config.pricing.token_compute for m in markets])[:, None]
     ratio = (price * cut / batch.param("pricing.reference_price")[:, None]) * compute_scale
-    volume_factor = batch.power(np.maximum(ratio, 1e-9), -batch.param("demand.token_elasticity"))
+    volume_factor = batch.numpy_power(np.maximum(ratio, 1e-9), -batch.param("demand.token_elasticity"))
 
     usual = demand_by_slot(batch, surges=False)
     planned = usual["compute"] + usual["token_need"] * volume_factor * intensity
@@ -189,8 +189,13 @@ def step(batch) -> None:
     put(table.billed_ai_gpu, now["ai_compute"] * served)
     put(table.billed_token_gpu, billed_token)
     put(table.billed_gpu, billed_compute + billed_token)
-    # served ** overload_penalty; served is 1 (target 1) unless the provider is short of capacity (rare).
-    target = batch.scalar_power(served, batch.param("service.overload_penalty"), active & (served != 1.0))
+    # served ** overload_penalty by C's pow, as the per-provider code computed it; served is 1
+    # (target 1) unless the provider is short of capacity (rare), so only those are raised.
+    target = np.ones(served.shape)
+    short = active & (served != 1.0)
+    if short.any():
+        penalty = np.broadcast_to(batch.param("service.overload_penalty")[:, None], served.shape)
+        target[short] = batch.power(served[short], penalty[short])
     mem = batch.param("service.reliability_memory")[:, None]
     put(table.reliability, mem * table.reliability + (1.0 - mem) * target)
 
