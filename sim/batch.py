@@ -132,6 +132,9 @@ class Batch:
         self._params: dict[str, np.ndarray] = {}
         self._run_of: np.ndarray | None = None
         self._memo: dict[str, object] = {}
+        from sim.submodels.parents import Parents
+
+        self.parents = Parents(markets)  # every run's parent groups; each market.parent_accounts reads its row
 
     # ------------------------------------------------------- for vectorised submodels
     @property
