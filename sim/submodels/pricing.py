@@ -51,7 +51,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from sim.batch import over_runs
+from sim.batch import Batch, over_runs
 
 MAX_LOG_GAP = float(np.log(10.0))  # renewal price at most 10x the list price; new-customer price at least 1/10
 UTILISATION_RATIO_CAP = 1e6  # a provider without capacity (utilisation inf) is priced at this ratio (then the cap)
@@ -150,17 +150,11 @@ def scarcity_factor(utilisation, cfg):
     out = np.ones(np.broadcast(scarce, cfg.scarcity_cap).shape)
     if scarce.any():
         ratio = np.broadcast_to(np.minimum(utilisation / cfg.scarcity_target, UTILISATION_RATIO_CAP), scarce.shape)[scarce]
-        powered = _pow(ratio, np.broadcast_to(cfg.scarcity_elasticity, scarce.shape)[scarce])
+        # C's pow per element, as the scalar ** of one provider (numpy's array power moves the last bit:
+        # with it benchmarks/golden.py finds minimal seed 1 different)
+        powered = Batch.power(ratio, np.broadcast_to(cfg.scarcity_elasticity, scarce.shape)[scarce])
         out[scarce] = np.minimum(powered, np.broadcast_to(cfg.scarcity_cap, scarce.shape)[scarce])
     return out if out.ndim else out[()]
-
-
-def _pow(base: np.ndarray, exponent: np.ndarray) -> np.ndarray:
-    """``base ** exponent`` element by element through C's pow (as Python's and numpy's scalar
-    ``**`` compute it): numpy's array power takes a SIMD path (AVX-512 here) whose last bit
-    differs for ~0.5 % of arguments, which would move a run's results (benchmarks/golden.py
-    finds it in minimal seed 1)."""
-    return np.power(base.astype(object), exponent.astype(object)).astype(float)
 
 
 def expected_utilisation(demand_gpu, serving_capacity):
