@@ -156,50 +156,24 @@ def installed_at_lead(compute, pipeline, depreciation, lag=None):
     return stock + on_order
 
 
-# ------------------------------------------------------------------ the seam to parents
-# sim.submodels.parents works per run (a Market and its providers); these call it for the runs
-# and providers concerned only (providers with a parent, or with own apps to bill).
-
-def _parent_slots(batch) -> np.ndarray:
-    """(runs, slots) bool: the slot's provider has a parent group (from the configs)."""
-    return batch.memo("finance.parent_slots", lambda b: np.array(
-        [[spec.parent is not None and spec.parent in m.parent_accounts for spec in m.config.all_providers]
-         for m in b.markets], dtype=bool))
-
+# ------------------------------------------------------------------ parents, for money
+# sim.submodels.parents keeps the parents' pots and credit lines for all runs (batch.parents).
 
 def _transfer_prices(batch, where: np.ndarray) -> np.ndarray:
-    """(runs, slots) US$ per GPU-quarter the group's apps pay (``parents.transfer_price``) at ``where``; 0 elsewhere."""
-    out = np.zeros(where.shape)
-    for r, s in zip(*np.nonzero(where)):
-        market = batch.markets[r]
-        out[r, s] = parents.transfer_price(market, market.slots[s])
-    return out
+    """(runs, slots) US$ per GPU-quarter the group's apps pay (``parents.transfer_prices``) at ``where``; 0 elsewhere."""
+    return parents.transfer_prices(batch, where)
 
 
 def _grant_capex(batch, asks: np.ndarray) -> np.ndarray:
-    """(runs, slots) US$ million each active provider may draw from its parent (``parents.grant_capex``)."""
-    grants = np.zeros(asks.shape)
-    concerned = (batch.active & _parent_slots(batch) & (asks > 0)).any(axis=1)
-    for r in np.flatnonzero(concerned):
-        market = batch.markets[r]
-        given = parents.grant_capex(market, {int(s): asks[r, s] for s in np.flatnonzero(batch.active[r])})
-        for s, grant in given.items():
-            grants[r, s] = grant
-    return grants
+    """(runs, slots) US$ million each active provider may draw from its parent (``parents.grant_capex_runs``)."""
+    return parents.grant_capex_runs(batch, np.where(batch.active, asks, 0.0))
 
 
 def _draw(batch, amounts: np.ndarray) -> np.ndarray:
-    """(runs, slots) what each provider draws from its parent's pot (``parents.draw``, in slot order)."""
-    drawn = np.zeros(amounts.shape)
-    for r, s in zip(*np.nonzero(batch.active & _parent_slots(batch) & (amounts > 0))):
-        market = batch.markets[r]
-        drawn[r, s] = parents.draw(market, market.slots[s], amounts[r, s])
-    return drawn
+    """(runs, slots) what each active provider draws from its parent's pot (``parents.draw_runs``, in slot order)."""
+    return parents.draw_runs(batch, np.where(batch.active, amounts, 0.0))
 
 
 def _cover_losses(batch) -> None:
-    """Negative cash topped up from the parents' credit lines (``parents.cover_losses``)."""
-    table = batch.table
-    for r in np.flatnonzero((batch.active & _parent_slots(batch) & (table.cash < 0)).any(axis=1)):
-        market = batch.markets[r]
-        parents.cover_losses(market, market.active_providers())
+    """Negative cash of active providers topped up from the parents' credit lines (``parents.cover_losses_runs``)."""
+    parents.cover_losses_runs(batch, batch.active)
