@@ -101,7 +101,8 @@ def replicate(config: Config | str | Path | dict[str, Any], seeds: Iterable[int]
 
 
 def run_sweep(spec: str | Path | dict[str, Any], out: str | Path | None = None, *, workers: int | None = None,
-              scheduler: str | None = None, resume: bool = True, quiet: bool = True) -> SweepResults:
+              scheduler: str | None = None, resume: bool = True, quiet: bool = True, batch_size: int | None = None,
+              memory_budget: str | None = None) -> SweepResults:
     """Run an experiment spec and return its results.
 
     Args:
@@ -113,6 +114,9 @@ def run_sweep(spec: str | Path | dict[str, Any], out: str | Path | None = None, 
         resume: if ``out`` already holds this sweep, run only what is missing (a different sweep
             there is refused); with ``resume=False`` existing results are refused.
         quiet: no log lines or progress bar.
+        batch_size, memory_budget: runs a worker steps together, and the memory the batches running
+            at once may take (e.g. ``"4GB"``); default: the spec's (``sim.experiment.batching``).
+            They change speed and memory, never results.
 
     Returns:
         ``SweepResults``, whose tables carry each run's parameters and seed in every row.
@@ -121,6 +125,7 @@ def run_sweep(spec: str | Path | dict[str, Any], out: str | Path | None = None, 
         ConfigError: a bad spec or config (one line per problem).
         SweepError: ``out`` holds other results, or the sweep cannot start.
     """
+    from sim.experiment.batching import BatchRule, parse_size
     from sim.experiment.executors import default_workers
     from sim.experiment.progress import Progress
     from sim.experiment.runner import Plan
@@ -133,8 +138,16 @@ def run_sweep(spec: str | Path | dict[str, Any], out: str | Path | None = None, 
     plan = Plan.make(loaded)
     workers = default_workers() if workers is None else workers
     progress = Progress(plan.runs, 0, label=loaded.name, stream=_Null()) if quiet else None
+    rule = plan.batch_rule()
+    try:
+        rule = BatchRule(parse_size(memory_budget) if memory_budget is not None else rule.memory_budget,
+                         batch_size if batch_size is not None else rule.batch_size)
+    except ValueError as exc:
+        raise ConfigError([f"memory_budget: {exc}"]) from None
+    if rule.batch_size is not None and rule.batch_size < 1:
+        raise ConfigError([f"batch_size: {rule.batch_size} must be 1 (every run alone) or more"])
     _run_sweep(plan, target, workers=workers, scheduler=scheduler, resume=resume and Store(target).exists(),
-               progress=progress, log=(lambda *a, **k: None) if quiet else print)
+               progress=progress, log=(lambda *a, **k: None) if quiet else print, batching=rule)
     return SweepResults(target)
 
 

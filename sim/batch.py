@@ -283,16 +283,20 @@ class Batch:
 
         for m in self.markets:
             m._in_quarter = True
+        # Providers' numbers are numpy float64 (the table's): a ratio over zero capacity or an overflow
+        # gives inf as Python floats did, without numpy's warning; the guard then names any state that
+        # is not finite in one line (utilisation may be inf: demand without capacity).
         try:
-            for module, name in SCHEDULE:
-                entry = getattr(module, name)
-                if getattr(entry, "over_runs", False):
-                    entry(self)
-                else:
-                    for m in self.markets:
-                        entry(m)
-            for m in self.markets:
-                m.recorder.record(m)
+            with np.errstate(over="ignore", divide="ignore"):
+                for module, name in SCHEDULE:
+                    entry = getattr(module, name)
+                    if getattr(entry, "over_runs", False):
+                        entry(self)
+                    else:
+                        for m in self.markets:
+                            entry(m)
+                for m in self.markets:
+                    m.recorder.record(m)
         finally:
             for m in self.markets:
                 m._in_quarter = False

@@ -15,12 +15,14 @@ def test_bass_hazard_is_p_plus_q_times_adopted_share():
 
 
 def test_adoption_follows_the_hazard():
-    rng = np.random.default_rng(0)
-    adopted = np.zeros(200_000, dtype=bool)
+    market = Market(config=make_config(customers=200_000, demand={"bass_p": 0.02, "bass_q": 0.2}))
+    adopted = market.customers.adopted
+    adopted[:] = False
     adopted[:100_000] = True
-    new = demand.adopt(adopted, 0.02, 0.2, rng)
-    assert new == pytest.approx(100_000 * 0.12, rel=0.03)
-    assert adopted.sum() == 100_000 + new
+    demand.step(market)
+    assert market.new_adopters == pytest.approx(100_000 * 0.12, rel=0.03)
+    assert adopted.sum() == 100_000 + market.new_adopters
+    assert adopted[:100_000].all()
 
 
 def test_no_diffusion_means_no_new_customers():

@@ -1,4 +1,5 @@
-"""A real Dask LocalCluster on loopback runs a sweep and gives the same results as the local pool."""
+"""A real Dask LocalCluster on loopback runs a sweep (in batches) and gives the same results as the local pool
+(and as every run alone)."""
 
 import io
 
@@ -6,10 +7,11 @@ import pandas as pd
 import pytest
 from experiment_support import GRID, write_spec
 
+from sim.experiment.batching import BatchRule
 from sim.experiment.progress import Progress
 from sim.experiment.runner import Plan, run_sweep
 from sim.experiment.spec import load_spec
-from sim.experiment.store import load_market, load_providers, load_runs
+from sim.experiment.store import load_manifest, load_market, load_providers, load_runs
 
 pytest.importorskip("distributed")
 pytestmark = pytest.mark.distributed
@@ -25,9 +27,11 @@ def test_local_cluster_sweep_equals_serial_sweep(tmp_path):
     assert any("Dask LocalCluster at tcp://127.0.0.1" in line for line in logs)
     runs = load_runs(tmp_path / "dask")
     assert runs["worker"].nunique() == 2  # both Dask worker processes ran runs
+    assert load_manifest(tmp_path / "dask")["batching"]["batch_size"] == 2  # 12 runs, 2 workers: batches of 2
 
+    # the reference runs every run alone (batches of one), in this process: batches on Dask change nothing
     run_sweep(plan, tmp_path / "serial", workers=0, progress=Progress(plan.runs, stream=io.StringIO(), tty=False),
-              log=lambda *_: None)
+              log=lambda *_: None, batching=BatchRule(plan.batch_rule().memory_budget, 1))
     for load in (load_providers, load_market):
         pd.testing.assert_frame_equal(load(tmp_path / "dask"), load(tmp_path / "serial"), check_exact=True)  # bit for bit
 

@@ -15,7 +15,8 @@ from sim.experiment.analysis import AnalysisError
 from sim.experiment.executors import DEFAULT_CLUSTER_TIMEOUT, EngineError, default_workers, open_engine
 from sim.experiment.progress import Progress
 from sim.experiment.report import report
-from sim.experiment.runner import ClusterLost, Plan, SweepError, estimate_seconds, run_sweep
+from sim.experiment.batching import DEFAULT_MEMORY_BUDGET, MAX_BATCH, BatchRule, parse_size
+from sim.experiment.runner import ClusterLost, Plan, SweepError, batching_info, estimate_seconds, run_sweep
 from sim.experiment.spec import Spec, load_spec
 from sim.experiment.store import Store
 from sim.output import output_dir
@@ -62,6 +63,12 @@ def _run_options(p: argparse.ArgumentParser, *, default_out: str) -> None:
     p.add_argument("--cluster-timeout", type=float, default=DEFAULT_CLUSTER_TIMEOUT, metavar="SECONDS",
                    help="with --scheduler: stop (keeping finished runs) after this long without workers, "
                         f"and give up connecting after min(this, 30) s (default: {DEFAULT_CLUSTER_TIMEOUT:g})")
+    p.add_argument("--batch-size", type=int, metavar="N",
+                   help="runs a worker steps together (1 = every run alone; default: the spec's batch_size, else "
+                        f"chosen from the memory budget, at most {MAX_BATCH}); results do not depend on it")
+    p.add_argument("--memory-budget", metavar="SIZE",
+                   help="memory the batches running at once may take together, e.g. 4GB, 512MB "
+                        f"(default: the spec's memory_budget, else {DEFAULT_MEMORY_BUDGET})")
 
 
 def check_options(args: argparse.Namespace) -> None:
@@ -74,6 +81,19 @@ def check_options(args: argparse.Namespace) -> None:
         raise UserError(f"--log-every {args.log_every:g}: must be a number of seconds, 0 or more")
     if not math.isfinite(args.cluster_timeout) or args.cluster_timeout <= 0:
         raise UserError(f"--cluster-timeout {args.cluster_timeout:g}: must be a number of seconds above 0")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UserError(f"--batch-size {args.batch_size}: must be 1 (every run alone) or more")
+    if args.memory_budget is not None:
+        try:
+            parse_size(args.memory_budget)
+        except ValueError as exc:
+            raise UserError(f"--memory-budget: {exc}") from None
+
+
+def batch_rule(args: argparse.Namespace, spec: Spec) -> BatchRule:
+    """--batch-size and --memory-budget, else the spec's batch_size and memory_budget."""
+    budget = args.memory_budget if args.memory_budget is not None else spec.memory_budget
+    return BatchRule(parse_size(budget), args.batch_size if args.batch_size is not None else spec.batch_size)
 
 
 def sweep_main(args: argparse.Namespace) -> int:
@@ -113,8 +133,9 @@ def _run(spec: Spec, args: argparse.Namespace, out: Path, *, resume: bool, fresh
     runs = points * spec.replicates
     limit = args.max_runs if args.max_runs is not None else spec.max_runs
     plan = Plan.make(spec)
+    rule = batch_rule(args, spec)
     if args.dry_run:
-        print(describe(plan, out, workers, args.scheduler, limit, cluster_timeout=args.cluster_timeout))
+        print(describe(plan, out, workers, args.scheduler, limit, cluster_timeout=args.cluster_timeout, batching=rule))
         return 0
     if runs > limit and not args.yes:
         raise UserError(f"{spec.source}: {runs:,} runs exceed the limit of {limit:,} (max_runs); "
@@ -124,7 +145,7 @@ def _run(spec: Spec, args: argparse.Namespace, out: Path, *, resume: bool, fresh
     progress = Progress(runs, skipped, every=args.log_every, label=spec.name)
     try:
         tally = run_sweep(plan, out, workers=workers, scheduler=args.scheduler, resume=resume, progress=progress,
-                          cluster_timeout=args.cluster_timeout, fresh=fresh)
+                          cluster_timeout=args.cluster_timeout, fresh=fresh, batching=rule)
     except ClusterLost as exc:
         raise UserError(f"{exc.reason}; stopped with {exc.finished} of {exc.total} runs finished "
                         f"({exc.total - exc.finished} pending, kept in {out}); finish with: "
@@ -153,6 +174,10 @@ def resume_command(args: argparse.Namespace, spec: Spec, out: Path) -> str:
         words += ["--workers", str(args.workers)]
     if args.max_runs is not None:
         words += ["--max-runs", str(args.max_runs)]
+    if args.batch_size is not None:
+        words += ["--batch-size", str(args.batch_size)]
+    if args.memory_budget is not None:
+        words += ["--memory-budget", args.memory_budget]
     if args.yes:
         words.append("--yes")
     return shlex.join(words)
@@ -175,7 +200,7 @@ def _report(out: Path, spec: Spec | None, formats: tuple[str, ...]) -> None:
 
 
 def describe(plan: Plan, out: Path, workers: int, scheduler: str | None, limit: int, *,
-             cluster_timeout: float = DEFAULT_CLUSTER_TIMEOUT) -> str:
+             cluster_timeout: float = DEFAULT_CLUSTER_TIMEOUT, batching: BatchRule | None = None) -> str:
     spec, base = plan.spec, plan.base
     store = Store(out)
     same = store.exists() and store.manifest().get("plan_hash") == plan.hash()
@@ -205,7 +230,8 @@ def describe(plan: Plan, out: Path, workers: int, scheduler: str | None, limit: 
         f"output: {out}" + (f" ({done:,} runs already done)" if done else "")
         + (" (holds results of a different sweep: use another --out, or --fresh for a preset)"
            if store.exists() and not same else ""),
-        f"one run takes about {seconds:.2f} s {timing}; {time_line}",
+        f"one run takes about {seconds:.2f} s {timing} (alone; in a batch, no longer); {time_line}",
+        "runs go in " + batching_info(plan, batching or plan.batch_rule(), slots=max(slots, 1), todo=todo)["rule"],
     ]
     if plan.runs > limit:
         lines.append(f"this exceeds max_runs = {limit:,}: the sweep needs --yes")

@@ -1,12 +1,17 @@
 """Running a sweep: plan the runs, hand them to an executor, stream results to disk.
 
-At most a few runs per worker are in flight, so the parent holds no results
-and its memory stays flat however many runs there are.  Workers return each
-run's tables; the parent writes them (part files, then a journal line) as they
-arrive, so the journal knows every file written.  A run that raises is recorded
-as failed and the sweep goes on; a local worker process that dies fails only
-its runs in flight, and the pool is restarted.  Ctrl-C stops handing out runs;
-what finished is kept, and ``--resume`` runs the rest.
+Runs go to workers in batches (``sim.experiment.batching``: runs of the same shape, as
+many as the memory budget allows, at most 100, about four batches per worker or more);
+a worker steps a batch's runs together (``sim.batch.run_batch``) and returns each run's
+tables.  A run's results do not depend on its batch.  At most two batches per worker are
+in flight, so the parent holds no results and its memory stays flat however many runs
+there are.  The parent writes each run (part files, then a journal line) as its batch
+arrives, so the journal knows every file written.  A run that raises is recorded as
+failed and the sweep goes on (the other runs of its batch keep their results); a local
+worker process that dies fails only its batches in flight, and the pool is restarted.
+Ctrl-C stops handing out batches; what finished is kept (a batch that arrived is written
+whole first), and ``--resume`` runs the rest: a batch in flight counts as its runs in
+flight.
 
 Nothing is written to the output directory until the plan is valid and the
 engine is up (a cluster reachable).  While it waits for results the runner
@@ -24,23 +29,25 @@ import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from sim.config import Config, ConfigError
-from sim.experiment import checks, designs, replication
+from sim import batch
+from sim.config import Config, ConfigError, with_overrides
+from sim.experiment import batching, checks, designs, replication
+from sim.experiment.batching import BatchRule
 from sim.experiment.executors import DEFAULT_CLUSTER_TIMEOUT, Engine, EngineError, open_engine
 from sim.experiment.keys import Overrides
 from sim.experiment.progress import Progress, Tally
 from sim.experiment.seeds import run_seed
 from sim.experiment.spec import Spec, _hash, base_config
-from sim.experiment.store import Store
-from sim.experiment.worker import Task, error_text, execute
+from sim.experiment.store import Store, interrupt_deferred
+from sim.experiment.worker import Task, error_text, execute_batch
 from sim.output import manifest
 
-IN_FLIGHT_PER_SLOT = 3
+IN_FLIGHT_PER_SLOT = 2  # batches handed to each slot at once: one running, one waiting
 MAX_RESTARTS = 3
 MAX_LOST = 3  # a run whose result the cluster lost this often (cluster still up) is recorded as failed
 TICK = 1.0  # seconds between looks at the cluster while no result arrives
@@ -65,6 +72,8 @@ class Plan:
     base: Config
     design: designs.Design
     overrides: Overrides
+    _shapes: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _structural: list[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def make(cls, spec: Spec) -> "Plan":
@@ -92,7 +101,50 @@ class Plan:
             what["replication"] = s.replication.model_dump(mode="json")
         return _hash(what)
 
-    def manifest(self) -> dict[str, Any]:
+    def batch_rule(self) -> BatchRule:
+        """The spec's batch size rule (``batch_size``, ``memory_budget``)."""
+        return BatchRule(batching.parse_size(self.spec.memory_budget), self.spec.batch_size)
+
+    def shape(self, design_index: int) -> tuple[tuple, int] | None:
+        """``(batch_key, run_bytes)`` of design point ``design_index``'s runs (``sim.batch``): runs of
+        equal shape can share a batch.  None if the point's config does not validate (its runs then
+        fail alone, in the worker, with the error).  Only the parameters that can change the shape
+        (:meth:`structural`) are applied, once per distinct value set."""
+        names = self.structural()
+        point = self.design.points[design_index]
+        values = tuple(_hashable(point[n]) for n in names)
+        if values not in self._shapes:
+            try:
+                config = with_overrides(self.base, self.overrides({n: point[n] for n in names}))
+                self._shapes[values] = (batch.batch_key(config), batch.run_bytes(config))
+            except ConfigError:
+                self._shapes[values] = None
+        return self._shapes[values]
+
+    def structural(self) -> list[str]:
+        """The parameters that can change a run's shape (``batch_key`` or ``run_bytes``): those for
+        which one of their values (listed values, else low, high and the middle) gives another
+        shape than the base config's, or an invalid config on its own."""
+        if self._structural is None:
+            base = (batch.batch_key(self.base), batch.run_bytes(self.base))
+            names = []
+            for name, param in self.spec.params.items():
+                probes = param.values if param.values is not None else [param.low, param.high, (param.low + param.high) / 2]
+                if param.type == "int" and param.values is None:
+                    probes = [int(round(v)) for v in probes]
+                for value in probes:
+                    try:
+                        config = with_overrides(self.base, self.overrides({name: value}))
+                    except ConfigError:
+                        names.append(name)
+                        break
+                    if (batch.batch_key(config), batch.run_bytes(config)) != base:
+                        names.append(name)
+                        break
+            self._structural = names
+        return self._structural
+
+    def manifest(self, batching_info: dict[str, Any] | None = None) -> dict[str, Any]:
         s = self.spec
         return manifest(self.base, source=s.base_path, extra={
             "kind": "sweep", "seed": s.seed, "spec": s.resolved(), "spec_source": s.source, "spec_hash": s.hash(),
@@ -103,6 +155,7 @@ class Plan:
                         if not s.common_random_numbers else "numpy SeedSequence(seed, spawn_key=(1, replicate))")
                        + ("; with several master seeds, seed = the point's master seed and design_index its index "
                           "in that seed's sample" if s.seeds else ""),
+            **({"batching": batching_info} if batching_info is not None else {}),
         })
 
     def tasks(self, skip: set[int] | frozenset[int] = frozenset(), planned: dict[int, int] | None = None) -> Iterator[Task]:
@@ -142,8 +195,13 @@ def check_out(plan: Plan, store: Store, *, resume: bool, fresh: bool = False) ->
 
 def run_sweep(plan: Plan, out: Path, *, workers: int, scheduler: str | None = None, resume: bool = False,
               progress: Progress | None = None, engine: Engine | None = None, log=print,
-              cluster_timeout: float = DEFAULT_CLUSTER_TIMEOUT, fresh: bool = False) -> Tally:
+              cluster_timeout: float = DEFAULT_CLUSTER_TIMEOUT, fresh: bool = False,
+              batching: BatchRule | None = None) -> Tally:
     """Run the plan's runs that are not done yet into ``out``; the tally of this session.
+
+    ``batching`` (default: the spec's ``batch_size`` and ``memory_budget``) sets how many runs a
+    worker steps together; it changes speed and memory, never results.  The batch size used is
+    recorded in the manifest (``sweep.json``: ``batching``).
 
     Raises SweepError before anything is written if ``out`` holds other results (or results without
     ``resume``) or the cluster cannot be reached; ClusterLost if the cluster goes away mid-sweep
@@ -158,10 +216,12 @@ def run_sweep(plan: Plan, out: Path, *, workers: int, scheduler: str | None = No
             engine = open_engine(workers, scheduler, timeout=cluster_timeout)
         except EngineError as exc:
             raise SweepError(str(exc)) from None
+    rule = batching or plan.batch_rule()
+    info = batching_info(plan, rule, slots=engine.slots, todo=plan.runs - len(done))
     try:
         if fresh and store.exists():
             shutil.rmtree(store.root)
-        store.create(plan.manifest(), plan.design.frame())
+        store.create(plan.manifest(info), plan.design.frame())
     except BaseException:
         if own_engine:
             engine.close(cancel=True)
@@ -169,12 +229,12 @@ def run_sweep(plan: Plan, out: Path, *, workers: int, scheduler: str | None = No
     if resume and done:
         log(f"resuming: {len(done)} of {plan.runs} runs already done")
     progress = progress or Progress(plan.runs, len(done), label=plan.spec.name)
-    log(f"running {plan.runs - len(done)} runs on {engine.description}")
+    log(f"running {plan.runs - len(done)} runs on {engine.description}; {info['rule']}")
     progress.start()
     stopped: BaseException | None = None
     watch = Watch(engine, timeout=cluster_timeout, every=progress.every, say=progress.note)
     try:
-        engine = _blocks(plan, store, engine, done, progress, watch)
+        engine = _blocks(plan, store, engine, done, progress, watch, rule)
     except (KeyboardInterrupt, ClusterLost) as exc:
         stopped = exc
     finally:
@@ -226,14 +286,28 @@ class Watch:
                      f"(stopping at {self.timeout - (now - self.idle_since):.0f} s more)")
 
 
-def _blocks(plan: Plan, store: Store, engine: Engine, done: set[int], progress: Progress, watch: Watch) -> Engine:
+def batching_info(plan: Plan, rule: BatchRule, *, slots: int, todo: int) -> dict[str, Any]:
+    """What the manifest records about batching: the rule's settings and the batch size it gives
+    the base config's runs with this engine (``slots``) and ``todo`` runs."""
+    run_bytes = batch.run_bytes(plan.base)
+    size = rule.size(run_bytes, slots=slots, todo=todo)
+    varies = plan.structural()
+    return {"batch_size": size, "batch_size_setting": rule.batch_size, "memory_budget": batching.format_size(rule.memory_budget),
+            "memory_budget_bytes": rule.memory_budget, "slots": slots, "run_bytes": run_bytes, "runs_to_do": todo,
+            "rule": rule.describe(run_bytes, slots=slots, todo=todo)
+                    + (f"; sizes vary with {', '.join(varies)}, this is for the base config" if varies else ""),
+            "varies_with": varies}
+
+
+def _blocks(plan: Plan, store: Store, engine: Engine, done: set[int], progress: Progress, watch: Watch,
+            sizes: BatchRule) -> Engine:
     """Every run at once, or, with a replicate rule, block after block: after each block the rule looks
     at each point's runs so far (``replication.assess``) and gives the points whose interval is still too
     wide another block.  The decisions depend only on stored runs, so a resumed sweep or another number
     of workers makes the same ones."""
     rule = plan.spec.replication
     if rule is None:
-        return _drive(plan.tasks(done), store, engine, progress, watch)
+        return _drive(plan, plan.tasks(done), plan.runs - len(done), store, engine, progress, watch, sizes)
     planned = {d: rule.first for d in range(len(plan.design))}
     attempted = set(done)  # a run that failed this session is not tried again in a later block
     status = replication.assess(plan, store, planned)
@@ -242,7 +316,7 @@ def _blocks(plan: Plan, store: Store, engine: Engine, done: set[int], progress: 
         tasks = list(plan.tasks(attempted, planned))
         attempted |= {t.run_id for t in tasks}
         progress.set_total(sum(planned.values()), skipped=sum(1 for r in done if r % plan.spec.replicates < planned[r // plan.spec.replicates]))
-        engine = _drive(iter(tasks), store, engine, progress, watch)
+        engine = _drive(plan, iter(tasks), len(tasks), store, engine, progress, watch, sizes)
         status = replication.assess(plan, store, planned)
         grow = replication.next_block(status, planned, rule, plan.spec.replicates)
         if not grow:
@@ -251,47 +325,56 @@ def _blocks(plan: Plan, store: Store, engine: Engine, done: set[int], progress: 
         planned.update(grow)
 
 
-def _drive(tasks: Iterator[Task], store: Store, engine: Engine, progress: Progress, watch: Watch) -> Engine:
-    pending: dict[Future, Task] = {}
-    retry: list[Task] = []
+def _drive(plan: Plan, tasks: Iterator[Task], todo: int, store: Store, engine: Engine, progress: Progress,
+           watch: Watch, sizes: BatchRule) -> Engine:
+    """Hand ``tasks`` (``todo`` of them) out in batches of equal shape, write each run as its batch
+    arrives; the engine in use at the end (a broken local pool is replaced)."""
+    pending: dict[Future, list[Task]] = {}
+    retry: list[list[Task]] = []
     lost_count: dict[int, int] = {}
     restarts = 0
+    groups = batching.batches(tasks, key=lambda t: plan.shape(t.design_index),
+                              size=lambda shape: sizes.size(shape[1], slots=engine.slots, todo=todo))
     watch.look(force=True)
     while True:
         window = max(2, engine.slots * IN_FLIGHT_PER_SLOT)
         while len(pending) < window:
-            task = retry.pop(0) if retry else next(tasks, None)
-            if task is None:
+            group = retry.pop(0) if retry else next(groups, None)
+            if group is None:
                 break
-            pending[engine.executor.submit(execute, task)] = task
+            pending[engine.executor.submit(execute_batch, group)] = group
         if not pending:
             return engine
         finished, _ = wait(pending, timeout=TICK, return_when=FIRST_COMPLETED)
         broken = False
-        lost: list[Task] = []
+        lost: list[list[Task]] = []
         for future in finished:
-            task = pending.pop(future)
-            record = _outcome(future, task)
-            if record is None:  # the cluster lost it: not a run of the model that failed
-                lost.append(task)
+            group = pending.pop(future)
+            records = _outcome(future, group)
+            if records is None:  # the cluster lost it: not a run of the model that failed
+                lost.append(group)
                 continue
-            broken |= record.pop("broken", False)
-            try:
-                store.record_run(task.run_id, record.pop("frames", None), record)
-            except KeyboardInterrupt:  # held back until the run was on disk: it counts as finished
-                progress.update(record["status"])
-                raise
-            progress.update(record["status"])
+            # A batch that arrived is written whole, with Ctrl-C held back until its last run is on
+            # disk: its results are in hand, so they count as finished, not in flight.
+            with interrupt_deferred():
+                for record in records:
+                    broken |= record.pop("broken", False)
+                    store.record_run(record["run_id"], record.pop("frames", None), record)
+                    progress.update(record["status"])
         if lost:
             lost += [pending.pop(f) for f in [f for f in pending if f.cancelled()]]
             watch.look(force=True)  # raises if the scheduler is gone: every lost run stays pending
-            for task in lost:
-                lost_count[task.run_id] = lost_count.get(task.run_id, 0) + 1
-                if lost_count[task.run_id] >= MAX_LOST:
-                    store.append(_failed(task, f"the cluster lost this run {MAX_LOST} times"))
-                    progress.update("failed")
-                else:
-                    retry.append(task)
+            for group in lost:
+                again = []
+                for task in group:
+                    lost_count[task.run_id] = lost_count.get(task.run_id, 0) + 1
+                    if lost_count[task.run_id] >= MAX_LOST:
+                        store.append(_failed(task, f"the cluster lost this run {MAX_LOST} times"))
+                        progress.update("failed")
+                    else:
+                        again.append(task)
+                if again:
+                    retry.append(again)
         else:
             watch.look()
         if broken and engine.restartable:
@@ -305,17 +388,17 @@ def _drive(tasks: Iterator[Task], store: Store, engine: Engine, progress: Progre
 LOST = (concurrent.futures.CancelledError, asyncio.CancelledError)
 
 
-def _outcome(future: Future, task: Task) -> dict[str, Any] | None:
-    """The run's record; None if the cluster lost it (cancelled: the scheduler went away);
-    another executor-level failure (dead worker, Dask KilledWorker) becomes a failed run."""
+def _outcome(future: Future, group: list[Task]) -> list[dict[str, Any]] | None:
+    """The batch's records, one per run; None if the cluster lost it (cancelled: the scheduler went
+    away); another executor-level failure (dead worker, Dask KilledWorker) fails each of its runs."""
     try:
         return future.result()
     except LOST:
         return None
     except BrokenProcessPool as exc:
-        return _failed(task, f"worker process died: {exc}") | {"broken": True}
+        return [_failed(task, f"worker process died: {exc}") | {"broken": True} for task in group]
     except Exception as exc:  # noqa: BLE001 - e.g. Dask KilledWorker: record it, go on
-        return _failed(task, error_text(exc))
+        return [_failed(task, error_text(exc)) for task in group]
 
 
 def _failed(task: Task, error: str) -> dict[str, Any]:
@@ -323,11 +406,12 @@ def _failed(task: Task, error: str) -> dict[str, Any]:
             "seed": task.seed, "status": "failed", "error": error, "wall_time": None, "worker": None}
 
 
-def _restart(engine: Engine, pending: dict[Future, Task], store: Store, progress: Progress) -> Engine:
-    """A broken process pool fails all its futures; record them and start a fresh pool."""
-    for future, task in list(pending.items()):
-        store.append(_failed(task, "worker pool broke while this run was in flight"))
-        progress.update("failed")
+def _restart(engine: Engine, pending: dict[Future, list[Task]], store: Store, progress: Progress) -> Engine:
+    """A broken process pool fails all its futures; record their runs and start a fresh pool."""
+    for future, group in list(pending.items()):
+        for task in group:
+            store.append(_failed(task, "worker pool broke while this run was in flight"))
+            progress.update("failed")
     pending.clear()
     engine.close(cancel=True)
     fresh = open_engine(engine.slots, None)
@@ -343,12 +427,16 @@ def estimate_seconds(plan: Plan, engine: Engine | None = None) -> float:
         return 0.0
     started = time.perf_counter()
     if engine is None:
-        record = execute(task)
+        (record,) = execute_batch([task])
         seconds = time.perf_counter() - started
     else:
-        record = _outcome(engine.executor.submit(execute, task), task) or \
-            _failed(task, "the cluster lost the timing run")
+        (record,) = _outcome(engine.executor.submit(execute_batch, [task]), [task]) or \
+            [_failed(task, "the cluster lost the timing run")]
         seconds = record["wall_time"] or 0.0
     if record["status"] != "ok":
         raise ConfigError([f"{plan.spec.source}: the first run fails: {record['error']}"])
     return seconds
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value

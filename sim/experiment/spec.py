@@ -17,9 +17,10 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from sim import resources
+from sim.experiment.batching import DEFAULT_MEMORY_BUDGET, parse_size
 from sim.config import (Config, ConfigError, _container, _plain, field_bounds, find_toml, load_config, read_toml, resolve_path,
                         with_overrides)
 
@@ -261,12 +262,23 @@ class Spec(Part):
                                              "own sample and runs) to check that the indices agree; replaces seed")
     common_random_numbers: bool = Field(False, description="replicate r uses the same seed at every design point")
     max_runs: int = Field(5000, ge=1, description="refuse larger sweeps unless confirmed (--yes)")
+    batch_size: int | None = Field(None, ge=1, le=100_000, description="runs a worker steps together in one batch "
+                                   "(1 = every run alone; default: chosen from memory_budget, at most 100); "
+                                   "results do not depend on it (--batch-size)")
+    memory_budget: str = Field(DEFAULT_MEMORY_BUDGET, description="memory the batches running at once may take "
+                               "together, e.g. 4GB, 512MB, 2GiB; the batch size adapts to it (--memory-budget)")
     outcomes: dict[str, Outcome] = Field({}, description="outcomes computed per run, by name")
     figures: list[Figure] = Field([], description="figures drawn after the sweep")
     verdicts: list[Verdict] = Field([], description="claims checked with the 95 % interval of a difference")
 
     # set by validate_spec: where the spec came from
     _source: str = PrivateAttr("")
+
+    @field_validator("memory_budget")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        parse_size(value)  # ValueError names the value and what is allowed
+        return value
 
     @property
     def source(self) -> str:

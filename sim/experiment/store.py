@@ -93,7 +93,7 @@ class Store:
         """A finished run's part files (if any), then its journal line, with Ctrl-C held back until
         both are on disk: an interrupt between the two left a part file that no journal line knew
         about (issue 13, case 12).  A SIGKILL can still leave such an orphan; resume overwrites it."""
-        with _interrupt_deferred():
+        with interrupt_deferred():
             if tables is not None:
                 self.write_parts(run_id, tables)
             self.append(record)
@@ -176,7 +176,7 @@ class Store:
 
 
 @contextmanager
-def _interrupt_deferred():
+def interrupt_deferred():
     """Run the block with SIGINT recorded rather than raised; raise it (through the handler that
     was installed) once the block is done.  Only the main thread can set signal handlers; elsewhere
     the block runs as it is."""

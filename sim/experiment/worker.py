@@ -1,7 +1,8 @@
-"""What a worker process does for one run: build its config, simulate, return its tables.
+"""What a worker process does for a batch of runs: build their configs, run them together
+(``sim.batch.run_batch``), return each run's tables.
 
 Kept apart from the runner so that a worker imports only the model and
-pyarrow, once per process (the pool is reused across runs).  A task carries the
+pyarrow, once per process (the pool is reused across batches).  A task carries the
 base config as a plain dict plus the run's few overrides; the validated base is
 cached per worker by its hash, so each run costs one small validation.
 
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sim import allocator
+from sim import allocator, batch
 from sim.config import Config, ConfigError, validate, with_overrides
 from sim.lifetime import exit_with
 from sim.model import Market
@@ -57,19 +58,59 @@ def pool_worker_init(parent_pid: int) -> None:
 
 
 def execute(task: Task) -> dict[str, Any]:
-    """Run one task; the record carries its tables (``frames``) or its error, never raises."""
+    """Run one task alone (a batch of one); its record, see :func:`execute_batch`."""
+    return execute_batch([task])[0]
+
+
+def execute_batch(tasks: list[Task]) -> list[dict[str, Any]]:
+    """Run ``tasks`` as batches (``sim.batch.run_batch``) of the runs whose configs share a
+    ``batch_key``; one record per task, in order, each carrying its run's tables (``frames``) or its
+    error.  Never raises for a run's failure: a config that does not validate fails its run alone;
+    a batch that raises (e.g. NonFiniteState in one of its runs) is run again one run at a time, so
+    only the failing run is recorded failed and the others keep their results (identical, since a
+    run's outputs do not depend on its batch).  ``wall_time`` is the run's share of its batch's time
+    (plus, after a failed batch, its share of that attempt and its own time alone)."""
     tune_allocator()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    records = [{"run_id": t.run_id, "design_index": t.design_index, "replicate": t.replicate, "seed": t.seed,
+                "worker": worker, "frames": None, "status": "failed", "error": None, "wall_time": 0.0}
+               for t in tasks]
+    groups: dict[tuple, list[tuple[int, Config]]] = {}
+    for i, task in enumerate(tasks):
+        started = time.perf_counter()
+        try:
+            config = with_overrides(_base(task), {**task.overrides, "run.seed": task.seed}, source=f"run {task.run_id}")
+            groups.setdefault(batch.batch_key(config), []).append((i, config))
+        except Exception as exc:  # noqa: BLE001 - a failed run is recorded, and the sweep goes on
+            records[i]["error"] = error_text(exc)
+        records[i]["wall_time"] += time.perf_counter() - started
+    for members in groups.values():
+        _run_group(members, tasks, records)
+    for record in records:
+        record["wall_time"] = round(record["wall_time"], 6)
+    return records
+
+
+def _run_group(members: list[tuple[int, Config]], tasks: list[Task], records: list[dict[str, Any]]) -> None:
     started = time.perf_counter()
-    record: dict[str, Any] = {"run_id": task.run_id, "design_index": task.design_index, "replicate": task.replicate,
-                              "seed": task.seed, "worker": f"{socket.gethostname()}:{os.getpid()}", "frames": None}
     try:
-        config = with_overrides(_base(task), {**task.overrides, "run.seed": task.seed}, source=f"run {task.run_id}")
-        record["frames"] = {name: _tag(table, task) for name, table in run_tables(config).items()}
-        record.update(status="ok", error=None)
-    except Exception as exc:  # noqa: BLE001 - a failed run is recorded, and the sweep goes on
-        record.update(status="failed", error=error_text(exc))
-    record["wall_time"] = round(time.perf_counter() - started, 6)
-    return record
+        markets = batch.run_batch([config for _, config in members])
+        tables = [_tables(market) for market in markets]
+    except Exception as exc:  # noqa: BLE001 - one of the runs failed: find out which, run by run
+        if len(members) == 1:
+            i, _ = members[0]
+            records[i].update(error=error_text(exc))
+            records[i]["wall_time"] += time.perf_counter() - started
+            return
+        share = (time.perf_counter() - started) / len(members)
+        for member in members:
+            records[member[0]]["wall_time"] += share
+            _run_group([member], tasks, records)
+        return
+    share = (time.perf_counter() - started) / len(members)
+    for (i, _), run in zip(members, tables):
+        records[i].update(frames={name: _tag(table, tasks[i]) for name, table in run.items()}, status="ok", error=None)
+        records[i]["wall_time"] += share
 
 
 def _base(task: Task) -> Config:
@@ -80,12 +121,13 @@ def _base(task: Task) -> Config:
 
 
 def run_tables(config: Config) -> dict[str, pa.Table]:
-    """One run, as ``sim.simulate.simulate`` does it, but with the recorder's rows turned straight
-    into Arrow tables: skipping the DataFrames saves about 10 ms a run (a sixth of a 10k x 40 run).
+    """One run (a batch of one), with the recorder's rows turned straight into Arrow tables:
+    skipping the DataFrames saves about 10 ms a run (a sixth of a 10k x 40 run).
     tests/test_experiment_store.py checks that the stored tables equal ``simulate``'s."""
-    market = Market(config=config)
-    for _ in range(config.run.quarters):
-        market.step()
+    return _tables(batch.run_batch([config])[0])
+
+
+def _tables(market: Market) -> dict[str, pa.Table]:
     recorder = market.recorder
     return {"providers": pa.Table.from_pylist(recorder.provider_rows),
             "market": pa.Table.from_pylist(recorder.market_rows)}

@@ -4,37 +4,45 @@ Article: "after 2025, AI cloud became the sole growth engine"; the AI-related
 compute demand of internet companies, start-ups and government and enterprise
 clients "exploded".  Price response of token volume is applied where tokens are
 consumed (``service``), since it depends on the provider's price.
+
+Vectorised over the runs of a batch (``sim.batch``): one call steps every run.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sim.customers import bernoulli_indices
+from sim.batch import over_runs
 
 
-def step(market) -> None:
-    people = market.customers
-    cfg = market.config
-    growth = 1.0 + people.segment_table("growth", cfg).astype(np.float32)
-    token_growth = 1.0 + people.segment_table("token_growth", cfg).astype(np.float32)
-    if market.t > 0:
-        people.compute *= people.spread(growth)
-        people.token_need *= people.spread(token_growth)
-    market.new_adopters = adopt(people.adopted, cfg.demand.bass_p, cfg.demand.bass_q, market.rng)
+@over_runs
+def step(batch) -> None:
+    """Existing demand grows at its segment's rates (from the second quarter on), then
+    non-adopters adopt with the Bass hazard of their run (``market.new_adopters``)."""
+    people = batch.customers
+    if batch.markets[0].t > 0:  # runs of a batch share their quarter
+        people.compute *= batch.memo("demand.growth", lambda b: _per_customer(b, "growth"))
+        people.token_need *= batch.memo("demand.token_growth", lambda b: _per_customer(b, "token_growth"))
+    adopted_share = np.count_nonzero(people.adopted.reshape(batch.size, batch.n), axis=1) / batch.n
+    hazard = adoption_hazard(adopted_share, batch.param("demand.bass_p"), batch.param("demand.bass_q"))
+    drawn = batch.bernoulli(hazard)
+    new = drawn[~people.adopted[drawn]]
+    people.adopted[new] = True
+    counts = np.bincount(batch.run_of[new], minlength=batch.size)
+    for market, count in zip(batch.markets, counts):
+        market.new_adopters = int(count)
 
 
-def adoption_hazard(adopted_share: float, p: float, q: float) -> float:
-    """Bass (1969): the chance that a non-adopter adopts this quarter."""
-    return min(1.0, p + q * adopted_share)
+def _per_customer(batch, field: str) -> np.ndarray:
+    """(runs * n,) float32, read-only: 1 + the segment's ``field`` rate of each customer's run."""
+    rates = 1.0 + batch.param(f"demand.segments.{field}").astype(np.float32)  # (runs, segments)
+    values = rates[batch.run_of, batch.customers.segment]
+    values.flags.writeable = False
+    return values
 
 
-def adopt(adopted: np.ndarray, p: float, q: float, rng: np.random.Generator) -> int:
-    """Marks new adopters in place (they choose a provider in the choice step); returns how many."""
-    hazard = adoption_hazard(np.count_nonzero(adopted) / adopted.size, p, q)
-    # Every customer is drawn with the hazard (from geometric gaps: ~n * hazard draws, not n);
-    # those already adopted are unaffected, so each non-adopter adopts with the hazard.
-    drawn = bernoulli_indices(rng, adopted.size, hazard)
-    new = drawn[~adopted[drawn]]
-    adopted[new] = True
-    return int(new.size)
+def adoption_hazard(adopted_share, p, q):
+    """Bass (1969): the chance that a non-adopter adopts this quarter, min(1, p + q * adopted
+    share); elementwise over arrays (one value per run)."""
+    return np.minimum(1.0, p + q * adopted_share)
+

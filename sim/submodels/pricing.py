@@ -49,6 +49,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.batch import over_runs
+
 MAX_LOG_GAP = float(np.log(10.0))  # renewal price at most 10x the list price; new-customer price at least 1/10
 
 
@@ -180,24 +182,25 @@ def renewal_surcharge(slots: dict[str, np.ndarray], current: np.ndarray) -> np.n
     return np.log(slots["price_renewal"] / slots["price_new"])[current]
 
 
-def settle(market) -> None:
-    """After choice: each provider's ``price`` becomes what its customers pay on average,
-    weighted by compute demand: the new-customer price for those in their first contract,
-    the renewal price for the rest.  One pass over the customers, skipped when no provider
-    charges two prices."""
-    active = market.active_providers()
-    if all(p.price_new == p.price_renewal for p in active):
-        for p in active:
-            p.price = p.price_new
-        return
-    people = market.customers
-    n = market.n_slots
-    key = people.provider.astype(np.intp)
-    key += 1
-    key *= 2
-    key += people.first_contract
-    totals = np.bincount(key, weights=people.compute.astype(np.float64), minlength=2 * (n + 1))
-    renewed, first = totals[2::2], totals[3::2]
-    for p in active:
-        weight = renewed[p.slot] + first[p.slot]
-        p.price = (first[p.slot] * p.price_new + renewed[p.slot] * p.price_renewal) / weight if weight > 0 else p.price_new
+@over_runs
+def settle(batch) -> None:
+    """After choice: each active provider's ``price`` becomes what its customers pay on average,
+    weighted by compute demand: the new-customer price for those in their first contract, the
+    renewal price for the rest (a provider without customers: its new-customer price).  One
+    pass over the customers, skipped when no provider of any run charges two prices."""
+    table, active = batch.table, batch.active
+    two = (active & (table.price_new != table.price_renewal)).any(axis=1)  # (runs,): a run whose providers charge two prices
+    price = np.where(active, table.price_new, table.price)
+    if two.any():
+        people = batch.customers
+        key = batch.slot_key(people.provider)
+        key *= 2
+        key += people.first_contract
+        totals = np.bincount(key, weights=people.compute.astype(np.float64), minlength=2 * batch.size * (batch.n_slots + 1))
+        totals = totals.reshape(batch.size, batch.n_slots + 1, 2)[:, 1:]
+        renewed, first = totals[..., 0], totals[..., 1]
+        weight = renewed + first
+        with np.errstate(divide="ignore", invalid="ignore"):
+            paid = (first * table.price_new + renewed * table.price_renewal) / weight
+        price = np.where(two[:, None] & active & (weight > 0), paid, price)
+    table.price[...] = price

@@ -1,0 +1,223 @@
+"""Sweeps in batches (issue 15): runs of one shape step together (``sim.batch.run_batch``), the
+batch size follows a memory budget (or is set), and a run's stored tables are bit for bit the same
+whatever its batch, the number of workers, an interruption and resume, or a failing run beside it."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pytest
+from experiment_support import write_spec
+
+from sim import batch
+from sim.cli import main
+from sim.errors import NonFiniteState
+from sim.experiment.batching import BatchRule, batches, parse_size
+from sim.experiment.progress import Progress
+from sim.experiment.runner import Plan, run_sweep
+from sim.experiment.spec import load_spec
+from sim.experiment.store import Store, load_manifest, load_market, load_providers, load_runs
+
+# 4 points x 4 replicates = 16 runs: batches of 3 and of 7 leave a partial last batch (16 = 5x3+1 = 2x7+2)
+SPEC = """
+replicates = 4
+seed = 5
+
+[params.flywheel]
+key = "capability.flywheel"
+values = [0.0, 0.7, 1.5, 3.0]
+"""
+RUNS = 16
+
+
+def sweep(spec_path, out, *, workers=0, batch_size=None, resume=False, scheduler=None):
+    plan = Plan.make(load_spec(spec_path))
+    rule = BatchRule(parse_size("4GB"), batch_size)
+    return run_sweep(plan, out, workers=workers, scheduler=scheduler, resume=resume, batching=rule,
+                     progress=Progress(plan.runs, stream=io.StringIO(), tty=False), log=lambda *_: None)
+
+
+def assert_same_tables(a, b, run_ids=None):
+    for load in (load_providers, load_market):
+        left, right = load(a), load(b)
+        if run_ids is not None:
+            left, right = (t[t["run_id"].isin(run_ids)].reset_index(drop=True) for t in (left, right))
+        assert len(left) > 0
+        pd.testing.assert_frame_equal(left, right, check_exact=True)  # bit for bit
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory):
+    """The reference: every run alone (batches of one), in this process."""
+    tmp = tmp_path_factory.mktemp("alone")
+    spec = write_spec(tmp, SPEC)
+    assert sweep(spec, tmp / "out", batch_size=1).ok == RUNS
+    return tmp / "out"
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """The sizes of the batches ``run_batch`` is given (in this process: workers=0)."""
+    sizes: list[int] = []
+    real = batch.run_batch
+
+    def spy(configs):
+        sizes.append(len(configs))
+        return real(configs)
+
+    monkeypatch.setattr(batch, "run_batch", spy)
+    return sizes
+
+
+# ------------------------------------------------------------------ the size rule
+def test_the_batch_size_follows_the_memory_budget_the_cap_and_the_spread():
+    mb = 10**6
+    rule = BatchRule(4000 * mb)
+    assert rule.size(3 * mb, slots=1, todo=1000) == 100  # memory allows 1,333, spread 250: the cap
+    assert rule.size(300 * mb, slots=2, todo=1000) == 6  # 2 GB per worker / 300 MB a run
+    assert rule.size(3 * mb, slots=2, todo=40) == 5  # 40 runs over 2 workers: about 4 batches each
+    assert rule.size(5000 * mb, slots=1, todo=1000) == 1  # one run above the budget still runs, alone
+    assert BatchRule(4000 * mb, 7).size(3 * mb, slots=1, todo=10) == 7  # set: no cap, no spread rule
+    assert BatchRule(4000 * mb, 500).size(300 * mb, slots=2, todo=10_000) == 6  # but within the budget
+    assert BatchRule(4000 * mb, 1).size(1, slots=1, todo=10**6) == 1  # batches of one stay possible
+
+
+def test_sizes_parse_with_decimal_and_binary_units_and_bad_ones_name_what_is_allowed():
+    assert parse_size("4GB") == 4 * 10**9 and parse_size("2GiB") == 2 * 2**30 and parse_size("512 mb") == 512 * 10**6
+    assert parse_size("1.5GB") == 1_500_000_000 and parse_size("1000") == 1000
+    for bad in ("4XB", "GB", "-1GB", "0", "four"):
+        with pytest.raises(ValueError, match="allowed: a size with a unit, e.g. 4GB"):
+            parse_size(bad)
+
+
+def test_runs_are_grouped_by_shape_in_order_with_partial_batches_at_the_end():
+    items = [("a", 1), ("b", 2), ("a", 3), ("a", 4), (None, 5), ("b", 6), ("a", 7)]
+    got = list(batches(items, key=lambda it: it[0], size=lambda k: 2))
+    assert [[i for _, i in g] for g in got] == [[1, 3], [5], [2, 6], [4, 7]]
+
+
+# ------------------------------------------------------------------ identical results
+@pytest.mark.parametrize("size", [3, 7])
+def test_a_runs_tables_are_bit_identical_whatever_its_batch(tmp_path, alone, calls, size):
+    out = tmp_path / "out"
+    tally = sweep(write_spec(tmp_path, SPEC), out, batch_size=size)
+    assert tally.ok == RUNS
+    full, rest = divmod(RUNS, size)
+    assert sorted(calls, reverse=True) == [size] * full + [rest]  # the runs did step in batches, the last partial
+    assert_same_tables(out, alone)
+    runs = load_runs(out)
+    assert (runs["status"] == "ok").all() and (runs["wall_time"] > 0).all()
+    assert load_manifest(out)["batching"]["batch_size"] == size
+
+
+def test_automatic_batches_on_one_and_two_local_workers_equal_runs_alone(tmp_path, alone):
+    spec = write_spec(tmp_path, SPEC)
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        assert sweep(spec, out, workers=workers).ok == RUNS
+        info = load_manifest(out)["batching"]
+        assert info["batch_size"] == -(-RUNS // (4 * workers)) and info["slots"] == workers  # 4 and 2 runs
+        assert_same_tables(out, alone)
+    assert load_runs(tmp_path / "w2")["worker"].nunique() == 2
+
+
+def test_an_interrupted_batched_sweep_resumes_to_the_same_results(tmp_path, alone, monkeypatch):
+    spec = write_spec(tmp_path, SPEC)
+    out = tmp_path / "out"
+    real, seen = batch.run_batch, []
+
+    def interrupted(configs):
+        seen.append(len(configs))
+        if len(seen) >= 3:
+            raise KeyboardInterrupt  # Ctrl-C while the third batch runs (and any handed out with it)
+        return real(configs)
+
+    monkeypatch.setattr(batch, "run_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(spec, out, batch_size=3)
+    done = Store(out).done_ids()
+    assert done == set(range(6))  # the two batches that finished, and nothing of the one in flight
+    monkeypatch.setattr(batch, "run_batch", real)
+    lines = len((out / "runs.jsonl").read_bytes().splitlines())
+    assert sweep(spec, out, batch_size=3, resume=True).done == RUNS - 6
+    again = [json.loads(line)["run_id"] for line in (out / "runs.jsonl").read_bytes().splitlines()[lines:]]
+    assert sorted(again) == list(range(6, RUNS))  # only the missing runs ran
+    assert_same_tables(out, alone)
+
+
+def test_a_run_that_fails_in_a_batch_fails_alone_and_the_others_keep_their_results(tmp_path, alone, monkeypatch):
+    """``run_batch`` raises if any run of the batch turns non-finite (the engine's contract): the
+    worker runs that batch again run by run, so only the poisoned run is recorded failed."""
+    plan = Plan.make(load_spec(write_spec(tmp_path, SPEC)))
+    poisoned = next(t.seed for t in plan.tasks() if t.run_id == 9)
+    real, sizes = batch.run_batch, []
+
+    def one_run_turns_non_finite(configs):
+        sizes.append(len(configs))
+        markets = real(configs)
+        if any(c.run.seed == poisoned for c in configs):
+            raise NonFiniteState("quarter 2025Q3 (quarter 3 of 6): FullStack's cash became NaN in the money mechanism")
+        return markets
+
+    monkeypatch.setattr(batch, "run_batch", one_run_turns_non_finite)
+    out = tmp_path / "out"
+    tally = sweep(tmp_path / "spec.toml", out, batch_size=7)
+    assert sizes == [7, 7] + [1] * 7 + [2]  # the second batch (runs 7-13) went again run by run
+    assert tally.ok == RUNS - 1 and tally.failed == 1
+    runs = load_runs(out)
+    failed = runs[runs["status"] == "failed"]
+    assert list(failed["run_id"]) == [9] and failed["error"].iloc[0].startswith("NonFiniteState: quarter 2025Q3")
+    assert set(load_market(out)["run_id"]) == set(range(RUNS)) - {9}
+    assert_same_tables(out, alone, run_ids=sorted(set(range(RUNS)) - {9}))
+
+
+# ------------------------------------------------------------------ options and manifest
+def test_batch_options_are_checked_recorded_and_kept_in_the_resume_command(tmp_path, capsys):
+    spec = write_spec(tmp_path, SPEC)
+    out = tmp_path / "out"
+    for option, value, words in (("--batch-size", "0", "--batch-size 0: must be 1 (every run alone) or more"),
+                                 ("--memory-budget", "4XB", "--memory-budget: '4XB' is not a size; allowed: a size")):
+        assert main(["sweep", str(spec), "--out", str(out), "--workers", "0", "--no-plots", option, value]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err and "Traceback" not in err
+    assert not out.exists()
+    bad = write_spec(tmp_path, 'memory_budget = "lots"\nbatch_size = 0\n' + SPEC, name="bad")
+    assert main(["sweep", str(bad), "--out", str(out), "--workers", "0", "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: memory_budget: 'lots' is not a size" in err and f"{bad}: batch_size: " in err and "Traceback" not in err
+
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "0", "--no-plots", "--memory-budget", "100kB"]) == 0
+    info = load_manifest(out)["batching"]
+    # 150 customers x 300 bytes = 45 kB a run: two runs fit in 100 kB (the spread rule would allow 4)
+    assert info["batch_size"] == 2 and info["memory_budget_bytes"] == 100_000 and info["run_bytes"] == 45_000
+    assert "batches of 2 runs" in capsys.readouterr().out + info["rule"]
+
+    from sim.commands.sweep import resume_command
+    from sim.cli import build_parser
+
+    argv = ["sweep", str(spec), "--batch-size", "5", "--memory-budget", "1GB"]
+    args = build_parser(argv).parse_args(argv)
+    command = resume_command(args, load_spec(spec), out)
+    assert "--batch-size 5 --memory-budget 1GB" in command
+
+
+def test_the_dry_run_says_how_runs_are_batched(tmp_path, capsys):
+    spec = write_spec(tmp_path, SPEC)
+    assert main(["sweep", str(spec), "--dry-run", "--workers", "2", "--batch-size", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "runs go in batches of 3 runs (batch size 3; memory budget 4.0 GB over 2 workers" in out
+
+
+def test_the_python_api_takes_the_batch_options(tmp_path, alone):
+    from sim.api import run_sweep as api_sweep
+    from sim.config import ConfigError
+
+    spec = write_spec(tmp_path, SPEC)
+    results = api_sweep(spec, tmp_path / "out", workers=0, batch_size=5)
+    assert results is not None and load_manifest(tmp_path / "out")["batching"]["batch_size"] == 5
+    assert_same_tables(tmp_path / "out", alone)
+    with pytest.raises(ConfigError, match="memory_budget: 'x' is not a size"):
+        api_sweep(spec, tmp_path / "other", workers=0, memory_budget="x")
+    assert not (tmp_path / "other").exists()
