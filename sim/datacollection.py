@@ -34,16 +34,14 @@ AGENT_COLUMNS = ("share_revenue", "share_compute", "share_tokens", "price", "cas
 
 def _market_value(column: str) -> Callable[["Market"], Any]:
     def report(market: "Market") -> Any:
-        return market.recorder.market_rows[-1][column]
+        return market.recorder.latest(column)
     report.__name__ = column
     return report
 
 
 def _provider_value(column: str) -> Callable[[Provider], Any]:
     def report(agent: Provider) -> Any:
-        # The recorder appends one row per slot, in slot order, each quarter.
-        market = agent.model
-        return market.recorder.provider_rows[agent.slot - market.n_slots][column]
+        return agent.model.recorder.latest(column, agent.slot)
     report.__name__ = column
     return report
 

@@ -11,7 +11,6 @@ from sim import allocator, datacollection, guard, quarters
 from sim.agents import Provider
 from sim.config import Config, ConfigError, EntrantConfig, load_config
 from sim.customers import CustomerPopulation, multihoming_table
-from sim.metrics import Recorder
 from sim.parameters import apply_keywords
 from sim.provider_table import ProviderTable
 from sim.submodels import (capability, choice, demand, entry_exit, finance, model_choice, multihoming, parents, pricing,
@@ -136,7 +135,7 @@ class Market(mesa.Model):
         self.cloud_moved_from = np.empty(0, dtype=np.int16)
         self.entries: list[str] = []
         self.exits: list[str] = []
-        self.recorder = Recorder(self)
+        self.recorder = None  # the batch's recorder gives it its view (sim.batch.Batch)
         self.datacollector = datacollection.build(self)
         self._batch = None
         if self.run_index == 0 and self.provider_table.runs == 1:

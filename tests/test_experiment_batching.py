@@ -221,3 +221,31 @@ def test_the_python_api_takes_the_batch_options(tmp_path, alone):
     with pytest.raises(ConfigError, match="memory_budget: 'x' is not a size"):
         api_sweep(spec, tmp_path / "other", workers=0, memory_budget="x")
     assert not (tmp_path / "other").exists()
+
+
+def test_runs_of_different_shapes_never_share_a_batch(tmp_path, monkeypatch):
+    """A parameter that changes the number of customers changes a run's shape (``batch_key``): the
+    runner groups runs by shape, so every batch ``run_batch`` gets is of one shape."""
+    body = """
+    replicates = 3
+    seed = 4
+    [params.flywheel]
+    key = "capability.flywheel"
+    values = [0.5, 1.5]
+    [params.customers]
+    key = "run.customers"
+    type = "int"
+    values = [100, 150]
+    """  # in plan order the shapes alternate every 3 runs
+    spec = write_spec(tmp_path, body, fixed="[fixed]\nrun.quarters = 4\n")
+    plan = Plan.make(load_spec(spec))
+    assert plan.structural() == ["customers"]  # the flywheel does not change the shape
+    real, shapes = batch.run_batch, []
+
+    def spy(configs):
+        shapes.append([c.run.customers for c in configs])
+        return real(configs)
+
+    monkeypatch.setattr(batch, "run_batch", spy)
+    assert sweep(spec, tmp_path / "out", batch_size=4).ok == 12
+    assert sorted(shapes) == [[100, 100], [100] * 4, [150, 150], [150] * 4]  # 6 runs of each shape: 4 + 2

@@ -91,8 +91,9 @@ def test_run_with_a_count_stops_at_the_count_or_the_horizon():
 def test_t_is_derived_from_steps_and_read_only():
     market = Market(preset="minimal", customers=200, quarters=3)
     seen = []
-    original = market.recorder.record
-    market.recorder.record = lambda m: (seen.append((m.t, m.steps)), original(m))[1]
+    recorder = market._batch.recorder  # records every run of the batch (here one) once a quarter
+    original = recorder.record
+    recorder.record = lambda *args: (seen.append((market.t, market.steps)), original(*args))[1]
     market.run()
     assert seen == [(0, 1), (1, 2), (2, 3)]  # during a step: the quarter simulated
     with pytest.raises(AttributeError):

@@ -144,6 +144,14 @@ class Plan:
             self._structural = names
         return self._structural
 
+    def first_todo(self, done: set[int] | frozenset[int] = frozenset()) -> int:
+        """Runs the sweep hands out first: all runs not ``done``, or with a replicate rule, those
+        of its first block (what the batch size is first chosen for)."""
+        rule = self.spec.replication
+        if rule is None:
+            return self.runs - len(done)
+        return sum(1 for _ in self.tasks(done, {d: rule.first for d in range(len(self.design))}))
+
     def manifest(self, batching_info: dict[str, Any] | None = None) -> dict[str, Any]:
         s = self.spec
         return manifest(self.base, source=s.base_path, extra={
@@ -217,7 +225,7 @@ def run_sweep(plan: Plan, out: Path, *, workers: int, scheduler: str | None = No
         except EngineError as exc:
             raise SweepError(str(exc)) from None
     rule = batching or plan.batch_rule()
-    info = batching_info(plan, rule, slots=engine.slots, todo=plan.runs - len(done))
+    info = batching_info(plan, rule, slots=engine.slots, todo=plan.first_todo(done))
     try:
         if fresh and store.exists():
             shutil.rmtree(store.root)
@@ -288,7 +296,8 @@ class Watch:
 
 def batching_info(plan: Plan, rule: BatchRule, *, slots: int, todo: int) -> dict[str, Any]:
     """What the manifest records about batching: the rule's settings and the batch size it gives
-    the base config's runs with this engine (``slots``) and ``todo`` runs."""
+    the base config's runs with this engine (``slots``) and ``todo`` runs (with a replicate rule,
+    the first block's; later blocks are sized for their own runs)."""
     run_bytes = batch.run_bytes(plan.base)
     size = rule.size(run_bytes, slots=slots, todo=todo)
     varies = plan.structural()
