@@ -140,6 +140,9 @@ class Batch:
         from sim.submodels.entry_exit import Entrants
 
         self.entrants = Entrants(markets)  # pending entrants' bankrolls; each market.bankrolls is a view
+        from sim.submodels.parents import Parents
+
+        self.parents = Parents(markets)  # every run's parent groups; each market.parent_accounts reads its row
 
     # ------------------------------------------------------- for vectorised submodels
     @property
@@ -215,6 +218,15 @@ class Batch:
         for j in range(1, values.shape[1]):
             total = total + np.where(mask[:, j], values[:, j], 0.0)
         return total
+
+    def installed_compute_shares(self) -> np.ndarray:
+        """(runs, slots) float64: each slot's share of its run's compute demand of customers
+        currently with a provider (a run without any: zeros).  The totals are ``totals``; a run's
+        sum over slots is numpy's, as one run alone sums its (slots,) totals."""
+        totals = self.totals(self.customers.provider, self.customers.compute)
+        total = totals.sum(axis=1, keepdims=True)  # row by row: the pairwise sum of one run's (slots,) array
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(total > 0, totals / total, 0.0)
 
     def memo(self, key: str, build: Callable[["Batch"], object]):
         """``build(batch)``, computed once per batch and kept under ``key`` (for tables derived from

@@ -113,12 +113,11 @@ def _finite(batch) -> bool:
     with np.errstate(invalid="ignore"):
         if not np.isfinite(table.data[:, :, _CHECKED_COLUMNS][batch.active]).all():
             return False
-    for market in batch.markets:  # per-run scalars (frontier, open capability, ...) and parents' accounts
+    if not np.isfinite(batch.parents.cells).all():  # parents' accounts (sim.submodels.parents.Parents)
+        return False
+    for market in batch.markets:  # per-run scalars (frontier, open capability, ...)
         if next(_floats(market), None) is not None:
             return False
-        for account in getattr(market, "parent_accounts", {}).values():
-            if next(_floats(account), None) is not None:
-                return False
     return True
 
 
@@ -151,7 +150,7 @@ def check_run(market) -> None:
             _raise(market, f"{p.name}'s compute on order", float("nan"), "money (compute purchases)",
                    PROVIDER_STATE["gpus_bought"][1], provider=p.name)
     for name, account in getattr(market, "parent_accounts", {}).items():
-        for attr, value in _floats(account):
+        for attr, value in account.non_finite():
             _raise(market, f"parent {name}'s {attr}", value, "parents (group funding)", [f"parents.{name}"])
     for attr, value in _floats(market):
         mechanism, keys = MARKET_STATE.get(attr, ("market", []))

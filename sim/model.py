@@ -237,10 +237,9 @@ class Market(mesa.Model):
         return {name: values[self.run_index] for name, values in self._batch.slot_table().items()}
 
     def installed_compute_shares(self) -> np.ndarray:
-        """Each slot's share of the compute demand of customers currently with a provider."""
-        (totals,) = self.customers.provider_totals(self.n_slots, self.customers.compute)
-        total = totals.sum()
-        return totals / total if total > 0 else np.zeros(self.n_slots)
+        """Each slot's share of the compute demand of customers currently with a provider, shape
+        (slots,): this run's row of ``Batch.installed_compute_shares`` (every run of the batch)."""
+        return self._batch.installed_compute_shares()[self.run_index]
 
     def pricing_target(self, provider: Provider, *, markup: float) -> float:
         return pricing.unit_cost(self, provider) * (1.0 + markup)

@@ -193,3 +193,43 @@ def test_entries_exits_capability_and_the_record_of_runs_that_differ_in_a_batch(
         events.append((tuple(market.query("exits > 0")["step"]), tuple(market.query("entries > 0")["step"])))
     assert all(exits and entries for exits, entries in events), events  # every run has both
     assert len(set(events)) == len(events), events  # in different quarters
+
+
+def test_pricing_demand_parents_and_showcase_keep_each_runs_bits_in_a_batch():
+    """HB's submodels over the runs axis, on their rare paths, with runs that differ in their
+    settings: token price cuts and their relaxation, a market-wide surge scored by the showcase,
+    scarcity pricing, parent grants, draws and credit-line cover, a budget window, segment growth
+    and Bass imitation.  Each run alone == in the batch == in the reversed batch, bit for bit."""
+    common = {"run.customers": CUSTOMERS, "run.quarters": 12}
+    variants = [
+        {"run.seed": 1},
+        {"run.seed": 2, "pricing.token_price_cuts": [{"quarter": 3, "cut": 0.9, "provider": "Volcano Engine"},
+                                                     {"quarter": 5, "cut": 0.5}],
+         "service.surges": [{"quarter": 2, "multiplier": 6.0}], "showcase.size": 2.0, "pricing.scarcity_elasticity": 2.0},
+        {"run.seed": 3, "parents.ByteDance.credit_line": 1.0, "providers.Volcano Engine.cash": 10.0, "demand.bass_q": 0.6,
+         "demand.segments.internet.growth": 0.2, "pricing.adjustment": 0.9, "finance.opex_per_gpu": 6000.0,
+         "pricing.max_markup": 0.2, "parents.Tencent.credit_line": 2000.0, "providers.Tencent Cloud.cash": 0.0,
+         "providers.Tencent Cloud.committed_capex": {"start": 1, "quarters": 4, "total": 60000.0}},
+        {"run.seed": 1, "parents.Tencent.budget_per_quarter": 50.0, "parents.Tencent.budget_start": 3,
+         "parents.Tencent.budget_quarters": 4, "parents.Tencent.priority": 1.0, "pricing.renewal_harvest": 0.9,
+         "showcase.decay": 0.05},
+    ]
+    base = load_config("china_2025")
+    configs = [with_overrides(base, {**common, **v}, source="test") for v in variants]
+    batched = run_batch(configs)
+    reordered = run_batch(configs[::-1])[::-1]
+    for config, in_batch, in_other in zip(configs, batched, reordered):
+        alone = run_batch([config])[0]
+        _assert_same(_frames(alone), _frames(in_batch))
+        _assert_same(_frames(alone), _frames(in_other))
+        assert alone.parent_accounts.keys() == in_batch.parent_accounts.keys()
+        for name, account in alone.parent_accounts.items():
+            mine = in_batch.parent_accounts[name]
+            assert (account.pot, account.credit_left, account.funded) == (mine.pot, mine.credit_left, mine.funded)
+    # The rare paths did happen (else the identity above would not test them).
+    providers = [_frames(m)[0] for m in batched]
+    assert (providers[1].token_factor < 0.2).any() and (providers[1].standing != 0).any()
+    assert (providers[1].markup != providers[0].markup).any()
+    assert (providers[2].parent_funding > 0).any() and batched[2].parent_accounts["Tencent"].credit_left < 2000.0
+    assert batched[3].parent_accounts["Tencent"].funded >= 0 and batched[3].parent_accounts["Tencent"].pot != \
+        batched[0].parent_accounts["Tencent"].pot
