@@ -106,7 +106,8 @@ class Batch:
             if batch_key(c) != key:
                 raise ValueError(f"Batch: config {c.name!r} does not share the batch's structure "
                                  f"(customers, quarters, start, providers, entrants, segments)")
-        table = ProviderTable(len(configs), len(configs[0].all_providers), len(configs[0].demand.segments))
+        table = ProviderTable(len(configs), len(configs[0].all_providers), len(configs[0].demand.segments),
+                              lags=[c.finance.capex_lag for c in configs])
         markets = [Market(config=c, _table=(table, r)) for r, c in enumerate(configs)]
         self._adopt(markets, table)
 
@@ -294,6 +295,20 @@ class Batch:
         except (ArithmeticError, TypeError, ValueError):  # 0 ** -1, overflow, a negative base: numpy's scalar rules
             out = np.asarray(_scalar_pow(b, e), dtype=np.float64)
         return out[()] if out.ndim == 0 else out
+
+    def numpy_power(self, base: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+        """``base`` (runs, ...) to the power ``exponent`` (runs,), float64, with the bits each run
+        alone gets from ``np.power(base[r], e_r)`` with a Python float ``e_r`` (e.g. a config value).
+        numpy's power with a scalar exponent takes fast paths (-1: 1 / x, 0.5: sqrt, 2: x * x)
+        and otherwise its SIMD pow; with an exponent array broadcast over slots it may take
+        neither, so the last bit would depend on the batch.  One call per distinct exponent.  (Code
+        that raised a numpy or Python scalar to a power wants ``power``, C's pow, instead.)"""
+        exponent = np.asarray(exponent, dtype=np.float64)
+        out = np.empty(base.shape, dtype=np.float64)
+        for e in np.unique(exponent):
+            rows = exponent == e
+            out[rows] = np.power(np.ascontiguousarray(base[rows], dtype=np.float64), float(e))
+        return out
 
     def step(self) -> None:
         """One quarter of every run: ``sim.model.SCHEDULE``, then each run's record and clock.

@@ -90,7 +90,8 @@ class Market(mesa.Model):
         self._user_step = self._on_mesa_step
         self._in_quarter = False
         if _table is None:
-            _table = (ProviderTable(1, len(config.all_providers), len(config.demand.segments)), 0)
+            _table = (ProviderTable(1, len(config.all_providers), len(config.demand.segments),
+                                    lags=[config.finance.capex_lag]), 0)
         self.provider_table, self.run_index = _table
         self.config = config
         self.seed = seed

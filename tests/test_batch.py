@@ -195,6 +195,50 @@ def test_entries_exits_capability_and_the_record_of_runs_that_differ_in_a_batch(
     assert len(set(events)) == len(events), events  # in different quarters
 
 
+# ------------------------------------------------------------ service and money (HC)
+def _money_configs() -> list:
+    """Runs that differ where service and money branch: surges (a provider's, a segment's,
+    none), rationing rules (parent's and market's), exponents that take numpy's fast and
+    general power paths, parents' budgets and credit lines, the import cap, capex lags and depreciation, investment policies, an entrant."""
+    from tests.conftest import make_config, provider
+
+    def config(seed, *, rationing, elasticity, penalty, surges, cap, budget, credit, lag, depreciation, cash, policy="strategic"):
+        providers = [provider("Group", initial_share=0.4, compute=2e5, captive_compute=6e4, captive_growth=0.05,
+                              capex_share=0.1, cash=cash, parent="G", own_chip_share=0.3),
+                     provider("Other", initial_share=0.35, compute=2.5e5, cash=3000.0),
+                     provider("Small", initial_share=0.25, compute=1e5, capex_share=0.3, cash=-20.0, parent="G")]
+        entrant = {**provider("Startup", initial_share=0.0, compute=0.0), "bankroll": 2e4, "funding": 500.0, "earliest": 3}
+        return make_config(providers, customers=CUSTOMERS, quarters=8, seed=seed, entrants=[entrant],
+                           entry={"entry_compute": 2e4},
+                           demand={"token_elasticity": elasticity, "token_share": 0.6},
+                           service={"rationing": "proportional", "overload_penalty": penalty, "surges": surges},
+                           finance={"import_cap": cap, "capex_lag": lag, "depreciation": depreciation,
+                                    "domestic_chip_cost": 40000.0 if cap else None},
+                           investment={"policy": policy},
+                           parents=[{"name": "G", "budget_per_quarter": budget, "credit_line": credit, "rationing": rationing}])
+
+    return [
+        config(1, rationing="own_apps_first", elasticity=0.7, penalty=1.5, cap=3000.0, budget=200.0, credit=500.0, lag=2, depreciation=0.05, cash=50.0,
+               surges=[{"quarter": 2, "multiplier": 4.0, "provider": "Group"}]),
+        config(2, rationing="customers_first", elasticity=1.0, penalty=2.0, cap=None, budget=0.0, credit=0.0, lag=1, depreciation=0.08, cash=5e4, policy="fixed_share",
+               surges=[{"quarter": 1, "multiplier": 2.5, "segments": ["internet"]}]),
+        config(1, rationing=None, elasticity=1.3, penalty=1.0, cap=1500.0, budget=50.0, credit=1e4, lag=2, depreciation=0.05, cash=50.0, surges=[]),
+    ]
+
+
+def test_service_and_money_rare_paths_in_a_batch_give_what_each_run_gives_alone():
+    configs = _money_configs()
+    batched = run_batch(configs)
+    for config, in_batch in zip(configs, batched):
+        _assert_same((lambda r: (r.providers, r.market, r.flows))(simulate(config)), _frames(in_batch))
+    providers = [_frames(m)[0].set_index(["provider", "step"]) for m in batched]
+    # The rare paths ran: overload and rationing, a surge, parent funding, the import cap, an entry.
+    assert all((p["utilisation"] > 1).any() for p in providers)
+    assert providers[0].loc[("Group", 2), "utilisation"] > 1.5 * providers[2].loc[("Group", 2), "utilisation"]
+    assert any((p["parent_funding"] > 0).any() for p in providers)
+    assert any("Startup" in p.index.get_level_values(0) for p in providers)
+
+
 def test_pricing_demand_parents_and_showcase_keep_each_runs_bits_in_a_batch():
     """HB's submodels over the runs axis, on their rare paths, with runs that differ in their
     settings: token price cuts and their relaxation, a market-wide surge scored by the showcase,
