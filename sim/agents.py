@@ -48,7 +48,8 @@ class Provider(mesa.Agent):
         self.captive_growth = spec.captive_growth
         self.captive_tokens = spec.captive_tokens
         self.reliability = spec.reliability
-        self.affinity = np.array([spec.affinity.get(s, 0.0) for s in model.customers.segment_names])
+        self._affinity = model.provider_table.affinity[model.run_index, slot]
+        self.affinity = [spec.affinity.get(s, 0.0) for s in model.customers.segment_names]
         self.committed_start = model.config.quarter_offset(spec.committed_capex.start)
         self.committed_quarters = spec.committed_capex.quarters
         self.committed_per_quarter = spec.committed_capex.total / spec.committed_capex.quarters
@@ -75,6 +76,16 @@ class Provider(mesa.Agent):
         self.billed_compute_gpu = self.billed_token_gpu = self.billed_ai_gpu = 0.0
         self.customers = self.model_users = 0
         self.gpus_bought = 0.0
+
+    @property
+    def affinity(self) -> np.ndarray:
+        """Fit with each customer segment (utils, shape (segments,), segment order): a view of
+        this provider's row of the table's ``affinity`` (write into it or assign to it)."""
+        return self._affinity
+
+    @affinity.setter
+    def affinity(self, values) -> None:
+        self._affinity[:] = values
 
     @property
     def pipeline(self) -> np.ndarray:

@@ -106,7 +106,8 @@ class Batch:
             if batch_key(c) != key:
                 raise ValueError(f"Batch: config {c.name!r} does not share the batch's structure "
                                  f"(customers, quarters, start, providers, entrants, segments)")
-        table = ProviderTable(len(configs), len(configs[0].all_providers), lags=[c.finance.capex_lag for c in configs])
+        table = ProviderTable(len(configs), len(configs[0].all_providers), len(configs[0].demand.segments),
+                              lags=[c.finance.capex_lag for c in configs])
         markets = [Market(config=c, _table=(table, r)) for r, c in enumerate(configs)]
         self._adopt(markets, table)
 
@@ -236,6 +237,49 @@ class Batch:
         if values is None:
             values = self._memo[key] = build(self)
         return values
+
+    def slot_table(self) -> dict[str, np.ndarray]:
+        """What choice reads of the providers, per run and slot: ``active`` (bool), ``price``,
+        ``price_new``, ``price_renewal`` (1 where no provider is active), ``capability``,
+        ``reliability``, ``lock_in``, ``edge`` (the own model's lead over the open-weights
+        model, ``capability.edge_over_open``; 0 where inactive), all (runs, slots), and
+        ``affinity`` (runs, segments, slots), 0 where inactive.  Built afresh from the table
+        (the submodels change it during the quarter)."""
+        t, active = self.table, self.active
+        own = t.own_capability
+        open_capability = np.array([m.open_capability for m in self.markets], dtype=np.float64)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            edge = np.maximum(0.0, own - open_capability) / own  # as edge_over_open, elementwise
+        edge = np.where(active & (t.has_model != 0) & (own > 0), edge, 0.0)
+        return {
+            "active": active.copy(),
+            "price": np.where(active, t.price, 1.0), "price_new": np.where(active, t.price_new, 1.0),
+            "price_renewal": np.where(active, t.price_renewal, 1.0),
+            "capability": np.where(active, t.capability, 0.0), "reliability": np.where(active, t.reliability, 0.0),
+            "lock_in": np.where(active, t.lock_in, 0.0), "edge": edge,
+            "affinity": np.where(active[:, None, :], t.affinity.transpose(0, 2, 1), 0.0),
+        }
+
+    def spread(self, table: np.ndarray) -> np.ndarray:
+        """``table[run, segment]`` of every customer of ``customers`` (float32, read-only), from a
+        (runs, segments) table: ``CustomerPopulation.spread`` over runs.  When every run has the
+        same row, the population's cached spread of that row; else a gather, cached by value."""
+        table = np.asarray(table, dtype=np.float32)
+        if (table == table[0]).all():
+            return self.customers.spread(table[0])
+        key = table.tobytes()
+        cache = self._memo.setdefault("spread", {})
+        values = cache.get(key)
+        if values is None:
+            if len(cache) >= 4:
+                cache.clear()
+            values = cache[key] = table[self.run_of, self.customers.segment]
+            values.flags.writeable = False
+        return values
+
+    def market_values(self, name: str) -> np.ndarray:
+        """(runs,) float64: the per-run Market scalar ``name`` (``frontier``, ``token_compute``...)."""
+        return np.array([getattr(m, name) for m in self.markets], dtype=np.float64)
 
     @staticmethod
     def power(base, exponent) -> np.ndarray:

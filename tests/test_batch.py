@@ -106,6 +106,66 @@ def test_joined_population_holds_each_run_end_to_end():
     assert pops[1].compute[0] == -1.0
 
 
+def _customer_side_configs() -> list:
+    """Runs of one structure whose customer-side submodels (choice, installed base, multi-homing,
+    model choice) take different paths: an exit and an entry in some runs only, the model layer
+    apart or tied to the cloud, multi-homing on or off, bandwagon on or off, surges and the
+    showcase segments watching them, initial model users, model services opening later."""
+    from tests.conftest import make_config, provider
+
+    segments = ("internet", "enterprise", "government", "startup", "overseas")
+
+    def config(seed, *, doomed_cash=-1.0e4, bankroll=1.0e5, bandwagon=0.5, models=None, multihoming=None,
+               showcase=None, surges=None, demand=None, renewal=None, **sections):
+        providers = [provider("Doomed", initial_share=0.3, cash=doomed_cash), provider("A", initial_share=0.4),
+                     provider("B", initial_share=0.3, has_model=False, affinity={"government": 1.0})]
+        entrant = {**provider("Startup", capability=0.9), "bankroll": bankroll, "funding": 0.0, "earliest": 2}
+        segs = {s: {"bandwagon": bandwagon if s != "overseas" else 0.0, "model_use_rate": 0.3} for s in segments}
+        for s, hazard in (renewal or {}).items():
+            segs[s]["renewal_hazard"] = hazard
+        return make_config(providers, customers=1200, quarters=8, seed=seed, entrants=[entrant],
+                           entry={"entry_compute": 1e4, "exit_after": 2},
+                           demand={"bass_p": 0.05, "segments": segs, **(demand or {})},
+                           models={"initial_use": 0.3, **(models or {})},
+                           multihoming={"share": 0.6, "split": 0.3, "migration_rate": 0.5, **(multihoming or {})},
+                           showcase=showcase or {}, service={"surges": surges or []}, **sections)
+
+    return [
+        config(1, surges=[{"quarter": 2, "multiplier": 3.0, "provider": "A"}]),
+        config(2, doomed_cash=1.0e5, bankroll=0.0, bandwagon=0.0, models={"choose_apart": False, "initial_use": 0.0},
+               multihoming={"share": 0.0}, demand={"model_services_start": 3}),
+        config(3, bandwagon=0.9, multihoming={"share": 1.0, "split": 0.5, "migration_rate": 1.0},
+               showcase={"segments": ["enterprise", "startup"], "decay": 0.3},
+               surges=[{"quarter": 1, "multiplier": 4.0}], models={"same_cloud_bonus": 2.5, "model_renewal_hazard": 0.3},
+               renewal={"internet": 0.5, "startup": 0.05}),
+        config(1, surges=[{"quarter": 2, "multiplier": 3.0, "provider": "A"}], choice={"switching_base": 0.2, "model_lock": 3.0},
+               installed_base={"floor": 0.2}, open_weights={"enabled": False}),
+    ]
+
+
+def test_customer_side_submodels_in_a_batch_give_what_each_run_gives_alone():
+    """Choice, installed base, multi-homing and model choice over the runs axis: bit for bit the
+    run alone, in a batch and in the batch reversed, with the runs taking different rare paths."""
+    configs = _customer_side_configs()
+    batched = run_batch(configs)
+    reordered = run_batch(configs[::-1])[::-1]
+    for config, in_batch, in_other in zip(configs, batched, reordered):
+        alone = run_batch([config])[0]
+        _assert_same(_frames(alone), _frames(in_batch))
+        _assert_same(_frames(alone), _frames(in_other))
+        for name in ("provider", "second_provider", "split", "model_provider", "uses_model", "tenure", "model_tenure"):
+            assert np.array_equal(getattr(alone.customers, name), getattr(in_batch.customers, name)), name
+    # The rare paths were taken, and only where they should be.
+    markets = [m.recorder.frames()[1] for m in batched]
+    assert markets[0]["exits"].sum() == 1 and markets[0]["entries"].sum() == 1
+    assert markets[1]["exits"].sum() == 0 and markets[1]["entries"].sum() == 0
+    first, second = batched[0].customers, batched[1].customers
+    assert (first.second_provider[first.multihomer] != -1).any() and not second.multihomer.any()
+    tied = batched[1].customers
+    assert tied.uses_model.any() and (tied.model_provider[tied.uses_model] == tied.provider[tied.uses_model]).all()
+    apart = batched[0].customers
+    assert (apart.model_provider[apart.uses_model] != apart.provider[apart.uses_model]).any()
+    assert any(p.standing != 0 for p in batched[2].active_providers())
 def test_entries_exits_capability_and_the_record_of_runs_that_differ_in_a_batch():
     """Capability, entry and exit, the guard and the recorder (helper HD's part of issue 15) over a
     batch whose runs differ in seed, exit rule, entrants' money and learning: providers exit and
