@@ -106,6 +106,10 @@ class Batch:
             if batch_key(c) != key:
                 raise ValueError(f"Batch: config {c.name!r} does not share the batch's structure "
                                  f"(customers, quarters, start, providers, entrants, segments)")
+        from sim import allocator
+
+        # The quarter's temporaries span the whole batch: keep the heap for it (sim/allocator.py).
+        allocator.keep_heap_for(len(configs) * configs[0].run.customers, start=allocator.FROM_BATCH_CUSTOMERS)
         table = ProviderTable(len(configs), len(configs[0].all_providers), len(configs[0].demand.segments),
                               lags=[c.finance.capex_lag for c in configs])
         markets = [Market(config=c, _table=(table, r)) for r, c in enumerate(configs)]
