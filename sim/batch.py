@@ -106,6 +106,10 @@ class Batch:
             if batch_key(c) != key:
                 raise ValueError(f"Batch: config {c.name!r} does not share the batch's structure "
                                  f"(customers, quarters, start, providers, entrants, segments)")
+        from sim import allocator
+
+        # The quarter's temporaries span the whole batch: keep the heap for it (sim/allocator.py).
+        allocator.keep_heap_for(len(configs) * configs[0].run.customers, start=allocator.FROM_BATCH_CUSTOMERS)
         table = ProviderTable(len(configs), len(configs[0].all_providers), len(configs[0].demand.segments),
                               lags=[c.finance.capex_lag for c in configs])
         markets = [Market(config=c, _table=(table, r)) for r, c in enumerate(configs)]
@@ -197,11 +201,48 @@ class Batch:
         """Sorted indices into ``customers`` (all runs), each included with its run's probability
         ``p`` (shape (runs,) or a scalar): ``customers.bernoulli_indices`` per run from the run's
         generator, offset to its rows.  The draws of a run are those it makes alone."""
-        from sim.customers import bernoulli_indices
+        from sim.customers import GAPS_BELOW, bernoulli_indices
 
         probs = np.broadcast_to(np.asarray(p, dtype=float), (self.size,))
-        parts = [bernoulli_indices(m.rng, self.n, float(probs[r])) + r * self.n for r, m in enumerate(self.markets)]
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+        n = self.n
+        if self.size == 1:
+            return bernoulli_indices(self.markets[0].rng, n, float(probs[0]))
+        # Small p (the usual quarterly hazards): each run draws its gaps from its generator as
+        # bernoulli_indices does (one chunk of standard exponentials); the arithmetic on them,
+        # the same per element, runs once over a (runs, chunk) array instead of once per run.
+        parts, rows, gaps, scales = [], [], [], []
+        for r, m in enumerate(self.markets):
+            q = float(probs[r])
+            if n <= 0 or q <= 0:
+                continue
+            if q >= GAPS_BELOW:
+                parts.append(bernoulli_indices(m.rng, n, q) + r * n)
+                continue
+            with np.errstate(over="ignore", divide="ignore"):
+                scale = -1.0 / np.log1p(-q)
+            if not np.isfinite(scale):
+                continue
+            expected = n * q
+            gaps.append(m.rng.standard_exponential(int(expected + 4.0 * np.sqrt(expected) + 16)))
+            rows.append(r)
+            scales.append(scale)
+        if gaps:
+            lengths = np.array([g.size for g in gaps])
+            filled = np.arange(lengths.max()) < lengths[:, None]
+            steps = np.zeros(filled.shape)
+            steps[filled] = np.concatenate(gaps)
+            with np.errstate(over="ignore"):  # a gap beyond ~1e308 becomes inf: past n, dropped
+                positions = -1.0 + np.cumsum(np.floor(steps * np.array(scales)[:, None]) + 1.0, axis=1)
+            short = positions[np.arange(len(rows)), lengths - 1] < n  # the chunk did not reach n (rare)
+            for i in np.flatnonzero(short):  # that run goes on as bernoulli_indices does
+                parts.append(_more_gaps(self.markets[rows[i]].rng, n, scales[i], positions[i, :lengths[i]]) + rows[i] * n)
+            keep = filled & (positions < n) & ~short[:, None]
+            offsets = np.array(rows, dtype=np.intp)[:, None] * n
+            parts.append((positions.astype(np.intp) + offsets)[keep])
+        if not parts:
+            return np.empty(0, dtype=np.intp)
+        out = np.concatenate(parts)
+        return np.sort(out) if len(parts) > 1 else out  # runs hold disjoint, increasing index ranges
 
     def draw(self, counts: np.ndarray, draw: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
         """Run r's ``draw(rng_r, counts[r])``, concatenated in run order (the draws a run makes alone).
@@ -396,3 +437,17 @@ def join_populations(populations: list[CustomerPopulation]) -> CustomerPopulatio
             setattr(p, name, whole[start:start + p.n])
             start += p.n
     return joined
+
+
+def _more_gaps(rng: np.random.Generator, n: int, scale: float, positions: np.ndarray) -> np.ndarray:
+    """The rest of ``customers.bernoulli_indices`` for a run whose first chunk of gaps
+    (``positions``) ended before ``n``: further chunks of the same size from its generator."""
+    pieces, last, chunk = [positions], positions[-1], positions.size
+    while True:
+        with np.errstate(over="ignore"):
+            more = last + np.cumsum(np.floor(rng.standard_exponential(chunk) * scale) + 1.0)
+        if more[-1] >= n:
+            pieces.append(more[more < n])
+            return np.concatenate(pieces).astype(np.intp)
+        pieces.append(more)
+        last = more[-1]

@@ -277,3 +277,50 @@ def test_pricing_demand_parents_and_showcase_keep_each_runs_bits_in_a_batch():
     assert (providers[2].parent_funding > 0).any() and batched[2].parent_accounts["Tencent"].credit_left < 2000.0
     assert batched[3].parent_accounts["Tencent"].funded >= 0 and batched[3].parent_accounts["Tencent"].pot != \
         batched[0].parent_accounts["Tencent"].pot
+
+
+class _ShortFirstChunk:
+    """A generator whose first chunk of standard exponentials is all zeros (gaps of 1: the chunk
+    ends long before the population does), then the real stream: forces the rare continuation."""
+
+    def __init__(self, seed):
+        self.rng, self.first = np.random.default_rng(seed), True
+
+    def standard_exponential(self, size):
+        if self.first:
+            self.first = False
+            return np.zeros(size)
+        return self.rng.standard_exponential(size)
+
+    def random(self, size):
+        return self.rng.random(size)
+
+
+@pytest.mark.parametrize("probs", [[0.01, 0.03, 0.0, 0.2], [0.3, 0.01, 1e-320, 1.0], [0.0, 0.0, 0.0, 0.0], [0.05] * 4])
+def test_batch_bernoulli_draws_what_each_run_draws_alone(probs):
+    """Batch.bernoulli (the gaps of all runs handled as one array) == customers.bernoulli_indices
+    run by run from the same generators, with p = 0, p below ~1e-308, p >= GAPS_BELOW (one
+    uniform per customer) and a first chunk of gaps that falls short of the population."""
+    from sim.customers import bernoulli_indices
+
+    n = 1000
+    for short in (False, True):
+        def generators():
+            return [_ShortFirstChunk(s) if short and r % 2 else np.random.default_rng(s) for r, s in enumerate((3, 4, 5, 6))]
+
+        batch = Batch.__new__(Batch)
+        batch.size, batch.n = 4, n
+        batch.markets = [type("M", (), {"rng": g})() for g in generators()]
+        got = batch.bernoulli(np.array(probs))
+        want = np.concatenate([bernoulli_indices(g, n, p) + r * n for r, (g, p) in enumerate(zip(generators(), probs))])
+        assert got.dtype == want.dtype and np.array_equal(got, want), (short, probs)
+        after = [m.rng.random(3) for m in batch.markets]  # the generators moved on alike
+        assert all(np.array_equal(a, g.random(3)) for a, g in zip(after, [
+            _consume(g, n, p) for g, p in zip(generators(), probs)]))
+
+
+def _consume(rng, n, p):
+    from sim.customers import bernoulli_indices
+
+    bernoulli_indices(rng, n, p)
+    return rng
