@@ -296,11 +296,13 @@ class _ShortFirstChunk:
         return self.rng.random(size)
 
 
-@pytest.mark.parametrize("probs", [[0.01, 0.03, 0.0, 0.2], [0.3, 0.01, 1e-320, 1.0], [0.0, 0.0, 0.0, 0.0], [0.05] * 4])
+@pytest.mark.parametrize("probs", [[0.01, 0.03, 0.0, 0.2], [0.3, 0.01, 1e-320, 1.0], [0.0, 0.0, 0.0, 0.0], [0.05] * 4,
+                                   [1e-308, 2e-5, 1e-308, 0.24]])
 def test_batch_bernoulli_draws_what_each_run_draws_alone(probs):
     """Batch.bernoulli (the gaps of all runs handled as one array) == customers.bernoulli_indices
-    run by run from the same generators, with p = 0, p below ~1e-308, p >= GAPS_BELOW (one
-    uniform per customer) and a first chunk of gaps that falls short of the population."""
+    run by run from the same generators, with p = 0, p below ~1e-308, p = 1e-308 (gaps that
+    overflow to inf), p >= GAPS_BELOW (one uniform per customer), runs sharing a p, and a first
+    chunk of gaps that falls short of the population."""
     from sim.customers import bernoulli_indices
 
     n = 1000
