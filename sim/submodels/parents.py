@@ -125,6 +125,12 @@ class Parents:
                     g = names.index(spec.parent)
                     self.group[r, s] = g
                     self.market_priced[r, s] = market.parent_accounts[spec.parent].spec.transfer_price == "market"
+        self.slot_max_training_share = self.of_slots(self.max_training_share)  # (runs, slots): the slot's group's
+        self.slot_priority = self.of_slots(self.priority)
+
+    def groups_of(self, where: np.ndarray) -> np.ndarray:
+        """The groups (ascending) of the slots in ``where`` (bool (runs, slots)) that have one."""
+        return np.flatnonzero(np.bincount(self.group[where & (self.group >= 0)], minlength=self.cells.shape[1]))
 
     def of_slots(self, values: np.ndarray) -> np.ndarray:
         """(runs, slots): the (runs, groups) ``values`` of each slot's group (0 for slots without one)."""
@@ -149,8 +155,8 @@ def step(batch) -> None:
     owners = batch.active & (state.group >= 0) & (table.has_model != 0)
     if owners.any():
         frontier = np.array([m.frontier for m in batch.markets], dtype=float)[:, None]
-        share = training_share(table.base_training_share, state.of_slots(state.max_training_share),
-                               state.of_slots(state.priority), table.own_capability, frontier)
+        share = training_share(table.base_training_share, state.slot_max_training_share, state.slot_priority,
+                               table.own_capability, frontier)
         table.training_share[owners] = share[owners]
 
 
@@ -195,7 +201,7 @@ def grant_capex_runs(batch, asks: np.ndarray) -> np.ndarray:
     state = batch.parents
     grants = np.zeros(asks.shape)
     asking = (asks > 0) & (state.group >= 0)
-    for g in np.unique(state.group[asking]):  # the groups asked (few; often none)
+    for g in state.groups_of(asking):  # the groups asked (few; often none)
         mine = asking & (state.group == g)
         total = batch.sum_slots(asks, where=mine)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -244,7 +250,7 @@ def cover_losses_runs(batch, where: np.ndarray) -> None:
     in slot order); adds the cover to ``parent_funding``."""
     state, table = batch.parents, batch.table
     losing = where & (table.cash < 0) & (state.group >= 0)
-    for g in np.unique(state.group[losing]):  # the groups with a provider in the red (few; often none)
+    for g in state.groups_of(losing):  # the groups with a provider in the red (few; often none)
         mine = losing & (state.group == g)
         rows = mine.any(axis=1)
         need = batch.sum_slots(-table.cash, where=mine)
