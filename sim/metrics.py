@@ -261,9 +261,10 @@ class BatchRecorder:
                         "customers": flows[at, src, dst]}
         return providers, market, flow_columns
 
-    def latest(self, run: int, column: str, slot: int | None = None):
-        """One value of run ``run``'s latest record: a market column, or a provider column of ``slot``."""
-        i = self.last[run]
+    def latest(self, run: int, column: str, slot: int | None = None, record: int | None = None):
+        """One value of run ``run``'s latest record (or of record ``record``): a market column, or a
+        provider column of ``slot``."""
+        i = self.last[run] if record is None else record
         if slot is None:
             if column in _MF:
                 return float(self.mfloat[i, run, _MF[column]])
@@ -307,6 +308,10 @@ class Recorder:
     def latest(self, column: str, slot: int | None = None):
         """A value of the latest record: a market column, or a provider column of ``slot``."""
         return self.batch_recorder.latest(self.run, column, slot)
+
+    def at(self, record: int, column: str, slot: int | None = None):
+        """A value of the batch's record ``record`` (an index, ``BatchRecorder.last``) for this run."""
+        return self.batch_recorder.latest(self.run, column, slot, record=record)
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         providers, market, flows = self.batch_recorder.columns(self.run)

@@ -154,9 +154,12 @@ def test_an_interrupted_batched_sweep_resumes_to_the_same_results(tmp_path, alon
     assert_same_tables(out, alone)
 
 
-def test_a_run_that_fails_in_a_batch_fails_alone_and_the_others_keep_their_results(tmp_path, alone, monkeypatch):
+@pytest.mark.parametrize("says_which", [False, True])
+def test_a_run_that_fails_in_a_batch_fails_alone_and_the_others_keep_their_results(tmp_path, alone, monkeypatch,
+                                                                                   says_which):
     """``run_batch`` raises if any run of the batch turns non-finite (the engine's contract): the
-    worker runs that batch again run by run, so only the poisoned run is recorded failed."""
+    worker runs that batch again (run by run, or, when the error says which run it was, that run
+    alone and the others as a batch), so only the poisoned run is recorded failed."""
     plan = Plan.make(load_spec(write_spec(tmp_path, SPEC)))
     poisoned = next(t.seed for t in plan.tasks() if t.run_id == 9)
     real, sizes = batch.run_batch, []
@@ -164,14 +167,19 @@ def test_a_run_that_fails_in_a_batch_fails_alone_and_the_others_keep_their_resul
     def one_run_turns_non_finite(configs):
         sizes.append(len(configs))
         markets = real(configs)
-        if any(c.run.seed == poisoned for c in configs):
-            raise NonFiniteState("quarter 2025Q3 (quarter 3 of 6): FullStack's cash became NaN in the money mechanism")
+        seeds = [c.run.seed for c in configs]
+        if poisoned in seeds:
+            where = seeds.index(poisoned)
+            details = {"run": where, "seed": poisoned} if says_which and len(configs) > 1 else {}
+            raise NonFiniteState("quarter 2025Q3 (quarter 3 of 6): FullStack's cash became NaN in the money "
+                                 "mechanism", details)
         return markets
 
     monkeypatch.setattr(batch, "run_batch", one_run_turns_non_finite)
     out = tmp_path / "out"
     tally = sweep(tmp_path / "spec.toml", out, batch_size=7)
-    assert sizes == [7, 7] + [1] * 7 + [2]  # the second batch (runs 7-13) went again run by run
+    # the second batch (runs 7-13) went again: run 9 alone and the other 6 together, or each alone
+    assert sizes == [7, 7] + ([1, 6] if says_which else [1] * 7) + [2]
     assert tally.ok == RUNS - 1 and tally.failed == 1
     runs = load_runs(out)
     failed = runs[runs["status"] == "failed"]
@@ -379,3 +387,32 @@ def test_a_batch_of_100_gives_each_run_the_tables_it_has_alone(tmp_path, calls):
     assert sweep(spec, tmp_path / "alone", batch_size=1).ok == 100
     assert calls == [100] + [1] * 100
     assert_same_tables(tmp_path / "batch", tmp_path / "alone")
+
+
+def test_a_run_the_real_guard_stops_in_a_batch_fails_alone(tmp_path, alone, calls, monkeypatch):
+    """End to end through the engine's own guard: one run's state turns NaN after its second quarter
+    (a provider's cash, set by hand); the guard stops the batch naming that run, the worker runs it
+    alone (where the guard stops it again, worded as a run alone) and the other six as a batch."""
+    import math
+
+    from sim.batch import Batch
+
+    plan = Plan.make(load_spec(write_spec(tmp_path, SPEC)))
+    poisoned = next(t.seed for t in plan.tasks() if t.run_id == 9)
+    real_step = Batch.step
+
+    def step_then_poison(self):
+        real_step(self)
+        for market in self.markets:
+            if market.config.run.seed == poisoned and market.steps == 2:
+                market.slots[1].cash = math.nan
+
+    monkeypatch.setattr(Batch, "step", step_then_poison)
+    tally = sweep(tmp_path / "spec.toml", tmp_path / "out", batch_size=7)
+    assert calls == [7, 7, 1, 6, 2] and tally.failed == 1
+    runs = load_runs(tmp_path / "out")
+    error = runs.loc[runs["status"] == "failed", "error"]
+    assert list(error.index) == [9]
+    assert error.iloc[0].startswith("NonFiniteState: quarter 2025Q3 (quarter 3 of 6): Porter's cash became NaN")
+    assert "the run was stopped" in error.iloc[0]  # the error of the run alone, not of its batch
+    assert_same_tables(tmp_path / "out", alone, run_ids=sorted(set(range(RUNS)) - {9}))

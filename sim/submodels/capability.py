@@ -86,21 +86,21 @@ def step(batch) -> None:
     of active model owners, captive demand growth of active providers, then each run's next
     frontier and open-weights capability and the capability floor it gives."""
     table, active = batch.table, batch.active
-    param = lambda name: batch.param(f"capability.{name}")[:, None]  # noqa: E731 - (runs, 1)
     # Training compute that counts as one unit this quarter: a Python float per run, as one run computes it.
     reference = np.array([m.config.capability.reference_training * (1.0 + m.config.capability.training_cost_growth) ** m.t
-                          for m in batch.markets])[:, None]
+                          for m in batch.markets])
     # Model owners learn: knowledge and own capability, computed for them alone (elementwise).
     learners = np.nonzero(active & (table.has_model != 0))
-    at = lambda values: np.broadcast_to(values, active.shape)[learners]  # noqa: E731
-    data = at(table.tokens + table.captive_tokens * table.apps_served_share)  # own apps' data only as far as they were served
-    gain = research(at(table.compute * table.training_share), data, at(table.synergy),
-                    learning_rate=at(param("learning_rate")), reference=at(reference),
-                    compute_elasticity=at(param("compute_elasticity")), flywheel=at(param("flywheel")),
-                    reference_data=at(param("reference_data")), data_elasticity=at(param("data_elasticity")))
-    knowledge = at(table.knowledge) + gain
+    run = learners[0]
+    param = lambda name: batch.param(f"capability.{name}")[run]  # noqa: E731 - each learner's run's setting
+    data = table.tokens[learners] + table.captive_tokens[learners] * table.apps_served_share[learners]  # own apps' data as far as served
+    gain = research(table.compute[learners] * table.training_share[learners], data, table.synergy[learners],
+                    learning_rate=param("learning_rate"), reference=reference[run],
+                    compute_elasticity=param("compute_elasticity"), flywheel=param("flywheel"),
+                    reference_data=param("reference_data"), data_elasticity=param("data_elasticity"))
+    knowledge = table.knowledge[learners] + gain
     table.knowledge[learners] = knowledge
-    table.own_capability[learners] = Batch.power(np.maximum(knowledge, 0.0), at(param("knowledge_elasticity")))
+    table.own_capability[learners] = Batch.power(np.maximum(knowledge, 0.0), param("knowledge_elasticity"))
     growth = 1.0 + table.captive_growth
     table.captive_compute[...] = np.where(active, table.captive_compute * growth, table.captive_compute)
     table.captive_tokens[...] = np.where(active, table.captive_tokens * growth, table.captive_tokens)
