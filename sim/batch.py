@@ -355,6 +355,8 @@ class Batch:
         neither, so the last bit would depend on the batch.  One call per distinct exponent.  (Code
         that raised a numpy or Python scalar to a power wants ``power``, C's pow, instead.)"""
         exponent = np.asarray(exponent, dtype=np.float64)
+        if (exponent == exponent[0]).all():  # one exponent (the usual case): one call
+            return np.power(np.ascontiguousarray(base, dtype=np.float64), float(exponent[0]))
         out = np.empty(base.shape, dtype=np.float64)
         for e in np.unique(exponent):
             rows = exponent == e
