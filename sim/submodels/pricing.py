@@ -75,9 +75,12 @@ def unit_costs(batch) -> np.ndarray:
     """(runs, slots) ``unit_cost_of`` every slot of every run of ``batch`` (inactive slots: whatever their row gives)."""
     table = batch.table
     gpu_cost_factor = np.array([m.gpu_cost_factor for m in batch.markets])[:, None]
-    fin = _section(batch, "finance", ("gpu_cost_own", "gpu_cost_import", "depreciation", "opex_per_gpu"))
+    fin = batch.memo("pricing.finance", lambda b: _section(b, "finance", FINANCE_KEYS))
     with np.errstate(divide="ignore", invalid="ignore"):
         return unit_cost_of(table.own_chip_share, table.training_share, gpu_cost_factor, fin)
+
+
+FINANCE_KEYS = ("gpu_cost_own", "gpu_cost_import", "depreciation", "opex_per_gpu")
 
 
 def _section(batch, section: str, names: tuple[str, ...]) -> SimpleNamespace:
@@ -228,7 +231,7 @@ def step(batch) -> None:
     table, active = batch.table, batch.active
     if not active.any():
         return
-    cfg = _section(batch, "pricing", PRICING_KEYS)
+    cfg = batch.memo("pricing.pricing", lambda b: _section(b, "pricing", PRICING_KEYS))
     t = batch.markets[0].t  # runs of a batch share their quarter
     base = batch.installed_compute_shares()
     fair = 1.0 / np.maximum(active.sum(axis=1), 1)[:, None]
