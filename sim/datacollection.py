@@ -2,8 +2,12 @@
 
 Mesa's tools (``mesa.batch_run``, SolaraViz, user notebooks) read
 ``model.datacollector``.  It is collected once per quarter, after the
-recorder, and its reporters read the recorder's rows of that quarter, so the
-two never disagree and nothing is computed twice or per customer.
+recorder, and its values are the recorder's rows of that quarter, so the
+two never disagree and nothing is computed twice or per customer.  A collect
+notes only which record and which provider agents it stands for; the values
+are read from the recorder's arrays when ``model_vars``, the DataFrames or
+``mesa.batch_run`` ask for them (``RecorderCollector``): a run's quarter in a
+batch costs a microsecond, not Mesa's call of every reporter for every agent.
 
 Model reporters (one value per quarter): ``hhi_<metric>`` (0-10,000) and
 ``cr3_<metric>`` (0-1) for each share metric of ``sim.metrics.METRICS`` (revenue,
@@ -34,16 +38,14 @@ AGENT_COLUMNS = ("share_revenue", "share_compute", "share_tokens", "price", "cas
 
 def _market_value(column: str) -> Callable[["Market"], Any]:
     def report(market: "Market") -> Any:
-        return market.recorder.market_rows[-1][column]
+        return market.recorder.latest(column)
     report.__name__ = column
     return report
 
 
 def _provider_value(column: str) -> Callable[[Provider], Any]:
     def report(agent: Provider) -> Any:
-        # The recorder appends one row per slot, in slot order, each quarter.
-        market = agent.model
-        return market.recorder.provider_rows[agent.slot - market.n_slots][column]
+        return agent.model.recorder.latest(column, agent.slot)
     report.__name__ = column
     return report
 
@@ -53,10 +55,55 @@ def model_columns() -> list[str]:
     return [*(f"{k}_{m}" for m in METRICS for k in ("hhi", "cr3")), "churn"]
 
 
+def reporters() -> dict:
+    """The DataCollector's reporters (keyword arguments of ``mesa.DataCollector``): each reads
+    ``market.recorder``'s latest row (what a collect right after the record gives)."""
+    return dict(model_reporters={name: _market_value(name) for name in model_columns()},
+                agenttype_reporters={Provider: {"provider": "name", **{c: _provider_value(c) for c in AGENT_COLUMNS}}})
+
+
 def build(market: "Market") -> mesa.DataCollector:
-    """A DataCollector whose reporters read ``market.recorder``'s latest rows."""
-    return mesa.DataCollector(
-        model_reporters={name: _market_value(name) for name in model_columns()},
-        agenttype_reporters={Provider: {"provider": "name", **{c: _provider_value(c) for c in AGENT_COLUMNS}}},
-    )
+    """The DataCollector of ``market`` (``RecorderCollector``)."""
+    return RecorderCollector(market)
+
+
+class RecorderCollector(mesa.DataCollector):
+    """A Mesa ``DataCollector`` with ``reporters()``, whose ``collect`` keeps only the step, the
+    recorder's latest record of the run and the provider agents alive; ``model_vars`` and the
+    agent-type records (what ``get_model_vars_dataframe``, ``get_agenttype_vars_dataframe`` and
+    ``mesa.batch_run`` read) are built from the recorder when read: the values Mesa's own
+    collect would have stored (tests/test_mesa_model.py compares the two)."""
+
+    def __init__(self, market: "Market"):
+        self._collected: list[tuple[int, int, list]] = []  # (time, record, provider agents)
+        self._market = market
+        super().__init__(**reporters())
+
+    def collect(self, model) -> None:
+        recorder = model.recorder
+        self._collection_steps.append(model.time)
+        self._collected.append((model.time, recorder.batch_recorder.last[recorder.run], list(model.agents_by_type[Provider])
+                                if Provider in model.agent_types else []))
+
+    @property
+    def model_vars(self) -> dict[str, list]:
+        recorder = self._market.recorder
+        return {name: [recorder.at(record, name) for _, record, _ in self._collected] for name in self.model_reporters}
+
+    @model_vars.setter
+    def model_vars(self, value) -> None:  # Mesa's __init__ sets it empty: the collected records are the state
+        pass
+
+    @property
+    def _agenttype_records(self) -> dict:
+        recorder = self._market.recorder
+        out = {}
+        for time, record, agents in self._collected:
+            rows = [(time, a.unique_id, a.name, *(recorder.at(record, c, a.slot) for c in AGENT_COLUMNS)) for a in agents]
+            out[time] = {Provider: rows}
+        return out
+
+    @_agenttype_records.setter
+    def _agenttype_records(self, value) -> None:
+        pass
 

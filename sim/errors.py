@@ -29,10 +29,17 @@ class NonFiniteState(ArithmeticError):
 
     @classmethod
     def at(cls, *, quarter: str, step: int, quarters: int, variable: str, value: float, mechanism: str,
-           settings: list[str], where: str = "") -> "NonFiniteState":
+           settings: list[str], where: str = "", run: int | None = None, runs: int = 1, name: str = "",
+           seed: int | None = None) -> "NonFiniteState":
+        """The error of one run; ``run`` (its place in a batch of ``runs``), ``name`` and ``seed``
+        say which run of a batch it is (a run alone: ``run`` None, not mentioned)."""
         text = "NaN" if math.isnan(value) else ("infinite" if value > 0 else "-infinite")
+        stopped = ("the run was stopped" if run is None else
+                   f"in run {run + 1} of a batch of {runs} (config {name!r}, run.seed = {seed}); the batch was stopped")
         message = (f"quarter {quarter} (quarter {step + 1} of {quarters}): {variable}{where} became {text} in the "
-                   f"{mechanism} mechanism; settings involved: {', '.join(settings)}; the run was stopped "
+                   f"{mechanism} mechanism; settings involved: {', '.join(settings)}; {stopped} "
                    f"(no results written)")
-        return cls(message, dict(quarter=quarter, step=step, variable=variable, mechanism=mechanism,
-                                 settings=settings))
+        details = dict(quarter=quarter, step=step, variable=variable, mechanism=mechanism, settings=settings)
+        if run is not None:
+            details.update(run=run, name=name, seed=seed)
+        return cls(message, details)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sim.provider_table import INDEX
+
 METRICS = ("revenue", "compute", "tokens", "customers", "cloud_revenue", "ai_cloud_revenue", "maas_tokens")
 MILLION = 1e6
 NONE_LABEL = "(none)"
@@ -64,102 +66,281 @@ def longest_overload(providers: pd.DataFrame, limit: float = OVERLOAD_LIMIT) -> 
     return spells
 
 
-class Recorder:
-    """Keeps a few small rows per quarter (providers x quarters), never per customer."""
+# What the recorder keeps of each provider and quarter, in the providers table's column order
+# after quarter, step, provider and status: each share metric and its share, then the
+# provider's state (``LIVE``: table column, and the value recorded for a provider that is not
+# active and did not exit this quarter), the model users, and ``EXTRA`` (0 when not active).
+LIVE = (("capability", "capability", 0.0), ("compute_stock", "compute", 0.0), ("price", "price", np.nan),
+        ("price_new", "price_new", np.nan), ("price_renewal", "price_renewal", np.nan), ("markup", "markup", np.nan),
+        ("token_factor", "token_factor", np.nan), ("cash", "cash", np.nan), ("reliability", "reliability", np.nan),
+        ("utilisation", "utilisation", np.nan), ("capex", "capex", 0.0), ("opex", "opex", 0.0),
+        ("internal_revenue", "internal_revenue", 0.0), ("parent_funding", "parent_funding", 0.0),
+        ("training_share", "training_share", np.nan), ("standing", "standing", 0.0), ("gpus_bought", "gpus_bought", 0.0))
+EXTRA = ("maas_revenue", "tokens_demanded", "unserved_tokens", "captive_tokens")
+PROVIDER_FLOATS = (*(name for m in METRICS for name in (m, f"share_{m}")), *(name for name, _, _ in LIVE), *EXTRA)
+PROVIDER_COLUMNS = ("quarter", "step", "provider", "status", *PROVIDER_FLOATS[:-len(EXTRA)], "model_users", *EXTRA)
+MARKET_FLOATS = (*(f"{k}_{m}" for m in METRICS for k in ("hhi", "cr3", "cr5")), "churn", "frontier", "open_capability",
+                 "total_revenue", "total_tokens", "total_cloud_revenue", "total_ai_cloud_revenue", "total_maas_tokens",
+                 "maas_tokens_trillion", "total_tokens_demanded", "total_unserved_tokens", "total_captive_tokens")
+MARKET_INTS = ("adopted", "new_adopters", "active_providers", "entries", "exits", "total_model_users",
+               "multihoming_customers")
+MARKET_COLUMNS = ("quarter", "step", *MARKET_FLOATS[:len(METRICS) * 3 + 1], *MARKET_INTS[:5], "entered", "exited",
+                  *MARKET_FLOATS[len(METRICS) * 3 + 1:], *MARKET_INTS[5:])
+FLOW_COLUMNS = ("quarter", "step", "from", "to", "customers")
+STATUS = np.array(["pending", "active", "exited"], dtype=object)  # status codes 0, 1, 2
+_PF = {name: i for i, name in enumerate(PROVIDER_FLOATS)}
+_MF = {name: i for i, name in enumerate(MARKET_FLOATS)}
+_MI = {name: i for i, name in enumerate(MARKET_INTS)}
 
-    def __init__(self, market):
-        self.provider_rows: list[dict] = []
-        self.market_rows: list[dict] = []
-        self.flow_rows: list[dict] = []
 
-    def record(self, market) -> None:
-        label = market.quarter_label
-        n = market.n_slots
-        values = {m: np.zeros(n) for m in METRICS}
-        active = market.active_providers()
+class BatchRecorder:
+    """The recorder of a batch (``sim.batch.Batch``): each quarter, every run's provider rows,
+    market row and switching flows at once, from the provider table and the joined customers,
+    into arrays indexed (record, run, ...); each run's tables are built from its part at the end
+    (``Recorder``, ``market.recorder``).  A few numbers per provider and quarter, never per customer.
+
+    Shares are taken over the providers active in the quarter plus those that exited at its end
+    (they still served it).  Sums over providers are numpy's sums along the slots of each run,
+    which add the same numbers in the same order as a sum over one run's slots: a run's tables do
+    not depend on its batch (tests/test_batch.py).
+    """
+
+    def __init__(self, batch):
+        self.batch = batch
+        self.names = np.array(batch.markets[0].names, dtype=object)
+        self.count = 0  # records made
+        self._alloc(max(batch.markets[0].config.run.quarters, 1))
+        # Slots that have held a provider (an exited provider's status is "exited", a slot never filled "pending").
+        self.filled = batch.active.copy()
+        self.last = np.full(batch.size, -1)  # each run's latest record
+
+    def _alloc(self, capacity: int) -> None:
+        runs, slots = self.batch.size, self.batch.n_slots
+        old = self.__dict__.get("prov")
+        arrays = {
+            "recorded": np.zeros((capacity, runs), dtype=bool),
+            "steps": np.zeros(capacity, dtype=np.int64),
+            "labels": np.empty(capacity, dtype=object),
+            "prov": np.zeros((capacity, runs, slots, len(PROVIDER_FLOATS))),
+            "model_users": np.zeros((capacity, runs, slots), dtype=np.int64),
+            "status": np.zeros((capacity, runs, slots), dtype=np.int8),
+            "mfloat": np.zeros((capacity, runs, len(MARKET_FLOATS))),
+            "mint": np.zeros((capacity, runs, len(MARKET_INTS)), dtype=np.int64),
+            "entered": np.full((capacity, runs), "", dtype=object),
+            "exited": np.full((capacity, runs), "", dtype=object),
+            "flows": np.zeros((capacity, runs, slots + 1, slots + 1), dtype=np.int64),
+        }
+        for name, array in arrays.items():
+            if old is not None:
+                array[:self.count] = getattr(self, name)[:self.count]
+            setattr(self, name, array)
+        self.capacity = capacity
+
+    def record(self, run: int | None = None) -> None:
+        """Record the current quarter of every run (``run`` None, as ``Batch.quarter`` does) or of one run."""
+        batch = self.batch
+        if self.count == self.capacity:
+            self._alloc(2 * self.capacity)
+        i = self.count
+        self.count += 1
+        if run is None:
+            rows, markets, people, k = slice(None), batch.markets, batch.customers, batch.size
+            run_of = batch.run_of
+        else:
+            rows, markets, k = slice(run, run + 1), [batch.markets[run]], 1
+            people = markets[0].customers
+            run_of = np.zeros(people.n, dtype=np.int32)
+        n_slots = batch.n_slots
+        self.recorded[i, rows] = True
+        self.last[rows] = i
+        self.steps[i] = markets[0].t
+        self.labels[i] = markets[0].quarter_label
+
+        data = batch.table.data[rows]
+        column = lambda name: data[:, :, INDEX[name]]  # noqa: E731
+        active = batch.active[rows]
+        self.filled[rows] |= active
         # A provider that exits at the end of this quarter still served it: it counts in this quarter's shares.
-        served = active + [market.slots[market.slot_of(name)] for name in market.exits]
-        extra = {k: np.zeros(n) for k in ("maas_revenue", "tokens_demanded", "unserved_tokens", "captive_tokens")}
-        for p in served:
-            values["revenue"][p.slot] = p.revenue
-            values["compute"][p.slot] = p.customer_compute
-            values["tokens"][p.slot] = p.tokens
-            values["maas_tokens"][p.slot] = p.tokens
-            values["customers"][p.slot] = p.customers
-            values["cloud_revenue"][p.slot] = p.price * p.billed_compute_gpu / MILLION
-            extra["maas_revenue"][p.slot] = p.price * p.billed_token_gpu / MILLION
-            values["ai_cloud_revenue"][p.slot] = p.price * (p.billed_ai_gpu + p.billed_token_gpu) / MILLION
-            extra["tokens_demanded"][p.slot] = p.tokens_demanded
-            extra["unserved_tokens"][p.slot] = p.unserved_tokens
-            extra["captive_tokens"][p.slot] = p.captive_tokens_quarter
-        shares = {m: shares_of(v) for m, v in values.items()}
-        people = market.customers
-        model_users = np.bincount(people.model_provider.astype(np.intp) + 1, minlength=n + 1)[1:]
+        live = active.copy()
+        exits = np.zeros(k, dtype=np.int64)
+        entries = np.zeros(k, dtype=np.int64)
+        slot_of = {name: s for s, name in enumerate(self.names)}
+        for j, m in enumerate(markets):  # entries and exits are rare: the runs that have them
+            if m.exits:
+                live[j, [slot_of[name] for name in m.exits]] = True
+                exits[j] = len(m.exits)
+                self.exited[i, j if run is None else run] = "|".join(m.exits)
+            if m.entries:
+                entries[j] = len(m.entries)
+                self.entered[i, j if run is None else run] = "|".join(m.entries)
+        self.filled[rows] |= live
+        self.status[i, rows] = np.where(active, 1, np.where(self.filled[rows], 2, 0))
 
-        market_row = {"quarter": label, "step": market.t}
-        # All metrics at once (metrics x slots): a few array operations instead of a dozen per metric.
-        hhis, cr3, cr5 = (a.tolist() for a in concentration(np.array([shares[m] for m in METRICS])))
-        for i, m in enumerate(METRICS):
-            market_row[f"hhi_{m}"] = hhis[i]
-            market_row[f"cr3_{m}"] = cr3[i]
-            market_row[f"cr5_{m}"] = cr5[i]
-        market_row.update(
-            churn=market.churn, adopted=int(np.count_nonzero(market.customers.adopted)), new_adopters=market.new_adopters,
-            active_providers=len(active), entries=len(market.entries), exits=len(market.exits),
-            entered="|".join(market.entries), exited="|".join(market.exits),
-            frontier=market.frontier, open_capability=market.open_capability,
-            total_revenue=float(values["revenue"].sum()), total_tokens=float(values["tokens"].sum()),
-            total_cloud_revenue=float(values["cloud_revenue"].sum()),
-            total_ai_cloud_revenue=float(values["ai_cloud_revenue"].sum()),
-            total_maas_tokens=float(values["maas_tokens"].sum()),
-            maas_tokens_trillion=float(values["maas_tokens"].sum()) * market.config.models.token_unit / 1e12,
-            total_tokens_demanded=float(extra["tokens_demanded"].sum()),
-            total_unserved_tokens=float(extra["unserved_tokens"].sum()),
-            total_captive_tokens=float(extra["captive_tokens"].sum()),
-            total_model_users=int(np.count_nonzero(people.model_provider != -1)),
-            multihoming_customers=int(np.count_nonzero(people.second_provider != -1)),
-        )
-        self.market_rows.append(market_row)
+        price = column("price")
+        with np.errstate(all="ignore"):  # a non-live slot's row may hold anything; it is masked out
+            values = np.stack([column("revenue"), column("customer_compute"), column("tokens"), column("customers"),
+                               price * column("billed_compute_gpu") / MILLION,
+                               price * (column("billed_ai_gpu") + column("billed_token_gpu")) / MILLION,
+                               column("tokens")], axis=1)  # (k, metrics, slots), in METRICS order
+            extra = np.stack([price * column("billed_token_gpu") / MILLION, column("tokens_demanded"),
+                              column("unserved_tokens"), column("captive_tokens_quarter")], axis=1)
+        values = np.where(live[:, None, :], values, 0.0)
+        extra = np.where(live[:, None, :], extra, 0.0)
+        totals = values.sum(axis=2)  # (k, metrics): each run's sum over its slots, as values.sum() of one run
+        positive = totals > 0
+        with np.errstate(all="ignore"):
+            shares = np.where(positive[:, :, None], values / np.where(positive, totals, 1.0)[:, :, None], 0.0)
+        prov = self.prov[i, rows]
+        prov[:, :, 0:2 * len(METRICS):2] = values.transpose(0, 2, 1)
+        prov[:, :, 1:2 * len(METRICS):2] = shares.transpose(0, 2, 1)
+        for j, (name, col, fill) in enumerate(LIVE):
+            prov[:, :, 2 * len(METRICS) + j] = np.where(live, column(col), fill)
+        prov[:, :, -len(EXTRA):] = extra.transpose(0, 2, 1)
+        self.prov[i, rows] = prov
 
-        for slot, name in enumerate(market.names):
-            p = market.slots[slot]
-            live = p is not None and (market.status[slot] == "active" or name in market.exits)
-            row = {"quarter": label, "step": market.t, "provider": name, "status": market.status[slot]}
-            for m in METRICS:
-                row[m] = float(values[m][slot])
-                row[f"share_{m}"] = float(shares[m][slot])
-            row.update(
-                capability=p.capability if live else 0.0, compute_stock=p.compute if live else 0.0,
-                price=p.price if live else np.nan,
-                price_new=p.price_new if live else np.nan, price_renewal=p.price_renewal if live else np.nan,
-                markup=p.markup if live else np.nan,
-                token_factor=p.token_factor if live else np.nan,
-                cash=p.cash if live else np.nan, reliability=p.reliability if live else np.nan,
-                utilisation=p.utilisation if live else np.nan, capex=p.capex if live else 0.0,
-                opex=p.opex if live else 0.0, internal_revenue=p.internal_revenue if live else 0.0,
-                parent_funding=p.parent_funding if live else 0.0,
-                training_share=p.training_share if live else np.nan, standing=p.standing if live else 0.0,
-                gpus_bought=p.gpus_bought if live else 0.0,
-                model_users=int(model_users[slot]),
-                **{k: float(v[slot]) for k, v in extra.items()},
-            )
-            self.provider_rows.append(row)
+        counts = np.bincount(_key(run_of, people.model_provider, n_slots), minlength=k * (n_slots + 1))
+        counts = counts.reshape(k, n_slots + 1)[:, 1:]
+        self.model_users[i, rows] = counts
 
-        names = [NONE_LABEL, *market.names]
-        src, dst = np.nonzero(market.flows)
-        for i, j in zip(src, dst):
-            self.flow_rows.append({"quarter": label, "step": market.t, "from": names[i], "to": names[j],
-                                   "customers": int(market.flows[i, j])})
+        mf = self.mfloat[i, rows]
+        hhis, cr3, cr5 = concentration(shares.reshape(k * len(METRICS), n_slots))
+        mf[:, 0:3 * len(METRICS):3] = hhis.reshape(k, -1)
+        mf[:, 1:3 * len(METRICS):3] = cr3.reshape(k, -1)
+        mf[:, 2:3 * len(METRICS):3] = cr5.reshape(k, -1)
+        mf[:, _MF["churn"]] = [m.churn for m in markets]
+        mf[:, _MF["frontier"]] = [m.frontier for m in markets]
+        mf[:, _MF["open_capability"]] = [m.open_capability for m in markets]
+        for name, metric in (("total_revenue", "revenue"), ("total_tokens", "tokens"), ("total_cloud_revenue", "cloud_revenue"),
+                             ("total_ai_cloud_revenue", "ai_cloud_revenue"), ("total_maas_tokens", "maas_tokens")):
+            mf[:, _MF[name]] = totals[:, METRICS.index(metric)]
+        token_unit = batch.param("models.token_unit")[rows]
+        mf[:, _MF["maas_tokens_trillion"]] = totals[:, METRICS.index("maas_tokens")] * token_unit / 1e12
+        extra_totals = extra.sum(axis=2)
+        for j, name in enumerate(("total_tokens_demanded", "total_unserved_tokens", "total_captive_tokens")):
+            mf[:, _MF[name]] = extra_totals[:, j + 1]
+        self.mfloat[i, rows] = mf
+
+        n = batch.n
+        mi = self.mint[i, rows]
+        mi[:, _MI["adopted"]] = np.count_nonzero(people.adopted.reshape(k, n), axis=1)
+        mi[:, _MI["new_adopters"]] = [m.new_adopters for m in markets]
+        mi[:, _MI["active_providers"]] = np.count_nonzero(active, axis=1)
+        mi[:, _MI["entries"]] = entries
+        mi[:, _MI["exits"]] = exits
+        mi[:, _MI["total_model_users"]] = counts.sum(axis=1)
+        mi[:, _MI["multihoming_customers"]] = np.count_nonzero(people.second_provider.reshape(k, n) != -1, axis=1)
+        self.mint[i, rows] = mi
+        for j, m in enumerate(markets):
+            self.flows[i, j if run is None else run] = m.flows
+
+    # ------------------------------------------------------------ one run's tables
+    def columns(self, run: int) -> tuple[dict, dict, dict]:
+        """Run ``run``'s providers, market and flows tables as {column: array}, in column order."""
+        q = np.flatnonzero(self.recorded[:self.count, run])
+        if not q.size:
+            return {}, {}, {}
+        slots = self.batch.n_slots
+        labels, steps = self.labels[q], self.steps[q]
+        prov = self.prov[q, run]
+        providers = {"quarter": np.repeat(labels, slots), "step": np.repeat(steps, slots),
+                     "provider": np.tile(self.names, q.size), "status": STATUS[self.status[q, run]].ravel()}
+        for name in PROVIDER_COLUMNS[4:]:
+            providers[name] = self.model_users[q, run].ravel() if name == "model_users" else prov[:, :, _PF[name]].ravel()
+        market = {"quarter": labels, "step": steps}
+        for name in MARKET_COLUMNS[2:]:
+            if name in _MF:
+                market[name] = self.mfloat[q, run, _MF[name]]
+            elif name in _MI:
+                market[name] = self.mint[q, run, _MI[name]]
+            else:
+                market[name] = getattr(self, name)[q, run]
+        flows = self.flows[q, run]
+        at, src, dst = np.nonzero(flows)
+        names = np.array([NONE_LABEL, *self.names], dtype=object)
+        flow_columns = {"quarter": labels[at], "step": steps[at], "from": names[src], "to": names[dst],
+                        "customers": flows[at, src, dst]}
+        return providers, market, flow_columns
+
+    def latest(self, run: int, column: str, slot: int | None = None, record: int | None = None):
+        """One value of run ``run``'s latest record (or of record ``record``): a market column, or a
+        provider column of ``slot``."""
+        i = self.last[run] if record is None else record
+        if slot is None:
+            if column in _MF:
+                return float(self.mfloat[i, run, _MF[column]])
+            if column in _MI:
+                return int(self.mint[i, run, _MI[column]])
+            if column == "quarter":
+                return self.labels[i]
+            if column == "step":
+                return int(self.steps[i])
+            return getattr(self, column)[i, run]  # entered, exited
+        if column in _PF:
+            return float(self.prov[i, run, slot, _PF[column]])
+        return {"model_users": lambda: int(self.model_users[i, run, slot]), "quarter": lambda: self.labels[i],
+                "step": lambda: int(self.steps[i]), "provider": lambda: self.names[slot],
+                "status": lambda: STATUS[self.status[i, run, slot]]}[column]()
+
+
+def _key(run_of: np.ndarray, provider: np.ndarray, slots: int) -> np.ndarray:
+    key = run_of.astype(np.intp)
+    key *= slots + 1
+    key += provider
+    key += 1
+    return key
+
+
+class Recorder:
+    """One run's recorder (``market.recorder``): a view of its batch's ``BatchRecorder``.
+
+    ``frames()`` gives the run's providers, market and flows DataFrames; ``provider_rows``,
+    ``market_rows`` and ``flow_rows`` the same as lists of row dicts; ``tables()`` the providers
+    and market tables as Arrow tables (for sweep workers).  ``record(market)`` records this
+    run's current quarter on its own (the batch records all its runs at once).
+    """
+
+    def __init__(self, batch_recorder: BatchRecorder, run: int):
+        self.batch_recorder, self.run = batch_recorder, run
+
+    def record(self, market=None) -> None:
+        self.batch_recorder.record(self.run)
+
+    def latest(self, column: str, slot: int | None = None):
+        """A value of the latest record: a market column, or a provider column of ``slot``."""
+        return self.batch_recorder.latest(self.run, column, slot)
+
+    def at(self, record: int, column: str, slot: int | None = None):
+        """A value of the batch's record ``record`` (an index, ``BatchRecorder.last``) for this run."""
+        return self.batch_recorder.latest(self.run, column, slot, record=record)
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        providers, market = _columns(self.provider_rows), _columns(self.market_rows)
-        flows = pd.DataFrame(self.flow_rows, columns=["quarter", "step", "from", "to", "customers"])
-        return providers, market, flows
+        providers, market, flows = self.batch_recorder.columns(self.run)
+        flows_frame = pd.DataFrame(flows) if flows and len(flows["step"]) else pd.DataFrame([], columns=list(FLOW_COLUMNS))
+        return pd.DataFrame(providers) if providers else pd.DataFrame(), pd.DataFrame(market) if market else pd.DataFrame(), flows_frame
+
+    def tables(self) -> dict:
+        """The providers and market tables as ``pyarrow.Table``s (what ``pa.Table.from_pylist`` of the rows gives)."""
+        import pyarrow as pa
+
+        providers, market, _ = self.batch_recorder.columns(self.run)
+        return {"providers": pa.table(providers) if providers else pa.table({}),
+                "market": pa.table(market) if market else pa.table({})}
+
+    @property
+    def provider_rows(self) -> list[dict]:
+        return _rows(self.batch_recorder.columns(self.run)[0])
+
+    @property
+    def market_rows(self) -> list[dict]:
+        return _rows(self.batch_recorder.columns(self.run)[1])
+
+    @property
+    def flow_rows(self) -> list[dict]:
+        return _rows(self.batch_recorder.columns(self.run)[2])
 
 
-def _columns(rows: list[dict]) -> pd.DataFrame:
-    """The same DataFrame as ``pd.DataFrame(rows)`` for rows that all have the same keys (the
-    recorder's), built column by column: about a third faster."""
-    if not rows:
-        return pd.DataFrame()
-    return pd.DataFrame({key: [row[key] for row in rows] for key in rows[0]})
+def _rows(columns: dict) -> list[dict]:
+    if not columns:
+        return []
+    names = list(columns)
+    return [dict(zip(names, values)) for values in zip(*(columns[name].tolist() for name in names))]

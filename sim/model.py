@@ -11,7 +11,6 @@ from sim import allocator, datacollection, guard, quarters
 from sim.agents import Provider
 from sim.config import Config, ConfigError, EntrantConfig, load_config
 from sim.customers import CustomerPopulation, multihoming_table
-from sim.metrics import Recorder
 from sim.parameters import apply_keywords
 from sim.provider_table import ProviderTable
 from sim.submodels import (capability, choice, demand, entry_exit, finance, model_choice, multihoming, parents, pricing,
@@ -91,7 +90,8 @@ class Market(mesa.Model):
         self._user_step = self._on_mesa_step
         self._in_quarter = False
         if _table is None:
-            _table = (ProviderTable(1, len(config.all_providers)), 0)
+            _table = (ProviderTable(1, len(config.all_providers), len(config.demand.segments),
+                                    lags=[config.finance.capex_lag]), 0)
         self.provider_table, self.run_index = _table
         self.config = config
         self.seed = seed
@@ -136,7 +136,7 @@ class Market(mesa.Model):
         self.cloud_moved_from = np.empty(0, dtype=np.int16)
         self.entries: list[str] = []
         self.exits: list[str] = []
-        self.recorder = Recorder(self)
+        self.recorder = None  # the batch's recorder gives it its view (sim.batch.Batch)
         self.datacollector = datacollection.build(self)
         self._batch = None
         if self.run_index == 0 and self.provider_table.runs == 1:
@@ -233,30 +233,14 @@ class Market(mesa.Model):
         provider.remove()
 
     def slot_table(self) -> dict[str, np.ndarray]:
-        """Provider attributes as arrays indexed by slot (a few providers: a loop is fine here)."""
-        n = self.n_slots
-        table = {
-            "active": np.array([s == ACTIVE for s in self.status]),
-            "price": np.ones(n), "price_new": np.ones(n), "price_renewal": np.ones(n), "capability": np.zeros(n), "reliability": np.zeros(n),
-            "lock_in": np.zeros(n), "edge": np.zeros(n),
-            "affinity": np.zeros((len(self.customers.segment_names), n)),
-        }
-        for p in self.active_providers():
-            table["price"][p.slot] = p.price
-            table["price_new"][p.slot] = p.price_new
-            table["price_renewal"][p.slot] = p.price_renewal
-            table["capability"][p.slot] = p.capability
-            table["reliability"][p.slot] = p.reliability
-            table["lock_in"][p.slot] = p.lock_in
-            table["edge"][p.slot] = capability.edge_over_open(p.own_capability, self.open_capability, p.has_model)
-            table["affinity"][:, p.slot] = p.affinity
-        return table
+        """Provider attributes as arrays indexed by slot: this run's row of ``Batch.slot_table``
+        (``affinity``: (segments, slots))."""
+        return {name: values[self.run_index] for name, values in self._batch.slot_table().items()}
 
     def installed_compute_shares(self) -> np.ndarray:
-        """Each slot's share of the compute demand of customers currently with a provider."""
-        (totals,) = self.customers.provider_totals(self.n_slots, self.customers.compute)
-        total = totals.sum()
-        return totals / total if total > 0 else np.zeros(self.n_slots)
+        """Each slot's share of the compute demand of customers currently with a provider, shape
+        (slots,): this run's row of ``Batch.installed_compute_shares`` (every run of the batch)."""
+        return self._batch.installed_compute_shares()[self.run_index]
 
     def pricing_target(self, provider: Provider, *, markup: float) -> float:
         return pricing.unit_cost(self, provider) * (1.0 + markup)

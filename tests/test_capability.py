@@ -168,6 +168,7 @@ def test_the_frontier_stays_where_it_was_without_an_own_model(case):
     market = Market(config=make_config(providers, customers=100, open_weights={"enabled": False}))
     market.frontier = 1.7
     if case == "none active":
-        market.status[:] = ["exited"] * len(market.status)
+        for p in market.active_providers():
+            market.retire(p)
     capability.step(market)
     assert market.frontier == 1.7 and market.frontier_history[-1] == 1.7

@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -30,6 +36,7 @@ key = "capability.flywheel"
 values = [0.0, 0.7, 1.5, 3.0]
 """
 RUNS = 16
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def sweep(spec_path, out, *, workers=0, batch_size=None, resume=False, scheduler=None):
@@ -147,9 +154,12 @@ def test_an_interrupted_batched_sweep_resumes_to_the_same_results(tmp_path, alon
     assert_same_tables(out, alone)
 
 
-def test_a_run_that_fails_in_a_batch_fails_alone_and_the_others_keep_their_results(tmp_path, alone, monkeypatch):
+@pytest.mark.parametrize("says_which", [False, True])
+def test_a_run_that_fails_in_a_batch_fails_alone_and_the_others_keep_their_results(tmp_path, alone, monkeypatch,
+                                                                                   says_which):
     """``run_batch`` raises if any run of the batch turns non-finite (the engine's contract): the
-    worker runs that batch again run by run, so only the poisoned run is recorded failed."""
+    worker runs that batch again (run by run, or, when the error says which run it was, that run
+    alone and the others as a batch), so only the poisoned run is recorded failed."""
     plan = Plan.make(load_spec(write_spec(tmp_path, SPEC)))
     poisoned = next(t.seed for t in plan.tasks() if t.run_id == 9)
     real, sizes = batch.run_batch, []
@@ -157,14 +167,19 @@ def test_a_run_that_fails_in_a_batch_fails_alone_and_the_others_keep_their_resul
     def one_run_turns_non_finite(configs):
         sizes.append(len(configs))
         markets = real(configs)
-        if any(c.run.seed == poisoned for c in configs):
-            raise NonFiniteState("quarter 2025Q3 (quarter 3 of 6): FullStack's cash became NaN in the money mechanism")
+        seeds = [c.run.seed for c in configs]
+        if poisoned in seeds:
+            where = seeds.index(poisoned)
+            details = {"run": where, "seed": poisoned} if says_which and len(configs) > 1 else {}
+            raise NonFiniteState("quarter 2025Q3 (quarter 3 of 6): FullStack's cash became NaN in the money "
+                                 "mechanism", details)
         return markets
 
     monkeypatch.setattr(batch, "run_batch", one_run_turns_non_finite)
     out = tmp_path / "out"
     tally = sweep(tmp_path / "spec.toml", out, batch_size=7)
-    assert sizes == [7, 7] + [1] * 7 + [2]  # the second batch (runs 7-13) went again run by run
+    # the second batch (runs 7-13) went again: run 9 alone and the other 6 together, or each alone
+    assert sizes == [7, 7] + ([1, 6] if says_which else [1] * 7) + [2]
     assert tally.ok == RUNS - 1 and tally.failed == 1
     runs = load_runs(out)
     failed = runs[runs["status"] == "failed"]
@@ -221,3 +236,183 @@ def test_the_python_api_takes_the_batch_options(tmp_path, alone):
     with pytest.raises(ConfigError, match="memory_budget: 'x' is not a size"):
         api_sweep(spec, tmp_path / "other", workers=0, memory_budget="x")
     assert not (tmp_path / "other").exists()
+
+
+def test_runs_of_different_shapes_never_share_a_batch(tmp_path, monkeypatch):
+    """A parameter that changes the number of customers changes a run's shape (``batch_key``): the
+    runner groups runs by shape, so every batch ``run_batch`` gets is of one shape."""
+    body = """
+    replicates = 3
+    seed = 4
+    [params.flywheel]
+    key = "capability.flywheel"
+    values = [0.5, 1.5]
+    [params.customers]
+    key = "run.customers"
+    type = "int"
+    values = [100, 150]
+    """  # in plan order the shapes alternate every 3 runs
+    spec = write_spec(tmp_path, body, fixed="[fixed]\nrun.quarters = 4\n")
+    plan = Plan.make(load_spec(spec))
+    assert plan.structural() == ["customers"]  # the flywheel does not change the shape
+    real, shapes = batch.run_batch, []
+
+    def spy(configs):
+        shapes.append([c.run.customers for c in configs])
+        return real(configs)
+
+    monkeypatch.setattr(batch, "run_batch", spy)
+    assert sweep(spec, tmp_path / "out", batch_size=4).ok == 12
+    assert sorted(shapes) == [[100, 100], [100] * 4, [150, 150], [150] * 4]  # 6 runs of each shape: 4 + 2
+
+
+# ------------------------------------------------------------------ a worker that dies mid-batch
+SLOW_FIXED = "[fixed]\nrun.customers = 1500\nrun.quarters = 16\n"
+SLOW = """
+replicates = 4
+seed = 3
+[params.flywheel]
+key = "capability.flywheel"
+low = 0.0
+high = 2.0
+num = 10
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_worker_killed_mid_batch_fails_its_runs_in_flight_and_resume_finishes_them(tmp_path):
+    """SIGKILL of the pool's worker (what the OOM killer does) while it steps a batch: the runs of
+    the batches in flight are recorded failed, the pool restarts with batches half as large, the
+    sweep finishes the rest, and --resume re-runs the failed runs to the results of runs alone."""
+    spec = write_spec(tmp_path, SLOW, fixed=SLOW_FIXED)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "sim", "sweep", str(spec), "--out", str(out), "--workers", "1",
+                             "--no-plots", "--log-every", "0.2"], cwd=ROOT, start_new_session=True, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    journal = out / "runs.jsonl"
+    deadline = time.monotonic() + 90
+    while not (journal.exists() and journal.read_bytes().count(b"\n") >= 1):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    workers = [pid for pid, ppid in _group(proc.pid) if ppid not in (proc.pid, 1) and pid != proc.pid]
+    assert workers, "no pool worker found"
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "a worker process died" in err and "half as large" in err and "Traceback" not in err
+    runs = load_runs(out)
+    failed = runs[runs["status"] == "failed"]
+    assert 1 <= len(failed) <= 30 and failed["error"].str.contains("worker process died|worker pool broke").all()
+    assert (runs["status"] == "ok").sum() == 40 - len(failed)
+    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--workers", "0", "--no-plots"]) == 0
+    assert (load_runs(out)["status"] == "ok").all()
+    assert sweep(spec, tmp_path / "alone", batch_size=1).ok == 40
+    assert_same_tables(out, tmp_path / "alone")
+
+
+def _group(pgid: int) -> list[tuple[int, int]]:
+    """(pid, parent pid) of the live processes of a process group, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        state, ppid, group = stat.rsplit(")", 1)[1].split()[:3]
+        if int(group) == pgid and state != "Z":
+            found.append((int(entry), int(ppid)))
+    return found
+
+
+@pytest.mark.parametrize("when", ["running", "handed_out"])
+def test_after_a_worker_dies_the_batches_are_half_as_large(tmp_path, alone, monkeypatch, when):
+    """A dead worker most likely ran out of memory: its batch's runs are recorded failed and the
+    batches after it are half as large.  A pool whose second batch dies (in this process) while it
+    runs, or whose pool is found broken when that batch is handed out (then it never ran, and goes
+    to the fresh pool as it was)."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from sim.experiment import runner
+    from sim.experiment.executors import Engine, SerialExecutor
+
+    sizes: list[int] = []
+
+    class DiesAtTheSecondBatch(SerialExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            sizes.append(len(args[0]))
+            if len(sizes) != 2:
+                return super().submit(fn, *args, **kwargs)
+            if when == "handed_out":
+                raise BrokenProcessPool("A child process terminated abruptly, the process pool is not usable anymore")
+            future = Future()
+            future.set_exception(BrokenProcessPool("a process in the pool was terminated abruptly"))
+            return future
+
+    def pool(workers, scheduler=None, **_):
+        return Engine(DiesAtTheSecondBatch(), 1, "a pool", restartable=True)
+
+    monkeypatch.setattr(runner, "open_engine", pool)
+    spec = write_spec(tmp_path, SPEC)
+    tally = sweep(spec, tmp_path / "out", batch_size=4)
+    if when == "handed_out":
+        assert sizes == [4, 4, 4, 2, 2, 2, 2] and tally.ok == RUNS and tally.failed == 0
+        assert_same_tables(tmp_path / "out", alone)
+        return
+    assert sizes == [4, 4, 2, 2, 2, 2]
+    assert tally.failed == 4 and tally.ok == RUNS - 4
+    runs = load_runs(tmp_path / "out")
+    assert list(runs.loc[runs["status"] == "failed", "run_id"]) == [4, 5, 6, 7]
+    assert runs.loc[runs["status"] == "failed", "error"].str.startswith("worker process died").all()
+    assert_same_tables(tmp_path / "out", alone, run_ids=[r for r in range(RUNS) if r not in (4, 5, 6, 7)])
+
+
+@pytest.mark.slow
+def test_a_batch_of_100_gives_each_run_the_tables_it_has_alone(tmp_path, calls):
+    body = """
+    replicates = 50
+    seed = 8
+    [params.lock]
+    key = "providers.*.lock_in"
+    mode = "scale"
+    values = [0.5, 2.0]
+    """
+    spec = write_spec(tmp_path, body, fixed="[fixed]\nrun.customers = 100\nrun.quarters = 5\n")
+    assert sweep(spec, tmp_path / "batch", batch_size=100).ok == 100
+    assert calls == [100]
+    assert sweep(spec, tmp_path / "alone", batch_size=1).ok == 100
+    assert calls == [100] + [1] * 100
+    assert_same_tables(tmp_path / "batch", tmp_path / "alone")
+
+
+def test_a_run_the_real_guard_stops_in_a_batch_fails_alone(tmp_path, alone, calls, monkeypatch):
+    """End to end through the engine's own guard: one run's state turns NaN after its second quarter
+    (a provider's cash, set by hand); the guard stops the batch naming that run, the worker runs it
+    alone (where the guard stops it again, worded as a run alone) and the other six as a batch."""
+    import math
+
+    from sim.batch import Batch
+
+    plan = Plan.make(load_spec(write_spec(tmp_path, SPEC)))
+    poisoned = next(t.seed for t in plan.tasks() if t.run_id == 9)
+    real_step = Batch.step
+
+    def step_then_poison(self):
+        real_step(self)
+        for market in self.markets:
+            if market.config.run.seed == poisoned and market.steps == 2:
+                market.slots[1].cash = math.nan
+
+    monkeypatch.setattr(Batch, "step", step_then_poison)
+    tally = sweep(tmp_path / "spec.toml", tmp_path / "out", batch_size=7)
+    assert calls == [7, 7, 1, 6, 2] and tally.failed == 1
+    runs = load_runs(tmp_path / "out")
+    error = runs.loc[runs["status"] == "failed", "error"]
+    assert list(error.index) == [9]
+    assert error.iloc[0].startswith("NonFiniteState: quarter 2025Q3 (quarter 3 of 6): Porter's cash became NaN")
+    assert "the run was stopped" in error.iloc[0]  # the error of the run alone, not of its batch
+    assert_same_tables(tmp_path / "out", alone, run_ids=sorted(set(range(RUNS)) - {9}))

@@ -172,3 +172,44 @@ def test_guard_fast_path_misses_no_non_finite_number():
     assert [a for a, _ in _floats(s)] == ["x", "y"]
     s.x, s.y = 1e308, 1e308
     assert list(_floats(s)) == []
+
+
+# ------------------------------------------------------------------ the guard over a batch of runs
+def _batch(seeds=(1, 2, 3)):
+    from sim.batch import Batch
+
+    return Batch([load_config("minimal", ["run.customers=300", "run.quarters=6", f"run.seed={s}"]) for s in seeds])
+
+
+@pytest.mark.parametrize("where", ["provider", "customers", "market"])
+def test_guard_names_the_failing_run_of_a_batch(where):
+    """One whole-batch test finds a non-finite number in any run; the error names that run (its place,
+    config and seed) with the wording a run alone gets.  A check of the first run only would pass."""
+    batch = _batch()
+    batch.step()
+    run = batch.markets[2]
+    if where == "provider":
+        run.slots[1].cash = math.nan
+    elif where == "customers":
+        run.customers.token_need[5] = np.inf
+    else:
+        run.new_scalar = math.inf  # state a new submodel adds is covered too
+    with pytest.raises(NonFiniteState) as err:
+        batch.step()
+    text = str(err.value)
+    assert "in run 3 of a batch of 3 (config 'minimal', run.seed = 3); the batch was stopped" in text
+    assert err.value.details["run"] == 2 and err.value.details["seed"] == 3 and "\n" not in text
+    alone = {"provider": "Porter's cash became NaN in the money (cash) mechanism; settings involved: providers.Porter.cash = ",
+             "customers": "customers' token need of 1 customers",
+             "market": "the market's new_scalar became infinite in the market mechanism"}
+    assert text.startswith("quarter 2025Q2 (quarter 2 of 6): ") and alone[where] in text
+
+
+def test_guard_reports_the_first_failing_run_of_a_batch_and_passes_a_finite_one():
+    batch = _batch()
+    batch.step()
+    batch.step()  # every run finite: nothing raised
+    batch.markets[2].slots[0].cash = math.nan
+    batch.markets[1].slots[0].standing = math.inf
+    with pytest.raises(NonFiniteState, match=r"FullStack's standing became infinite .* in run 2 of a batch of 3"):
+        batch.step()

@@ -91,8 +91,9 @@ def test_run_with_a_count_stops_at_the_count_or_the_horizon():
 def test_t_is_derived_from_steps_and_read_only():
     market = Market(preset="minimal", customers=200, quarters=3)
     seen = []
-    original = market.recorder.record
-    market.recorder.record = lambda m: (seen.append((m.t, m.steps)), original(m))[1]
+    recorder = market._batch.recorder  # records every run of the batch (here one) once a quarter
+    original = recorder.record
+    recorder.record = lambda *args: (seen.append((market.t, market.steps)), original(*args))[1]
     market.run()
     assert seen == [(0, 1), (1, 2), (2, 3)]  # during a step: the quarter simulated
     with pytest.raises(AttributeError):
@@ -114,6 +115,34 @@ def test_datacollector_matches_the_recorder():
     final = reference.providers[reference.providers["step"] == 7].set_index("provider")
     for column in ("share_revenue", "share_tokens", "price", "cash", "capability"):
         np.testing.assert_allclose(last[column], final.loc[last.index, column])
+
+
+
+def test_datacollector_gives_what_mesas_own_collect_gives_with_entries_and_exits():
+    """The DataCollector reads its values from the recorder when asked (a collect notes the record
+    and the agents); Mesa's own DataCollector with the same reporters, collected after every quarter,
+    must hold the same model values and agent rows, through an exit (its agent leaves) and an entry."""
+    from sim import datacollection
+    from tests.conftest import make_config, provider
+
+    providers = [provider("Doomed", initial_share=0.4, cash=-1e6, capex_share=0.0), provider("Sound", initial_share=0.6)]
+    entrants = [{**provider("Startup", initial_share=0.0), "bankroll": 1e5, "funding": 0.0, "earliest": 3}]
+    market = Market(config=make_config(providers, customers=600, quarters=7, entrants=entrants,
+                                       entry={"exit_after": 2, "entry_compute": 1e4}))
+    eager = mesa.DataCollector(**datacollection.reporters())
+    for _ in range(7):
+        market.step()
+        eager.collect(market)
+    lazy = market.datacollector
+    _, quarters, _ = market.recorder.frames()
+    assert quarters["exits"].sum() == 1 and quarters["entries"].sum() == 1
+    assert lazy._collection_steps == eager._collection_steps == list(range(1, 8))
+    assert lazy.model_vars == eager.model_vars and len(eager.model_vars["churn"]) == 7
+    assert lazy._agenttype_records == eager._agenttype_records
+    pd.testing.assert_frame_equal(lazy.get_model_vars_dataframe(), eager.get_model_vars_dataframe(), check_exact=True)
+    agents = lazy.get_agenttype_vars_dataframe(Provider)
+    pd.testing.assert_frame_equal(agents, eager.get_agenttype_vars_dataframe(Provider), check_exact=True)
+    assert set(agents["provider"]) == {"Doomed", "Sound", "Startup"} and len(agents) < 3 * 7
 
 
 # ------------------------------------------------------------------ batch_run

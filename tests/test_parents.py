@@ -157,3 +157,16 @@ def test_a_small_loss_is_covered_and_the_parent_sets_its_providers_rationing():
     parents.cover_losses(market, [a, b])
     assert a.cash == 0.0 and a.parent_funding == 0.5 and market.parent_accounts["G"].credit_left == 4.5
     assert parents.rationing_rule(market, a) == "own_apps_first" and parents.rationing_rule(market, b) == "proportional"
+
+
+def test_a_parent_account_that_turns_non_finite_stops_the_run_with_its_name():
+    """The accounts' numbers live in the batch's Parents arrays; the guard checks them there."""
+    from sim.errors import NonFiniteState
+
+    providers = [provider("A", initial_share=0.5, parent="G"), provider("B", initial_share=0.5)]
+    market = Market(config=make_config(providers, customers=200, parents=[{"name": "G", "credit_line": 5.0}]))
+    market.step()
+    market.parent_accounts["G"].funded = float("nan")
+    assert market._batch.parents.funded[0, 0] != market._batch.parents.funded[0, 0]  # a view of the batch's row
+    with pytest.raises(NonFiniteState, match="parent G's funded"):
+        market.step()

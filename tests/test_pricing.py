@@ -218,7 +218,7 @@ def test_expected_utilisation_is_last_demand_over_serving_capacity():
     p.training_share = 0.5
     for compute, demand, expected in ((2.0, 0.5, 0.5), (2.0, 0.0, 0.0), (0.0, 0.0, 0.0), (0.0, 3.0, np.inf), (1.0, 3.0, 6.0)):
         p.compute, p.demand_gpu = compute, demand
-        assert pricing.expected_utilisation(p) == expected
+        assert pricing.expected_utilisation(p.demand_gpu, p.serving_capacity) == expected
 
 
 def test_average_price_with_a_provider_without_customers_in_the_last_slot():

@@ -231,7 +231,9 @@ def describe(plan: Plan, out: Path, workers: int, scheduler: str | None, limit: 
         + (" (holds results of a different sweep: use another --out, or --fresh for a preset)"
            if store.exists() and not same else ""),
         f"one run takes about {seconds:.2f} s {timing} (alone; in a batch, no longer); {time_line}",
-        "runs go in " + batching_info(plan, batching or plan.batch_rule(), slots=max(slots, 1), todo=todo)["rule"],
+        "runs go in " + batching_info(plan, batching or plan.batch_rule(), slots=max(slots, 1),
+                                      todo=plan.first_todo(store.done_ids() if same else set()))["rule"]
+        + (" (for the first block; each block is sized for its runs)" if rule is not None else ""),
     ]
     if plan.runs > limit:
         lines.append(f"this exceeds max_runs = {limit:,}: the sweep needs --yes")

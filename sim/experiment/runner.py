@@ -144,6 +144,14 @@ class Plan:
             self._structural = names
         return self._structural
 
+    def first_todo(self, done: set[int] | frozenset[int] = frozenset()) -> int:
+        """Runs the sweep hands out first: all runs not ``done``, or with a replicate rule, those
+        of its first block (what the batch size is first chosen for)."""
+        rule = self.spec.replication
+        if rule is None:
+            return self.runs - len(done)
+        return sum(1 for _ in self.tasks(done, {d: rule.first for d in range(len(self.design))}))
+
     def manifest(self, batching_info: dict[str, Any] | None = None) -> dict[str, Any]:
         s = self.spec
         return manifest(self.base, source=s.base_path, extra={
@@ -217,7 +225,7 @@ def run_sweep(plan: Plan, out: Path, *, workers: int, scheduler: str | None = No
         except EngineError as exc:
             raise SweepError(str(exc)) from None
     rule = batching or plan.batch_rule()
-    info = batching_info(plan, rule, slots=engine.slots, todo=plan.runs - len(done))
+    info = batching_info(plan, rule, slots=engine.slots, todo=plan.first_todo(done))
     try:
         if fresh and store.exists():
             shutil.rmtree(store.root)
@@ -288,7 +296,8 @@ class Watch:
 
 def batching_info(plan: Plan, rule: BatchRule, *, slots: int, todo: int) -> dict[str, Any]:
     """What the manifest records about batching: the rule's settings and the batch size it gives
-    the base config's runs with this engine (``slots``) and ``todo`` runs."""
+    the base config's runs with this engine (``slots``) and ``todo`` runs (with a replicate rule,
+    the first block's; later blocks are sized for their own runs)."""
     run_bytes = batch.run_bytes(plan.base)
     size = rule.size(run_bytes, slots=slots, todo=todo)
     varies = plan.structural()
@@ -328,25 +337,32 @@ def _blocks(plan: Plan, store: Store, engine: Engine, done: set[int], progress: 
 def _drive(plan: Plan, tasks: Iterator[Task], todo: int, store: Store, engine: Engine, progress: Progress,
            watch: Watch, sizes: BatchRule) -> Engine:
     """Hand ``tasks`` (``todo`` of them) out in batches of equal shape, write each run as its batch
-    arrives; the engine in use at the end (a broken local pool is replaced)."""
+    arrives; the engine in use at the end (a broken local pool is replaced, and since a worker that
+    dies has most likely run out of memory, the batches after it are half as large)."""
     pending: dict[Future, list[Task]] = {}
     retry: list[list[Task]] = []
     lost_count: dict[int, int] = {}
     restarts = 0
+    shrink = 1
     groups = batching.batches(tasks, key=lambda t: plan.shape(t.design_index),
-                              size=lambda shape: sizes.size(shape[1], slots=engine.slots, todo=todo))
+                              size=lambda shape: sizes.size(shape[1], slots=engine.slots, todo=todo) // shrink)
     watch.look(force=True)
     while True:
         window = max(2, engine.slots * IN_FLIGHT_PER_SLOT)
+        broken = False
         while len(pending) < window:
             group = retry.pop(0) if retry else next(groups, None)
             if group is None:
                 break
-            pending[engine.executor.submit(execute_batch, group)] = group
-        if not pending:
+            try:
+                pending[engine.executor.submit(execute_batch, group)] = group
+            except BrokenProcessPool:  # a worker died since the last look: this batch never started
+                retry.insert(0, group)
+                broken = True
+                break
+        if not pending and not broken:
             return engine
-        finished, _ = wait(pending, timeout=TICK, return_when=FIRST_COMPLETED)
-        broken = False
+        finished = wait(pending, timeout=TICK, return_when=FIRST_COMPLETED)[0] if pending else set()
         lost: list[list[Task]] = []
         for future in finished:
             group = pending.pop(future)
@@ -380,7 +396,11 @@ def _drive(plan: Plan, tasks: Iterator[Task], todo: int, store: Store, engine: E
         if broken and engine.restartable:
             restarts += 1
             if restarts > MAX_RESTARTS:
-                raise SweepError("worker processes keep dying (out of memory?); stopped. Finish with --resume")
+                raise SweepError("worker processes keep dying (out of memory?); stopped. Finish with --resume "
+                                 "(a smaller --memory-budget or --batch-size takes less memory)")
+            shrink *= 2
+            progress.note("a worker process died (out of memory?): the runs it had in flight are recorded failed "
+                          "(--resume runs them again); the batches after it are half as large")
             engine = _restart(engine, pending, store, progress)
             watch.engine = engine
 

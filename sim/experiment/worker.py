@@ -66,9 +66,10 @@ def execute_batch(tasks: list[Task]) -> list[dict[str, Any]]:
     """Run ``tasks`` as batches (``sim.batch.run_batch``) of the runs whose configs share a
     ``batch_key``; one record per task, in order, each carrying its run's tables (``frames``) or its
     error.  Never raises for a run's failure: a config that does not validate fails its run alone;
-    a batch that raises (e.g. NonFiniteState in one of its runs) is run again one run at a time, so
-    only the failing run is recorded failed and the others keep their results (identical, since a
-    run's outputs do not depend on its batch).  ``wall_time`` is the run's share of its batch's time
+    a batch that raises (e.g. NonFiniteState in one of its runs) is run again: the run the error
+    names (``details["run"]``) alone and the others as a batch, or, if the error names none, one
+    run at a time; so only the failing run is recorded failed and the others keep their results
+    (identical, since a run's outputs do not depend on its batch).  ``wall_time`` is the run's share of its batch's time
     (plus, after a failed batch, its share of that attempt and its own time alone)."""
     tune_allocator()
     worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -103,14 +104,32 @@ def _run_group(members: list[tuple[int, Config]], tasks: list[Task], records: li
             records[i]["wall_time"] += time.perf_counter() - started
             return
         share = (time.perf_counter() - started) / len(members)
-        for member in members:
-            records[member[0]]["wall_time"] += share
-            _run_group([member], tasks, records)
+        for i, _ in members:
+            records[i]["wall_time"] += share
+        culprit = _failing_run(exc, members)
+        if culprit is None:  # no word on which run: each alone
+            for member in members:
+                _run_group([member], tasks, records)
+        else:  # that run alone (so its error reads as a run alone's), the others again as a batch
+            _run_group([members[culprit]], tasks, records)
+            _run_group(members[:culprit] + members[culprit + 1:], tasks, records)
         return
     share = (time.perf_counter() - started) / len(members)
     for (i, _), run in zip(members, tables):
         records[i].update(frames={name: _tag(table, tasks[i]) for name, table in run.items()}, status="ok", error=None)
         records[i]["wall_time"] += share
+
+
+def _failing_run(exc: Exception, members: list[tuple[int, Config]]) -> int | None:
+    """The batch position of the run that raised, if the error says (``NonFiniteState.details``:
+    ``run``, checked against that run's ``seed``); else None."""
+    details = getattr(exc, "details", None) or {}
+    run = details.get("run")
+    if not isinstance(run, int) or not 0 <= run < len(members):
+        return None
+    if "seed" in details and details["seed"] != members[run][1].run.seed:
+        return None
+    return run
 
 
 def _base(task: Task) -> Config:
@@ -121,16 +140,14 @@ def _base(task: Task) -> Config:
 
 
 def run_tables(config: Config) -> dict[str, pa.Table]:
-    """One run (a batch of one), with the recorder's rows turned straight into Arrow tables:
-    skipping the DataFrames saves about 10 ms a run (a sixth of a 10k x 40 run).
+    """One run (a batch of one), with the recorder's columns turned straight into Arrow tables
+    (``Recorder.tables``), skipping the DataFrames.
     tests/test_experiment_store.py checks that the stored tables equal ``simulate``'s."""
     return _tables(batch.run_batch([config])[0])
 
 
 def _tables(market: Market) -> dict[str, pa.Table]:
-    recorder = market.recorder
-    return {"providers": pa.Table.from_pylist(recorder.provider_rows),
-            "market": pa.Table.from_pylist(recorder.market_rows)}
+    return market.recorder.tables()
 
 
 def _tag(table: pa.Table, task: Task) -> pa.Table:

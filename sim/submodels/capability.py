@@ -27,6 +27,10 @@ experience^0.5, here without the distance-to-frontier factor.
 
 from __future__ import annotations
 
+import numpy as np
+
+from sim.batch import Batch, over_runs
+
 
 def knowledge_for(capability: float, cap_cfg) -> float:
     """Knowledge stock (units: knowledge behind capability 1) that gives ``capability``;
@@ -40,17 +44,28 @@ def capability_of(knowledge: float, cap_cfg) -> float:
     return max(knowledge, 0.0) ** cap_cfg.knowledge_elasticity
 
 
-def progress(cap_cfg, training: float, data: float, t: int = 0, synergy: float = 1.0) -> float:
+def progress(cap_cfg, training, data, t: int = 0, synergy=1.0):
     """Knowledge gained in quarter ``t`` (units: knowledge behind capability 1).
 
     ``training``: training compute, GPU-equivalents; ``data``: tokens served plus captive
     tokens, token units per quarter; ``synergy``: the provider's organisational efficiency
-    (1 = reference).  The training compute that counts as one unit grows every quarter (the
-    compute arms race, Sutton's escalating sunk costs; Epoch AI arXiv:2405.21015)."""
+    (1 = reference); numbers or arrays of one shape (elementwise).  The training compute that
+    counts as one unit grows every quarter (the compute arms race, Sutton's escalating sunk
+    costs; Epoch AI arXiv:2405.21015)."""
     reference = cap_cfg.reference_training * (1.0 + cap_cfg.training_cost_growth) ** t
-    compute_term = (max(training, 0.0) / reference) ** cap_cfg.compute_elasticity
-    data_term = 1.0 + cap_cfg.flywheel * (max(data, 0.0) / cap_cfg.reference_data) ** cap_cfg.data_elasticity
-    return cap_cfg.learning_rate * synergy * compute_term * data_term
+    return research(training, data, synergy, learning_rate=cap_cfg.learning_rate, reference=reference,
+                    compute_elasticity=cap_cfg.compute_elasticity, flywheel=cap_cfg.flywheel,
+                    reference_data=cap_cfg.reference_data, data_elasticity=cap_cfg.data_elasticity)
+
+
+def research(training, data, synergy, *, learning_rate, reference, compute_elasticity, flywheel, reference_data,
+             data_elasticity):
+    """``progress`` with its settings given one by one, elementwise over arrays (runs, slots) and
+    per-run settings (runs, 1): learning_rate * synergy * (training / reference) ** compute_elasticity
+    * (1 + flywheel * (data / reference_data) ** data_elasticity), negative inputs counted as 0."""
+    compute_term = Batch.power(np.maximum(training, 0.0) / reference, compute_elasticity)
+    data_term = 1.0 + flywheel * Batch.power(np.maximum(data, 0.0) / reference_data, data_elasticity)
+    return learning_rate * synergy * compute_term * data_term
 
 
 def open_weights_capability(cfg, t: int, frontier_history: list[float]) -> float:
@@ -65,27 +80,44 @@ def open_weights_capability(cfg, t: int, frontier_history: list[float]) -> float
     return ow.capability * frontier_history[k]
 
 
-def step(market) -> None:
-    cfg = market.config
-    cap_cfg = cfg.capability
-    active = market.active_providers()
-    for p in active:
-        if p.has_model:
-            data = p.tokens + p.captive_tokens * p.apps_served_share  # own apps' data only as far as they were served
-            p.knowledge += progress(cap_cfg, p.training_compute, data, market.t, p.synergy)
-            p.own_capability = capability_of(p.knowledge, cap_cfg)
-        p.captive_compute *= 1.0 + p.captive_growth
-        p.captive_tokens *= 1.0 + p.captive_growth
+@over_runs
+def step(batch) -> None:
+    """Capability of every run of ``batch`` (a ``sim.batch.Batch``): knowledge and own capability
+    of active model owners, captive demand growth of active providers, then each run's next
+    frontier and open-weights capability and the capability floor it gives."""
+    table, active = batch.table, batch.active
+    # Training compute that counts as one unit this quarter: a Python float per run, as one run computes it.
+    reference = np.array([m.config.capability.reference_training * (1.0 + m.config.capability.training_cost_growth) ** m.t
+                          for m in batch.markets])
+    # Model owners learn: knowledge and own capability, computed for them alone (elementwise).
+    learners = np.nonzero(active & (table.has_model != 0))
+    run = learners[0]
+    param = lambda name: batch.param(f"capability.{name}")[run]  # noqa: E731 - each learner's run's setting
+    data = table.tokens[learners] + table.captive_tokens[learners] * table.apps_served_share[learners]  # own apps' data as far as served
+    gain = research(table.compute[learners] * table.training_share[learners], data, table.synergy[learners],
+                    learning_rate=param("learning_rate"), reference=reference[run],
+                    compute_elasticity=param("compute_elasticity"), flywheel=param("flywheel"),
+                    reference_data=param("reference_data"), data_elasticity=param("data_elasticity"))
+    knowledge = table.knowledge[learners] + gain
+    table.knowledge[learners] = knowledge
+    table.own_capability[learners] = Batch.power(np.maximum(knowledge, 0.0), param("knowledge_elasticity"))
+    growth = 1.0 + table.captive_growth
+    table.captive_compute[...] = np.where(active, table.captive_compute * growth, table.captive_compute)
+    table.captive_tokens[...] = np.where(active, table.captive_tokens * growth, table.captive_tokens)
     # The frontier of the next quarter is the best own model (or floor) now; the open model
     # follows it with its lag, and is a floor for everyone.
-    leader = max((p.own_capability for p in active), default=0.0)
-    frontier_next = leader if leader > 0 else market.frontier
-    history = [*market.frontier_history, frontier_next]
-    market.open_capability = open_weights_capability(cfg, market.t + 1, history)
-    for p in active:
-        p.capability = max(p.own_capability, market.open_capability)
-    market.frontier = max(frontier_next, market.open_capability)
-    market.frontier_history.append(market.frontier)
+    leaders = np.where(active, table.own_capability, -np.inf).max(axis=1)
+    anyone = active.any(axis=1)
+    for r, market in enumerate(batch.markets):  # per-run scalars and the run's frontier history
+        leader = leaders[r] if anyone[r] else 0.0
+        frontier_next = leader if leader > 0 else market.frontier
+        history = market.frontier_history
+        history.append(frontier_next)  # the open model's lag may reach it
+        market.open_capability = open_weights_capability(market.config, market.t + 1, history)
+        market.frontier = history[-1] = max(frontier_next, market.open_capability)
+    floor = np.array([m.open_capability for m in batch.markets], dtype=float)[:, None]
+    own = table.own_capability
+    table.capability[...] = np.where(active, np.where(floor > own, floor, own), table.capability)  # max(own, floor)
 
 
 def edge_over_open(own: float, open_capability: float, has_model: bool) -> float:

@@ -18,6 +18,11 @@ impossible to overcome."
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+
+import numpy as np
+
+from sim.batch import over_runs
 from sim.customers import NO_PROVIDER
 from sim.submodels import multihoming
 from sim.submodels.finance import CASH_TOLERANCE, MILLION
@@ -36,20 +41,89 @@ def entry_compute(market) -> float:
     return cfg.entry.entry_compute * scale
 
 
-def step(market) -> None:
-    market.entries, market.exits = [], []
-    for p in list(market.active_providers()):
-        p.distress_quarters = p.distress_quarters + 1 if distressed(p, market.config.entry) else 0
-        if p.distress_quarters >= market.config.entry.exit_after:
-            exit_provider(market, p)
-    for slot, spec in market.pending_entrants():
-        market.bankrolls[slot] += spec.funding
-        if market.t + 1 < market.config.quarter_offset(spec.earliest):
-            continue
-        cost = entry_cost(market)
-        if market.bankrolls[slot] >= cost:
-            market.enter(slot, spec, cash=market.bankrolls[slot] - cost, extra_compute=entry_compute(market))
+@over_runs
+def step(batch) -> None:
+    """Exits, then entries, of every run of ``batch`` (a ``sim.batch.Batch``).  Distress counts
+    and bankrolls are updated for all runs at once; the few runs where a provider exits or an
+    entrant enters this quarter then do so one by one (a loop over those runs only)."""
+    markets, table, active = batch.markets, batch.table, batch.active
+    for market in markets:
+        market.entries, market.exits = [], []
+    limit = batch.param("entry.overload_limit")[:, None]
+    distress = (table.cash < -CASH_TOLERANCE) | ((table.utilisation > limit) & (table.capacity_unfunded != 0))
+    table.distress_quarters[...] = np.where(active, np.where(distress, table.distress_quarters + 1.0, 0.0),
+                                            table.distress_quarters)
+    leaving = active & (table.distress_quarters >= batch.param("entry.exit_after")[:, None])
+    for r in np.flatnonzero(leaving.any(axis=1)):  # rare: the runs where a provider exits
+        market = markets[r]
+        for slot in np.flatnonzero(leaving[r]):
+            exit_provider(market, market.slots[slot])
+    entrants = batch.entrants
+    if not entrants.pending.any():
+        return
+    entrants.bankroll[...] = np.where(entrants.pending, entrants.bankroll + entrants.funding, entrants.bankroll)
+    cost = np.array([entry_cost(m) if p.any() else np.inf for m, p in zip(markets, entrants.pending)])
+    t = markets[0].t  # the runs of a batch step together
+    entering = entrants.pending & (t + 1 >= entrants.earliest) & (entrants.bankroll >= cost[:, None])
+    for r in np.flatnonzero(entering.any(axis=1)):  # rare: the runs where an entrant enters
+        market = markets[r]
+        offset = len(market.config.providers)
+        for slot in np.flatnonzero(entering[r]):
+            spec = market.config.entrants[slot - offset]
+            market.enter(slot, spec, cash=entrants.bankroll[r, slot] - cost[r], extra_compute=entry_compute(market))
             market.entries.append(spec.name)
+
+
+class Entrants:
+    """The potential entrants of a batch's runs, as (runs, slots) arrays (incumbents' slots never
+    pending): ``pending`` (not entered yet), ``bankroll`` (US$ million saved so far), ``funding``
+    (US$ million added each quarter) and ``earliest`` (first quarter it may enter, counted from
+    ``run.start``).  Each run's ``market.bankrolls`` is a view of its row (``Bankrolls``)."""
+
+    def __init__(self, markets: list):
+        runs, slots = len(markets), markets[0].n_slots
+        self.pending = np.zeros((runs, slots), dtype=bool)
+        self.bankroll = np.zeros((runs, slots))
+        self.funding = np.zeros((runs, slots))
+        self.earliest = np.zeros((runs, slots), dtype=np.int64)
+        for r, market in enumerate(markets):
+            offset = len(market.config.providers)
+            for i, spec in enumerate(market.config.entrants):
+                self.funding[r, offset + i] = spec.funding
+                self.earliest[r, offset + i] = market.config.quarter_offset(spec.earliest)
+            for slot, value in market.bankrolls.items():
+                self.pending[r, slot], self.bankroll[r, slot] = True, value
+            market.bankrolls = Bankrolls(self, r)
+
+
+class Bankrolls(MutableMapping):
+    """One run's pending entrants' bankrolls by slot (US$ million): a view of its row of the
+    batch's ``Entrants`` (``del`` when it enters)."""
+
+    def __init__(self, entrants: Entrants, run: int):
+        self.pending, self.bankroll = entrants.pending[run], entrants.bankroll[run]
+
+    def __getitem__(self, slot: int) -> float:
+        if not self.pending[slot]:
+            raise KeyError(slot)
+        return self.bankroll[slot]
+
+    def __setitem__(self, slot: int, value: float) -> None:
+        self.pending[slot], self.bankroll[slot] = True, value
+
+    def __delitem__(self, slot: int) -> None:
+        if not self.pending[slot]:
+            raise KeyError(slot)
+        self.pending[slot] = False
+
+    def __iter__(self):
+        return iter(np.flatnonzero(self.pending).tolist())
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self.pending))
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 def distressed(provider, entry_cfg) -> bool:

@@ -30,25 +30,55 @@ provided by Volcano Engine".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import numpy as np
 
+from sim.batch import over_runs
 from sim.config import Config, ParentConfig
-from sim.submodels.pricing import unit_cost
+from sim.submodels.pricing import unit_cost, unit_costs
+
+NUMBERS = ("pot", "credit_left", "funded")  # an account's money, in this order in its row of Parents.cells
 
 
-@dataclass
+class _Number:
+    """An ``Account`` number stored in its row of the batch's ``Parents.cells`` (reads back as float64)."""
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def __get__(self, obj, owner=None):
+        return self if obj is None else obj._cells[self.index]
+
+    def __set__(self, obj, value) -> None:
+        obj._cells[self.index] = value
+
+
 class Account:
-    """A parent's money over the run (US$ million)."""
+    """A parent's money over the run (US$ million): ``pot`` allotted and not yet drawn,
+    ``credit_left`` losses it will still carry, ``funded`` paid in so far (capex and losses).
+    Its numbers live in its row of the batch's ``Parents`` arrays (until a batch adopts the
+    run, in a row of its own)."""
 
-    spec: ParentConfig
-    start: int  # first quarter of the budget window (offset)
-    pot: float = 0.0  # allotted and not yet drawn
-    credit_left: float = 0.0  # losses it will still carry
-    funded: float = 0.0  # paid in so far (capex and losses)
+    pot = _Number(0)
+    credit_left = _Number(1)
+    funded = _Number(2)
+
+    def __init__(self, spec: ParentConfig, start: int, *, credit_left: float = 0.0):
+        self.spec = spec
+        self.start = start  # first quarter of the budget window (offset)
+        self._cells = np.array([0.0, credit_left, 0.0])
 
     def in_window(self, t: int) -> bool:
         end = self.start + self.spec.budget_quarters if self.spec.budget_quarters is not None else None
         return t >= self.start and (end is None or t < end)
+
+    def non_finite(self):
+        """(name, value) of the account's numbers that are not finite (the guard)."""
+        for name, value in zip(NUMBERS, self._cells):
+            if not np.isfinite(value):
+                yield name, float(value)
+
+    def __repr__(self) -> str:
+        return f"Account({self.spec.name!r}, pot={self.pot!r}, credit_left={self.credit_left!r}, funded={self.funded!r})"
 
 
 def accounts(config: Config) -> dict[str, Account]:
@@ -56,30 +86,89 @@ def accounts(config: Config) -> dict[str, Account]:
     return {g.name: Account(g, config.quarter_offset(g.budget_start), credit_left=g.credit_line) for g in config.parents}
 
 
+class Parents:
+    """The parents of every run of a batch: group g of run r is ``config_r.parents[g]``.
+
+    ``cells`` (runs, groups, 3) holds the accounts' numbers (``pot``, ``credit_left``,
+    ``funded``: (runs, groups) views); each run's ``market.parent_accounts[name]`` reads and
+    writes its row.  ``group`` (runs, slots) is the group of each slot's provider (-1: none);
+    the rest are the groups' settings, (runs, groups)."""
+
+    def __init__(self, markets: list):
+        runs, slots = len(markets), markets[0].n_slots
+        groups = max(len(m.parent_accounts) for m in markets)
+        self.cells = np.zeros((runs, groups, len(NUMBERS)))
+        self.pot, self.credit_left, self.funded = (self.cells[:, :, i] for i in range(len(NUMBERS)))
+        self.exists = np.zeros((runs, groups), dtype=bool)
+        self.allotment = np.zeros((runs, groups))
+        self.start = np.zeros((runs, groups))
+        self.end = np.full((runs, groups), np.inf)  # budget window [start, end)
+        self.max_training_share = np.zeros((runs, groups))
+        self.priority = np.zeros((runs, groups))
+        self.group = np.full((runs, slots), -1, dtype=np.intp)
+        self.market_priced = np.zeros((runs, slots), dtype=bool)  # transfer price 'market' (else unit cost)
+        for r, market in enumerate(markets):
+            names = list(market.parent_accounts)
+            for g, account in enumerate(market.parent_accounts.values()):
+                self.cells[r, g] = account._cells
+                account._cells = self.cells[r, g]
+                spec = account.spec
+                self.exists[r, g] = True
+                self.allotment[r, g] = spec.allotment()
+                self.start[r, g] = account.start
+                if spec.budget_quarters is not None:
+                    self.end[r, g] = account.start + spec.budget_quarters
+                self.max_training_share[r, g] = spec.max_training_share
+                self.priority[r, g] = spec.priority
+            for s, spec in enumerate(market.config.all_providers):
+                if spec.parent is not None and spec.parent in market.parent_accounts:
+                    g = names.index(spec.parent)
+                    self.group[r, s] = g
+                    self.market_priced[r, s] = market.parent_accounts[spec.parent].spec.transfer_price == "market"
+        self.slot_max_training_share = self.of_slots(self.max_training_share)  # (runs, slots): the slot's group's
+        self.slot_priority = self.of_slots(self.priority)
+
+    def groups_of(self, where: np.ndarray) -> np.ndarray:
+        """The groups (ascending) of the slots in ``where`` (bool (runs, slots)) that have one."""
+        return np.flatnonzero(np.bincount(self.group[where & (self.group >= 0)], minlength=self.cells.shape[1]))
+
+    def of_slots(self, values: np.ndarray) -> np.ndarray:
+        """(runs, slots): the (runs, groups) ``values`` of each slot's group (0 for slots without one)."""
+        if values.shape[1] == 0:
+            return np.zeros(self.group.shape)
+        picked = np.take_along_axis(values, np.maximum(self.group, 0), axis=1)
+        return np.where(self.group >= 0, picked, 0)
+
+
 def parent_of(market, provider) -> Account | None:
     return market.parent_accounts.get(provider.parent) if provider.parent is not None else None
 
 
-def step(market) -> None:
+@over_runs
+def step(batch) -> None:
     """Start of a quarter: allot each parent's budget and set its providers' training share."""
-    for account in market.parent_accounts.values():
-        if account.in_window(market.t):
-            account.pot += account.spec.allotment()
-    for p in market.active_providers():
-        account = parent_of(market, p)
-        if account is not None and p.has_model:
-            g = account.spec
-            p.training_share = training_share(p.base_training_share, g.max_training_share, g.priority,
-                                              p.own_capability, market.frontier)
+    state, table = batch.parents, batch.table
+    t = batch.markets[0].t  # runs of a batch share their quarter
+    window = state.exists & (t >= state.start) & (t < state.end)
+    if window.any():
+        state.pot[window] += state.allotment[window]
+    owners = batch.active & (state.group >= 0) & (table.has_model != 0)
+    if owners.any():
+        frontier = np.array([m.frontier for m in batch.markets], dtype=float)[:, None]
+        share = training_share(table.base_training_share, state.slot_max_training_share, state.slot_priority,
+                               table.own_capability, frontier)
+        table.training_share[owners] = share[owners]
 
 
-def training_share(base: float, max_share: float, priority: float, own: float, frontier: float) -> float:
+def training_share(base, max_share, priority, own, frontier):
     """Share of the fleet the group puts into training (0..0.95): its provider's own share,
     raised toward ``max_share`` in proportion to the group's priority and to how far the
-    model trails the frontier (a gap of 0..1).  Never below ``base``."""
-    gap = max(0.0, frontier - own) / frontier if frontier > 0 else 0.0
-    top = max(max_share, base)
-    return base + (top - base) * priority * min(gap, 1.0)
+    model trails the frontier (a gap of 0..1).  Never below ``base``.  Elementwise."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.where(frontier > 0, np.maximum(0.0, frontier - own) / frontier, 0.0)
+    top = np.maximum(max_share, base)
+    out = base + (top - base) * priority * np.minimum(gap, 1.0)
+    return out if np.ndim(out) else out[()]
 
 
 def rationing_rule(market, provider) -> str:
@@ -99,50 +188,89 @@ def transfer_price(market, provider) -> float:
     return unit_cost(market, provider)
 
 
-def grant_capex(market, asks: dict[int, float]) -> dict[int, float]:
-    """US$ million each provider may draw this quarter for capex beyond its own funds.
-    ``asks`` maps slot -> the shortfall; a parent's pot is shared pro rata among its providers."""
-    grants = {slot: 0.0 for slot in asks}
-    by_parent: dict[str, list[int]] = {}
-    for slot, ask in asks.items():
-        p = market.slots[slot]
-        if ask > 0 and parent_of(market, p) is not None:
-            by_parent.setdefault(p.parent, []).append(slot)
-    for name, slots in by_parent.items():
-        pot = market.parent_accounts[name].pot
-        total = sum(asks[s] for s in slots)
-        scale = min(1.0, pot / total) if total > 0 else 0.0
-        for s in slots:
-            grants[s] = asks[s] * scale
+def transfer_prices(batch, where: np.ndarray) -> np.ndarray:
+    """(runs, slots) ``transfer_price`` of every slot in ``where`` (bool (runs, slots)); 0 elsewhere."""
+    price = np.where(batch.parents.market_priced, batch.table.price, unit_costs(batch))
+    return np.where(where, price, 0.0)
+
+
+def grant_capex_runs(batch, asks: np.ndarray) -> np.ndarray:
+    """(runs, slots) US$ million each provider may draw this quarter for capex beyond its own
+    funds, for the shortfalls ``asks`` (runs, slots; 0 where nothing is asked): a parent's pot is
+    shared pro rata among its providers that ask (their asks summed in slot order)."""
+    state = batch.parents
+    grants = np.zeros(asks.shape)
+    asking = (asks > 0) & (state.group >= 0)
+    for g in state.groups_of(asking):  # the groups asked (few; often none)
+        mine = asking & (state.group == g)
+        total = batch.sum_slots(asks, where=mine)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(total > 0, np.minimum(1.0, state.pot[:, g] / total), 0.0)
+        grants = np.where(mine, asks * scale[:, None], grants)
     return grants
 
 
+def grant_capex(market, asks: dict[int, float]) -> dict[int, float]:
+    """``grant_capex_runs`` for one run: ``asks`` maps slot -> the shortfall; returns slot -> grant."""
+    batch = market._batch
+    table = np.zeros((batch.size, batch.n_slots))
+    for slot, ask in asks.items():
+        table[market.run_index, slot] = ask
+    grants = grant_capex_runs(batch, table)[market.run_index]
+    return {slot: float(grants[slot]) for slot in asks}
+
+
+def draw_runs(batch, amounts: np.ndarray) -> np.ndarray:
+    """(runs, slots) what each provider takes of ``amounts`` (runs, slots; already within its
+    grant) from its parent's pot, in slot order (a pot drawn empty gives the rest nothing)."""
+    state = batch.parents
+    drawn = np.zeros(amounts.shape)
+    drawing = (amounts > 0) & (state.group >= 0)
+    for s in np.flatnonzero(drawing.any(axis=0)):  # slot order: a pot drawn empty gives later slots nothing
+        rows = np.flatnonzero(drawing[:, s])
+        g = state.group[rows, s]
+        amount = np.minimum(amounts[rows, s], state.pot[rows, g])
+        state.pot[rows, g] -= amount
+        state.funded[rows, g] += amount
+        drawn[rows, s] = amount
+    return drawn
+
+
 def draw(market, provider, amount: float) -> float:
-    """Takes ``amount`` (already within the provider's grant) from its parent's pot."""
-    account = parent_of(market, provider)
-    if account is None or amount <= 0:
-        return 0.0
-    amount = min(amount, account.pot)
-    account.pot -= amount
-    account.funded += amount
-    return amount
+    """``draw_runs`` for one provider: takes ``amount`` (already within its grant) from its parent's pot."""
+    batch = market._batch
+    amounts = np.zeros((batch.size, batch.n_slots))
+    amounts[market.run_index, provider.slot] = amount
+    return float(draw_runs(batch, amounts)[market.run_index, provider.slot])
+
+
+def cover_losses_runs(batch, where: np.ndarray) -> None:
+    """Tops negative cash of the providers in ``where`` (bool (runs, slots)) back up to zero from
+    each parent's credit line (pro rata if it cannot cover all its providers, their losses summed
+    in slot order); adds the cover to ``parent_funding``."""
+    state, table = batch.parents, batch.table
+    losing = where & (table.cash < 0) & (state.group >= 0)
+    for g in state.groups_of(losing):  # the groups with a provider in the red (few; often none)
+        mine = losing & (state.group == g)
+        rows = mine.any(axis=1)
+        need = batch.sum_slots(-table.cash, where=mine)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(need > 0, np.minimum(1.0, state.credit_left[:, g] / need), 0.0)
+        for s in np.flatnonzero(mine.any(axis=0)):  # slot order, as the credit line is drawn down
+            r = np.flatnonzero(mine[:, s])
+            cover = -table.cash[r, s] * scale[r]
+            table.cash[r, s] += cover
+            table.parent_funding[r, s] += cover
+            state.credit_left[r, g] -= cover
+            state.funded[r, g] += cover
+        left = state.credit_left[rows, g]
+        state.credit_left[rows, g] = np.where(left < 0.0, 0.0, left)
 
 
 def cover_losses(market, providers) -> None:
-    """Tops negative cash back up to zero from each parent's credit line (pro rata if it
-    cannot cover all its providers); adds the cover to ``parent_funding``."""
-    by_parent: dict[str, list] = {}
+    """``cover_losses_runs`` for the ``providers`` of one run."""
+    batch = market._batch
+    where = np.zeros((batch.size, batch.n_slots), dtype=bool)
     for p in providers:
-        if p.cash < 0 and parent_of(market, p) is not None:
-            by_parent.setdefault(p.parent, []).append(p)
-    for name, group in by_parent.items():
-        account = market.parent_accounts[name]
-        need = sum(-p.cash for p in group)
-        scale = min(1.0, account.credit_left / need) if need > 0 else 0.0
-        for p in group:
-            cover = -p.cash * scale
-            p.cash += cover
-            p.parent_funding += cover
-            account.credit_left -= cover
-            account.funded += cover
-        account.credit_left = max(account.credit_left, 0.0)
+        where[market.run_index, p.slot] = True
+    cover_losses_runs(batch, where)

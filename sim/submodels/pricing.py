@@ -47,20 +47,45 @@ per GPU-quarter of tokens returns to the floor.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
-from sim.batch import over_runs
+from sim.batch import Batch, over_runs
 
 MAX_LOG_GAP = float(np.log(10.0))  # renewal price at most 10x the list price; new-customer price at least 1/10
+UTILISATION_RATIO_CAP = 1e6  # a provider without capacity (utilisation inf) is priced at this ratio (then the cap)
+
+
+def unit_cost_of(own_chip_share, training_share, gpu_cost_factor, fin):
+    """Cost of one served GPU-equivalent for a quarter (US$ per GPU-quarter): depreciation of
+    the blended chip purchase cost plus opex, spread over the serving part of the fleet;
+    elementwise over arrays (``fin``: a ``FinanceConfig`` or a namespace of per-run arrays)."""
+    chip = own_chip_share * fin.gpu_cost_own + (1 - own_chip_share) * fin.gpu_cost_import
+    per_gpu = chip * gpu_cost_factor * fin.depreciation + fin.opex_per_gpu
+    return per_gpu / (1.0 - training_share)
 
 
 def unit_cost(market, provider) -> float:
-    """Cost of one served GPU-equivalent for a quarter: depreciation of the blended chip
-    purchase cost plus opex, spread over the serving part of the fleet."""
-    fin = market.config.finance
-    chip = provider.own_chip_share * fin.gpu_cost_own + (1 - provider.own_chip_share) * fin.gpu_cost_import
-    per_gpu = chip * market.gpu_cost_factor * fin.depreciation + fin.opex_per_gpu
-    return per_gpu / (1.0 - provider.training_share)
+    """``unit_cost_of`` one provider of ``market`` (its chip mix, training share, this quarter's GPU cost)."""
+    return unit_cost_of(provider.own_chip_share, provider.training_share, market.gpu_cost_factor, market.config.finance)
+
+
+def unit_costs(batch) -> np.ndarray:
+    """(runs, slots) ``unit_cost_of`` every slot of every run of ``batch`` (inactive slots: whatever their row gives)."""
+    table = batch.table
+    gpu_cost_factor = np.array([m.gpu_cost_factor for m in batch.markets])[:, None]
+    fin = batch.memo("pricing.finance", lambda b: _section(b, "finance", FINANCE_KEYS))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return unit_cost_of(table.own_chip_share, table.training_share, gpu_cost_factor, fin)
+
+
+FINANCE_KEYS = ("gpu_cost_own", "gpu_cost_import", "depreciation", "opex_per_gpu")
+
+
+def _section(batch, section: str, names: tuple[str, ...]) -> SimpleNamespace:
+    """Config values ``section.NAME`` of every run as (runs, 1) arrays (they broadcast over slots)."""
+    return SimpleNamespace(**{name: batch.param(f"{section}.{name}")[:, None] for name in names})
 
 
 def token_price_factor(config, name: str, t: int) -> float:
@@ -82,42 +107,68 @@ def cuts_between(config, name: str, first: int | None, last: int) -> float:
     return factor
 
 
+def cuts_by_quarter(batch) -> np.ndarray:
+    """(runs, slots, quarters): ``cuts_between(config, name, t, t)`` of each run's config, slot
+    name and quarter t of the run (the same products, in the same order of cuts)."""
+    markets = batch.markets
+    quarters = markets[0].config.run.quarters
+    names = markets[0].names
+    out = np.ones((batch.size, batch.n_slots, quarters))
+    for r, market in enumerate(markets):
+        config = market.config
+        for c in config.pricing.token_price_cuts:
+            q = config.quarter_offset(c.quarter)
+            if 0 <= q < quarters:
+                for s, name in enumerate(names):
+                    if c.provider is None or c.provider == name:
+                        out[r, s, q] *= 1.0 - c.cut
+    return out
+
+
 def initial_token_factor(config, name: str, first_quarter: int) -> float:
     """Token factor of a provider that prices for the first time in ``first_quarter``: the
     cuts dated before it are in force (without relaxation before it existed in the run)."""
     return cuts_between(config, name, None, first_quarter - 1)
 
 
-def relax_token_factor(factor: float, floor: float, relaxation: float) -> float:
+def relax_token_factor(factor, floor, relaxation):
     """One quarter of a promotion's end: a token factor below ``floor`` (the factor at which
     tokens pay unit cost x (1 + min_markup)) closes the share ``relaxation`` of its log gap to
     it; at or above the floor it stays (a cut that leaves tokens above cost lasts).  Factors
-    are in (0, 1]; Areeda and Turner (1975), Klemperer (1995)."""
-    floor = min(floor, 1.0)
-    if factor >= floor or relaxation <= 0:
-        return factor
-    return float(np.exp(np.log(factor) + relaxation * (np.log(floor) - np.log(factor))))
+    are in (0, 1]; elementwise over arrays.  Areeda and Turner (1975), Klemperer (1995)."""
+    floor = np.minimum(floor, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relaxed = np.exp(np.log(factor) + relaxation * (np.log(floor) - np.log(factor)))
+    return np.where((factor >= floor) | (relaxation <= 0), factor, relaxed)
 
 
-def scarcity_factor(utilisation: float, cfg) -> float:
+def scarcity_factor(utilisation, cfg):
     """Multiplier on the target price: (utilisation / scarcity_target) ** scarcity_elasticity
     above the target, 1 below it, at most ``scarcity_cap`` (peak-load pricing: Boiteux 1949,
     Steiner 1957; the cap: H100 rental above US$8 an hour in the 2023 shortage against about
-    US$2 in 2026, market-shares.md).  ``utilisation`` is demand / serving capacity (may be inf)."""
-    if cfg.scarcity_elasticity <= 0 or not utilisation > cfg.scarcity_target:
-        return 1.0
-    ratio = min(utilisation / cfg.scarcity_target, 1e6)  # inf (no capacity) hits the cap below
-    return float(min(ratio ** cfg.scarcity_elasticity, cfg.scarcity_cap))
+    US$2 in 2026, market-shares.md).  ``utilisation`` is demand / serving capacity (may be inf);
+    elementwise over arrays (``cfg``: a ``PricingConfig`` or a namespace of per-run arrays)."""
+    utilisation = np.asarray(utilisation, dtype=float)
+    scarce = (cfg.scarcity_elasticity > 0) & (utilisation > cfg.scarcity_target)
+    out = np.ones(np.broadcast(scarce, cfg.scarcity_cap).shape)
+    if scarce.any():
+        ratio = np.broadcast_to(np.minimum(utilisation / cfg.scarcity_target, UTILISATION_RATIO_CAP), scarce.shape)[scarce]
+        # C's pow per element, as the scalar ** of one provider (numpy's array power moves the last bit:
+        # with it benchmarks/golden.py finds minimal seed 1 different)
+        powered = Batch.power(ratio, np.broadcast_to(cfg.scarcity_elasticity, scarce.shape)[scarce])
+        out[scarce] = np.minimum(powered, np.broadcast_to(cfg.scarcity_cap, scarce.shape)[scarce])
+    return out if out.ndim else out[()]
 
 
-def expected_utilisation(provider) -> float:
+def expected_utilisation(demand_gpu, serving_capacity):
     """Last quarter's demand (GPU-equivalents, surges included) over this quarter's serving
     capacity (after last quarter's GPUs arrived): the load a provider expects as it sets its
-    price.  0 before its first quarter of service; inf without capacity."""
-    capacity = provider.serving_capacity
-    if provider.demand_gpu <= 0:
-        return 0.0
-    return provider.demand_gpu / capacity if capacity > 0 else float("inf")
+    price.  0 before its first quarter of service; inf without capacity.  Elementwise."""
+    demand_gpu = np.asarray(demand_gpu, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        load = np.where(serving_capacity > 0, demand_gpu / serving_capacity, np.inf)
+    out = np.where(demand_gpu > 0, load, 0.0)
+    return out if out.ndim else out[()]
 
 
 def token_factors(market) -> np.ndarray:
@@ -128,51 +179,86 @@ def token_factors(market) -> np.ndarray:
     return out
 
 
-def markup(share: float, fair_share: float, cfg) -> float:
-    return float(np.clip(cfg.base_markup + cfg.harvest_slope * (share - fair_share), cfg.min_markup, cfg.max_markup))
+def markup(share, fair_share, cfg):
+    """base_markup + harvest_slope * (share - fair share), clipped to [min_markup, max_markup];
+    elementwise (``cfg``: a ``PricingConfig`` or a namespace of per-run arrays)."""
+    return np.clip(cfg.base_markup + cfg.harvest_slope * (share - fair_share), cfg.min_markup, cfg.max_markup)
 
 
-def lock_in_premium(config, lock_in: float) -> float:
-    """The long-tenure switching cost of a customer of a provider with ``lock_in``, in
-    log-price units: lock_in * (switching_base + switching_tenure) / mean w_price (mean over
-    segments by weight; a switching cost S utils is worth a price ratio exp(S / w_price))."""
+def premium_scale(config) -> tuple[float, float]:
+    """(switching_base + switching_tenure, max(mean w_price, 0.1)) of ``config``: the lock-in
+    premium is lock_in * first / second (``lock_in_premium``)."""
     segs = config.demand.segments.values()
     weight = sum(s.weight for s in segs)
     w_price = sum(s.weight * s.w_price for s in segs) / weight if weight > 0 else 0.0
     ch = config.choice
-    return lock_in * (ch.switching_base + ch.switching_tenure) / max(w_price, 0.1)
+    return ch.switching_base + ch.switching_tenure, max(w_price, 0.1)
 
 
-def two_prices(list_price: float, unit: float, lock_in: float, config) -> tuple[float, float]:
-    """(new-customer price, renewal price) around ``list_price`` (US$ per GPU-quarter) for a
-    provider with ``lock_in``; the gap grows with lock-in.  Klemperer (1987, 1995)."""
-    cfg = config.pricing
-    premium = lock_in_premium(config, lock_in)
-    floor = min(list_price, unit * (1.0 + cfg.min_markup))  # a discount never takes it below min_markup
+def lock_in_premium(config, lock_in):
+    """The long-tenure switching cost of a customer of a provider with ``lock_in``, in
+    log-price units: lock_in * (switching_base + switching_tenure) / mean w_price (mean over
+    segments by weight; a switching cost S utils is worth a price ratio exp(S / w_price))."""
+    switching, w_price = premium_scale(config)
+    return lock_in * switching / w_price
+
+
+def prices_around(list_price, unit, premium, cfg):
+    """(new-customer price, renewal price) around ``list_price`` for a lock-in ``premium`` (log
+    price); elementwise (``cfg``: a ``PricingConfig`` or a namespace of per-run arrays)."""
+    floor = np.minimum(list_price, unit * (1.0 + cfg.min_markup))  # a discount never takes it below min_markup
     # Extreme settings (lock-in 20, switching costs of 100 utils) would ask e^1000 times the list
     # price: no contract goes beyond ten times it, nor a discount below a tenth.
-    new = max(list_price * float(np.exp(-min(cfg.new_customer_discount * premium, MAX_LOG_GAP))), floor)
-    return new, list_price * float(np.exp(min(cfg.renewal_harvest * premium, MAX_LOG_GAP)))
+    new = np.maximum(list_price * np.exp(-np.minimum(cfg.new_customer_discount * premium, MAX_LOG_GAP)), floor)
+    return new, list_price * np.exp(np.minimum(cfg.renewal_harvest * premium, MAX_LOG_GAP))
 
 
-def step(market) -> None:
-    cfg = market.config.pricing
-    active = market.active_providers()
-    if not active:
+def two_prices(list_price, unit, lock_in, config):
+    """(new-customer price, renewal price) around ``list_price`` (US$ per GPU-quarter) for a
+    provider with ``lock_in``; the gap grows with lock-in.  Klemperer (1987, 1995)."""
+    return prices_around(list_price, unit, lock_in_premium(config, lock_in), config.pricing)
+
+
+PRICING_KEYS = ("base_markup", "harvest_slope", "min_markup", "max_markup", "adjustment", "scarcity_elasticity",
+                "scarcity_target", "scarcity_cap", "new_customer_discount", "renewal_harvest", "token_relaxation")
+
+
+@over_runs
+def step(batch) -> None:
+    """Every active provider of every run sets its list price (part way to cost plus markup,
+    raised by scarcity), its two prices around it and its token factor (relaxation, then this
+    quarter's cuts)."""
+    table, active = batch.table, batch.active
+    if not active.any():
         return
-    base = market.installed_compute_shares()
-    fair = 1.0 / len(active)
-    for p in active:
-        p.markup = markup(base[p.slot], fair, cfg)
-        unit = unit_cost(market, p)
-        target = unit * (1.0 + p.markup) * scarcity_factor(expected_utilisation(p), cfg)
-        p.list_price += cfg.adjustment * (target - p.list_price)
-        p.price_new, p.price_renewal = two_prices(p.list_price, unit, p.lock_in, market.config)
-        p.price = p.price_new
-        # Last quarter's promotion relaxes, then this quarter's cuts (if any) apply in full.
-        floor = unit * (1.0 + cfg.min_markup) / p.list_price
-        p.token_factor = relax_token_factor(p.token_factor, floor, cfg.token_relaxation)
-        p.token_factor *= cuts_between(market.config, p.name, market.t, market.t)
+    cfg = batch.memo("pricing.pricing", lambda b: _section(b, "pricing", PRICING_KEYS))
+    t = batch.markets[0].t  # runs of a batch share their quarter
+    base = batch.installed_compute_shares()
+    fair = 1.0 / np.maximum(active.sum(axis=1), 1)[:, None]
+    mk = markup(base, fair, cfg)
+    table.markup[active] = mk[active]
+    unit = unit_costs(batch)
+    capacity = table.compute * (1.0 - table.training_share)
+    target = unit * (1.0 + table.markup) * scarcity_factor(expected_utilisation(table.demand_gpu, capacity), cfg)
+    list_price = table.list_price + cfg.adjustment * (target - table.list_price)
+    table.list_price[active] = list_price[active]
+    switching, w_price = batch.memo("pricing.premium_scale", _premium_scales)
+    premium = table.lock_in * switching / w_price
+    new, renewal = prices_around(table.list_price, unit, premium, cfg)
+    table.price_new[active] = new[active]
+    table.price_renewal[active] = renewal[active]
+    table.price[active] = new[active]
+    # Last quarter's promotion relaxes, then this quarter's cuts (if any) apply in full.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        floor = unit * (1.0 + cfg.min_markup) / table.list_price
+    factor = relax_token_factor(table.token_factor, floor, cfg.token_relaxation)
+    factor = factor * batch.memo("pricing.cuts", cuts_by_quarter)[:, :, t]
+    table.token_factor[active] = factor[active]
+
+
+def _premium_scales(batch) -> tuple[np.ndarray, np.ndarray]:
+    scales = np.array([premium_scale(m.config) for m in batch.markets])
+    return scales[:, :1], scales[:, 1:]
 
 
 def renewal_surcharge(slots: dict[str, np.ndarray], current: np.ndarray) -> np.ndarray:

@@ -22,44 +22,72 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.batch import over_runs
 
-def standing_change(served: float, size: float, pass_mark: float) -> float:
+
+def standing_change(served, size, pass_mark):
     """Standing (utils) earned by serving ``served`` (0..1) of a surge: piecewise linear,
-    0 at ``pass_mark``, ``+size`` at 1 and ``-size`` at 0."""
-    if served >= pass_mark:
-        return size * (served - pass_mark) / (1.0 - pass_mark)
-    return size * (served - pass_mark) / pass_mark
+    0 at ``pass_mark``, ``+size`` at 1 and ``-size`` at 0.  Elementwise over arrays."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(served >= pass_mark, size * (served - pass_mark) / (1.0 - pass_mark),
+                       size * (served - pass_mark) / pass_mark)
+    return out if out.ndim else out[()]
+
+
+def surge_slots(batch) -> np.ndarray:
+    """(runs, slots, quarters) bool: the slot's demand surges (multiplier > 1) in quarter t of the
+    run, by its config's ``service.surges`` (a surge without a provider: every slot).  Whether
+    the slot's provider is active is not part of it (``tested``)."""
+    quarters = batch.markets[0].config.run.quarters
+    out = np.zeros((batch.size, batch.n_slots, quarters), dtype=bool)
+    for r, market in enumerate(batch.markets):
+        cfg = market.config
+        for surge in cfg.service.surges:
+            q = cfg.quarter_offset(surge.quarter)
+            if surge.multiplier <= 1.0 or not 0 <= q < quarters:
+                continue
+            if surge.provider is None:
+                out[r, :, q] = True
+            else:
+                out[r, market.slot_of(surge.provider), q] = True
+    return out
+
+
+def tested(batch) -> np.ndarray:
+    """(runs, slots) bool: the active providers whose demand surges this quarter (``surge_slots``)."""
+    return batch.memo("showcase.surges", surge_slots)[:, :, batch.markets[0].t] & batch.active
 
 
 def tested_slots(market) -> set[int]:
-    """Slots of the active providers whose demand surges (multiplier > 1) this quarter."""
-    cfg = market.config
-    tested: set[int] = set()
-    active = {p.slot for p in market.active_providers()}
-    for surge in cfg.service.surges:
-        if cfg.quarter_offset(surge.quarter) != market.t or surge.multiplier <= 1.0:
-            continue
-        tested |= {market.slot_of(surge.provider)} & active if surge.provider is not None else active
-    return tested
+    """Slots of the active providers of ``market`` whose demand surges (multiplier > 1) this quarter."""
+    return {int(s) for s in np.flatnonzero(tested(market._batch)[market.run_index])}
 
 
-def step(market) -> None:
-    cfg = market.config.showcase
-    tested = tested_slots(market)
-    for p in market.active_providers():
-        p.standing *= 1.0 - cfg.decay
-        if p.slot in tested:
-            p.standing += standing_change(min(p.served_share, 1.0), cfg.size, cfg.pass_mark)
+@over_runs
+def step(batch) -> None:
+    """Every active provider's standing fades, then moves with how it served this quarter's surge, if it had one."""
+    table, active = batch.table, batch.active
+    decay, size, pass_mark = (batch.param(f"showcase.{k}")[:, None] for k in ("decay", "size", "pass_mark"))
+    standing = table.standing * (1.0 - decay)
+    surged = tested(batch)
+    if surged.any():
+        standing = np.where(surged, standing + standing_change(np.minimum(table.served_share, 1.0), size, pass_mark), standing)
+    table.standing[active] = standing[active]
 
 
-def utility(market, seg: np.ndarray) -> np.ndarray | float:
-    """Standing term of utility for customers of segments ``seg`` (segment ids, shape (k,)):
-    an array (slots, k) in utils, or 0.0 when no provider has any standing."""
-    standing = np.zeros(market.n_slots)
-    for p in market.active_providers():
-        standing[p.slot] = p.standing
+def utility(batch, runs: np.ndarray, seg: np.ndarray) -> np.ndarray | None:
+    """Standing term of utility for k customers of runs ``runs`` and segments ``seg`` (shape
+    (k,)): an array (slots, k) in utils, or None when no active provider of any run has any
+    standing.  A lone ``Market`` may stand for its batch of one."""
+    batch = getattr(batch, "_batch", batch)
+    standing = np.where(batch.active, batch.table.standing, 0.0)
     if not standing.any():
-        return 0.0
-    names = market.customers.segment_names
-    watching = np.array([name in market.config.showcase.segments for name in names])
-    return np.multiply.outer(standing, watching[seg])
+        return None
+    watching = batch.memo("showcase.watching", lambda b: np.array(
+        [[name in m.config.showcase.segments for name in b.customers.segment_names] for m in b.markets]))
+    if batch.size == 1:
+        return np.multiply.outer(standing[0], watching[0][seg])
+    from sim.submodels.choice import RunsOf
+
+    at = runs if isinstance(runs, RunsOf) else RunsOf(batch, runs)
+    return at.slots(standing) * watching[at.runs, seg]
