@@ -27,7 +27,8 @@ kept.  Measured:
 
 Aims it judges (``aims``): a sweep of 1,000 runs x 10k on one worker at least 5x fewer CPU seconds
 with batching than with batches of one (``alone_10k`` / ``batched_10k``); 200 runs x 1k at least 20x
-faster than ``mesa.batch_run``; per customer-quarter, 100 runs x 10k within 1.5x of one run of 1M;
+faster than ``mesa.batch_run``; per customer-quarter, a batch of 100 runs x 10k (``memory_10k``: one
+``run_batch`` call) within 1.5x of one run of 1M (``runs_10k``, the same runs one by one, for information);
 at most 300 bytes per customer per run in a batch (``memory_10k``).
 The sweep batches its runs (``sim.experiment.batching``) whatever the engine does with a batch: the
 batching ratio measures how much ``sim.batch.run_batch`` gains by stepping a batch's runs together
@@ -209,12 +210,21 @@ def aims(best: dict[str, dict]) -> list[tuple[str, str, bool | None]]:
                     "with batching than with batches of one",
                     f"{x:.2f}x ({b['cpu_s']:.1f} s in batches of {b.get('batch_size', '?')} vs {a['cpu_s']:.1f} s alone)",
                     x >= 5))
+    if "memory_10k" in best and "one_1m" in best:
+        # memory_10k is one sim.batch.run_batch of 100 runs x 10,000: the batch the aim names.
+        r, o = best["memory_10k"], best["one_1m"]
+        x = r["cpu_ns_per_customer_quarter"] / o["cpu_ns_per_customer_quarter"]
+        out.append((f"per customer-quarter, a batch of {r['runs']} runs x {r['customers']:,} within 1.5x of one run of "
+                    f"{o['customers']:,}",
+                    f"{x:.2f}x ({r['cpu_ns_per_customer_quarter']:.0f} vs {o['cpu_ns_per_customer_quarter']:.0f} ns CPU; "
+                    "one run_batch call)", x <= 1.5))
     if "runs_10k" in best and "one_1m" in best:
         r, o = best["runs_10k"], best["one_1m"]
         x = r["cpu_ns_per_customer_quarter"] / o["cpu_ns_per_customer_quarter"]
-        out.append((f"per customer-quarter, {r['runs']} runs x {r['customers']:,} within 1.5x of one run of {o['customers']:,}",
-                    f"{x:.2f}x ({r['cpu_ns_per_customer_quarter']:.0f} vs {o['cpu_ns_per_customer_quarter']:.0f} ns CPU; "
-                    "batches of one)", x <= 1.5))
+        out.append((f"(information) the same per customer-quarter for {r['runs']} runs x {r['customers']:,} "
+                    f"one by one (batches of one)",
+                    f"{x:.2f}x ({r['cpu_ns_per_customer_quarter']:.0f} vs {o['cpu_ns_per_customer_quarter']:.0f} ns CPU)",
+                    None))
     if "sweep_1k" in best and "mesa_1k" in best:
         s, m = best["sweep_1k"], best["mesa_1k"]
         x = m["cpu_s"] / s["cpu_s"]
