@@ -120,8 +120,18 @@ def step(batch) -> None:
     table.capability[...] = np.where(active, np.where(floor > own, floor, own), table.capability)  # max(own, floor)
 
 
-def edge_over_open(own: float, open_capability: float, has_model: bool) -> float:
-    """How much a provider's own model leads the open-weights one (0..1); 0 for porters."""
-    if not has_model or own <= 0:
-        return 0.0
-    return max(0.0, own - open_capability) / own
+def edge_over_open(own, open_capability, has_model):
+    """How much a provider's own model leads the open-weights one (0..1); 0 for porters and
+    for an own capability of 0.  Numbers, or arrays that broadcast (e.g. (runs, slots) own and
+    has_model with (runs, 1) open capability): the same value in each element, bit for bit, as
+    the numbers give."""
+    if np.ndim(own) == 0 and np.ndim(open_capability) == 0 and np.ndim(has_model) == 0:
+        if not has_model or own <= 0:
+            return 0.0
+        return max(0.0, own - open_capability) / own
+    own = np.asarray(own, dtype=np.float64)
+    lead = own - open_capability
+    lead = np.where(lead > 0.0, lead, 0.0)  # max(0, lead) as Python's max takes it (NaN -> 0)
+    owner = np.asarray(has_model, dtype=bool) & ~(own <= 0)  # as "not own <= 0" (NaN counts)
+    with np.errstate(all="ignore"):
+        return np.where(owner, lead / np.where(owner, own, 1.0), 0.0)
