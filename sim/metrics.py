@@ -145,11 +145,9 @@ class BatchRecorder:
         self.count += 1
         if run is None:
             rows, markets, people, k = slice(None), batch.markets, batch.customers, batch.size
-            run_of = batch.run_of
         else:
             rows, markets, k = slice(run, run + 1), [batch.markets[run]], 1
             people = markets[0].customers
-            run_of = np.zeros(people.n, dtype=np.int32)
         n_slots = batch.n_slots
         self.recorded[i, rows] = True
         self.last[rows] = i
@@ -198,7 +196,11 @@ class BatchRecorder:
         prov[:, :, -len(EXTRA):] = extra.transpose(0, 2, 1)
         self.prov[i, rows] = prov
 
-        counts = np.bincount(_key(run_of, people.model_provider, n_slots), minlength=k * (n_slots + 1))
+        if run is None and k > 1:
+            key = batch.slot_key(people.model_provider)  # run * (slots + 1) + model provider + 1
+        else:
+            key = np.add(people.model_provider, 1, dtype=np.intp)
+        counts = np.bincount(key, minlength=k * (n_slots + 1))
         counts = counts.reshape(k, n_slots + 1)[:, 1:]
         self.model_users[i, rows] = counts
 
@@ -280,14 +282,6 @@ class BatchRecorder:
         return {"model_users": lambda: int(self.model_users[i, run, slot]), "quarter": lambda: self.labels[i],
                 "step": lambda: int(self.steps[i]), "provider": lambda: self.names[slot],
                 "status": lambda: STATUS[self.status[i, run, slot]]}[column]()
-
-
-def _key(run_of: np.ndarray, provider: np.ndarray, slots: int) -> np.ndarray:
-    key = run_of.astype(np.intp)
-    key *= slots + 1
-    key += provider
-    key += 1
-    return key
 
 
 class Recorder:
