@@ -125,6 +125,7 @@ def test_edge_over_open_weights():
     arrays = capability.edge_over_open(own, open_, owner)
     numbers = [[capability.edge_over_open(own[r, s], open_[r, 0], owner[r, s]) for s in range(4)] for r in range(7)]
     np.testing.assert_array_equal(arrays, np.array(numbers))
+    assert not isinstance(capability.edge_over_open(1.0, 0.5, True), np.ndarray)  # numbers give a number
 
 
 def material_providers(scale: float, seed: int, capability_cfg: dict) -> int:
