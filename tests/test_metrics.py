@@ -194,7 +194,7 @@ def test_a_provider_gone_in_an_earlier_quarter_is_recorded_empty():
     live.standing = 0.7
     market.recorder.record(market)
     row = market.recorder.provider_rows[-3]
-    assert row["provider"] == gone.name and row["status"] != "active"
+    assert row["provider"] == gone.name and row["status"] == "exited"
     assert np.isnan(row["price"]) and np.isnan(row["token_factor"]) and np.isnan(row["training_share"])
     for column in ("capability", "compute_stock", "capex", "opex", "internal_revenue", "parent_funding", "gpus_bought", "standing"):
         assert row[column] == 0.0, column
@@ -208,3 +208,66 @@ def test_shares_of_values_summing_to_one_or_less_and_of_nothing():
     assert metrics.shares_of(np.array([0.2, 0.3])) == pytest.approx([0.4, 0.6])
     nothing = metrics.shares_of(np.array([0, 0]))
     assert nothing.dtype == float and nothing.tolist() == [0.0, 0.0]
+
+
+def test_a_run_of_a_batch_records_on_its_own_and_past_its_horizon():
+    """``market.recorder.record()`` records that run alone (the batch records all its runs at once),
+    into arrays that grow past run.quarters; the other run's tables do not move."""
+    from sim.batch import Batch
+
+    configs = [make_config(n_identical=3, customers=400, quarters=2, seed=s, demand={"bass_p": 0.1}) for s in (1, 2)]
+    batch = Batch(configs)
+    batch.step()
+    batch.step()
+    first, second = batch.markets
+    before = first.recorder.frames(), second.recorder.frames()
+    second.exits, second.entries = ["P1"], ["E9"]
+    for _ in range(3):
+        second.recorder.record()
+    for a, b in zip(before[0], first.recorder.frames()):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    providers, quarters, flows = second.recorder.frames()
+    assert list(quarters["step"]) == [0, 1, 2, 2, 2] and len(providers) == 5 * 3
+    pd.testing.assert_frame_equal(quarters.iloc[:2], before[1][1], check_exact=True)
+    pd.testing.assert_frame_equal(providers.iloc[:6], before[1][0], check_exact=True)
+    last = quarters.iloc[-1]
+    assert (last["exits"], last["exited"], last["entries"], last["entered"]) == (1, "P1", 1, "E9")
+    assert (quarters["exited"].iloc[:2] == "").all()
+    # The state has not moved since quarter 2 was recorded: the numbers repeat it.
+    numbers = [c for c in quarters.columns if c not in ("quarter", "step", "entries", "exits", "entered", "exited")]
+    pd.testing.assert_frame_equal(quarters[numbers].iloc[2:].reset_index(drop=True),
+                                  quarters[numbers].iloc[[1, 1, 1]].reset_index(drop=True), check_exact=True)
+    numbers = [c for c in providers.columns if c not in ("quarter", "step")]
+    pd.testing.assert_frame_equal(providers[numbers].iloc[6:].reset_index(drop=True),
+                                  providers[numbers].iloc[[3, 4, 5] * 3].reset_index(drop=True), check_exact=True)
+    assert len(flows) == len(before[1][2]) + 3 * len(flows[flows["step"] == 1])
+
+
+def test_rows_arrow_tables_and_latest_values_are_the_frames():
+    import pyarrow as pa
+
+    market = Market(config=make_config(n_identical=3, customers=500, quarters=3, demand={"bass_p": 0.1}))
+    empty = market.recorder.frames()
+    assert empty[0].empty and empty[1].empty and empty[2].empty and list(empty[2].columns) == FLOW_COLUMNS
+    assert market.recorder.tables()["market"].num_rows == 0 and market.recorder.provider_rows == []
+    market.run()
+    recorder = market.recorder
+    providers, quarters, flows = recorder.frames()
+    assert len(flows) > 0
+    pd.testing.assert_frame_equal(pd.DataFrame(recorder.provider_rows), providers, check_exact=True)
+    pd.testing.assert_frame_equal(pd.DataFrame(recorder.market_rows), quarters, check_exact=True)
+    pd.testing.assert_frame_equal(pd.DataFrame(recorder.flow_rows), flows, check_exact=True)
+    tables = recorder.tables()
+    for name, frame, rows in (("providers", providers, recorder.provider_rows), ("market", quarters, recorder.market_rows)):
+        assert tables[name].schema == pa.Table.from_pylist(rows).schema
+        pd.testing.assert_frame_equal(tables[name].to_pandas(), frame, check_exact=True)
+    same = lambda a, b: a == b or (a != a and b != b)  # noqa: E731 - NaN equals NaN
+    for record, row in ((2, quarters.iloc[-1]), (0, quarters.iloc[0])):
+        for column in quarters.columns:
+            value = recorder.at(record, column) if record == 0 else recorder.latest(column)
+            assert same(value, row[column]) and type(value) is type(row[column].item() if hasattr(row[column], "item") else row[column]), column
+    for slot, (_, row) in enumerate(providers.tail(3).iterrows()):
+        for column in providers.columns:
+            value = recorder.latest(column, slot)
+            assert same(value, row[column]), (slot, column)
+            assert same(recorder.at(0, column, slot), providers.iloc[slot][column]), (slot, column)
