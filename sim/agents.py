@@ -13,8 +13,6 @@ submodels vectorised over runs and code written per provider see the same number
 
 from __future__ import annotations
 
-from collections import deque
-
 import mesa
 import numpy as np
 
@@ -50,7 +48,8 @@ class Provider(mesa.Agent):
         self.captive_growth = spec.captive_growth
         self.captive_tokens = spec.captive_tokens
         self.reliability = spec.reliability
-        self.affinity = np.array([spec.affinity.get(s, 0.0) for s in model.customers.segment_names])
+        self._affinity = model.provider_table.affinity[model.run_index, slot]
+        self.affinity = [spec.affinity.get(s, 0.0) for s in model.customers.segment_names]
         self.committed_start = model.config.quarter_offset(spec.committed_capex.start)
         self.committed_quarters = spec.committed_capex.quarters
         self.committed_per_quarter = spec.committed_capex.total / spec.committed_capex.quarters
@@ -61,7 +60,7 @@ class Provider(mesa.Agent):
         # Price per token relative to the compute price (sim.submodels.pricing): the cuts dated
         # before the first quarter it prices in (Mesa's steps: the next quarter to price).
         self.token_factor = token_price_start(model.config, spec.name, model.steps)
-        self.pipeline: deque[float] = deque([0.0] * model.config.finance.capex_lag)
+        model.provider_table.pipeline[model.run_index, slot] = 0.0  # nothing on order (sim.submodels.finance)
         self.distress_quarters = 0
         self.standing = 0.0  # utility with the showcase segments, earned or lost in surges (sim.submodels.showcase)
         # Flows of the current quarter, set by the submodels.
@@ -77,6 +76,26 @@ class Provider(mesa.Agent):
         self.billed_compute_gpu = self.billed_token_gpu = self.billed_ai_gpu = 0.0
         self.customers = self.model_users = 0
         self.gpus_bought = 0.0
+
+    @property
+    def affinity(self) -> np.ndarray:
+        """Fit with each customer segment (utils, shape (segments,), segment order): a view of
+        this provider's row of the table's ``affinity`` (write into it or assign to it)."""
+        return self._affinity
+
+    @affinity.setter
+    def affinity(self, values) -> None:
+        self._affinity[:] = values
+
+    @property
+    def pipeline(self) -> np.ndarray:
+        """GPU-equivalents on order, oldest first (``finance.capex_lag`` of them; the oldest serves
+        from the end of this quarter): a read-only view of the provider table's pipeline."""
+        table = self.model.provider_table
+        run = self.model.run_index
+        view = table.pipeline[run, self.slot, table.pipeline.shape[2] - table.lags[run]:]
+        view.flags.writeable = False
+        return view
 
     @property
     def serving_capacity(self) -> float:

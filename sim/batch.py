@@ -106,7 +106,12 @@ class Batch:
             if batch_key(c) != key:
                 raise ValueError(f"Batch: config {c.name!r} does not share the batch's structure "
                                  f"(customers, quarters, start, providers, entrants, segments)")
-        table = ProviderTable(len(configs), len(configs[0].all_providers))
+        from sim import allocator
+
+        # The quarter's temporaries span the whole batch: keep the heap for it (sim/allocator.py).
+        allocator.keep_heap_for(len(configs) * configs[0].run.customers, start=allocator.FROM_BATCH_CUSTOMERS)
+        table = ProviderTable(len(configs), len(configs[0].all_providers), len(configs[0].demand.segments),
+                              lags=[c.finance.capex_lag for c in configs])
         markets = [Market(config=c, _table=(table, r)) for r, c in enumerate(configs)]
         self._adopt(markets, table)
 
@@ -196,11 +201,48 @@ class Batch:
         """Sorted indices into ``customers`` (all runs), each included with its run's probability
         ``p`` (shape (runs,) or a scalar): ``customers.bernoulli_indices`` per run from the run's
         generator, offset to its rows.  The draws of a run are those it makes alone."""
-        from sim.customers import bernoulli_indices
+        from sim.customers import GAPS_BELOW, bernoulli_indices
 
         probs = np.broadcast_to(np.asarray(p, dtype=float), (self.size,))
-        parts = [bernoulli_indices(m.rng, self.n, float(probs[r])) + r * self.n for r, m in enumerate(self.markets)]
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+        n = self.n
+        if self.size == 1:
+            return bernoulli_indices(self.markets[0].rng, n, float(probs[0]))
+        # Small p (the usual quarterly hazards): each run draws its gaps from its generator as
+        # bernoulli_indices does (one chunk of standard exponentials); the arithmetic on them,
+        # the same per element, runs once over a (runs, chunk) array instead of once per run.
+        parts, rows, gaps, scales = [], [], [], []
+        for r, m in enumerate(self.markets):
+            q = float(probs[r])
+            if n <= 0 or q <= 0:
+                continue
+            if q >= GAPS_BELOW:
+                parts.append(bernoulli_indices(m.rng, n, q) + r * n)
+                continue
+            with np.errstate(over="ignore", divide="ignore"):
+                scale = -1.0 / np.log1p(-q)
+            if not np.isfinite(scale):
+                continue
+            expected = n * q
+            gaps.append(m.rng.standard_exponential(int(expected + 4.0 * np.sqrt(expected) + 16)))
+            rows.append(r)
+            scales.append(scale)
+        if gaps:
+            lengths = np.array([g.size for g in gaps])
+            filled = np.arange(lengths.max()) < lengths[:, None]
+            steps = np.zeros(filled.shape)
+            steps[filled] = np.concatenate(gaps)
+            with np.errstate(over="ignore"):  # a gap beyond ~1e308 becomes inf: past n, dropped
+                positions = -1.0 + np.cumsum(np.floor(steps * np.array(scales)[:, None]) + 1.0, axis=1)
+            short = positions[np.arange(len(rows)), lengths - 1] < n  # the chunk did not reach n (rare)
+            for i in np.flatnonzero(short):  # that run goes on as bernoulli_indices does
+                parts.append(_more_gaps(self.markets[rows[i]].rng, n, scales[i], positions[i, :lengths[i]]) + rows[i] * n)
+            keep = filled & (positions < n) & ~short[:, None]
+            offsets = np.array(rows, dtype=np.intp)[:, None] * n
+            parts.append((positions.astype(np.intp) + offsets)[keep])
+        if not parts:
+            return np.empty(0, dtype=np.intp)
+        out = np.concatenate(parts)
+        return np.sort(out) if len(parts) > 1 else out  # runs hold disjoint, increasing index ranges
 
     def draw(self, counts: np.ndarray, draw: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
         """Run r's ``draw(rng_r, counts[r])``, concatenated in run order (the draws a run makes alone).
@@ -237,6 +279,49 @@ class Batch:
             values = self._memo[key] = build(self)
         return values
 
+    def slot_table(self) -> dict[str, np.ndarray]:
+        """What choice reads of the providers, per run and slot: ``active`` (bool), ``price``,
+        ``price_new``, ``price_renewal`` (1 where no provider is active), ``capability``,
+        ``reliability``, ``lock_in``, ``edge`` (the own model's lead over the open-weights
+        model, ``capability.edge_over_open``; 0 where inactive), all (runs, slots), and
+        ``affinity`` (runs, segments, slots), 0 where inactive.  Built afresh from the table
+        (the submodels change it during the quarter)."""
+        t, active = self.table, self.active
+        own = t.own_capability
+        open_capability = np.array([m.open_capability for m in self.markets], dtype=np.float64)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            edge = np.maximum(0.0, own - open_capability) / own  # as edge_over_open, elementwise
+        edge = np.where(active & (t.has_model != 0) & (own > 0), edge, 0.0)
+        return {
+            "active": active.copy(),
+            "price": np.where(active, t.price, 1.0), "price_new": np.where(active, t.price_new, 1.0),
+            "price_renewal": np.where(active, t.price_renewal, 1.0),
+            "capability": np.where(active, t.capability, 0.0), "reliability": np.where(active, t.reliability, 0.0),
+            "lock_in": np.where(active, t.lock_in, 0.0), "edge": edge,
+            "affinity": np.where(active[:, None, :], t.affinity.transpose(0, 2, 1), 0.0),
+        }
+
+    def spread(self, table: np.ndarray) -> np.ndarray:
+        """``table[run, segment]`` of every customer of ``customers`` (float32, read-only), from a
+        (runs, segments) table: ``CustomerPopulation.spread`` over runs.  When every run has the
+        same row, the population's cached spread of that row; else a gather, cached by value."""
+        table = np.asarray(table, dtype=np.float32)
+        if (table == table[0]).all():
+            return self.customers.spread(table[0])
+        key = table.tobytes()
+        cache = self._memo.setdefault("spread", {})
+        values = cache.get(key)
+        if values is None:
+            if len(cache) >= 4:
+                cache.clear()
+            values = cache[key] = table[self.run_of, self.customers.segment]
+            values.flags.writeable = False
+        return values
+
+    def market_values(self, name: str) -> np.ndarray:
+        """(runs,) float64: the per-run Market scalar ``name`` (``frontier``, ``token_compute``...)."""
+        return np.array([getattr(m, name) for m in self.markets], dtype=np.float64)
+
     @staticmethod
     def power(base, exponent) -> np.ndarray:
         """``base ** exponent`` elementwise (broadcast), float64, each element by the C library's
@@ -251,6 +336,20 @@ class Batch:
         except (ArithmeticError, TypeError, ValueError):  # 0 ** -1, overflow, a negative base: numpy's scalar rules
             out = np.asarray(_scalar_pow(b, e), dtype=np.float64)
         return out[()] if out.ndim == 0 else out
+
+    def numpy_power(self, base: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+        """``base`` (runs, ...) to the power ``exponent`` (runs,), float64, with the bits each run
+        alone gets from ``np.power(base[r], e_r)`` with a Python float ``e_r`` (e.g. a config value).
+        numpy's power with a scalar exponent takes fast paths (-1: 1 / x, 0.5: sqrt, 2: x * x)
+        and otherwise its SIMD pow; with an exponent array broadcast over slots it may take
+        neither, so the last bit would depend on the batch.  One call per distinct exponent.  (Code
+        that raised a numpy or Python scalar to a power wants ``power``, C's pow, instead.)"""
+        exponent = np.asarray(exponent, dtype=np.float64)
+        out = np.empty(base.shape, dtype=np.float64)
+        for e in np.unique(exponent):
+            rows = exponent == e
+            out[rows] = np.power(np.ascontiguousarray(base[rows], dtype=np.float64), float(e))
+        return out
 
     def step(self) -> None:
         """One quarter of every run: ``sim.model.SCHEDULE``, then each run's record and clock.
@@ -336,3 +435,17 @@ def join_populations(populations: list[CustomerPopulation]) -> CustomerPopulatio
             setattr(p, name, whole[start:start + p.n])
             start += p.n
     return joined
+
+
+def _more_gaps(rng: np.random.Generator, n: int, scale: float, positions: np.ndarray) -> np.ndarray:
+    """The rest of ``customers.bernoulli_indices`` for a run whose first chunk of gaps
+    (``positions``) ended before ``n``: further chunks of the same size from its generator."""
+    pieces, last, chunk = [positions], positions[-1], positions.size
+    while True:
+        with np.errstate(over="ignore"):
+            more = last + np.cumsum(np.floor(rng.standard_exponential(chunk) * scale) + 1.0)
+        if more[-1] >= n:
+            pieces.append(more[more < n])
+            return np.concatenate(pieces).astype(np.intp)
+        pieces.append(more)
+        last = more[-1]

@@ -113,6 +113,8 @@ def _finite(batch) -> bool:
     with np.errstate(invalid="ignore"):
         if not np.isfinite(table.data[:, :, _CHECKED_COLUMNS][batch.active]).all():
             return False
+        if not np.isfinite(table.pipeline[batch.active]).all():  # GPUs on order (Provider.pipeline views it)
+            return False
     if not np.isfinite(batch.parents.cells).all():  # parents' accounts (sim.submodels.parents.Parents)
         return False
     for market in batch.markets:  # per-run scalars (frontier, open capability, ...)

@@ -90,7 +90,8 @@ class Market(mesa.Model):
         self._user_step = self._on_mesa_step
         self._in_quarter = False
         if _table is None:
-            _table = (ProviderTable(1, len(config.all_providers)), 0)
+            _table = (ProviderTable(1, len(config.all_providers), len(config.demand.segments),
+                                    lags=[config.finance.capex_lag]), 0)
         self.provider_table, self.run_index = _table
         self.config = config
         self.seed = seed
@@ -232,24 +233,9 @@ class Market(mesa.Model):
         provider.remove()
 
     def slot_table(self) -> dict[str, np.ndarray]:
-        """Provider attributes as arrays indexed by slot (a few providers: a loop is fine here)."""
-        n = self.n_slots
-        table = {
-            "active": np.array([s == ACTIVE for s in self.status]),
-            "price": np.ones(n), "price_new": np.ones(n), "price_renewal": np.ones(n), "capability": np.zeros(n), "reliability": np.zeros(n),
-            "lock_in": np.zeros(n), "edge": np.zeros(n),
-            "affinity": np.zeros((len(self.customers.segment_names), n)),
-        }
-        for p in self.active_providers():
-            table["price"][p.slot] = p.price
-            table["price_new"][p.slot] = p.price_new
-            table["price_renewal"][p.slot] = p.price_renewal
-            table["capability"][p.slot] = p.capability
-            table["reliability"][p.slot] = p.reliability
-            table["lock_in"][p.slot] = p.lock_in
-            table["edge"][p.slot] = capability.edge_over_open(p.own_capability, self.open_capability, p.has_model)
-            table["affinity"][:, p.slot] = p.affinity
-        return table
+        """Provider attributes as arrays indexed by slot: this run's row of ``Batch.slot_table``
+        (``affinity``: (segments, slots))."""
+        return {name: values[self.run_index] for name, values in self._batch.slot_table().items()}
 
     def installed_compute_shares(self) -> np.ndarray:
         """Each slot's share of the compute demand of customers currently with a provider, shape

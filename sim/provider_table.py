@@ -46,11 +46,18 @@ class ProviderTable:
     into it (``table.price[...] = x``, ``table.cash[r, s] -= y``), never rebind it.
     """
 
-    def __init__(self, runs: int, slots: int):
+    def __init__(self, runs: int, slots: int, segments: int = 0, lags=None):
         self.runs, self.slots = runs, slots
         self.data = np.zeros((runs, slots, len(COLUMNS)))
+        # (runs, slots, segments): each provider's fit with each customer segment (utils); a
+        # Provider's ``affinity`` is a view of its (segments,) row.
+        self.affinity = np.zeros((runs, slots, segments))
         for name, i in INDEX.items():
             object.__setattr__(self, name, self.data[:, :, i])
+        # GPUs on order (sim.submodels.finance): run r's last lags[r] entries of its rows, oldest
+        # first (runs may differ in finance.capex_lag); the entries before them stay 0.
+        self.lags = np.zeros(runs, dtype=np.intp) if lags is None else np.asarray(lags, dtype=np.intp)
+        self.pipeline = np.zeros((runs, slots, int(self.lags.max(initial=0))))
 
     def __setattr__(self, name: str, value) -> None:
         if name in INDEX:

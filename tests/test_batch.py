@@ -106,6 +106,66 @@ def test_joined_population_holds_each_run_end_to_end():
     assert pops[1].compute[0] == -1.0
 
 
+def _customer_side_configs() -> list:
+    """Runs of one structure whose customer-side submodels (choice, installed base, multi-homing,
+    model choice) take different paths: an exit and an entry in some runs only, the model layer
+    apart or tied to the cloud, multi-homing on or off, bandwagon on or off, surges and the
+    showcase segments watching them, initial model users, model services opening later."""
+    from tests.conftest import make_config, provider
+
+    segments = ("internet", "enterprise", "government", "startup", "overseas")
+
+    def config(seed, *, doomed_cash=-1.0e4, bankroll=1.0e5, bandwagon=0.5, models=None, multihoming=None,
+               showcase=None, surges=None, demand=None, renewal=None, **sections):
+        providers = [provider("Doomed", initial_share=0.3, cash=doomed_cash), provider("A", initial_share=0.4),
+                     provider("B", initial_share=0.3, has_model=False, affinity={"government": 1.0})]
+        entrant = {**provider("Startup", capability=0.9), "bankroll": bankroll, "funding": 0.0, "earliest": 2}
+        segs = {s: {"bandwagon": bandwagon if s != "overseas" else 0.0, "model_use_rate": 0.3} for s in segments}
+        for s, hazard in (renewal or {}).items():
+            segs[s]["renewal_hazard"] = hazard
+        return make_config(providers, customers=1200, quarters=8, seed=seed, entrants=[entrant],
+                           entry={"entry_compute": 1e4, "exit_after": 2},
+                           demand={"bass_p": 0.05, "segments": segs, **(demand or {})},
+                           models={"initial_use": 0.3, **(models or {})},
+                           multihoming={"share": 0.6, "split": 0.3, "migration_rate": 0.5, **(multihoming or {})},
+                           showcase=showcase or {}, service={"surges": surges or []}, **sections)
+
+    return [
+        config(1, surges=[{"quarter": 2, "multiplier": 3.0, "provider": "A"}]),
+        config(2, doomed_cash=1.0e5, bankroll=0.0, bandwagon=0.0, models={"choose_apart": False, "initial_use": 0.0},
+               multihoming={"share": 0.0}, demand={"model_services_start": 3}),
+        config(3, bandwagon=0.9, multihoming={"share": 1.0, "split": 0.5, "migration_rate": 1.0},
+               showcase={"segments": ["enterprise", "startup"], "decay": 0.3},
+               surges=[{"quarter": 1, "multiplier": 4.0}], models={"same_cloud_bonus": 2.5, "model_renewal_hazard": 0.3},
+               renewal={"internet": 0.5, "startup": 0.05}),
+        config(1, surges=[{"quarter": 2, "multiplier": 3.0, "provider": "A"}], choice={"switching_base": 0.2, "model_lock": 3.0},
+               installed_base={"floor": 0.2}, open_weights={"enabled": False}),
+    ]
+
+
+def test_customer_side_submodels_in_a_batch_give_what_each_run_gives_alone():
+    """Choice, installed base, multi-homing and model choice over the runs axis: bit for bit the
+    run alone, in a batch and in the batch reversed, with the runs taking different rare paths."""
+    configs = _customer_side_configs()
+    batched = run_batch(configs)
+    reordered = run_batch(configs[::-1])[::-1]
+    for config, in_batch, in_other in zip(configs, batched, reordered):
+        alone = run_batch([config])[0]
+        _assert_same(_frames(alone), _frames(in_batch))
+        _assert_same(_frames(alone), _frames(in_other))
+        for name in ("provider", "second_provider", "split", "model_provider", "uses_model", "tenure", "model_tenure"):
+            assert np.array_equal(getattr(alone.customers, name), getattr(in_batch.customers, name)), name
+    # The rare paths were taken, and only where they should be.
+    markets = [m.recorder.frames()[1] for m in batched]
+    assert markets[0]["exits"].sum() == 1 and markets[0]["entries"].sum() == 1
+    assert markets[1]["exits"].sum() == 0 and markets[1]["entries"].sum() == 0
+    first, second = batched[0].customers, batched[1].customers
+    assert (first.second_provider[first.multihomer] != -1).any() and not second.multihomer.any()
+    tied = batched[1].customers
+    assert tied.uses_model.any() and (tied.model_provider[tied.uses_model] == tied.provider[tied.uses_model]).all()
+    apart = batched[0].customers
+    assert (apart.model_provider[apart.uses_model] != apart.provider[apart.uses_model]).any()
+    assert any(p.standing != 0 for p in batched[2].active_providers())
 def test_entries_exits_capability_and_the_record_of_runs_that_differ_in_a_batch():
     """Capability, entry and exit, the guard and the recorder (helper HD's part of issue 15) over a
     batch whose runs differ in seed, exit rule, entrants' money and learning: providers exit and
@@ -133,6 +193,50 @@ def test_entries_exits_capability_and_the_record_of_runs_that_differ_in_a_batch(
         events.append((tuple(market.query("exits > 0")["step"]), tuple(market.query("entries > 0")["step"])))
     assert all(exits and entries for exits, entries in events), events  # every run has both
     assert len(set(events)) == len(events), events  # in different quarters
+
+
+# ------------------------------------------------------------ service and money (HC)
+def _money_configs() -> list:
+    """Runs that differ where service and money branch: surges (a provider's, a segment's,
+    none), rationing rules (parent's and market's), exponents that take numpy's fast and
+    general power paths, parents' budgets and credit lines, the import cap, capex lags and depreciation, investment policies, an entrant."""
+    from tests.conftest import make_config, provider
+
+    def config(seed, *, rationing, elasticity, penalty, surges, cap, budget, credit, lag, depreciation, cash, policy="strategic"):
+        providers = [provider("Group", initial_share=0.4, compute=2e5, captive_compute=6e4, captive_growth=0.05,
+                              capex_share=0.1, cash=cash, parent="G", own_chip_share=0.3),
+                     provider("Other", initial_share=0.35, compute=2.5e5, cash=3000.0),
+                     provider("Small", initial_share=0.25, compute=1e5, capex_share=0.3, cash=-20.0, parent="G")]
+        entrant = {**provider("Startup", initial_share=0.0, compute=0.0), "bankroll": 2e4, "funding": 500.0, "earliest": 3}
+        return make_config(providers, customers=CUSTOMERS, quarters=8, seed=seed, entrants=[entrant],
+                           entry={"entry_compute": 2e4},
+                           demand={"token_elasticity": elasticity, "token_share": 0.6},
+                           service={"rationing": "proportional", "overload_penalty": penalty, "surges": surges},
+                           finance={"import_cap": cap, "capex_lag": lag, "depreciation": depreciation,
+                                    "domestic_chip_cost": 40000.0 if cap else None},
+                           investment={"policy": policy},
+                           parents=[{"name": "G", "budget_per_quarter": budget, "credit_line": credit, "rationing": rationing}])
+
+    return [
+        config(1, rationing="own_apps_first", elasticity=0.7, penalty=1.5, cap=3000.0, budget=200.0, credit=500.0, lag=2, depreciation=0.05, cash=50.0,
+               surges=[{"quarter": 2, "multiplier": 4.0, "provider": "Group"}]),
+        config(2, rationing="customers_first", elasticity=1.0, penalty=2.0, cap=None, budget=0.0, credit=0.0, lag=1, depreciation=0.08, cash=5e4, policy="fixed_share",
+               surges=[{"quarter": 1, "multiplier": 2.5, "segments": ["internet"]}]),
+        config(1, rationing=None, elasticity=1.3, penalty=1.0, cap=1500.0, budget=50.0, credit=1e4, lag=2, depreciation=0.05, cash=50.0, surges=[]),
+    ]
+
+
+def test_service_and_money_rare_paths_in_a_batch_give_what_each_run_gives_alone():
+    configs = _money_configs()
+    batched = run_batch(configs)
+    for config, in_batch in zip(configs, batched):
+        _assert_same((lambda r: (r.providers, r.market, r.flows))(simulate(config)), _frames(in_batch))
+    providers = [_frames(m)[0].set_index(["provider", "step"]) for m in batched]
+    # The rare paths ran: overload and rationing, a surge, parent funding, the import cap, an entry.
+    assert all((p["utilisation"] > 1).any() for p in providers)
+    assert providers[0].loc[("Group", 2), "utilisation"] > 1.5 * providers[2].loc[("Group", 2), "utilisation"]
+    assert any((p["parent_funding"] > 0).any() for p in providers)
+    assert any("Startup" in p.index.get_level_values(0) for p in providers)
 
 
 def test_pricing_demand_parents_and_showcase_keep_each_runs_bits_in_a_batch():
@@ -173,3 +277,50 @@ def test_pricing_demand_parents_and_showcase_keep_each_runs_bits_in_a_batch():
     assert (providers[2].parent_funding > 0).any() and batched[2].parent_accounts["Tencent"].credit_left < 2000.0
     assert batched[3].parent_accounts["Tencent"].funded >= 0 and batched[3].parent_accounts["Tencent"].pot != \
         batched[0].parent_accounts["Tencent"].pot
+
+
+class _ShortFirstChunk:
+    """A generator whose first chunk of standard exponentials is all zeros (gaps of 1: the chunk
+    ends long before the population does), then the real stream: forces the rare continuation."""
+
+    def __init__(self, seed):
+        self.rng, self.first = np.random.default_rng(seed), True
+
+    def standard_exponential(self, size):
+        if self.first:
+            self.first = False
+            return np.zeros(size)
+        return self.rng.standard_exponential(size)
+
+    def random(self, size):
+        return self.rng.random(size)
+
+
+@pytest.mark.parametrize("probs", [[0.01, 0.03, 0.0, 0.2], [0.3, 0.01, 1e-320, 1.0], [0.0, 0.0, 0.0, 0.0], [0.05] * 4])
+def test_batch_bernoulli_draws_what_each_run_draws_alone(probs):
+    """Batch.bernoulli (the gaps of all runs handled as one array) == customers.bernoulli_indices
+    run by run from the same generators, with p = 0, p below ~1e-308, p >= GAPS_BELOW (one
+    uniform per customer) and a first chunk of gaps that falls short of the population."""
+    from sim.customers import bernoulli_indices
+
+    n = 1000
+    for short in (False, True):
+        def generators():
+            return [_ShortFirstChunk(s) if short and r % 2 else np.random.default_rng(s) for r, s in enumerate((3, 4, 5, 6))]
+
+        batch = Batch.__new__(Batch)
+        batch.size, batch.n = 4, n
+        batch.markets = [type("M", (), {"rng": g})() for g in generators()]
+        got = batch.bernoulli(np.array(probs))
+        want = np.concatenate([bernoulli_indices(g, n, p) + r * n for r, (g, p) in enumerate(zip(generators(), probs))])
+        assert got.dtype == want.dtype and np.array_equal(got, want), (short, probs)
+        after = [m.rng.random(3) for m in batch.markets]  # the generators moved on alike
+        assert all(np.array_equal(a, g.random(3)) for a, g in zip(after, [
+            _consume(g, n, p) for g, p in zip(generators(), probs)]))
+
+
+def _consume(rng, n, p):
+    from sim.customers import bernoulli_indices
+
+    bernoulli_indices(rng, n, p)
+    return rng

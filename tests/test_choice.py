@@ -86,7 +86,7 @@ def test_switching_cost_grows_with_tenure_and_lock_in():
     market = Market(config=make_config(n_identical=2, customers=200))
     people = market.customers
     idx = np.flatnonzero(people.provider >= 0)[:50]
-    table = market.slot_table()
+    table = market._batch.slot_table()  # (runs, slots): a batch of one
     people.tenure[idx] = 0
     short = choice.switching_cost(market, idx, people.provider[idx], table)
     people.tenure[idx] = 20
@@ -209,7 +209,8 @@ def test_churn_is_zero_without_incumbents_and_nobody_picks_a_provider_when_none_
     choice.step(market)
     assert market.churn == 0.0 and (market.customers.provider != -1).sum() > 200
     closed = Market(config=make_config(n_identical=3, customers=2000, demand={"bass_p": 0.2}))
-    closed.status[:] = ["exited"] * len(closed.status)
+    for p in closed.active_providers():
+        closed.retire(p)
     closed.customers.provider[:] = -1
     demand.step(closed)
     choice.step(closed)
@@ -227,12 +228,13 @@ def test_model_lock_holds_only_customers_who_buy_their_clouds_model():
     current = people.provider[idx]
     people.tenure[idx] = np.arange(idx.size) % 9
     people.model_provider[idx] = np.where(np.arange(idx.size) % 2 == 0, current, (current + 1) % 3)
-    slots = market.slot_table()
-    assert (slots["edge"][:3] > 0.1).all()
+    slots = market._batch.slot_table()
+    assert (slots["edge"][0, :3] > 0.1).all()
     cost = choice.switching_cost(market, idx, current, slots)
-    base = slots["lock_in"][current] * (1.0 + 0.5 * (1.0 - np.exp(-people.tenure[idx] / 4.0)))
+    edge, lock_in = market.slot_table()["edge"], market.slot_table()["lock_in"]
+    base = lock_in[current] * (1.0 + 0.5 * (1.0 - np.exp(-people.tenure[idx] / 4.0)))
     own = people.model_provider[idx] == current
-    np.testing.assert_allclose(cost, base * np.where(own, 1.0 + 2.0 * slots["edge"][current], 1.0), rtol=1e-12)
+    np.testing.assert_allclose(cost, base * np.where(own, 1.0 + 2.0 * edge[current], 1.0), rtol=1e-12)
 
 
 def test_logit_draw_follows_the_logit_probabilities_at_any_utility_level():

@@ -117,12 +117,14 @@ def test_capacity_gap_counts_installed_and_ordered_compute():
     providers = [provider("Fleet", initial_share=1.0, training_share=0.5, captive_compute=0.0)]
     config = make_config(providers, customers=100, finance={"headroom": 0.2, "capacity_response": 0.5, "capex_lag": 2,
                                                     "depreciation": 0.0})
-    fleet = Market(config=config).slots[0]
+    market = Market(config=config)
+    fleet = market.slots[0]
     fleet.planned_gpu, fleet.compute = 100.0, 150.0
-    fleet.pipeline.extend([20.0, 10.0])
-    assert finance.capacity_gap(fleet, config.finance) == pytest.approx(0.5 * (100 * 1.2 / 0.5 - 150 - 30))
+    market.provider_table.pipeline[0, 0] = [20.0, 10.0]  # on order (Provider.pipeline is a read-only view)
+    assert fleet.pipeline.tolist() == [20.0, 10.0]
+    assert finance.capacity_gap(market._batch)[0, 0] == pytest.approx(0.5 * (100 * 1.2 / 0.5 - 150 - 30))
     fleet.compute = 300.0
-    assert finance.capacity_gap(fleet, config.finance) == 0.0, "never a negative order"
+    assert finance.capacity_gap(market._batch)[0, 0] == 0.0, "never a negative order"
 
 
 def test_capacity_plan_covers_own_apps_growth_until_the_order_arrives():
@@ -133,9 +135,10 @@ def test_capacity_plan_covers_own_apps_growth_until_the_order_arrives():
                               captive_growth=growth)]
         config = make_config(providers, customers=100, finance={"headroom": 0.0, "capacity_response": 1.0, "capex_lag": 2,
                                                         "depreciation": 0.0})
-        fleet = Market(config=config).slots[0]
+        market = Market(config=config)
+        fleet = market.slots[0]
         fleet.planned_gpu, fleet.compute = 5000.0, 0.0  # planned_gpu holds today's own-app demand (1000)
-        return finance.capacity_gap(fleet, config.finance)
+        return finance.capacity_gap(market._batch)[0, 0]
 
     assert gap(0.0) == pytest.approx(5000.0)
     assert gap(0.1) == pytest.approx(5000.0 + 1000.0 * (1.1**3 - 1))
@@ -191,8 +194,8 @@ def test_one_finance_step_by_its_equations():
     providers = [provider("Gap", initial_share=0.5, compute=2.0e5, cash=1.0e5, capex_share=0.0, own_chip_share=0.4),
                  provider("Broke", initial_share=0.5, compute=2.0e5, cash=-1.0e3, capex_share=0.0, own_chip_share=0.4)]
     market = one_quarter(providers, finance=FIN)
-    gap_gpus = {p.name: finance.capacity_gap(p, market.config.finance) for p in market.active_providers()}
-    finance.step(market)
+    gap_gpus = {p.name: finance.capacity_gap(market._batch)[0, p.slot] for p in market.active_providers()}
+    finance.step(market._batch)
     gap, broke = market.active_providers()
     own, imported = 10000.0 * 0.8 / 1e6, 25000.0 * 0.8 / 1e6  # US$ million per GPU
     assert gap.revenue == pytest.approx(5000.0 * 1.0e4 / 1e6) and gap.opex == pytest.approx(300.0 * 2.0e5 / 1e6)
@@ -208,7 +211,7 @@ def test_the_parent_pays_only_the_capex_beyond_own_funds_and_shares_its_pot_by_n
                  provider("Rich", initial_share=0.5, compute=2.0e5, cash=1.0e6, capex_share=0.0, own_chip_share=0.0, parent="G")]
     market = one_quarter(providers, finance=FIN, parents=[{"name": "G", "budget_per_quarter": 10.0}])
     market.parent_accounts["G"].pot = 10.0
-    finance.step(market)
+    finance.step(market._batch)
     needy, rich = market.active_providers()
     own_funds = 20.0 + needy.revenue - needy.opex
     assert own_funds == pytest.approx(10.0)
@@ -221,8 +224,8 @@ def test_the_parent_pays_only_the_capex_beyond_own_funds_and_shares_its_pot_by_n
 def test_refused_imports_buy_domestic_chips_with_the_same_money():
     providers = [provider("Importer", initial_share=1.0, compute=2.0e5, cash=1.0e6, capex_share=0.0, own_chip_share=0.0)]
     market = one_quarter(providers, finance=FIN | {"import_cap": 1000.0, "domestic_chip_cost": 40000.0})
-    gap_gpus = finance.capacity_gap(market.active_providers()[0], market.config.finance)
-    finance.step(market)
+    gap_gpus = finance.capacity_gap(market._batch)[0, 0]
+    finance.step(market._batch)
     (p,) = market.active_providers()
     assert gap_gpus > 1e4
     assert p.gpus_bought == pytest.approx(1000.0 + (gap_gpus - 1000.0) * 25000.0 / 40000.0, rel=1e-12)
@@ -235,7 +238,21 @@ def test_the_parent_pays_nothing_when_capped_imports_leave_the_budget_unspent():
     providers = [provider("Capped", initial_share=1.0, compute=2.0e5, cash=20.0, capex_share=0.0, own_chip_share=0.0, parent="G")]
     market = one_quarter(providers, finance=FIN | {"import_cap": 100.0}, parents=[{"name": "G", "budget_per_quarter": 10.0}])
     market.parent_accounts["G"].pot = 10.0
-    finance.step(market)
+    finance.step(market._batch)
     (p,) = market.active_providers()
     assert p.gpus_bought == pytest.approx(100.0) and p.capex == pytest.approx(100 * 25000.0 * 0.8 / 1e6)
     assert p.parent_funding == 0.0 and market.parent_accounts["G"].pot == 10.0
+
+
+def test_the_guard_sees_compute_on_order_that_is_not_finite():
+    """GPUs on order live in the batch's pipeline array (Provider.pipeline is a view of it): the
+    guard's whole-batch look covers it, and names the provider's compute on order."""
+    from sim import guard
+    from sim.errors import NonFiniteState
+
+    market = Market(config=make_config(n_identical=2, customers=200, finance={"capex_lag": 2}))
+    guard.check(market)  # all finite
+    market.provider_table.pipeline[0, 1, -1] = np.nan
+    assert np.isnan(market.slots[1].pipeline[-1])
+    with pytest.raises(NonFiniteState, match="P1's compute on order"):
+        guard.check(market)

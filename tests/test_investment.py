@@ -52,7 +52,7 @@ def test_racing_never_spends_more_than_cash_flow_and_the_cash_draw():
         market.step()
     poor = market.slots[1]
     funds = max(0.0, poor.revenue + poor.internal_revenue - poor.opex) + 0.1 * max(0.0, poor.cash)
-    wanted = investment.race_capex(market, poor, gpu_cost=0.02)
+    wanted = investment.race_capex(market._batch, gpu_cost=0.02)[0, poor.slot]
     assert 0 < wanted <= funds + 1e-9
 
 
@@ -68,23 +68,22 @@ def test_installed_fleet_counts_gpus_on_order():
     market = Market(config=make_config(n_identical=2, customers=100, finance={"capex_lag": 2}))
     p = market.slots[0]
     p.compute = 1000.0
-    p.pipeline.clear()
-    p.pipeline.extend([200.0, 300.0])
-    assert investment.installed(p) == 1500.0
+    market.provider_table.pipeline[0, 0] = [200.0, 300.0]
+    assert investment.installed(market.provider_table)[0, 0] == 1500.0
 
 
 def test_expected_growth_is_last_quarters_growth_of_planned_demand_remembered_per_quarter():
     market = Market(config=make_config(n_identical=2, customers=100))
     a, b = market.slots
     a.planned_gpu, b.planned_gpu = 600.0, 400.0
-    assert investment.expected_growth(market) == 0.0, "no history: no growth"
+    assert investment.expected_growth(market._batch)[0] == 0.0, "no history: no growth"
     a.planned_gpu = 900.0
-    assert investment.expected_growth(market) == 0.0, "remembered within the quarter"
+    assert investment.expected_growth(market._batch)[0] == 0.0, "remembered within the quarter"
     market.investment_memo = (market.t - 1, *market.investment_memo[1:])  # as if a quarter had passed
-    assert investment.expected_growth(market) == pytest.approx(0.3)      # 1,000 -> 1,300
+    assert investment.expected_growth(market._batch)[0] == pytest.approx(0.3)      # 1,000 -> 1,300
     market.investment_memo = (market.t - 1, *market.investment_memo[1:])
     a.planned_gpu = 100.0
-    assert investment.expected_growth(market) == 0.0, "never negative"
+    assert investment.expected_growth(market._batch)[0] == 0.0, "never negative"
 
 def test_race_capex_by_its_equation():
     """min(response * effort * max(0, (1 + escalation)(1 + growth) max rival - installed) * gpu_cost,
@@ -96,14 +95,16 @@ def test_race_capex_by_its_equation():
     me.capability = market.frontier  # full effort
     market.investment_memo = (market.t, 1.0, 0.25)  # planned demand grew 25 %
     me.revenue, me.internal_revenue, me.opex, me.cash = 1.0e3, 2.0e2, 3.0e2, 5.0e3
-    gap = 1.2 * 1.25 * investment.installed(rival) - investment.installed(me)
-    assert investment.race_capex(market, me, 1e-3) == pytest.approx(0.5 * gap * 1e-3)  # below the funds
-    assert investment.race_capex(market, me, 1.0) == pytest.approx(1.0e3 + 2.0e2 - 3.0e2 + 0.1 * 5.0e3)
+    fleets = investment.installed(market.provider_table)[0]
+    gap = 1.2 * 1.25 * fleets[rival.slot] - fleets[me.slot]
+    batch = market._batch
+    assert investment.race_capex(batch, 1e-3)[0, me.slot] == pytest.approx(0.5 * gap * 1e-3)  # below the funds
+    assert investment.race_capex(batch, 1.0)[0, me.slot] == pytest.approx(1.0e3 + 2.0e2 - 3.0e2 + 0.1 * 5.0e3)
     me.opex = 5.0e3  # operating loss: only the cash draw
-    assert investment.race_capex(market, me, 1.0) == pytest.approx(0.1 * 5.0e3)
-    assert investment.race_capex(market, rival, 1.0) == 0.0  # it leads already
+    assert investment.race_capex(batch, 1.0)[0, me.slot] == pytest.approx(0.1 * 5.0e3)
+    assert investment.race_capex(batch, 1.0)[0, rival.slot] == 0.0  # it leads already
     alone = Market(config=make_config([provider("Me", initial_share=1.0)], customers=100))
-    assert investment.race_capex(alone, alone.active_providers()[0], 1.0) == 0.0
+    assert investment.race_capex(alone._batch, 1.0)[0, 0] == 0.0
 
 
 def test_expected_growth_from_a_small_or_zero_base():
@@ -112,6 +113,6 @@ def test_expected_growth_from_a_small_or_zero_base():
     for p in market.active_providers():
         p.planned_gpu = 0.5
     market.investment_memo = (0, 0.5, 0.0)
-    assert investment.expected_growth(market) == pytest.approx(1.0)
+    assert investment.expected_growth(market._batch)[0] == pytest.approx(1.0)
     market.steps, market.investment_memo = 2, (1, 0.0, 0.0)
-    assert investment.expected_growth(market) == 0.0
+    assert investment.expected_growth(market._batch)[0] == 0.0

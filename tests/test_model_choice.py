@@ -195,16 +195,16 @@ def test_model_utility_term_by_term():
                  provider("B", initial_share=0.5)]
     market = Market(config=make_config(providers, customers=400, models=MODELS, pricing={"token_compute": 0.5},
                                        open_weights={"enabled": False}))
-    market.status[0] = "exited"
+    market.retire(market.slots[0])
     market.frontier = 2.0
     people = market.customers
     idx = np.arange(0, 400, 3)
     people.model_provider[idx] = np.where(idx % 2 == 0, people.provider[idx], NO_PROVIDER)
     people.model_tenure[idx] = idx % 7
+    u = model_choice.model_utilities(market, idx, market._batch.slot_table())
     slots = market.slot_table()
-    u = model_choice.model_utilities(market, idx, slots)
     w = people.weights[idx].astype(float)
-    ratio = model_choice.token_price_ratio(market, slots)
+    ratio = model_choice.token_price_ratio(market)
     assert (people.provider[idx] == NO_PROVIDER).any() and (people.model_provider[idx] == NO_PROVIDER).any()
     for m in (1, 2):
         expected = (1.5 * w[:, W_CAPABILITY] * slots["capability"][m] / 2.0 - 0.7 * w[:, W_PRICE] * np.log(ratio[m])
@@ -224,7 +224,8 @@ def test_token_price_ratio_scales_with_cheaper_inference():
     market.slots[0].token_factor = 0.25
     slots = market.slot_table()
     expected = slots["price"] * np.array([0.25, 1.0]) / 4000.0 * (0.2 / 0.5)
-    np.testing.assert_allclose(model_choice.token_price_ratio(market, slots), expected, rtol=1e-12)
+    np.testing.assert_allclose(model_choice.token_price_ratio(market), expected, rtol=1e-12)
+    np.testing.assert_array_equal(model_choice.token_price_ratio(market._batch), [model_choice.token_price_ratio(market)])
 
 
 def starts(capabilities, frontier, rate, choose_apart=True, n=20_000):
@@ -267,7 +268,7 @@ def test_without_a_use_rate_or_active_provider_nobody_starts():
         assert not people.uses_model.any()
     providers = [provider("A", initial_share=1.0)]
     market = Market(config=make_config(providers, customers=500))
-    market.status[0] = "exited"
+    market.retire(market.slots[0])
     model_choice.step(market)
     assert not market.customers.uses_model.any()
 
@@ -333,6 +334,6 @@ def test_no_model_is_chosen_when_no_provider_is_active():
     people = market.customers
     users = np.flatnonzero(people.provider != NO_PROVIDER)
     people.uses_model[users] = True  # users whose model provider is gone
-    market.status[0] = "exited"
+    market.retire(market.slots[0])
     model_choice.step(market)
     assert (people.model_provider == NO_PROVIDER).all()

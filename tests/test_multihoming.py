@@ -19,7 +19,7 @@ def config(share=0.8, split=0.3, rate=1.0, **kw):
 
 def placed_compute(market):
     """Compute demand per slot as service places it (primary and second clouds)."""
-    return service.demand_by_slot(market, surges=False)["compute"]
+    return service.demand_by_slot(market._batch, surges=False)["compute"][0]
 
 
 def test_multihoming_conserves_each_customers_workload():

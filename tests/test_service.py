@@ -40,10 +40,10 @@ def test_lower_token_price_raises_token_volume():
     people.model_provider[:] = people.provider  # each buys its cloud's model
     a, b = market.slots
     a.price = b.price = 4000.0
-    service.step(market)
+    service.step(market._batch)
     equal = (a.tokens_demanded / max(a.customers, 1), b.tokens_demanded / max(b.customers, 1))
     a.price = 400.0  # a tenth of the price
-    service.step(market)
+    service.step(market._batch)
     assert a.tokens_demanded / a.customers > 8 * equal[0]
     assert np.isclose(b.tokens_demanded / b.customers, equal[1])
 
@@ -51,7 +51,7 @@ def test_lower_token_price_raises_token_volume():
 def test_captive_demand_uses_capacity():
     providers = [provider("Captive", initial_share=0.5, captive_compute=2e5), provider("Free", initial_share=0.5)]
     market = Market(config=make_config(providers, customers=2000))
-    service.step(market)
+    service.step(market._batch)
     captive, free = market.slots
     assert captive.demand_gpu > captive.customer_compute + captive.tokens * market.token_compute
     assert captive.utilisation > free.utilisation
@@ -81,7 +81,7 @@ def test_only_served_demand_is_billed():
     people = market.customers
     people.uses_model[people.provider >= 0] = True
     people.model_provider[:] = people.provider  # each buys its cloud's model tokens
-    service.step(market)
+    service.step(market._batch)
     short, ample = market.slots
     intensity = market.token_compute
     for p in (short, ample):
@@ -93,7 +93,7 @@ def test_only_served_demand_is_billed():
     assert short.utilisation > 2 and short.billed_gpu == pytest.approx(short.serving_capacity, rel=1e-9)
     assert ample.utilisation < 1 and ample.billed_gpu == pytest.approx(ample.demand_gpu)
     capacity = short.serving_capacity
-    finance.step(market)
+    finance.step(market._batch)
     assert short.revenue == pytest.approx(short.price * capacity / finance.MILLION, rel=1e-9)
 
 
@@ -201,8 +201,8 @@ def test_surge_multipliers_per_customer_and_per_slot():
               {"quarter": 0, "multiplier": 3.0, "provider": "Gala", "segments": ["internet", "startup"]}]
     market = Market(config=make_config(providers, customers=2000, service={"surges": surges}))
     people = market.customers
-    per_customer, per_slot = service.surge_multipliers(market)
-    assert per_slot.tolist() == [6.0, 2.0]
+    per_customer, per_slot = service.surge_multipliers(market._batch)
+    assert per_slot.tolist() == [[6.0, 2.0]]  # (runs, slots): a batch of one
     watching = np.isin(people.segment, [people.segment_names.index(s) for s in ("internet", "startup")])
     gala = people.provider == market.slot_of("Gala")
     assert (watching & gala).any() and (~watching & gala).any() and (watching & ~gala).any()
@@ -211,9 +211,9 @@ def test_surge_multipliers_per_customer_and_per_slot():
     assert per_customer.dtype == np.float32  # one float32 per customer, like the population's arrays
     # The part of demand held elsewhere (e.g. the second cloud) surges with the slot that holds it.
     holder = np.where(gala, market.slot_of("Other"), market.slot_of("Gala")).astype(np.int16)
-    np.testing.assert_array_equal(service.surge_multipliers(market, holder)[0], np.where(watching & ~gala, 6.0, 2.0))
+    np.testing.assert_array_equal(service.surge_multipliers(market._batch, holder)[0], np.where(watching & ~gala, 6.0, 2.0))
     calm = Market(config=make_config(providers, customers=200, service={"surges": surges[:1]}))
-    assert service.surge_multipliers(calm)[0] is None and service.surge_multipliers(calm)[1].tolist() == [1.0, 1.0]
+    assert service.surge_multipliers(calm._batch)[0] is None and service.surge_multipliers(calm._batch)[1].tolist() == [[1.0, 1.0]]
 
 
 def test_rationing_with_one_side_without_demand_or_below_one_gpu():
@@ -242,7 +242,7 @@ def test_demand_by_slot_puts_each_part_of_a_workload_on_the_cloud_that_holds_it(
     people.uses_model[has[::2]] = True
     assert people.token_need[has[::2]].min() > 0
     m = np.array([4.0 if surge else 1.0, 1.0, 1.0])
-    got = service.demand_by_slot(market)
+    got = {k: v[0] for k, v in service.demand_by_slot(market._batch).items()}  # run 0 of a batch of one
     assert all(v.shape == (3,) for v in got.values())
     primary, on_second = multihoming.workload_parts(people)
     holds = people.provider >= 0
@@ -258,8 +258,8 @@ def test_demand_by_slot_puts_each_part_of_a_workload_on_the_cloud_that_holds_it(
         assert got["customers"][j] == np.count_nonzero(mine)
         assert got["model_users"][j] == np.count_nonzero(buyers)
     assert on_second.sum() > 0 and on_second.sum() == pytest.approx(0.25 * people.compute[second].astype(float).sum(), rel=1e-6)
-    usual = service.demand_by_slot(market, surges=False)
-    assert usual["compute"].sum() == pytest.approx(people.compute[holds].astype(float).sum(), rel=1e-9)  # workload conserved
+    usual = service.demand_by_slot(market._batch, surges=False)
+    assert usual["compute"][0].sum() == pytest.approx(people.compute[holds].astype(float).sum(), rel=1e-9)  # workload conserved
 
 
 def test_service_step_bills_tokens_at_each_providers_cut_and_plans_for_demand_without_surges():
@@ -278,7 +278,7 @@ def test_service_step_bills_tokens_at_each_providers_cut_and_plans_for_demand_wi
     people.model_provider[buyers] = people.provider[buyers]
     cut, full, empty = (market.slots[market.slot_of(n)] for n in ("Cut", "Full", "Empty"))
     cut.token_factor = 0.25  # the token price factor pricing sets (here: the cut at once)
-    service.step(market)
+    service.step(market._batch)
     k = market.token_compute
     for p, factor, surge in ((cut, 0.25, 3.0), (full, 1.0, 1.0)):
         assert p.tokens > 0 and p.billed_token_gpu == pytest.approx(p.tokens * k * factor, rel=1e-12)

@@ -65,11 +65,12 @@ def test_standing_fades_and_reaches_only_watching_segments():
     assert market.slots[0].standing == pytest.approx(0.75)
     names = market.customers.segment_names
     seg = np.array([names.index(s) for s in ("internet", "enterprise", "startup")])
-    term = showcase.utility(market, seg)
+    runs = np.zeros(seg.size, dtype=np.intp)  # a batch of one
+    term = showcase.utility(market, runs, seg)
     assert term.shape == (2, 3)
     assert term[0].tolist() == pytest.approx([0.75, 0.0, 0.75]) and term[1].tolist() == [0.0, 0.0, 0.0]
     market.slots[0].standing = 0.0
-    assert showcase.utility(market, seg) == 0.0
+    assert showcase.utility(market, runs, seg) is None
 
 def test_tested_slots_are_this_quarters_real_surges():
     providers = [provider("A", initial_share=0.5), provider("B", initial_share=0.5)]

@@ -21,29 +21,40 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY, bernoulli_indices, thinned
-from sim.submodels import installed_base, pricing, showcase
+from sim.batch import Batch, over_runs
+from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY
+from sim.submodels import installed_base, showcase
 
 
-def step(market) -> None:
-    people = market.customers
-    cfg = market.config
-    n_slots = market.n_slots
-    hazard = people.segment_table("renewal_hazard", cfg)
+@over_runs
+def step(batch: Batch) -> None:
+    """Contracts come up, new adopters and renewers choose, every run of ``batch`` at once.
+    Sets each run's ``cloud_movers`` (indices within the run), ``cloud_moved_from``, ``churn``
+    and ``flows``.  Random numbers: each run draws from its own generator what it draws alone."""
+    people = batch.customers
+    run_of = batch.run_of
+    hazard = batch.param("demand.segments.renewal_hazard")  # (runs, segments)
     had = people.provider != NO_PROVIDER
-    # Contracts come up with the segment's hazard: candidates are drawn at the highest
+    # Contracts come up with the segment's hazard: candidates are drawn at the run's highest
     # hazard and thinned, so only ~n * max(hazard) customers are touched.
-    top = float(hazard.max())
-    renewing = bernoulli_indices(market.rng, people.n, top)
-    renewing = thinned(market.rng, renewing, hazard[people.segment[renewing]], top)
+    top = hazard.max(axis=1)
+    renewing = batch.bernoulli(top)
+    runs = run_of[renewing]
+    u = batch.draw(np.bincount(runs, minlength=batch.size), _uniforms)
+    renewing = renewing[u * top[runs] < hazard[runs, people.segment[renewing]]]
     renewing = renewing[had[renewing] & people.adopted[renewing]]
     deciders = np.concatenate([np.flatnonzero(people.adopted & ~had), renewing])
+    if batch.size > 1:  # a run alone decides its new adopters first, then its renewals: keep that order per run
+        deciders = deciders[np.argsort(run_of[deciders], kind="stable")]
+        deciders = deciders[batch.active.any(axis=1)[run_of[deciders]]]  # a run without providers: nobody moves
+    elif not batch.active.any():
+        deciders = deciders[:0]
     # Only deciders can move: the bookkeeping below touches them, not the whole population.
     previous = people.provider[deciders]
     chosen = previous
-
-    if deciders.size and market.active_providers():
-        chosen = logit_draw(utilities(market, deciders), market.rng).astype(np.int16)
+    if deciders.size:
+        counts = np.bincount(run_of[deciders], minlength=batch.size)
+        chosen = logit_draw(utilities(batch, deciders), batch, counts).astype(np.int16)
         people.provider[deciders] = chosen
         people.first_contract[deciders] = chosen != previous  # a renewal with the incumbent ends the first contract
 
@@ -51,30 +62,57 @@ def step(market) -> None:
     moved = deciders[changed]
     people.tenure += people.provider != NO_PROVIDER  # everyone with a provider; movers reset next
     people.tenure[moved] = 0
-    # Read by multi-homing (workload moves from the old cloud) and model choice (movers reconsider their model).
-    market.cloud_movers, market.cloud_moved_from = moved, previous[changed]
 
-    incumbents = np.count_nonzero(had)
+    n_slots, n = batch.n_slots, batch.n
+    moved_runs = run_of[moved]
     from_, to = previous[changed].astype(np.int64), chosen[changed].astype(np.int64)
-    market.churn = float(np.count_nonzero(from_ != NO_PROVIDER)) / incumbents if incumbents else 0.0
-    flows = np.bincount((from_ + 1) * (n_slots + 1) + to + 1, minlength=(n_slots + 1) ** 2)
-    market.flows = flows.reshape(n_slots + 1, n_slots + 1)  # row/col 0 = none
+    switched = np.bincount(moved_runs[from_ != NO_PROVIDER], minlength=batch.size)
+    incumbents = np.count_nonzero(had.reshape(batch.size, n), axis=1)
+    cells = (n_slots + 1) ** 2
+    flows = np.bincount(moved_runs * cells + (from_ + 1) * (n_slots + 1) + to + 1, minlength=batch.size * cells)
+    flows = flows.reshape(batch.size, n_slots + 1, n_slots + 1)  # row/col 0 = none
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(moved_runs, minlength=batch.size))])
+    moved_from = previous[changed]
+    for r, market in enumerate(batch.markets):
+        # Read by multi-homing (workload moves from the old cloud) and model choice (movers reconsider their model).
+        market.cloud_movers = moved[bounds[r]:bounds[r + 1]] - r * n
+        market.cloud_moved_from = moved_from[bounds[r]:bounds[r + 1]]
+        market.churn = float(switched[r]) / int(incumbents[r]) if incumbents[r] else 0.0
+        market.flows = flows[r]
 
 
-def logit_draw(utility: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _uniforms(rng: np.random.Generator, k: int) -> np.ndarray:
+    return rng.random(k)
+
+
+def cloud_movers(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+    """The customers (indices into ``batch.customers``) who changed cloud this quarter and the
+    slots they left, from each run's ``cloud_movers`` and ``cloud_moved_from`` (set by ``step``)."""
+    if batch.size == 1:
+        market = batch.markets[0]
+        return market.cloud_movers, market.cloud_moved_from
+    moved = [m.cloud_movers + r * batch.n for r, m in enumerate(batch.markets)]
+    return np.concatenate(moved), np.concatenate([m.cloud_moved_from for m in batch.markets])
+
+
+def logit_draw(utility: np.ndarray, rng, counts: np.ndarray | None = None) -> np.ndarray:
     """One choice per row with multinomial-logit probabilities exp(U_j) / sum_k exp(U_k)
     (-inf = unavailable).  The same law as argmax(U + Gumbel noise), drawn by inverting
     the cumulative probabilities: one uniform per row instead of one Gumbel per cell.
     ``utility`` is overwritten.  The work runs along the provider axis of ``utility.T``
     (contiguous for what ``utilities`` returns): a handful of long vector operations
-    instead of a short reduction per customer."""
+    instead of a short reduction per customer.
+
+    ``rng``: a generator (one uniform per row, in row order), or a ``Batch`` whose rows are
+    grouped by run, ``counts[r]`` rows of run r: run r's uniforms come from its generator."""
     v = utility.T
     v -= v.max(axis=0)
     np.exp(v, out=v)
     for j in range(1, len(v)):  # cumulative sum down the few providers: one vector add each
         v[j] += v[j - 1]          # (np.cumsum along axis 0 walks each short column separately)
     cumulative = v
-    u = rng.random(cumulative.shape[1]) * cumulative[-1]
+    draws = rng.random(cumulative.shape[1]) if counts is None else rng.draw(counts, _uniforms)
+    u = draws * cumulative[-1]
     chosen = (cumulative <= u).sum(axis=0)  # the first provider whose cumulative weight exceeds u
     over = np.flatnonzero(chosen == cumulative.shape[0])  # u rounded up to the total (rare)
     if over.size:
@@ -83,39 +121,82 @@ def logit_draw(utility: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return chosen
 
 
-def utilities(market, idx: np.ndarray) -> np.ndarray:
-    """Deterministic utility (without noise) of every provider slot for customers ``idx``,
-    switching cost included; inactive slots get -inf.  Shape (customers, slots); built
-    provider-major (its transpose is contiguous) so that each term is one long vector op."""
-    people = market.customers
-    slots = market.slot_table()
+def per_customer(batch: Batch, values: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """(slots, k) per-slot ``values`` (runs, slots) of the runs ``runs`` (k,) of k customers; in
+    a batch of one, the (slots, 1) column, which broadcasts over them (the same products)."""
+    return values.T if batch.size == 1 else values.T.take(runs, axis=1)
+
+
+def per_run(batch: Batch, values: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """A per-run value (runs,) for each of k customers of runs ``runs``: (k,), or (1,) in a batch of one."""
+    return values if batch.size == 1 else values[runs]
+
+
+def utilities(batch: Batch, idx: np.ndarray) -> np.ndarray:
+    """Deterministic utility (without noise) of every provider slot for customers ``idx``
+    (indices into ``batch.customers``, any runs), switching cost included; inactive slots get
+    -inf.  Shape (customers, slots); built provider-major (its transpose is contiguous) so that
+    each term is one long vector op.  A lone ``Market`` may stand for its batch of one."""
+    batch = _as_batch(batch)
+    people = batch.customers
+    slots = batch.slot_table()
+    runs = batch.run_of[idx]
     # take() copies whole rows; weights[idx] is ~10x slower on an (n, 4) array.
     w = np.asarray(people.weights.take(idx, axis=0).T, dtype=np.float64, order="C")  # (4, customers)
     seg = people.segment[idx]
+    frontier = batch.market_values("frontier")
+    reference = batch.param("pricing.reference_price")
     # Everyone is offered the new-customer price; the current provider's renewal price is
     # swapped in below (invest and harvest, pricing.py).
-    log_price = np.log(slots["price_new"] / market.config.pricing.reference_price)
-    u = np.multiply.outer(slots["capability"] / market.frontier, w[W_CAPABILITY])
-    u -= np.multiply.outer(log_price, w[W_PRICE])
-    u += slots["affinity"].T[:, seg] * w[W_FIT]
-    u += np.multiply.outer(slots["reliability"], w[W_RELIABILITY])
-    bandwagon = installed_base.utility(market, seg)
+    log_price = np.log(slots["price_new"] / reference[:, None])
+    u = per_customer(batch, slots["capability"] / frontier[:, None], runs) * w[W_CAPABILITY]
+    u -= per_customer(batch, log_price, runs) * w[W_PRICE]
+    u += affinity_of(batch, slots["affinity"], runs, seg) * w[W_FIT]
+    u += per_customer(batch, slots["reliability"], runs) * w[W_RELIABILITY]
+    bandwagon = installed_base.utility(batch, runs, seg)
     if bandwagon is not None:
         u += bandwagon
-    u += showcase.utility(market, seg)  # standing earned or lost in public surges (the Gala)
+    standing = showcase.utility(batch, runs, seg)  # standing earned or lost in public surges (the Gala)
+    if standing is not None:
+        u += standing
     current = people.provider[idx]
     stay = current != NO_PROVIDER
     rows = np.flatnonzero(stay)
     flat = current[stay].astype(np.intp) * idx.size + rows  # one flat index: cheaper than a 2-D fancy index
-    u.reshape(-1)[flat] += switching_cost(market, idx[stay], current[stay], slots)
-    u.reshape(-1)[flat] -= pricing.renewal_surcharge(slots, current[stay]) * w[W_PRICE][rows]
-    u[~slots["active"]] = -np.inf
+    u.reshape(-1)[flat] += switching_cost(batch, idx[stay], current[stay], slots)
+    # What a customer renewing with its incumbent pays on top: ln(renewal / new-customer price).
+    surcharge = np.log(slots["price_renewal"] / slots["price_new"])[runs[stay], current[stay]]
+    u.reshape(-1)[flat] -= surcharge * w[W_PRICE][rows]
+    np.copyto(u, -np.inf, where=~per_customer(batch, slots["active"], runs))  # (slots, k) or (slots, 1)
     return u.T
 
 
-def switching_cost(market, idx: np.ndarray, current: np.ndarray, slots: dict[str, np.ndarray]) -> np.ndarray:
-    cfg = market.config.choice
-    people = market.customers
-    tenure_term = 1.0 - np.exp(-people.tenure[idx] / cfg.tenure_scale)
-    base = slots["lock_in"][current] * (cfg.switching_base + cfg.switching_tenure * tenure_term)
-    return base * (1.0 + cfg.model_lock * (people.model_provider[idx] == current) * slots["edge"][current])
+def affinity_of(batch: Batch, affinity: np.ndarray, runs: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """(slots, k): affinity (runs, segments, slots) of each slot with each of k customers (runs ``runs``, segments ``seg``)."""
+    if batch.size == 1:
+        return affinity[0].T[:, seg]
+    n_seg = affinity.shape[1]
+    return affinity.transpose(2, 0, 1).reshape(affinity.shape[2], -1).take(runs.astype(np.intp) * n_seg + seg, axis=1)
+
+
+def switching_cost(batch: Batch, idx: np.ndarray, current: np.ndarray, slots: dict[str, np.ndarray]) -> np.ndarray:
+    """S_i of customers ``idx`` (indices into ``batch.customers``) leaving their ``current``
+    slots, utils, shape (k,); ``slots``: ``Batch.slot_table()``."""
+    batch = _as_batch(batch)
+    people = batch.customers
+    runs = batch.run_of[idx]
+    base_, tenure_, scale, lock = (per_run(batch, batch.param(f"choice.{name}"), runs)
+                                   for name in ("switching_base", "switching_tenure", "tenure_scale", "model_lock"))
+    tenure_term = 1.0 - np.exp(-people.tenure[idx] / scale)
+    base = slots["lock_in"][runs, current] * (base_ + tenure_ * tenure_term)
+    return base * (1.0 + lock * (people.model_provider[idx] == current) * slots["edge"][runs, current])
+
+
+def _as_batch(obj) -> Batch:
+    """``obj`` if it is a Batch; a lone Market's batch of one (RuntimeError for one run of a larger batch)."""
+    if isinstance(obj, Batch):
+        return obj
+    batch = obj._batch
+    if batch.size > 1:
+        raise RuntimeError(f"Market {obj.config.name!r} is run {obj.run_index} of a batch of {batch.size}: pass the batch")
+    return batch

@@ -17,29 +17,30 @@ from __future__ import annotations
 import numpy as np
 
 
-def shares(market) -> np.ndarray:
-    """Per provider slot: its share of the customers who had a provider at the end of last
-    quarter (counted in last quarter's service step); before the first quarter, of those
-    with a provider now.  Inactive slots get 0.  Shape (slots,)."""
-    counts = np.zeros(market.n_slots)
-    active = market.active_providers()
-    for p in active:
-        counts[p.slot] = p.customers
-    if market.t == 0:
-        (counts,) = market.customers.provider_totals(market.n_slots, None)
-        counts = counts.astype(float)
-        counts[[s for s in range(market.n_slots) if market.status[s] != "active"]] = 0.0
-    total = counts.sum()
-    return counts / total if total > 0 else counts
+def shares(batch) -> np.ndarray:
+    """Per run and provider slot: its share of the customers who had a provider at the end of
+    last quarter (counted in last quarter's service step); before the first quarter, of those
+    with a provider now.  Inactive slots get 0.  Shape (runs, slots).  A lone ``Market`` may
+    stand for its batch of one."""
+    batch = getattr(batch, "_batch", batch)
+    if batch.markets[0].t == 0:  # the runs of a batch share their clock
+        counts = batch.totals(batch.customers.provider).astype(float)
+    else:
+        counts = batch.table.customers
+    counts = np.where(batch.active, counts, 0.0)
+    total = counts.sum(axis=1, keepdims=True)  # whole numbers: exact in any order
+    return np.divide(counts, total, out=counts.copy(), where=total > 0)
 
 
-def utility(market, segment: np.ndarray) -> np.ndarray | None:
-    """The bandwagon term for deciders of the given segments (int codes, shape (customers,)):
-    an array (slots, customers), in utils; None when every segment's weight is 0 (the term
-    is left out, at no cost)."""
-    weight = market.customers.segment_table("bandwagon", market.config)
+def utility(batch, runs: np.ndarray, segment: np.ndarray) -> np.ndarray | None:
+    """The bandwagon term for k deciders of runs ``runs`` and segments ``segment`` (int codes,
+    shape (k,)): an array (slots, k), in utils; None when every segment's weight is 0 in
+    every run (the term is left out, at no cost)."""
+    weight = batch.param("demand.segments.bandwagon")  # (runs, segments)
     if not weight.any():
         return None
-    floor = market.config.installed_base.floor
-    log_share = np.log(np.maximum(shares(market), floor))
-    return np.multiply.outer(log_share, weight[segment])
+    floor = batch.param("installed_base.floor")
+    log_share = np.log(np.maximum(shares(batch), floor[:, None]))
+    if batch.size == 1:
+        return np.multiply.outer(log_share[0], weight[0][segment])
+    return log_share.T.take(runs, axis=1) * weight[runs, segment]

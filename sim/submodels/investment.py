@@ -20,49 +20,84 @@ are needed"; Alibaba plans "380 billion yuan over the next three years".
 
 from __future__ import annotations
 
+import numpy as np
 
-def discretionary_capex(market, provider, gpu_cost: float) -> float:
-    """US$ million the provider wants to spend this quarter beyond its capacity gap and
-    committed budget.  ``gpu_cost``: its blended cost of one GPU-equivalent, US$ million.
-    Reads this quarter's revenue, internal revenue and opex (set by finance before)."""
-    base = provider.capex_share * provider.revenue
-    if market.config.investment.policy == "fixed_share":
+# Every function works on all runs of a batch (sim.batch.Batch) at once: provider values are
+# (runs, slots) arrays, the market's values (runs,) arrays.
+
+
+def discretionary_capex(batch, gpu_cost: np.ndarray) -> np.ndarray:
+    """(runs, slots) US$ million each provider wants to spend this quarter beyond its capacity
+    gap and committed budget.  ``gpu_cost``: its blended cost of one GPU-equivalent, US$
+    million, (runs, slots).  Reads this quarter's revenue, internal revenue and opex from the
+    provider table (set by finance before).  Meaningful at active slots."""
+    table = batch.table
+    base = table.capex_share * table.revenue
+    strategic = batch.param("investment.policy") == "strategic"
+    if not strategic.any():
         return base
-    return base + race_capex(market, provider, gpu_cost)
+    return np.where(strategic[:, None], base + race_capex(batch, gpu_cost, runs=strategic), base)
 
 
-def installed(provider) -> float:
-    """Compute stock plus GPUs on order, GPU-equivalents."""
-    return provider.compute + sum(provider.pipeline)
+def installed(table) -> np.ndarray:
+    """(runs, slots) compute stock plus GPUs on order, GPU-equivalents (the orders added oldest
+    first, as Python's ``sum`` over them)."""
+    on_order = np.zeros(table.compute.shape)
+    for j in range(table.pipeline.shape[2]):
+        on_order = on_order + table.pipeline[:, :, j]
+    return table.compute + on_order
 
 
-def racing_effort(capability: float, frontier: float, give_up_gap: float) -> float:
-    """1 at the frontier, falling linearly to 0 at a capability gap of ``give_up_gap``."""
-    gap = 1.0 - capability / frontier if frontier > 0 else 0.0
-    return min(1.0, max(0.0, 1.0 - gap / give_up_gap))
+def racing_effort(capability, frontier, give_up_gap):
+    """1 at the frontier, falling linearly to 0 at a capability gap of ``give_up_gap``
+    (elementwise; numbers or arrays that broadcast)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.where(np.asarray(frontier) > 0, 1.0 - np.divide(capability, frontier), 0.0)
+    return np.minimum(1.0, np.maximum(0.0, 1.0 - gap / give_up_gap))
 
 
-def expected_growth(market) -> float:
-    """Growth of the market's planned demand (GPU-equivalents, all active providers) over
-    the last quarter, at least 0; remembered on the market once per quarter."""
-    memo = market.investment_memo
-    if memo is None or memo[0] != market.t:
-        total = sum(p.planned_gpu for p in market.active_providers())
-        previous = memo[1] if memo is not None else total
-        growth = max(0.0, total / previous - 1.0) if previous > 0 else 0.0
-        memo = market.investment_memo = (market.t, total, growth)
-    return memo[2]
+def expected_growth(batch, runs: np.ndarray | None = None) -> np.ndarray:
+    """(runs,) growth of each run's planned demand (GPU-equivalents, all active providers) over
+    the last quarter, at least 0; remembered on the run's Market (``investment_memo``: quarter,
+    planned demand, growth) once per quarter.  ``runs``: (runs,) bool, the runs that ask (only
+    their memos move; others give 0)."""
+    total = batch.sum_slots(batch.table.planned_gpu)
+    out = np.zeros(batch.size)
+    for r, market in enumerate(batch.markets):  # a per-run scalar memo
+        if runs is not None and not runs[r]:
+            continue
+        memo = market.investment_memo
+        if memo is None or memo[0] != market.t:
+            now = total[r]
+            previous = memo[1] if memo is not None else now
+            growth = max(0.0, now / previous - 1.0) if previous > 0 else 0.0
+            memo = market.investment_memo = (market.t, now, growth)
+        out[r] = memo[2]
+    return out
 
 
-def race_capex(market, provider, gpu_cost: float) -> float:
-    """US$ million a strategic provider spends to lead its largest rival's fleet (0 if it
-    already does, is far behind in capability, or has no funds to spare)."""
-    inv = market.config.investment
-    rivals = [installed(p) for p in market.active_providers() if p is not provider]
-    if not rivals:
-        return 0.0
-    target = (1.0 + inv.escalation) * (1.0 + expected_growth(market)) * max(rivals)
-    effort = racing_effort(provider.capability, market.frontier, inv.give_up_gap)
-    wanted = inv.response * effort * max(0.0, target - installed(provider)) * gpu_cost
-    funds = max(0.0, provider.revenue + provider.internal_revenue - provider.opex) + inv.cash_draw * max(0.0, provider.cash)
-    return min(wanted, funds)
+def race_capex(batch, gpu_cost, runs: np.ndarray | None = None) -> np.ndarray:
+    """(runs, slots) US$ million a strategic provider spends to lead its largest rival's fleet
+    (0 if it already does, has no active rival, is far behind in capability, or has no funds to
+    spare).  ``gpu_cost``: US$ million per GPU-equivalent, (runs, slots) or a number.  ``runs``:
+    the runs that race (default all); others give 0 and leave their growth memo alone."""
+    table, active = batch.table, batch.active
+    races = np.ones(batch.size, dtype=bool) if runs is None else runs
+    fleet = installed(table)
+    on = np.where(active, fleet, -np.inf)
+    rival = np.empty(fleet.shape)
+    for j in range(batch.n_slots):
+        others = on.copy()
+        others[:, j] = -np.inf
+        rival[:, j] = others.max(axis=1)
+    has_rival = active & ((active.sum(axis=1)[:, None] - active) > 0) & races[:, None]
+    growth = expected_growth(batch, runs=has_rival.any(axis=1))
+    escalation = batch.param("investment.escalation")
+    target = ((1.0 + escalation) * (1.0 + growth))[:, None] * rival
+    frontier = np.array([float(m.frontier) for m in batch.markets])[:, None]
+    effort = racing_effort(table.capability, frontier, batch.param("investment.give_up_gap")[:, None])
+    with np.errstate(invalid="ignore"):
+        wanted = batch.param("investment.response")[:, None] * effort * np.maximum(0.0, target - fleet) * gpu_cost
+    funds = (np.maximum(0.0, table.revenue + table.internal_revenue - table.opex)
+             + batch.param("investment.cash_draw")[:, None] * np.maximum(0.0, table.cash))
+    return np.where(has_rival, np.minimum(wanted, funds), 0.0)

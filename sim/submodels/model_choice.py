@@ -35,117 +35,164 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY, bernoulli_indices, thinned
-from sim.submodels.choice import logit_draw
-from sim.submodels.pricing import token_factors
+from sim.batch import Batch, over_runs
+from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY
+from sim.submodels.choice import _as_batch, _uniforms, affinity_of, cloud_movers, logit_draw, per_customer, per_run
 
 
-def step(market) -> None:
-    people = market.customers
+@over_runs
+def step(batch: Batch) -> None:
+    """Model choice in every run of ``batch`` at once (runs with ``models.choose_apart = false``
+    follow ``tied_step``).  Each run draws from its own generator what it draws alone."""
+    people = batch.customers
     people.model_tenure += people.model_provider != NO_PROVIDER
-    moved = market.cloud_movers  # set by choice (empty before the first quarter)
-    if not market.config.models.choose_apart:
-        tied_step(market, moved)
+    moved, _ = cloud_movers(batch)  # set by choice (empty before the first quarter)
+    apart = batch.param("models.choose_apart")
+    if not apart.all():
+        tied_step(batch, moved, ~apart)
+    if not apart.any():
         return
-    slots = market.slot_table()
-    orphans = np.flatnonzero(people.uses_model & (people.model_provider == NO_PROVIDER))
-    if not services_open(market):
+    run_of = batch.run_of
+    slots = batch.slot_table()
+    go = apart & services_open(batch)
+    if not go.any():
         return
-    deciders = [starters(market, slots), orphans, moved[people.uses_model[moved]]]
-    hazard = market.config.models.model_renewal_hazard
-    renewing = bernoulli_indices(market.rng, people.n, hazard)
+    mine = None if go.all() else go  # None: every run takes part (no filtering needed)
+
+    def ours(group: np.ndarray) -> np.ndarray:
+        return group if mine is None else group[mine[run_of[group]]]
+
+    orphans = ours(np.flatnonzero(people.uses_model & (people.model_provider == NO_PROVIDER)))
+    deciders = [starters(batch, slots, go), orphans, ours(moved[people.uses_model[moved]])]
+    hazard = np.where(go, batch.param("models.model_renewal_hazard"), 0.0)
+    renewing = batch.bernoulli(hazard)
     deciders.append(renewing[people.model_provider[renewing] != NO_PROVIDER])
-    if market.t == 0 and market.config.models.initial_use > 0 and not market.from_snapshot:
-        first = bernoulli_indices(market.rng, people.n, market.config.models.initial_use)
+    if batch.markets[0].t == 0:  # the runs of a batch share their clock
+        initial = batch.param("models.initial_use")
+        fresh = np.array([not m.from_snapshot for m in batch.markets])
+        first = batch.bernoulli(np.where(go & fresh & (initial > 0), initial, 0.0))
         deciders.append(first[people.provider[first] != NO_PROVIDER])
     marked = np.zeros(people.n, dtype=bool)  # the union, sorted: cheaper than np.unique at this size
     for group in deciders:
         marked[group] = True
     deciders = np.flatnonzero(marked)
-    if not deciders.size or not slots["active"].any():
+    has_active = slots["active"].any(axis=1)
+    if not has_active.all():
+        deciders = deciders[has_active[run_of[deciders]]]
+    if not deciders.size:
         return
-    chosen = logit_draw(model_utilities(market, deciders, slots), market.rng).astype(np.int16)
+    counts = np.bincount(run_of[deciders], minlength=batch.size)
+    chosen = logit_draw(model_utilities(batch, deciders, slots), batch, counts).astype(np.int16)
     people.model_tenure[deciders[chosen != people.model_provider[deciders]]] = 0
     people.model_provider[deciders] = chosen
     people.uses_model[deciders] = True
 
 
-def services_open(market) -> bool:
-    """False before ``demand.model_services_start`` (nobody can start using a model yet)."""
-    start = market.config.demand.model_services_start
-    return start is None or market.t >= market.config.quarter_offset(start)
+def services_open(batch) -> np.ndarray:
+    """(runs,) bool: False before the run's ``demand.model_services_start`` (nobody can start
+    using a model yet).  A lone ``Market`` may stand for its batch of one."""
+    batch = _as_batch(batch)
+    start = batch.memo("models.services_start", lambda b: np.array(
+        [-1 if m.config.demand.model_services_start is None else m.config.quarter_offset(m.config.demand.model_services_start)
+         for m in b.markets]))
+    return batch.markets[0].t >= start  # the runs of a batch share their clock
 
 
-def starters(market, slots: dict[str, np.ndarray]) -> np.ndarray:
-    """Customers with a cloud who start using models this quarter (cloud use leads to model use)."""
-    people = market.customers
-    rate = people.segment_table("model_use_rate", market.config)
-    best = slots["capability"][slots["active"]].max(initial=0.0)
-    appeal = min(1.0, best / market.frontier)
-    top = float(rate.max() * appeal)
-    if top <= 0:
-        return np.empty(0, dtype=np.intp)
+def starters(batch: Batch, slots: dict[str, np.ndarray], runs: np.ndarray) -> np.ndarray:
+    """Customers with a cloud who start using models this quarter (cloud use leads to model
+    use), in the runs where ``runs`` (runs,) bool holds; indices into ``batch.customers``."""
+    people = batch.customers
+    rate = batch.param("demand.segments.model_use_rate")  # (runs, segments)
+    best = np.where(slots["active"], slots["capability"], 0.0).max(axis=1)
+    appeal = np.minimum(1.0, best / batch.market_values("frontier"))
+    top = rate.max(axis=1) * appeal
+    top = np.where(runs & (top > 0), top, 0.0)
     # Candidates drawn at the highest hazard, then thinned to their segment's: ~n * top draws.
-    picked = bernoulli_indices(market.rng, people.n, top)
+    picked = batch.bernoulli(top)
     picked = picked[(people.provider[picked] != NO_PROVIDER) & ~people.uses_model[picked]]
-    return thinned(market.rng, picked, rate[people.segment[picked]] * appeal, top)
+    r = batch.run_of[picked]
+    u = batch.draw(np.bincount(r, minlength=batch.size), _uniforms)
+    return picked[u * top[r] < rate[r, people.segment[picked]] * appeal[r]]
 
 
-def token_price_ratio(market, slots: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """Per slot: token price / (reference_price x token_compute at the start), i.e.
-    price_j x cut_j(t) x token_compute_t / (reference_price x token_compute); shape (slots,)."""
-    cfg = market.config
-    slots = market.slot_table() if slots is None else slots
-    cut = token_factors(market)
-    return (slots["price"] * cut / cfg.pricing.reference_price) * (market.token_compute / cfg.pricing.token_compute)
+def token_price_ratio(batch, slots: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Per run and slot: token price / (reference_price x token_compute at the start), i.e.
+    price_j x cut_j(t) x token_compute_t / (reference_price x token_compute); shape (runs, slots).
+    ``slots``: ``Batch.slot_table()`` (built when not given).  A ``Market`` (alone or one run of
+    a batch) gives its run's row, shape (slots,)."""
+    if not isinstance(batch, Batch):
+        return token_price_ratio(batch._batch)[batch.run_index]
+    slots = batch.slot_table() if slots is None else slots
+    cut = np.where(batch.active, batch.table.token_factor, 1.0)  # token_factors, per run
+    reference = batch.param("pricing.reference_price")[:, None]
+    start = batch.param("pricing.token_compute")
+    return (slots["price"] * cut / reference) * (batch.market_values("token_compute") / start)[:, None]
 
 
-def model_utilities(market, idx: np.ndarray, slots: dict[str, np.ndarray]) -> np.ndarray:
-    """Deterministic utility of every slot's model for customers ``idx``, switching cost and
-    same-cloud bonus included; inactive slots -inf.  Shape (customers, slots)."""
-    cfg = market.config.models
-    people = market.customers
+def model_utilities(batch: Batch, idx: np.ndarray, slots: dict[str, np.ndarray]) -> np.ndarray:
+    """Deterministic utility of every slot's model for customers ``idx`` (indices into
+    ``batch.customers``), switching cost and same-cloud bonus included; inactive slots -inf.
+    Shape (customers, slots); ``slots``: ``Batch.slot_table()``."""
+    batch = _as_batch(batch)
+    people = batch.customers
+    runs = batch.run_of[idx]
+
+    def weight(name: str) -> np.ndarray:
+        return batch.param(f"models.{name}")
+
     w = np.asarray(people.weights.take(idx, axis=0).T, dtype=np.float64, order="C")  # (4, customers)
     seg = people.segment[idx]
-    log_price = np.log(np.maximum(token_price_ratio(market, slots), 1e-300))
-    u = np.multiply.outer(cfg.capability_weight * slots["capability"] / market.frontier, w[W_CAPABILITY])
-    u -= np.multiply.outer(cfg.price_weight * log_price, w[W_PRICE])
-    u += np.multiply.outer(cfg.reliability_weight * slots["reliability"], w[W_RELIABILITY])
-    u += cfg.fit_weight * slots["affinity"].T[:, seg] * w[W_FIT]
+    frontier = batch.market_values("frontier")[:, None]
+    log_price = np.log(np.maximum(token_price_ratio(batch, slots), 1e-300))
+    u = per_customer(batch, weight("capability_weight")[:, None] * slots["capability"] / frontier, runs) * w[W_CAPABILITY]
+    u -= per_customer(batch, weight("price_weight")[:, None] * log_price, runs) * w[W_PRICE]
+    u += per_customer(batch, weight("reliability_weight")[:, None] * slots["reliability"], runs) * w[W_RELIABILITY]
+    u += per_run(batch, weight("fit_weight"), runs) * affinity_of(batch, slots["affinity"], runs, seg) * w[W_FIT]
     rows = np.arange(idx.size)
     cloud = people.provider[idx]
     on = cloud != NO_PROVIDER
-    u.reshape(-1)[cloud[on].astype(np.intp) * idx.size + rows[on]] += cfg.same_cloud_bonus
+    u.reshape(-1)[cloud[on].astype(np.intp) * idx.size + rows[on]] += per_run(batch, weight("same_cloud_bonus"), runs[on])
     current = people.model_provider[idx]
     on = current != NO_PROVIDER
     tenure = people.model_tenure[idx[on]]
-    cost = cfg.model_switching_base + cfg.model_switching_use * (1.0 - np.exp(-tenure / cfg.model_tenure_scale))
+    r = runs[on]
+    cost = per_run(batch, weight("model_switching_base"), r) + per_run(batch, weight("model_switching_use"), r) * (
+        1.0 - np.exp(-tenure / per_run(batch, weight("model_tenure_scale"), r)))
     u.reshape(-1)[current[on].astype(np.intp) * idx.size + rows[on]] += cost
-    u[~slots["active"]] = -np.inf
+    np.copyto(u, -np.inf, where=~per_customer(batch, slots["active"], runs))
     return u.T
 
 
-def tied_step(market, moved: np.ndarray) -> None:
-    """The model layer tied to the cloud: movers lose their model; customers start using
-    their own cloud's model with hazard model_use_rate[s] x min(1, capability / frontier)."""
-    people = market.customers
+def tied_step(batch, moved: np.ndarray, tied: np.ndarray | None = None) -> None:
+    """The model layer tied to the cloud, in the runs where ``tied`` (runs,) bool holds (default
+    all): movers (``moved``, indices into ``batch.customers``) lose their model; customers start
+    using their own cloud's model with hazard model_use_rate[s] x min(1, capability / frontier)."""
+    batch = _as_batch(batch)
+    people = batch.customers
+    run_of = batch.run_of
+    if tied is not None and not tied.all():
+        moved = moved[tied[run_of[moved]]]
+    else:
+        tied = np.ones(batch.size, dtype=bool)
     people.uses_model[moved] = False
     people.model_provider[moved] = NO_PROVIDER
     people.model_tenure[moved] = 0
     # A cloud's exit already cleared its customers' model (entry_exit).
-    if not services_open(market):
+    tied = tied & services_open(batch)
+    if not tied.any():
         return
-    slots = market.slot_table()
-    rate = people.segment_table("model_use_rate", market.config)
-    appeal = np.minimum(slots["capability"] / market.frontier, 1.0)
-    top = float(rate.max() * appeal.max())
-    if top <= 0:
-        return
-    picked = bernoulli_indices(market.rng, people.n, top)
+    slots = batch.slot_table()
+    rate = batch.param("demand.segments.model_use_rate")
+    appeal = np.minimum(slots["capability"] / batch.market_values("frontier")[:, None], 1.0)  # (runs, slots)
+    top = rate.max(axis=1) * appeal.max(axis=1)
+    top = np.where(tied & (top > 0), top, 0.0)
+    picked = batch.bernoulli(top)
     provider = people.provider[picked]
     eligible = (provider != NO_PROVIDER) & ~people.uses_model[picked]
     picked, provider = picked[eligible], provider[eligible]
-    hazard = rate[people.segment[picked]] * appeal[provider]
-    start = thinned(market.rng, picked, hazard, top)
+    r = run_of[picked]
+    hazard = rate[r, people.segment[picked]] * appeal[r, provider]
+    u = batch.draw(np.bincount(r, minlength=batch.size), _uniforms)
+    start = picked[u * top[r] < hazard]
     people.uses_model[start] = True
     people.model_provider[start] = people.provider[start]

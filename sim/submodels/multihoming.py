@@ -25,28 +25,38 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.batch import Batch, over_runs
 from sim.customers import NO_PROVIDER, multihoming_table
 
 MIN_SPLIT = 0.01  # below this a migration's remainder moves at once
 
 
-def step(market) -> None:
-    people = market.customers
-    cfg = market.config
-    moved, moved_from = market.cloud_movers, market.cloud_moved_from  # set by choice (empty before the first quarter)
-    active = np.array([s == "active" for s in market.status])
-    target = multihoming_table(cfg, "split").astype(np.float32)
+@over_runs
+def step(batch: Batch) -> None:
+    """Migrations, settling and new second clouds, every run of ``batch`` at once."""
+    from sim.submodels.choice import cloud_movers
+
+    people = batch.customers
+    moved, moved_from = cloud_movers(batch)  # set by choice (empty before the first quarter)
+    target = split_targets(batch)
     if moved.size:
-        migrate(people, moved, moved_from, active)
+        migrate(people, moved, moved_from, batch.active, batch.run_of[moved])
     # A second cloud that exits is cleared by ``on_exit`` (entry_exit), so none is inactive here.
-    settle(people, target, cfg.multihoming.migration_rate)
-    pick_second_clouds(market, target, active)
+    settle(people, target, batch.param("multihoming.migration_rate"), batch)
+    pick_second_clouds(batch, target)
 
 
-def migrate(people, moved: np.ndarray, moved_from: np.ndarray, active: np.ndarray) -> None:
-    """Customers ``moved`` left primary ``moved_from``: the workload that was there becomes
-    their second cloud's share; a former second cloud's workload joins the new primary."""
-    keep = (moved_from != NO_PROVIDER) & active[np.maximum(moved_from, 0)]
+def split_targets(batch: Batch) -> np.ndarray:
+    """(runs, segments) float32: each run's target split of a multi-homer, per segment."""
+    return batch.memo("multihoming.split", lambda b: np.array(
+        [multihoming_table(m.config, "split") for m in b.markets]).astype(np.float32))
+
+
+def migrate(people, moved: np.ndarray, moved_from: np.ndarray, active: np.ndarray, runs: np.ndarray) -> None:
+    """Customers ``moved`` (of runs ``runs``) left primary ``moved_from``: the workload that was
+    there becomes their second cloud's share; a former second cloud's workload joins the new
+    primary.  ``active``: (runs, slots) bool."""
+    keep = (moved_from != NO_PROVIDER) & active[runs, np.maximum(moved_from, 0)]
     idx, old = moved[keep], moved_from[keep]
     on_old = np.float32(1.0) - people.split[idx]  # what was on the old primary
     people.second_provider[idx] = old
@@ -57,39 +67,56 @@ def migrate(people, moved: np.ndarray, moved_from: np.ndarray, active: np.ndarra
     people.split[lost] = 0.0
 
 
-def settle(people, target: np.ndarray, rate: float) -> None:
-    """Migrations in progress move ``rate`` of the excess over the target split to the primary."""
+def settle(people, target: np.ndarray, rate, batch: Batch | None = None) -> None:
+    """Migrations in progress move ``rate`` of the excess over the target split to the primary.
+    ``target``: float32 per segment (segments,) for one population, or (runs, segments) with
+    ``rate`` (runs,) for the joined customers of ``batch``."""
+    if batch is None:
+        target, rate, run_of = np.asarray(target)[None], np.asarray([rate], dtype=np.float64), None
+        tau_all = people.spread(target[0])
+    else:
+        rate, run_of = np.asarray(rate, dtype=np.float64), batch.run_of
+        tau_all = batch.spread(target)
     # Only customers above their target move: a multi-homer at its split is skipped cheaply.
-    tau_all = people.spread(target)
     idx = np.flatnonzero((people.split > tau_all) | ((people.split > 0) & ~people.multihomer))
     if not idx.size:
         return
-    tau = np.where(people.multihomer[idx], target[people.segment[idx]], np.float32(0.0))
+    runs = 0 if run_of is None else run_of[idx]
+    keep = (1.0 - rate).astype(np.float32)[runs]  # float32(1 - rate) of each customer's run
+    tau = np.where(people.multihomer[idx], target[runs, people.segment[idx]], np.float32(0.0))
     split = people.split[idx]
     over = split > tau
-    split = np.where(over, tau + (split - tau) * np.float32(1.0 - rate), split).astype(np.float32)
+    split = np.where(over, tau + (split - tau) * keep, split).astype(np.float32)
     done = (tau == 0) & (split < MIN_SPLIT)
     split[done] = 0.0
     people.split[idx] = split
     people.second_provider[idx[done]] = NO_PROVIDER
 
 
-def pick_second_clouds(market, target: np.ndarray, active: np.ndarray) -> None:
+def pick_second_clouds(batch: Batch, target: np.ndarray) -> None:
     """Multi-homers with a primary and no second cloud choose one by the cloud-choice logit
-    over the other active providers and put their target split there."""
+    over the other active providers and put their target split there (runs with at least
+    two active providers and some multi-homer)."""
     from sim.submodels.choice import logit_draw, utilities
 
-    people = market.customers
-    if not people.multihomer.any() or np.count_nonzero(active) < 2:
+    people = batch.customers
+    able = np.count_nonzero(batch.active, axis=1) >= 2
+    if not able.any():
+        return
+    able &= people.multihomer.reshape(batch.size, batch.n).any(axis=1)
+    if not able.any():
         return
     idx = np.flatnonzero(people.multihomer & (people.second_provider == NO_PROVIDER) & (people.provider != NO_PROVIDER))
-    idx = idx[target[people.segment[idx]] > 0]
+    runs = batch.run_of[idx]
+    tau = target[runs, people.segment[idx]]
+    keep = (tau > 0) & able[runs]
+    idx, runs, tau = idx[keep], runs[keep], tau[keep]
     if not idx.size:
         return
-    u = utilities(market, idx)
+    u = utilities(batch, idx)
     u[np.arange(idx.size), people.provider[idx]] = -np.inf
-    people.second_provider[idx] = logit_draw(u, market.rng).astype(np.int16)
-    people.split[idx] = target[people.segment[idx]]
+    people.second_provider[idx] = logit_draw(u, batch, np.bincount(runs, minlength=batch.size)).astype(np.int16)
+    people.split[idx] = tau
 
 
 def on_exit(people, slot: int) -> None:

@@ -18,75 +18,90 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.customers import NO_PROVIDER
+from sim.batch import over_runs
 from sim.submodels import parents
-from sim.submodels.model_choice import token_price_ratio
-from sim.submodels.pricing import token_factors
+
+# Rationing rules, in the order of their codes (``rationing_codes``).
+RULES = ("proportional", "own_apps_first", "customers_first")
 
 
-def surge_multipliers(market, holder: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray]:
-    """Per-customer (float32, shape (customers,)) and per-slot (float64, shape (slots,)) demand
-    multipliers for this quarter's surges (per-customer None = no surge).
-    ``holder`` is the slot each customer's demand sits on (default: its primary cloud; the
-    second cloud or the model provider for those parts of its demand)."""
-    people = market.customers
+def surge_multipliers(batch, holder: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray]:
+    """Per-customer (float32, shape (runs * customers,)) and per-slot (float64, shape (runs,
+    slots)) demand multipliers for this quarter's surges of each run (per-customer None = no
+    run has a surge this quarter).  ``holder`` (shape (runs * customers,)) is the slot each
+    customer's demand sits on (default: its primary cloud; the second cloud or the model
+    provider for those parts of its demand).  A loop over runs, only over those with a surge
+    this quarter (rare)."""
+    people = batch.customers
     holder = people.provider if holder is None else holder
+    n = batch.n
     per_customer = None
-    per_slot = np.ones(market.n_slots)
-    for surge in market.config.service.surges:
-        if market.config.quarter_offset(surge.quarter) != market.t:
+    per_slot = np.ones((batch.size, batch.n_slots))
+    for r, market in enumerate(batch.markets):
+        surges = [s for s in market.config.service.surges if market.config.quarter_offset(s.quarter) == market.t]
+        if not surges:
             continue
-        mask = np.ones(people.n, dtype=bool)
-        if surge.segments:
-            seg_ids = [people.segment_names.index(s) for s in surge.segments]
-            mask &= np.isin(people.segment, seg_ids)
-        if surge.provider is not None:
-            slot = market.slot_of(surge.provider)
-            mask &= holder == slot
-            per_slot[slot] *= surge.multiplier
-        else:
-            per_slot *= surge.multiplier
+        rows = slice(r * n, (r + 1) * n)
+        segment, held = people.segment[rows], holder[rows]
         if per_customer is None:
             per_customer = np.ones(people.n, dtype=np.float32)
-        per_customer[mask] *= surge.multiplier
+        mine = per_customer[rows]
+        for surge in surges:
+            mask = np.ones(n, dtype=bool)
+            if surge.segments:
+                seg_ids = [people.segment_names.index(s) for s in surge.segments]
+                mask &= np.isin(segment, seg_ids)
+            if surge.provider is not None:
+                slot = market.slot_of(surge.provider)
+                mask &= held == slot
+                per_slot[r, slot] *= surge.multiplier
+            else:
+                per_slot[r] *= surge.multiplier
+            mine[mask] *= surge.multiplier
     return per_customer, per_slot
 
 
-def demand_by_slot(market, *, surges: bool = True) -> dict[str, np.ndarray]:
-    """Per slot, this quarter: ``compute`` (customers' compute on it, primary and second
+def demand_by_slot(batch, *, surges: bool = True) -> dict[str, np.ndarray]:
+    """Per run and slot, this quarter: ``compute`` (customers' compute on it, primary and second
     clouds), ``ai_compute`` (the part of it from customers who use models), ``token_need``
     (token need of the customers buying its model, before the price response),
     ``customers`` (count by primary cloud) and ``model_users`` (count by model provider).
     With ``surges`` the quarter's surges are applied; without them it is the usual demand
-    that capacity is planned for.  float64 arrays of shape (slots,).
+    that capacity is planned for.  float64 arrays of shape (runs, slots).
 
     A customer's compute splits as in ``multihoming.workload_parts`` (second = compute x
-    split, primary = compute - second, float64), so the slots' totals conserve workload."""
-    people = market.customers
-    n = market.n_slots
+    split, primary = compute - second, float64), so the slots' totals conserve workload.
+    Each (run, slot) total adds its run's customers in index order (``np.bincount``), so a
+    run's totals do not depend on its batch."""
+    people = batch.customers
+    runs, n = batch.size, batch.n_slots
     second = people.second_provider
     multi = bool(people.split.any())  # split is 0 exactly where there is no second cloud
     mult = {"provider": None, "second": None, "model": None}
     if surges:
-        mult["provider"] = surge_multipliers(market, people.provider)[0]
+        mult["provider"] = surge_multipliers(batch, people.provider)[0]
         if mult["provider"] is not None:
-            mult["second"] = surge_multipliers(market, second)[0]
-            mult["model"] = surge_multipliers(market, people.model_provider)[0]
+            mult["second"] = surge_multipliers(batch, second)[0]
+            mult["model"] = surge_multipliers(batch, people.model_provider)[0]
     primary = people.compute.astype(np.float64)
     if multi:
         part = primary * people.split  # exact: a product of two float32 in float64
         primary -= part
     if mult["provider"] is not None:
         primary *= mult["provider"]
-    # One pass for compute, AI compute and counts: bins are (slot + 1, uses a model).
+    # One pass for compute, AI compute and counts: bins are (run, slot + 1, uses a model).
     uses = people.uses_model.view(np.int8)
+    base = batch.run_of.astype(np.intp)
+    base *= 2 * (n + 1)
     key = people.provider.astype(np.intp)
     key += 1
     key *= 2
     key += uses
-    sums = np.bincount(key, weights=primary, minlength=2 * (n + 1)).reshape(n + 1, 2)[1:]
-    counts = np.bincount(key, minlength=2 * (n + 1)).reshape(n + 1, 2)[1:]
-    out = {"compute": sums.sum(axis=1), "ai_compute": sums[:, 1].copy(), "customers": counts.sum(axis=1).astype(np.float64)}
+    key += base
+    bins = 2 * (n + 1) * runs
+    sums = np.bincount(key, weights=primary, minlength=bins).reshape(runs, n + 1, 2)[:, 1:]
+    counts = np.bincount(key, minlength=bins).reshape(runs, n + 1, 2)[:, 1:]
+    out = {"compute": sums.sum(axis=2), "ai_compute": sums[:, :, 1].copy(), "customers": counts.sum(axis=2).astype(np.float64)}
     if multi:
         if mult["second"] is not None:
             part *= mult["second"]
@@ -94,58 +109,95 @@ def demand_by_slot(market, *, surges: bool = True) -> dict[str, np.ndarray]:
         key += 1  # no second cloud: bin 0 (its part is 0 anyway), dropped
         key *= 2
         key += uses
-        extra = np.bincount(key, weights=part, minlength=2 * (n + 1)).reshape(n + 1, 2)[1:]
-        out["compute"] += extra.sum(axis=1)
-        out["ai_compute"] += extra[:, 1]
-    model_key = people.model_provider.astype(np.intp)
-    model_key += 1  # customers without a model provider fall in bin 0, dropped
+        key += base
+        extra = np.bincount(key, weights=part, minlength=bins).reshape(runs, n + 1, 2)[:, 1:]
+        out["compute"] += extra.sum(axis=2)
+        out["ai_compute"] += extra[:, :, 1]
     need = people.token_need if mult["model"] is None else people.token_need * mult["model"]
-    out["token_need"] = np.bincount(model_key, weights=need, minlength=n + 1)[1:]
-    out["model_users"] = np.bincount(model_key, minlength=n + 1)[1:].astype(np.float64)
+    out["token_need"] = batch.totals(people.model_provider, need)  # customers without a model provider: nowhere
+    out["model_users"] = batch.totals(people.model_provider)
     return out
 
 
-def step(market) -> None:
-    cfg = market.config
-    intensity = market.token_compute
-    cut = token_factors(market)
-    volume_factor = np.power(np.maximum(token_price_ratio(market), 1e-9), -cfg.demand.token_elasticity)
+def rationing_codes(batch) -> np.ndarray:
+    """(runs, slots) int8: each active provider's rationing rule as an index of ``RULES``
+    (``parents.rationing_rule``: its parent's rule, else ``service.rationing``).  Rules come
+    from the config, so they are looked up once per provider (at the start and at entry)."""
+    codes = getattr(batch, "_rationing_codes", None)
+    if codes is None:
+        codes = np.full((batch.size, batch.n_slots), -1, dtype=np.int8)
+        batch._rationing_codes = codes
+    missing = batch.active & (codes < 0)
+    if missing.any():
+        for r, s in zip(*np.nonzero(missing)):
+            market = batch.markets[r]
+            codes[r, s] = _rule_code(parents.rationing_rule(market, market.slots[s]))
+    return codes
 
-    usual = demand_by_slot(market, surges=False)
+
+@over_runs
+def step(batch) -> None:
+    """Service for every run of ``batch``: demand on each active provider, what its capacity
+    serves (``ration``), what it bills and its reliability; writes the provider table's
+    columns of active slots (others keep their rows)."""
+    table, active = batch.table, batch.active
+    markets = batch.markets
+    intensity = np.array([m.token_compute for m in markets])[:, None]
+    cut = np.where(active, table.token_factor, 1.0)  # token price factors (1 where no active provider)
+    # Token price / (reference price x token_compute at the start), as model_choice.token_price_ratio.
+    price = np.where(active, table.price, 1.0)
+    compute_scale = np.array([m.token_compute / m.config.pricing.token_compute for m in markets])[:, None]
+    ratio = (price * cut / batch.param("pricing.reference_price")[:, None]) * compute_scale
+    volume_factor = batch.numpy_power(np.maximum(ratio, 1e-9), -batch.param("demand.token_elasticity"))
+
+    usual = demand_by_slot(batch, surges=False)
     planned = usual["compute"] + usual["token_need"] * volume_factor * intensity
-    surging = surge_multipliers(market)[0] is not None
-    now = demand_by_slot(market) if surging else usual
-    per_slot = surge_multipliers(market)[1]
+    per_customer, per_slot = surge_multipliers(batch)
+    now = demand_by_slot(batch) if per_customer is not None else usual
     token_volume = now["token_need"] * volume_factor
-    customers, model_users = now["customers"], now["model_users"]
-    for p in market.active_providers():
-        j = p.slot
-        captive = p.captive_compute * per_slot[j]
-        p.customer_compute = float(now["compute"][j])
-        p.tokens_demanded = float(token_volume[j])
-        p.customers = int(customers[j])
-        p.model_users = int(model_users[j])
-        p.captive_tokens_quarter = p.captive_tokens
-        customer_gpu = p.customer_compute + p.tokens_demanded * intensity
-        p.demand_gpu = customer_gpu + captive
-        p.planned_gpu = float(planned[j]) + p.captive_compute
-        capacity = p.serving_capacity
-        p.utilisation = p.demand_gpu / capacity if capacity > 0 else np.inf
-        served, captive_share = ration(capacity, customer_gpu, captive, parents.rationing_rule(market, p))
-        p.tokens = p.tokens_demanded * served
-        p.unserved_tokens = p.tokens_demanded - p.tokens
-        p.served_gpu = customer_gpu * served
-        p.captive_served = captive * captive_share
-        p.served_share = (p.served_gpu + p.captive_served) / p.demand_gpu if p.demand_gpu > 0 else 1.0
-        p.customer_served_share = served
-        p.apps_served_share = captive_share
-        p.billed_compute_gpu = p.customer_compute * served
-        p.billed_ai_gpu = float(now["ai_compute"][j]) * served
-        p.billed_token_gpu = p.tokens * intensity * cut[j]
-        p.billed_gpu = p.billed_compute_gpu + p.billed_token_gpu
-        target = served ** cfg.service.overload_penalty
-        mem = cfg.service.reliability_memory
-        p.reliability = mem * p.reliability + (1.0 - mem) * target
+
+    def put(column: np.ndarray, values) -> None:
+        np.copyto(column, values, where=active)
+
+    captive = table.captive_compute * per_slot
+    put(table.customer_compute, now["compute"])
+    put(table.tokens_demanded, token_volume)
+    put(table.customers, now["customers"])
+    put(table.model_users, now["model_users"])
+    put(table.captive_tokens_quarter, table.captive_tokens)
+    customer_gpu = now["compute"] + token_volume * intensity
+    demand = customer_gpu + captive
+    put(table.demand_gpu, demand)
+    put(table.planned_gpu, planned + table.captive_compute)
+    capacity = table.compute * (1.0 - table.training_share)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        put(table.utilisation, np.where(capacity > 0, demand / capacity, np.inf))
+        served, captive_share = ration_shares(capacity, customer_gpu, captive, rationing_codes(batch))
+        tokens = token_volume * served
+        served_gpu = customer_gpu * served
+        captive_served = captive * captive_share
+        put(table.tokens, tokens)
+        put(table.unserved_tokens, token_volume - tokens)
+        put(table.served_gpu, served_gpu)
+        put(table.captive_served, captive_served)
+        put(table.served_share, np.where(demand > 0, (served_gpu + captive_served) / demand, 1.0))
+    put(table.customer_served_share, served)
+    put(table.apps_served_share, captive_share)
+    billed_compute = now["compute"] * served
+    billed_token = tokens * intensity * cut
+    put(table.billed_compute_gpu, billed_compute)
+    put(table.billed_ai_gpu, now["ai_compute"] * served)
+    put(table.billed_token_gpu, billed_token)
+    put(table.billed_gpu, billed_compute + billed_token)
+    # served ** overload_penalty by C's pow, as the per-provider code computed it; served is 1
+    # (target 1) unless the provider is short of capacity (rare), so only those are raised.
+    target = np.ones(served.shape)
+    short = active & (served != 1.0)
+    if short.any():
+        penalty = np.broadcast_to(batch.param("service.overload_penalty")[:, None], served.shape)
+        target[short] = batch.power(served[short], penalty[short])
+    mem = batch.param("service.reliability_memory")[:, None]
+    put(table.reliability, mem * table.reliability + (1.0 - mem) * target)
 
 
 def ration(capacity: float, customers: float, own_apps: float, rule: str) -> tuple[float, float]:
@@ -153,25 +205,41 @@ def ration(capacity: float, customers: float, own_apps: float, rule: str) -> tup
     GPU-equivalents).  With enough capacity both are 1; otherwise ``rule`` decides:
     'proportional' serves both the same share, 'own_apps_first' serves the group's apps in
     full before customers, 'customers_first' the reverse.  Capacity is never left idle while
-    demand goes unserved."""
-    total = customers + own_apps
-    if total <= capacity:
-        return 1.0, 1.0
-    if capacity <= 0:
-        return 0.0, 0.0
-    if rule == "proportional":
-        share = capacity / total
-        return share, share
-    if rule == "own_apps_first":
-        first = min(1.0, capacity / own_apps) if own_apps > 0 else 1.0
-        return _rest(capacity - first * own_apps, customers), first
-    if rule == "customers_first":
-        first = min(1.0, capacity / customers) if customers > 0 else 1.0
-        return first, _rest(capacity - first * customers, own_apps)
-    raise ValueError(f"unknown rationing rule {rule!r}; allowed: own_apps_first, customers_first, proportional")
+    demand goes unserved.  One provider's shares by ``ration_shares``.
+
+    Raises:
+        ValueError: an unknown rule."""
+    served, apps = ration_shares(np.float64(capacity), np.float64(customers), np.float64(own_apps), _rule_code(rule))
+    return float(served), float(apps)
 
 
-def _rest(left: float, demand: float) -> float:
+def ration_shares(capacity, customers, own_apps, rule) -> tuple[np.ndarray, np.ndarray]:
+    """``ration`` elementwise over arrays of one shape (or broadcastable), e.g. (runs, slots):
+    ``rule`` holds codes, indices of ``RULES``.  Returns (customers' share, own apps' share),
+    float64 arrays."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total = customers + own_apps
+        proportional = capacity / total
+        apps_first = np.where(own_apps > 0, np.minimum(1.0, capacity / own_apps), 1.0)
+        customers_after = _rest(capacity - apps_first * own_apps, customers)
+        customers_first = np.where(customers > 0, np.minimum(1.0, capacity / customers), 1.0)
+        apps_after = _rest(capacity - customers_first * customers, own_apps)
+    own_first, cust_first = rule == 1, rule == 2
+    served = np.where(own_first, customers_after, np.where(cust_first, customers_first, proportional))
+    apps = np.where(own_first, apps_first, np.where(cust_first, apps_after, proportional))
+    enough, none = total <= capacity, capacity <= 0
+    served = np.where(enough, 1.0, np.where(none, 0.0, served))
+    apps = np.where(enough, 1.0, np.where(none, 0.0, apps))
+    return served, apps
+
+
+def _rule_code(rule: str) -> int:
+    if rule not in RULES:
+        raise ValueError(f"unknown rationing rule {rule!r}; allowed: own_apps_first, customers_first, proportional")
+    return RULES.index(rule)
+
+
+def _rest(left, demand):
     """Share of ``demand`` served from the capacity ``left`` after the first claim (0..1; the
     subtraction may round a hair below zero)."""
-    return min(1.0, max(0.0, left / demand)) if demand > 0 else 1.0
+    return np.where(demand > 0, np.minimum(1.0, np.maximum(0.0, left / demand)), 1.0)

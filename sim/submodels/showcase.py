@@ -75,14 +75,16 @@ def step(batch) -> None:
     table.standing[active] = standing[active]
 
 
-def utility(market, seg: np.ndarray) -> np.ndarray | float:
-    """Standing term of utility for customers of segments ``seg`` (segment ids, shape (k,)):
-    an array (slots, k) in utils, or 0.0 when no provider has any standing."""
-    standing = np.zeros(market.n_slots)
-    for p in market.active_providers():
-        standing[p.slot] = p.standing
+def utility(batch, runs: np.ndarray, seg: np.ndarray) -> np.ndarray | None:
+    """Standing term of utility for k customers of runs ``runs`` and segments ``seg`` (shape
+    (k,)): an array (slots, k) in utils, or None when no active provider of any run has any
+    standing.  A lone ``Market`` may stand for its batch of one."""
+    batch = getattr(batch, "_batch", batch)
+    standing = np.where(batch.active, batch.table.standing, 0.0)
     if not standing.any():
-        return 0.0
-    names = market.customers.segment_names
-    watching = np.array([name in market.config.showcase.segments for name in names])
-    return np.multiply.outer(standing, watching[seg])
+        return None
+    watching = batch.memo("showcase.watching", lambda b: np.array(
+        [[name in m.config.showcase.segments for name in b.customers.segment_names] for m in b.markets]))
+    if batch.size == 1:
+        return np.multiply.outer(standing[0], watching[0][seg])
+    return standing.T.take(runs, axis=1) * watching[runs, seg]
