@@ -113,7 +113,7 @@ class BatchRecorder:
         # Slots that have held a provider (an exited provider's status is "exited", a slot never filled "pending").
         self.filled = batch.active.copy()
         self.slot_of = {name: s for s, name in enumerate(self.names)}
-        self.last = np.full(batch.size, -1)  # each run's latest record
+        self.last = np.zeros(batch.size, dtype=np.intp)  # each run's latest record
 
     def _alloc(self, capacity: int) -> None:
         runs, slots = self.batch.size, self.batch.n_slots
@@ -178,9 +178,8 @@ class BatchRecorder:
         values = np.where(live[:, None, :], values, 0.0)
         extra = np.where(live[:, None, :], extra, 0.0)
         totals = values.sum(axis=2)  # (k, metrics): each run's sum over its slots, as values.sum() of one run
-        positive = totals > 0
-        with np.errstate(all="ignore"):
-            shares = np.where(positive[:, :, None], values / np.where(positive, totals, 1.0)[:, :, None], 0.0)
+        # shares_of for each run and metric: values / total where the total is positive, else 0
+        shares = np.divide(values, totals[:, :, None], out=np.zeros(values.shape), where=totals[:, :, None] > 0)
         prov = self.prov[i, rows]
         prov[:, :, 0:2 * len(METRICS):2] = values.transpose(0, 2, 1)
         prov[:, :, 1:2 * len(METRICS):2] = shares.transpose(0, 2, 1)
@@ -193,15 +192,15 @@ class BatchRecorder:
         if batch.size > 1:
             key = batch.slot_key(people.model_provider)  # run * (slots + 1) + model provider + 1
         else:
-            key = np.add(people.model_provider, 1, dtype=np.intp)
+            key = people.model_provider + 1  # a run alone: its slots' bins, none at 0
         counts = np.bincount(key, minlength=batch.size * (n_slots + 1)).reshape(batch.size, n_slots + 1)[rows, 1:]
         self.model_users[i, rows] = counts
 
         mf = self.mfloat[i, rows]
         hhis, cr3, cr5 = concentration(shares.reshape(k * len(METRICS), n_slots))
-        mf[:, 0:3 * len(METRICS):3] = hhis.reshape(k, -1)
-        mf[:, 1:3 * len(METRICS):3] = cr3.reshape(k, -1)
-        mf[:, 2:3 * len(METRICS):3] = cr5.reshape(k, -1)
+        mf[:, 0:3 * len(METRICS):3] = hhis.reshape(k, len(METRICS))
+        mf[:, 1:3 * len(METRICS):3] = cr3.reshape(k, len(METRICS))
+        mf[:, 2:3 * len(METRICS):3] = cr5.reshape(k, len(METRICS))
         mf[:, _MF["churn"]] = [m.churn for m in markets]
         mf[:, _MF["frontier"]] = [m.frontier for m in markets]
         mf[:, _MF["open_capability"]] = [m.open_capability for m in markets]
@@ -217,13 +216,13 @@ class BatchRecorder:
 
         customers = slice(first * batch.n, (first + k) * batch.n)  # the customers of these runs
         mi = self.mint[i, rows]
-        mi[:, _MI["adopted"]] = np.count_nonzero(people.adopted[customers].reshape(k, -1), axis=1)
+        mi[:, _MI["adopted"]] = np.count_nonzero(people.adopted[customers].reshape(k, batch.n), axis=1)
         mi[:, _MI["new_adopters"]] = [m.new_adopters for m in markets]
         mi[:, _MI["active_providers"]] = np.count_nonzero(active, axis=1)
         mi[:, _MI["entries"]] = [len(m.entries) for m in markets]
         mi[:, _MI["exits"]] = [len(m.exits) for m in markets]
         mi[:, _MI["total_model_users"]] = counts.sum(axis=1)
-        second = people.second_provider[customers].reshape(k, -1)
+        second = people.second_provider[customers].reshape(k, batch.n)
         mi[:, _MI["multihoming_customers"]] = np.count_nonzero(second != -1, axis=1)
         self.mint[i, rows] = mi
         for j, m in enumerate(markets):
