@@ -137,6 +137,9 @@ class Batch:
         self._params: dict[str, np.ndarray] = {}
         self._run_of: np.ndarray | None = None
         self._memo: dict[str, object] = {}
+        # slot_table within schedule entries that change customers only: None (build each call),
+        # {} (keep the next one built), or the kept table (Batch.quarter sets and clears it).
+        self._slots_kept: dict | None = None
         from sim.metrics import BatchRecorder, Recorder
 
         self.recorder = BatchRecorder(self)  # every run's rows, recorded at once each quarter
@@ -308,7 +311,19 @@ class Batch:
         ``reliability``, ``lock_in``, ``edge`` (the own model's lead over the open-weights
         model, ``capability.edge_over_open``; 0 where inactive), all (runs, slots), and
         ``affinity`` (runs, segments, slots), 0 where inactive.  Built afresh from the table
-        (the submodels change it during the quarter)."""
+        (the submodels change it during the quarter), except within a run of schedule entries
+        that change customers only (``sim.model.CUSTOMERS_ONLY``: choice, multi-homing, model
+        choice), which share the table built first (read-only arrays; a new dict each call)."""
+        if self._slots_kept is not None:
+            if self._slots_kept:
+                return dict(self._slots_kept)
+            kept = self._slots_kept = self._build_slot_table()
+            for values in kept.values():
+                values.flags.writeable = False
+            return dict(kept)
+        return self._build_slot_table()
+
+    def _build_slot_table(self) -> dict[str, np.ndarray]:
         t, active = self.table, self.active
         own = t.own_capability
         open_capability = np.array([m.open_capability for m in self.markets], dtype=np.float64)[:, None]
@@ -403,7 +418,7 @@ class Batch:
 
     def quarter(self) -> None:
         """The quarter of every run, once Mesa's clocks have advanced (``step`` without the clock)."""
-        from sim.model import SCHEDULE
+        from sim.model import CUSTOMERS_ONLY, SCHEDULE
 
         for m in self.markets:
             m._in_quarter = True
@@ -413,6 +428,11 @@ class Batch:
         try:
             with np.errstate(over="ignore", divide="ignore"):
                 for module, name in SCHEDULE:
+                    # One slot table for consecutive entries that leave the providers as they are.
+                    if (module, name) not in CUSTOMERS_ONLY:
+                        self._slots_kept = None
+                    elif self._slots_kept is None:
+                        self._slots_kept = {}
                     entry = getattr(module, name)
                     if getattr(entry, "over_runs", False):
                         entry(self)
@@ -421,6 +441,7 @@ class Batch:
                             entry(m)
                 self.recorder.record()
         finally:
+            self._slots_kept = None
             for m in self.markets:
                 m._in_quarter = False
         for m in self.markets:
