@@ -215,34 +215,44 @@ class Batch:
         # bernoulli_indices does (one chunk of standard exponentials); the arithmetic on them,
         # the same per element, runs once over a (runs, chunk) array instead of once per run.
         parts, rows, gaps, scales = [], [], [], []
-        for r, m in enumerate(self.markets):
-            q = float(probs[r])
-            if n <= 0 or q <= 0:
-                continue
-            if q >= GAPS_BELOW:
-                parts.append(bernoulli_indices(m.rng, n, q) + r * n)
-                continue
-            with np.errstate(over="ignore", divide="ignore"):
-                scale = -1.0 / np.log1p(-q)
-            if not np.isfinite(scale):
-                continue
-            expected = n * q
-            gaps.append(m.rng.standard_exponential(int(expected + 4.0 * np.sqrt(expected) + 16)))
-            rows.append(r)
-            scales.append(scale)
+        known: dict[float, tuple] = {}  # p -> (scale, chunk): a p that many runs share is worked out once
+        with np.errstate(over="ignore", divide="ignore"):
+            for r, (m, q) in enumerate(zip(self.markets, probs.tolist())):
+                if n <= 0 or q <= 0:
+                    continue
+                if q >= GAPS_BELOW:
+                    parts.append(bernoulli_indices(m.rng, n, q) + r * n)
+                    continue
+                got = known.get(q)
+                if got is None:
+                    scale = -1.0 / np.log1p(-q)
+                    expected = n * q
+                    got = known[q] = (scale, int(expected + 4.0 * np.sqrt(expected) + 16) if np.isfinite(scale) else 0)
+                if got[1]:
+                    gaps.append(m.rng.standard_exponential(got[1]))
+                    rows.append(r)
+                    scales.append(got[0])
         if gaps:
             lengths = np.array([g.size for g in gaps])
             filled = np.arange(lengths.max()) < lengths[:, None]
             steps = np.zeros(filled.shape)
             steps[filled] = np.concatenate(gaps)
-            with np.errstate(over="ignore"):  # a gap beyond ~1e308 becomes inf: past n, dropped
-                positions = -1.0 + np.cumsum(np.floor(steps * np.array(scales)[:, None]) + 1.0, axis=1)
+            with np.errstate(over="ignore"):  # a gap beyond ~1e308 becomes inf (cut below)
+                steps *= np.array(scales)[:, None]
+            np.floor(steps, out=steps)
+            steps += 1.0
+            # Gaps are whole numbers, so their running sums are exact in integers; a gap beyond
+            # n + 1 lands past n wherever it falls, so it is cut to n + 1 (no overflow).
+            np.minimum(steps, n + 1.0, out=steps)
+            positions = np.cumsum(steps.astype(np.intp), axis=1)
+            positions -= 1
             short = positions[np.arange(len(rows)), lengths - 1] < n  # the chunk did not reach n (rare)
-            for i in np.flatnonzero(short):  # that run goes on as bernoulli_indices does
-                parts.append(_more_gaps(self.markets[rows[i]].rng, n, scales[i], positions[i, :lengths[i]]) + rows[i] * n)
+            for i in np.flatnonzero(short):  # that run goes on as bernoulli_indices does (nothing was cut)
+                first = positions[i, :lengths[i]].astype(np.float64)
+                parts.append(_more_gaps(self.markets[rows[i]].rng, n, scales[i], first) + rows[i] * n)
             keep = filled & (positions < n) & ~short[:, None]
-            offsets = np.array(rows, dtype=np.intp)[:, None] * n
-            parts.append((positions.astype(np.intp) + offsets)[keep])
+            positions += np.array(rows, dtype=np.intp)[:, None] * n
+            parts.append(positions[keep])
         if not parts:
             return np.empty(0, dtype=np.intp)
         out = np.concatenate(parts)
