@@ -137,6 +137,9 @@ class Batch:
         self._params: dict[str, np.ndarray] = {}
         self._run_of: np.ndarray | None = None
         self._memo: dict[str, object] = {}
+        # slot_table within schedule entries that change customers only: None (build each call),
+        # {} (keep the next one built), or the kept table (Batch.quarter sets and clears it).
+        self._slots_kept: dict | None = None
         from sim.metrics import BatchRecorder, Recorder
 
         self.recorder = BatchRecorder(self)  # every run's rows, recorded at once each quarter
@@ -179,12 +182,24 @@ class Batch:
         its run's bin 0): bincount it with ``minlength = runs * (slots + 1)`` and reshape to
         (runs, slots + 1) for per-run, per-slot totals (``totals``).  ``run_of``: the runs of the
         customers in ``provider`` when it is not the whole population."""
-        runs = self.run_of if run_of is None else run_of
-        key = runs.astype(np.intp)
-        key *= self.n_slots + 1
-        key += provider
+        key = provider.astype(np.intp)
         key += 1
+        if run_of is not None:
+            if self.size > 1:
+                key += run_of.astype(np.intp) * (self.n_slots + 1)
+        elif self.size > 1:
+            key += self.run_base(self.n_slots + 1)
         return key
+
+    def run_base(self, k: int) -> np.ndarray:
+        """(runs * n,) intp ``run_of * k`` (read-only, kept per ``k``): the offset of each customer's
+        run for keys with ``k`` bins per run (``slot_key``).  A batch of one: zeros (add nothing)."""
+        bases = self._memo.setdefault("run_base", {})
+        base = bases.get(k)
+        if base is None:
+            base = bases[k] = self.run_of.astype(np.intp) * k
+            base.flags.writeable = False
+        return base
 
     def totals(self, provider: np.ndarray, weights: np.ndarray | None = None,
                run_of: np.ndarray | None = None) -> np.ndarray:
@@ -203,42 +218,52 @@ class Batch:
         generator, offset to its rows.  The draws of a run are those it makes alone."""
         from sim.customers import GAPS_BELOW, bernoulli_indices
 
-        probs = np.broadcast_to(np.asarray(p, dtype=float), (self.size,))
         n = self.n
-        if self.size == 1:
-            return bernoulli_indices(self.markets[0].rng, n, float(probs[0]))
+        if self.size == 1 and np.size(p) == 1:  # a batch of one: its run's draw, no broadcast
+            return bernoulli_indices(self.markets[0].rng, n, float(np.ravel(p)[0]) if np.ndim(p) else float(p))
+        probs = np.broadcast_to(np.asarray(p, dtype=float), (self.size,))
         # Small p (the usual quarterly hazards): each run draws its gaps from its generator as
         # bernoulli_indices does (one chunk of standard exponentials); the arithmetic on them,
         # the same per element, runs once over a (runs, chunk) array instead of once per run.
         parts, rows, gaps, scales = [], [], [], []
-        for r, m in enumerate(self.markets):
-            q = float(probs[r])
-            if n <= 0 or q <= 0:
-                continue
-            if q >= GAPS_BELOW:
-                parts.append(bernoulli_indices(m.rng, n, q) + r * n)
-                continue
-            with np.errstate(over="ignore", divide="ignore"):
-                scale = -1.0 / np.log1p(-q)
-            if not np.isfinite(scale):
-                continue
-            expected = n * q
-            gaps.append(m.rng.standard_exponential(int(expected + 4.0 * np.sqrt(expected) + 16)))
-            rows.append(r)
-            scales.append(scale)
+        known: dict[float, tuple] = {}  # p -> (scale, chunk): a p that many runs share is worked out once
+        with np.errstate(over="ignore", divide="ignore"):
+            for r, (m, q) in enumerate(zip(self.markets, probs.tolist())):
+                if n <= 0 or q <= 0:
+                    continue
+                if q >= GAPS_BELOW:
+                    parts.append(bernoulli_indices(m.rng, n, q) + r * n)
+                    continue
+                got = known.get(q)
+                if got is None:
+                    scale = -1.0 / np.log1p(-q)
+                    expected = n * q
+                    got = known[q] = (scale, int(expected + 4.0 * np.sqrt(expected) + 16) if np.isfinite(scale) else 0)
+                if got[1]:
+                    gaps.append(m.rng.standard_exponential(got[1]))
+                    rows.append(r)
+                    scales.append(got[0])
         if gaps:
             lengths = np.array([g.size for g in gaps])
             filled = np.arange(lengths.max()) < lengths[:, None]
             steps = np.zeros(filled.shape)
             steps[filled] = np.concatenate(gaps)
-            with np.errstate(over="ignore"):  # a gap beyond ~1e308 becomes inf: past n, dropped
-                positions = -1.0 + np.cumsum(np.floor(steps * np.array(scales)[:, None]) + 1.0, axis=1)
+            with np.errstate(over="ignore"):  # a gap beyond ~1e308 becomes inf (cut below)
+                steps *= np.array(scales)[:, None]
+            np.floor(steps, out=steps)
+            steps += 1.0
+            # Gaps are whole numbers, so their running sums are exact in integers; a gap beyond
+            # n + 1 lands past n wherever it falls, so it is cut to n + 1 (no overflow).
+            np.minimum(steps, n + 1.0, out=steps)
+            positions = np.cumsum(steps.astype(np.intp), axis=1)
+            positions -= 1
             short = positions[np.arange(len(rows)), lengths - 1] < n  # the chunk did not reach n (rare)
-            for i in np.flatnonzero(short):  # that run goes on as bernoulli_indices does
-                parts.append(_more_gaps(self.markets[rows[i]].rng, n, scales[i], positions[i, :lengths[i]]) + rows[i] * n)
+            for i in np.flatnonzero(short):  # that run goes on as bernoulli_indices does (nothing was cut)
+                first = positions[i, :lengths[i]].astype(np.float64)
+                parts.append(_more_gaps(self.markets[rows[i]].rng, n, scales[i], first) + rows[i] * n)
             keep = filled & (positions < n) & ~short[:, None]
-            offsets = np.array(rows, dtype=np.intp)[:, None] * n
-            parts.append((positions.astype(np.intp) + offsets)[keep])
+            positions += np.array(rows, dtype=np.intp)[:, None] * n
+            parts.append(positions[keep])
         if not parts:
             return np.empty(0, dtype=np.intp)
         out = np.concatenate(parts)
@@ -256,9 +281,10 @@ class Batch:
         ``sum(p.x for p in market.active_providers())`` over float64 attributes (numpy's own
         reductions add in a different order, so their last bit can differ)."""
         mask = self.active if where is None else where
-        total = np.where(mask[:, 0], values[:, 0], 0.0)
-        for j in range(1, values.shape[1]):
-            total = total + np.where(mask[:, j], values[:, j], 0.0)
+        kept = np.where(mask, values, 0.0)  # one masking pass; the additions below are the same
+        total = kept[:, 0].copy()
+        for j in range(1, kept.shape[1]):
+            total += kept[:, j]
         return total
 
     def installed_compute_shares(self) -> np.ndarray:
@@ -285,7 +311,19 @@ class Batch:
         ``reliability``, ``lock_in``, ``edge`` (the own model's lead over the open-weights
         model, ``capability.edge_over_open``; 0 where inactive), all (runs, slots), and
         ``affinity`` (runs, segments, slots), 0 where inactive.  Built afresh from the table
-        (the submodels change it during the quarter)."""
+        (the submodels change it during the quarter), except within a run of schedule entries
+        that change customers only (``sim.model.CUSTOMERS_ONLY``: choice, multi-homing, model
+        choice), which share the table built first (read-only arrays; a new dict each call)."""
+        if self._slots_kept is not None:
+            if self._slots_kept:
+                return dict(self._slots_kept)
+            kept = self._slots_kept = self._build_slot_table()
+            for values in kept.values():
+                values.flags.writeable = False
+            return dict(kept)
+        return self._build_slot_table()
+
+    def _build_slot_table(self) -> dict[str, np.ndarray]:
         t, active = self.table, self.active
         own = t.own_capability
         open_capability = np.array([m.open_capability for m in self.markets], dtype=np.float64)[:, None]
@@ -330,10 +368,18 @@ class Batch:
         one for about 5 % of values (even 6 elements, even strided), so a submodel that raised one
         provider's number to a power and now raises a (runs, slots) array uses this to keep each
         run's results bit for bit.  About 0.15 us an element: index the elements that need it."""
-        b, e = np.broadcast_arrays(np.asarray(base, dtype=np.float64), np.asarray(exponent, dtype=np.float64))
-        try:
-            out = np.asarray(b.astype(object) ** e.astype(object), dtype=np.float64)
+        b, e = np.asarray(base, dtype=np.float64), np.asarray(exponent, dtype=np.float64)
+        try:  # Python floats' ** (C's pow), element by element: cheaper than object arrays for a few values
+            if e.ndim == 0:
+                y = float(e)
+                out = np.array([x ** y for x in b.ravel().tolist()], dtype=np.float64).reshape(b.shape)
+            else:
+                if b.shape != e.shape:
+                    b, e = np.broadcast_arrays(b, e)
+                out = np.array([x ** y for x, y in zip(b.ravel().tolist(), e.ravel().tolist())],
+                               dtype=np.float64).reshape(b.shape)
         except (ArithmeticError, TypeError, ValueError):  # 0 ** -1, overflow, a negative base: numpy's scalar rules
+            b, e = np.broadcast_arrays(b, e)
             out = np.asarray(_scalar_pow(b, e), dtype=np.float64)
         return out[()] if out.ndim == 0 else out
 
@@ -345,6 +391,8 @@ class Batch:
         neither, so the last bit would depend on the batch.  One call per distinct exponent.  (Code
         that raised a numpy or Python scalar to a power wants ``power``, C's pow, instead.)"""
         exponent = np.asarray(exponent, dtype=np.float64)
+        if (exponent == exponent[0]).all():  # one exponent (the usual case): one call
+            return np.power(np.ascontiguousarray(base, dtype=np.float64), float(exponent[0]))
         out = np.empty(base.shape, dtype=np.float64)
         for e in np.unique(exponent):
             rows = exponent == e
@@ -370,7 +418,7 @@ class Batch:
 
     def quarter(self) -> None:
         """The quarter of every run, once Mesa's clocks have advanced (``step`` without the clock)."""
-        from sim.model import SCHEDULE
+        from sim.model import CUSTOMERS_ONLY, SCHEDULE
 
         for m in self.markets:
             m._in_quarter = True
@@ -380,6 +428,11 @@ class Batch:
         try:
             with np.errstate(over="ignore", divide="ignore"):
                 for module, name in SCHEDULE:
+                    # One slot table for consecutive entries that leave the providers as they are.
+                    if (module, name) not in CUSTOMERS_ONLY:
+                        self._slots_kept = None
+                    elif self._slots_kept is None:
+                        self._slots_kept = {}
                     entry = getattr(module, name)
                     if getattr(entry, "over_runs", False):
                         entry(self)
@@ -388,6 +441,7 @@ class Batch:
                             entry(m)
                 self.recorder.record()
         finally:
+            self._slots_kept = None
             for m in self.markets:
                 m._in_quarter = False
         for m in self.markets:

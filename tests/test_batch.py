@@ -296,11 +296,13 @@ class _ShortFirstChunk:
         return self.rng.random(size)
 
 
-@pytest.mark.parametrize("probs", [[0.01, 0.03, 0.0, 0.2], [0.3, 0.01, 1e-320, 1.0], [0.0, 0.0, 0.0, 0.0], [0.05] * 4])
+@pytest.mark.parametrize("probs", [[0.01, 0.03, 0.0, 0.2], [0.3, 0.01, 1e-320, 1.0], [0.0, 0.0, 0.0, 0.0], [0.05] * 4,
+                                   [1e-308, 2e-5, 1e-308, 0.24]])
 def test_batch_bernoulli_draws_what_each_run_draws_alone(probs):
     """Batch.bernoulli (the gaps of all runs handled as one array) == customers.bernoulli_indices
-    run by run from the same generators, with p = 0, p below ~1e-308, p >= GAPS_BELOW (one
-    uniform per customer) and a first chunk of gaps that falls short of the population."""
+    run by run from the same generators, with p = 0, p below ~1e-308, p = 1e-308 (gaps that
+    overflow to inf), p >= GAPS_BELOW (one uniform per customer), runs sharing a p, and a first
+    chunk of gaps that falls short of the population."""
     from sim.customers import bernoulli_indices
 
     n = 1000
@@ -324,3 +326,35 @@ def _consume(rng, n, p):
 
     bernoulli_indices(rng, n, p)
     return rng
+
+
+def test_utilities_of_customers_in_any_order_are_those_of_each_run():
+    """choice.utilities and model_choice.model_utilities over a batch: customers grouped by run
+    (per-run values spread by np.repeat) and the same customers shuffled (by a gather) give the
+    same rows, and each row is what its run alone gives."""
+    from sim.submodels import choice, model_choice
+
+    configs = _customer_side_configs()
+    batch = Batch(configs)
+    for _ in range(3):
+        batch.step()
+    alone = [Batch([c]) for c in configs]
+    for b in alone:
+        for _ in range(3):
+            b.step()
+    n = batch.n
+    idx = np.flatnonzero(batch.customers.provider != -1)[::7]
+    shuffled = np.random.default_rng(0).permutation(idx)
+    back = np.argsort(shuffled)
+    slots = batch.slot_table()
+    for rows in (choice.utilities(batch, idx), model_choice.model_utilities(batch, idx, slots)):
+        assert rows.shape == (idx.size, batch.n_slots)
+    grouped = choice.utilities(batch, idx)
+    assert np.array_equal(choice.utilities(batch, shuffled)[back], grouped)
+    model = model_choice.model_utilities(batch, idx, slots)
+    assert np.array_equal(model_choice.model_utilities(batch, shuffled, slots)[back], model)
+    for r, b in enumerate(alone):
+        mine = idx[(idx >= r * n) & (idx < (r + 1) * n)]
+        at = np.flatnonzero((idx >= r * n) & (idx < (r + 1) * n))
+        assert np.array_equal(choice.utilities(b, mine - r * n), grouped[at])
+        assert np.array_equal(model_choice.model_utilities(b, mine - r * n, b.slot_table()), model[at])

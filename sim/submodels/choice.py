@@ -121,15 +121,34 @@ def logit_draw(utility: np.ndarray, rng, counts: np.ndarray | None = None) -> np
     return chosen
 
 
-def per_customer(batch: Batch, values: np.ndarray, runs: np.ndarray) -> np.ndarray:
-    """(slots, k) per-slot ``values`` (runs, slots) of the runs ``runs`` (k,) of k customers; in
-    a batch of one, the (slots, 1) column, which broadcasts over them (the same products)."""
-    return values.T if batch.size == 1 else values.T.take(runs, axis=1)
+class RunsOf:
+    """The runs ``runs`` (k,) of k customers, for spreading per-run values over them.  Customers
+    grouped by run (as deciders come: run by run) get their run's values by ``np.repeat`` (a
+    block copy, ~4x quicker than a gather); others by a gather; in a batch of one the values
+    broadcast instead.  The same values either way."""
 
+    __slots__ = ("runs", "counts", "one")
 
-def per_run(batch: Batch, values: np.ndarray, runs: np.ndarray) -> np.ndarray:
-    """A per-run value (runs,) for each of k customers of runs ``runs``: (k,), or (1,) in a batch of one."""
-    return values if batch.size == 1 else values[runs]
+    def __init__(self, batch: Batch, runs: np.ndarray):
+        self.runs = runs
+        self.one = batch.size == 1
+        self.counts = None
+        if not self.one and (runs.size < 2 or bool((runs[1:] >= runs[:-1]).all())):
+            self.counts = np.bincount(runs, minlength=batch.size)
+
+    def slots(self, values: np.ndarray) -> np.ndarray:
+        """(slots, k) of per-slot ``values`` (runs, slots); (slots, 1) in a batch of one."""
+        if self.one:
+            return values.T
+        if self.counts is not None:
+            return np.repeat(values.T, self.counts, axis=1)
+        return values.T.take(self.runs, axis=1)
+
+    def each(self, values: np.ndarray) -> np.ndarray:
+        """(k,) of a per-run value (runs,); (1,) in a batch of one."""
+        if self.one:
+            return values
+        return np.repeat(values, self.counts) if self.counts is not None else values[self.runs]
 
 
 def utilities(batch: Batch, idx: np.ndarray) -> np.ndarray:
@@ -141,6 +160,7 @@ def utilities(batch: Batch, idx: np.ndarray) -> np.ndarray:
     people = batch.customers
     slots = batch.slot_table()
     runs = batch.run_of[idx]
+    at = RunsOf(batch, runs)
     # take() copies whole rows; weights[idx] is ~10x slower on an (n, 4) array.
     w = np.asarray(people.weights.take(idx, axis=0).T, dtype=np.float64, order="C")  # (4, customers)
     seg = people.segment[idx]
@@ -149,14 +169,14 @@ def utilities(batch: Batch, idx: np.ndarray) -> np.ndarray:
     # Everyone is offered the new-customer price; the current provider's renewal price is
     # swapped in below (invest and harvest, pricing.py).
     log_price = np.log(slots["price_new"] / reference[:, None])
-    u = per_customer(batch, slots["capability"] / frontier[:, None], runs) * w[W_CAPABILITY]
-    u -= per_customer(batch, log_price, runs) * w[W_PRICE]
+    u = at.slots(slots["capability"] / frontier[:, None]) * w[W_CAPABILITY]
+    u -= at.slots(log_price) * w[W_PRICE]
     u += affinity_of(batch, slots["affinity"], runs, seg) * w[W_FIT]
-    u += per_customer(batch, slots["reliability"], runs) * w[W_RELIABILITY]
-    bandwagon = installed_base.utility(batch, runs, seg)
+    u += at.slots(slots["reliability"]) * w[W_RELIABILITY]
+    bandwagon = installed_base.utility(batch, at, seg)
     if bandwagon is not None:
         u += bandwagon
-    standing = showcase.utility(batch, runs, seg)  # standing earned or lost in public surges (the Gala)
+    standing = showcase.utility(batch, at, seg)  # standing earned or lost in public surges (the Gala)
     if standing is not None:
         u += standing
     current = people.provider[idx]
@@ -167,7 +187,7 @@ def utilities(batch: Batch, idx: np.ndarray) -> np.ndarray:
     # What a customer renewing with its incumbent pays on top: ln(renewal / new-customer price).
     surcharge = np.log(slots["price_renewal"] / slots["price_new"])[runs[stay], current[stay]]
     u.reshape(-1)[flat] -= surcharge * w[W_PRICE][rows]
-    np.copyto(u, -np.inf, where=~per_customer(batch, slots["active"], runs))  # (slots, k) or (slots, 1)
+    np.copyto(u, -np.inf, where=~at.slots(slots["active"]))  # (slots, k) or (slots, 1)
     return u.T
 
 
@@ -185,7 +205,8 @@ def switching_cost(batch: Batch, idx: np.ndarray, current: np.ndarray, slots: di
     batch = _as_batch(batch)
     people = batch.customers
     runs = batch.run_of[idx]
-    base_, tenure_, scale, lock = (per_run(batch, batch.param(f"choice.{name}"), runs)
+    at = RunsOf(batch, runs)
+    base_, tenure_, scale, lock = (at.each(batch.param(f"choice.{name}"))
                                    for name in ("switching_base", "switching_tenure", "tenure_scale", "model_lock"))
     tenure_term = 1.0 - np.exp(-people.tenure[idx] / scale)
     base = slots["lock_in"][runs, current] * (base_ + tenure_ * tenure_term)

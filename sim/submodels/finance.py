@@ -25,6 +25,8 @@ exposed to import limits.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from sim.batch import over_runs
@@ -70,10 +72,12 @@ def step(batch) -> None:
     put(table.capacity_unfunded, budget < gap_spend - CASH_TOLERANCE)
     own = budget * chips / own_cost
     asked = budget * (1 - chips) / import_cost
-    cap = np.array([np.inf if m.config.finance.import_cap is None else m.config.finance.import_cap for m in markets])
+    cap = batch.memo("finance.import_cap", lambda b: np.array(
+        [np.inf if m.config.finance.import_cap is None else m.config.finance.import_cap for m in b.markets]))
     scale = import_scale(batch.sum_slots(asked), cap)[:, None]
     imported = asked * scale
-    domestic_cost = np.array([m.config.finance.domestic_chip_cost or 0.0 for m in markets])[:, None]
+    domestic_cost = batch.memo("finance.domestic_chip_cost", lambda b: np.array(
+        [m.config.finance.domestic_chip_cost or 0.0 for m in b.markets])[:, None])
     domestic = np.where(domestic_cost > 0, (asked - imported) * param("finance.gpu_cost_import")[:, None]
                         / np.where(domestic_cost > 0, domestic_cost, 1.0), 0.0)
     bought = own + imported + domestic
@@ -96,6 +100,9 @@ def _order(batch, bought: np.ndarray) -> np.ndarray:
     pipe, lags = table.pipeline, table.lags
     longest = pipe.shape[2]
     queue = np.concatenate([pipe, bought[:, :, None]], axis=2)  # run r's orders: its last lags[r] + 1
+    if (lags == longest).all():  # every run has the longest lag (the usual case): a plain shift
+        np.copyto(pipe, queue[:, :, 1:], where=batch.active[:, :, None])
+        return queue[:, :, 0]
     oldest = (longest - lags)[:, None, None]
     arrived = np.take_along_axis(queue, np.broadcast_to(oldest, bought.shape + (1,)), axis=2)[:, :, 0]
     kept = np.arange(longest)[None, :] >= (longest - lags)[:, None]  # (runs, longest): run r's entries
@@ -124,7 +131,7 @@ def capacity_gap(batch) -> np.ndarray:
     apps = batch.active & (table.captive_compute != 0)
     growth = np.ones(apps.shape)
     if apps.any():
-        growth[apps] = batch.power((1.0 + table.captive_growth)[apps], np.broadcast_to(lead[:, None], apps.shape)[apps])
+        growth[apps] = batch.power((1.0 + table.captive_growth)[apps], lead[np.nonzero(apps)[0]])
     captive_growth = table.captive_compute * (growth - 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         needed = (table.planned_gpu + captive_growth) * (1.0 + param("finance.headroom"))[:, None] / (1.0 - table.training_share)
@@ -147,13 +154,25 @@ def installed_at_lead(compute, pipeline, depreciation, lag=None):
         orders = np.asarray(pipeline, dtype=np.float64).reshape(1, 1, -1)
         return installed_at_lead(np.array([[compute]], dtype=np.float64), orders, np.array([depreciation]))[0, 0]
     longest = pipeline.shape[2]
-    lags = np.full(len(depreciation), longest) if lag is None else np.asarray(lag)
-    keep = [[(1.0 - float(d)) ** k for k in range(longest + 2)] for d in depreciation]  # (runs, longest + 2)
-    stock = compute * np.array([row[lg + 1] for row, lg in zip(keep, lags)])[:, None]
+    lags = (longest,) * len(depreciation) if lag is None else tuple(int(x) for x in lag)
+    at_lead, waits = _keep_powers(tuple(float(d) for d in depreciation), lags, longest)
+    stock = compute * at_lead
     on_order = np.zeros(compute.shape)
     for j in range(longest):  # oldest first; the order in column j waits longest - j depreciations
-        on_order = on_order + pipeline[:, :, j] * np.array([row[longest - j] for row in keep])[:, None]
+        on_order = on_order + pipeline[:, :, j] * waits[j]
     return stock + on_order
+
+
+@functools.lru_cache(maxsize=64)
+def _keep_powers(depreciation: tuple[float, ...], lags: tuple[int, ...], longest: int):
+    """Per run (columns of shape (runs, 1)): (1 - depreciation) ** (lag + 1), and for each pipeline
+    column j, (1 - depreciation) ** (longest - j); Python floats (C pow), computed once per batch."""
+    keep = [[(1.0 - d) ** k for k in range(longest + 2)] for d in depreciation]
+    at_lead = np.array([row[lg + 1] for row, lg in zip(keep, lags)])[:, None]
+    waits = [np.array([row[longest - j] for row in keep])[:, None] for j in range(longest)]
+    for values in (at_lead, *waits):
+        values.flags.writeable = False
+    return at_lead, waits
 
 
 # ------------------------------------------------------------------ parents, for money

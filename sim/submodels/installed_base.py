@@ -32,10 +32,12 @@ def shares(batch) -> np.ndarray:
     return np.divide(counts, total, out=counts.copy(), where=total > 0)
 
 
-def utility(batch, runs: np.ndarray, segment: np.ndarray) -> np.ndarray | None:
-    """The bandwagon term for k deciders of runs ``runs`` and segments ``segment`` (int codes,
-    shape (k,)): an array (slots, k), in utils; None when every segment's weight is 0 in
-    every run (the term is left out, at no cost)."""
+def utility(batch, runs, segment: np.ndarray) -> np.ndarray | None:
+    """The bandwagon term for k deciders of runs ``runs`` (an array (k,) or a
+    ``choice.RunsOf``) and segments ``segment`` (int codes, shape (k,)): an array (slots, k), in
+    utils; None when every segment's weight is 0 in every run (the term is left out, at no cost)."""
+    from sim.submodels.choice import RunsOf
+
     weight = batch.param("demand.segments.bandwagon")  # (runs, segments)
     if not weight.any():
         return None
@@ -43,4 +45,5 @@ def utility(batch, runs: np.ndarray, segment: np.ndarray) -> np.ndarray | None:
     log_share = np.log(np.maximum(shares(batch), floor[:, None]))
     if batch.size == 1:
         return np.multiply.outer(log_share[0], weight[0][segment])
-    return log_share.T.take(runs, axis=1) * weight[runs, segment]
+    at = runs if isinstance(runs, RunsOf) else RunsOf(batch, runs)
+    return at.slots(log_share) * weight[at.runs, segment]

@@ -37,7 +37,7 @@ import numpy as np
 
 from sim.batch import Batch, over_runs
 from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY
-from sim.submodels.choice import _as_batch, _uniforms, affinity_of, cloud_movers, logit_draw, per_customer, per_run
+from sim.submodels.choice import RunsOf, _as_batch, _uniforms, affinity_of, cloud_movers, logit_draw
 
 
 @over_runs
@@ -144,22 +144,23 @@ def model_utilities(batch: Batch, idx: np.ndarray, slots: dict[str, np.ndarray])
     seg = people.segment[idx]
     frontier = batch.market_values("frontier")[:, None]
     log_price = np.log(np.maximum(token_price_ratio(batch, slots), 1e-300))
-    u = per_customer(batch, weight("capability_weight")[:, None] * slots["capability"] / frontier, runs) * w[W_CAPABILITY]
-    u -= per_customer(batch, weight("price_weight")[:, None] * log_price, runs) * w[W_PRICE]
-    u += per_customer(batch, weight("reliability_weight")[:, None] * slots["reliability"], runs) * w[W_RELIABILITY]
-    u += per_run(batch, weight("fit_weight"), runs) * affinity_of(batch, slots["affinity"], runs, seg) * w[W_FIT]
+    at = RunsOf(batch, runs)
+    u = at.slots(weight("capability_weight")[:, None] * slots["capability"] / frontier) * w[W_CAPABILITY]
+    u -= at.slots(weight("price_weight")[:, None] * log_price) * w[W_PRICE]
+    u += at.slots(weight("reliability_weight")[:, None] * slots["reliability"]) * w[W_RELIABILITY]
+    u += at.each(weight("fit_weight")) * affinity_of(batch, slots["affinity"], runs, seg) * w[W_FIT]
     rows = np.arange(idx.size)
     cloud = people.provider[idx]
     on = cloud != NO_PROVIDER
-    u.reshape(-1)[cloud[on].astype(np.intp) * idx.size + rows[on]] += per_run(batch, weight("same_cloud_bonus"), runs[on])
+    u.reshape(-1)[cloud[on].astype(np.intp) * idx.size + rows[on]] += RunsOf(batch, runs[on]).each(weight("same_cloud_bonus"))
     current = people.model_provider[idx]
     on = current != NO_PROVIDER
     tenure = people.model_tenure[idx[on]]
-    r = runs[on]
-    cost = per_run(batch, weight("model_switching_base"), r) + per_run(batch, weight("model_switching_use"), r) * (
-        1.0 - np.exp(-tenure / per_run(batch, weight("model_tenure_scale"), r)))
+    mine = RunsOf(batch, runs[on])
+    cost = mine.each(weight("model_switching_base")) + mine.each(weight("model_switching_use")) * (
+        1.0 - np.exp(-tenure / mine.each(weight("model_tenure_scale"))))
     u.reshape(-1)[current[on].astype(np.intp) * idx.size + rows[on]] += cost
-    np.copyto(u, -np.inf, where=~per_customer(batch, slots["active"], runs))
+    np.copyto(u, -np.inf, where=~at.slots(slots["active"]))
     return u.T
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from sim.batch import over_runs
 from sim.config import Config, ParentConfig
-from sim.submodels.pricing import unit_cost, unit_costs
+from sim.submodels.pricing import unit_costs
 
 NUMBERS = ("pot", "credit_left", "funded")  # an account's money, in this order in its row of Parents.cells
 
@@ -125,6 +125,12 @@ class Parents:
                     g = names.index(spec.parent)
                     self.group[r, s] = g
                     self.market_priced[r, s] = market.parent_accounts[spec.parent].spec.transfer_price == "market"
+        self.slot_max_training_share = self.of_slots(self.max_training_share)  # (runs, slots): the slot's group's
+        self.slot_priority = self.of_slots(self.priority)
+
+    def groups_of(self, where: np.ndarray) -> np.ndarray:
+        """The groups (ascending) of the slots in ``where`` (bool (runs, slots)) that have one."""
+        return np.flatnonzero(np.bincount(self.group[where & (self.group >= 0)], minlength=self.cells.shape[1]))
 
     def of_slots(self, values: np.ndarray) -> np.ndarray:
         """(runs, slots): the (runs, groups) ``values`` of each slot's group (0 for slots without one)."""
@@ -149,8 +155,8 @@ def step(batch) -> None:
     owners = batch.active & (state.group >= 0) & (table.has_model != 0)
     if owners.any():
         frontier = np.array([m.frontier for m in batch.markets], dtype=float)[:, None]
-        share = training_share(table.base_training_share, state.of_slots(state.max_training_share),
-                               state.of_slots(state.priority), table.own_capability, frontier)
+        share = training_share(table.base_training_share, state.slot_max_training_share, state.slot_priority,
+                               table.own_capability, frontier)
         table.training_share[owners] = share[owners]
 
 
@@ -173,17 +179,10 @@ def rationing_rule(market, provider) -> str:
     return market.config.service.rationing
 
 
-def transfer_price(market, provider) -> float:
-    """US$ per GPU-quarter the group's apps pay: the provider's unit cost ('cost', and for a
-    provider without a parent) or its price to customers ('market')."""
-    account = parent_of(market, provider)
-    if account is not None and account.spec.transfer_price == "market":
-        return provider.price
-    return unit_cost(market, provider)
-
-
 def transfer_prices(batch, where: np.ndarray) -> np.ndarray:
-    """(runs, slots) ``transfer_price`` of every slot in ``where`` (bool (runs, slots)); 0 elsewhere."""
+    """(runs, slots) US$ per GPU-quarter the group's apps pay, for the slots in ``where`` (bool
+    (runs, slots); 0 elsewhere): the provider's unit cost ('cost', and for a provider without a
+    parent) or its price to customers ('market')."""
     price = np.where(batch.parents.market_priced, batch.table.price, unit_costs(batch))
     return np.where(where, price, 0.0)
 
@@ -195,10 +194,8 @@ def grant_capex_runs(batch, asks: np.ndarray) -> np.ndarray:
     state = batch.parents
     grants = np.zeros(asks.shape)
     asking = (asks > 0) & (state.group >= 0)
-    for g in range(state.pot.shape[1]):
+    for g in state.groups_of(asking):  # the groups asked (few; often none)
         mine = asking & (state.group == g)
-        if not mine.any():
-            continue
         total = batch.sum_slots(asks, where=mine)
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(total > 0, np.minimum(1.0, state.pot[:, g] / total), 0.0)
@@ -221,10 +218,9 @@ def draw_runs(batch, amounts: np.ndarray) -> np.ndarray:
     grant) from its parent's pot, in slot order (a pot drawn empty gives the rest nothing)."""
     state = batch.parents
     drawn = np.zeros(amounts.shape)
-    for s in range(amounts.shape[1]):
-        rows = np.flatnonzero((amounts[:, s] > 0) & (state.group[:, s] >= 0))
-        if not rows.size:
-            continue
+    drawing = (amounts > 0) & (state.group >= 0)
+    for s in np.flatnonzero(drawing.any(axis=0)):  # slot order: a pot drawn empty gives later slots nothing
+        rows = np.flatnonzero(drawing[:, s])
         g = state.group[rows, s]
         amount = np.minimum(amounts[rows, s], state.pot[rows, g])
         state.pot[rows, g] -= amount
@@ -247,18 +243,14 @@ def cover_losses_runs(batch, where: np.ndarray) -> None:
     in slot order); adds the cover to ``parent_funding``."""
     state, table = batch.parents, batch.table
     losing = where & (table.cash < 0) & (state.group >= 0)
-    for g in range(state.pot.shape[1]):
+    for g in state.groups_of(losing):  # the groups with a provider in the red (few; often none)
         mine = losing & (state.group == g)
         rows = mine.any(axis=1)
-        if not rows.any():
-            continue
         need = batch.sum_slots(-table.cash, where=mine)
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(need > 0, np.minimum(1.0, state.credit_left[:, g] / need), 0.0)
-        for s in range(table.slots):
+        for s in np.flatnonzero(mine.any(axis=0)):  # slot order, as the credit line is drawn down
             r = np.flatnonzero(mine[:, s])
-            if not r.size:
-                continue
             cover = -table.cash[r, s] * scale[r]
             table.cash[r, s] += cover
             table.parent_funding[r, s] += cover

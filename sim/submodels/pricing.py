@@ -75,9 +75,12 @@ def unit_costs(batch) -> np.ndarray:
     """(runs, slots) ``unit_cost_of`` every slot of every run of ``batch`` (inactive slots: whatever their row gives)."""
     table = batch.table
     gpu_cost_factor = np.array([m.gpu_cost_factor for m in batch.markets])[:, None]
-    fin = _section(batch, "finance", ("gpu_cost_own", "gpu_cost_import", "depreciation", "opex_per_gpu"))
+    fin = batch.memo("pricing.finance", lambda b: _section(b, "finance", FINANCE_KEYS))
     with np.errstate(divide="ignore", invalid="ignore"):
         return unit_cost_of(table.own_chip_share, table.training_share, gpu_cost_factor, fin)
+
+
+FINANCE_KEYS = ("gpu_cost_own", "gpu_cost_import", "depreciation", "opex_per_gpu")
 
 
 def _section(batch, section: str, names: tuple[str, ...]) -> SimpleNamespace:
@@ -168,14 +171,6 @@ def expected_utilisation(demand_gpu, serving_capacity):
     return out if out.ndim else out[()]
 
 
-def token_factors(market) -> np.ndarray:
-    """Per slot, the token factor f_j in force (1 for slots without an active provider); shape (slots,)."""
-    out = np.ones(market.n_slots)
-    for p in market.active_providers():
-        out[p.slot] = p.token_factor
-    return out
-
-
 def markup(share, fair_share, cfg):
     """base_markup + harvest_slope * (share - fair share), clipped to [min_markup, max_markup];
     elementwise (``cfg``: a ``PricingConfig`` or a namespace of per-run arrays)."""
@@ -228,7 +223,7 @@ def step(batch) -> None:
     table, active = batch.table, batch.active
     if not active.any():
         return
-    cfg = _section(batch, "pricing", PRICING_KEYS)
+    cfg = batch.memo("pricing.pricing", lambda b: _section(b, "pricing", PRICING_KEYS))
     t = batch.markets[0].t  # runs of a batch share their quarter
     base = batch.installed_compute_shares()
     fair = 1.0 / np.maximum(active.sum(axis=1), 1)[:, None]
@@ -256,13 +251,6 @@ def step(batch) -> None:
 def _premium_scales(batch) -> tuple[np.ndarray, np.ndarray]:
     scales = np.array([premium_scale(m.config) for m in batch.markets])
     return scales[:, :1], scales[:, 1:]
-
-
-def renewal_surcharge(slots: dict[str, np.ndarray], current: np.ndarray) -> np.ndarray:
-    """ln(renewal price / new-customer price) of each customer's current provider slot:
-    what a customer renewing with its incumbent pays on top, in the utility's log-price
-    units (to be multiplied by its price weight)."""
-    return np.log(slots["price_renewal"] / slots["price_new"])[current]
 
 
 @over_runs

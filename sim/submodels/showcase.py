@@ -87,4 +87,7 @@ def utility(batch, runs: np.ndarray, seg: np.ndarray) -> np.ndarray | None:
         [[name in m.config.showcase.segments for name in b.customers.segment_names] for m in b.markets]))
     if batch.size == 1:
         return np.multiply.outer(standing[0], watching[0][seg])
-    return standing.T.take(runs, axis=1) * watching[runs, seg]
+    from sim.submodels.choice import RunsOf
+
+    at = runs if isinstance(runs, RunsOf) else RunsOf(batch, runs)
+    return at.slots(standing) * watching[at.runs, seg]
