@@ -179,7 +179,8 @@ class BatchRecorder:
         extra = np.where(live[:, None, :], extra, 0.0)
         totals = values.sum(axis=2)  # (k, metrics): each run's sum over its slots, as values.sum() of one run
         # shares_of for each run and metric: values / total where the total is positive, else 0
-        shares = np.divide(values, totals[:, :, None], out=np.zeros(values.shape), where=totals[:, :, None] > 0)
+        positive = totals[:, :, None] > 0
+        shares = np.where(positive, values / np.where(positive, totals[:, :, None], 1.0), 0.0)
         prov = self.prov[i, rows]
         prov[:, :, 0:2 * len(METRICS):2] = values.transpose(0, 2, 1)
         prov[:, :, 1:2 * len(METRICS):2] = shares.transpose(0, 2, 1)

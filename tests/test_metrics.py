@@ -225,7 +225,7 @@ def test_a_batch_records_each_run_from_its_own_state_and_a_run_on_its_own_past_i
     batch.markets[1].exits, batch.markets[1].entries = ["P1"], ["E9"]
     batch.recorder.record()  # a third record of every run: past the horizon, the arrays grow
     for r, market in enumerate(batch.markets):
-        providers, quarters, _ = market.recorder.frames()
+        providers, quarters, flows = market.recorder.frames()
         last = quarters.iloc[-1]
         named = ("P1", "E9", 1) if r == 1 else ("", "", 0)
         assert (last["exited"], last["entered"], last["exits"]) == named and len(quarters) == 3
@@ -233,6 +233,10 @@ def test_a_batch_records_each_run_from_its_own_state_and_a_run_on_its_own_past_i
         assert last["adopted"] == people.adopted.sum() and last["multihoming_customers"] == (people.second_provider != -1).sum()
         users = np.bincount(people.model_provider.astype(np.intp) + 1, minlength=4)[1:]
         assert list(providers["model_users"].iloc[-3:]) == list(users) and last["total_model_users"] == users.sum() > 0
+        moved = flows[flows["step"] == 2]
+        names = [metrics.NONE_LABEL, *market.names]
+        assert sorted(zip(moved["from"], moved["to"], moved["customers"])) == sorted(
+            (names[i], names[j], int(market.flows[i, j])) for i, j in zip(*np.nonzero(market.flows)))
     first = batch.markets[0]
     before = [m.recorder.frames() for m in batch.markets]
     for _ in range(3):
@@ -315,6 +319,11 @@ def test_each_run_of_a_pair_counts_its_own_model_users():
 
     batch = Batch([make_config(n_identical=3, customers=300, seed=s) for s in (1, 2)])
     batch.step()
+    batch.markets[1].recorder.record()  # the second run alone, from its own customers
+    assert len(batch.markets[0].recorder.market_rows) == 1 and len(batch.markets[1].recorder.market_rows) == 2
     for market in batch.markets:
         users = np.bincount(market.customers.model_provider.astype(np.intp) + 1, minlength=4)[1:]
-        assert [r["model_users"] for r in market.recorder.provider_rows] == list(users) and users.sum() > 0
+        people = market.customers
+        for row in market.recorder.market_rows:
+            assert row["adopted"] == people.adopted.sum() and row["total_model_users"] == users.sum() > 0
+        assert [r["model_users"] for r in market.recorder.provider_rows[-3:]] == list(users)
