@@ -145,11 +145,11 @@ class BatchRecorder:
         self.count += 1
         if run is None:
             rows, markets, people, k = slice(None), batch.markets, batch.customers, batch.size
-            run_of = batch.run_of
+            run_of = batch.run_of if batch.size > 1 else None  # None: every customer is run 0's
         else:
             rows, markets, k = slice(run, run + 1), [batch.markets[run]], 1
             people = markets[0].customers
-            run_of = np.zeros(people.n, dtype=np.int32)
+            run_of = None
         n_slots = batch.n_slots
         self.recorded[i, rows] = True
         self.last[rows] = i
@@ -282,11 +282,12 @@ class BatchRecorder:
                 "status": lambda: STATUS[self.status[i, run, slot]]}[column]()
 
 
-def _key(run_of: np.ndarray, provider: np.ndarray, slots: int) -> np.ndarray:
-    key = run_of.astype(np.intp)
-    key *= slots + 1
-    key += provider
+def _key(run_of: np.ndarray | None, provider: np.ndarray, slots: int) -> np.ndarray:
+    """intp ``run * (slots + 1) + provider + 1`` per customer (``run_of`` None: all run 0)."""
+    key = provider.astype(np.intp)
     key += 1
+    if run_of is not None:
+        key += run_of.astype(np.intp) * (slots + 1)
     return key
 
 
