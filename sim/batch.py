@@ -202,12 +202,13 @@ class Batch:
         return base
 
     def totals(self, provider: np.ndarray, weights: np.ndarray | None = None,
-               run_of: np.ndarray | None = None) -> np.ndarray:
+               run_of: np.ndarray | None = None, key: np.ndarray | None = None) -> np.ndarray:
         """(runs, slots) float64: per run and slot, the count (``weights`` None) or the sum of
         ``weights`` over customers with that provider; customers without one count nowhere.
         Each (run, slot) total adds its customers in index order, as ``np.bincount`` over one
-        run alone does, so a run's totals do not depend on the batch."""
-        key = self.slot_key(provider, run_of)
+        run alone does, so a run's totals do not depend on the batch.  ``key``: ``slot_key(provider,
+        run_of)`` when the caller has it already (totals of one provider array with other weights)."""
+        key = self.slot_key(provider, run_of) if key is None else key
         w = None if weights is None else weights.astype(np.float64, copy=False)
         out = np.bincount(key, weights=w, minlength=self.size * (self.n_slots + 1))
         return out.reshape(self.size, self.n_slots + 1)[:, 1:]

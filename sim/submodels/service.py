@@ -127,8 +127,9 @@ def demand_by_slot(batch, *, surges: bool = True) -> dict[str, np.ndarray]:
         out["compute"] += extra.sum(axis=2)
         out["ai_compute"] += extra[:, :, 1]
     need = people.token_need if mult["model"] is None else people.token_need * mult["model"]
-    out["token_need"] = batch.totals(people.model_provider, need)  # customers without a model provider: nowhere
-    out["model_users"] = batch.totals(people.model_provider)
+    model_key = batch.slot_key(people.model_provider)  # one key for both totals
+    out["token_need"] = batch.totals(people.model_provider, need, key=model_key)  # customers without a model provider: nowhere
+    out["model_users"] = batch.totals(people.model_provider, key=model_key)
     return out
 
 
