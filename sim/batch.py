@@ -137,6 +137,9 @@ class Batch:
         self._params: dict[str, np.ndarray] = {}
         self._run_of: np.ndarray | None = None
         self._memo: dict[str, object] = {}
+        # slot_table within schedule entries that change customers only: None (build each call),
+        # {} (keep the next one built), or the kept table (Batch.quarter sets and clears it).
+        self._slots_kept: dict | None = None
         from sim.metrics import BatchRecorder, Recorder
 
         self.recorder = BatchRecorder(self)  # every run's rows, recorded at once each quarter
@@ -179,20 +182,33 @@ class Batch:
         its run's bin 0): bincount it with ``minlength = runs * (slots + 1)`` and reshape to
         (runs, slots + 1) for per-run, per-slot totals (``totals``).  ``run_of``: the runs of the
         customers in ``provider`` when it is not the whole population."""
-        runs = self.run_of if run_of is None else run_of
-        key = runs.astype(np.intp)
-        key *= self.n_slots + 1
-        key += provider
+        key = provider.astype(np.intp)
         key += 1
+        if run_of is not None:
+            if self.size > 1:
+                key += run_of.astype(np.intp) * (self.n_slots + 1)
+        elif self.size > 1:
+            key += self.run_base(self.n_slots + 1)
         return key
 
+    def run_base(self, k: int) -> np.ndarray:
+        """(runs * n,) intp ``run_of * k`` (read-only, kept per ``k``): the offset of each customer's
+        run for keys with ``k`` bins per run (``slot_key``).  A batch of one: zeros (add nothing)."""
+        bases = self._memo.setdefault("run_base", {})
+        base = bases.get(k)
+        if base is None:
+            base = bases[k] = self.run_of.astype(np.intp) * k
+            base.flags.writeable = False
+        return base
+
     def totals(self, provider: np.ndarray, weights: np.ndarray | None = None,
-               run_of: np.ndarray | None = None) -> np.ndarray:
+               run_of: np.ndarray | None = None, key: np.ndarray | None = None) -> np.ndarray:
         """(runs, slots) float64: per run and slot, the count (``weights`` None) or the sum of
         ``weights`` over customers with that provider; customers without one count nowhere.
         Each (run, slot) total adds its customers in index order, as ``np.bincount`` over one
-        run alone does, so a run's totals do not depend on the batch."""
-        key = self.slot_key(provider, run_of)
+        run alone does, so a run's totals do not depend on the batch.  ``key``: ``slot_key(provider,
+        run_of)`` when the caller has it already (totals of one provider array with other weights)."""
+        key = self.slot_key(provider, run_of) if key is None else key
         w = None if weights is None else weights.astype(np.float64, copy=False)
         out = np.bincount(key, weights=w, minlength=self.size * (self.n_slots + 1))
         return out.reshape(self.size, self.n_slots + 1)[:, 1:]
@@ -203,10 +219,10 @@ class Batch:
         generator, offset to its rows.  The draws of a run are those it makes alone."""
         from sim.customers import GAPS_BELOW, bernoulli_indices
 
-        probs = np.broadcast_to(np.asarray(p, dtype=float), (self.size,))
         n = self.n
-        if self.size == 1:
-            return bernoulli_indices(self.markets[0].rng, n, float(probs[0]))
+        if self.size == 1 and np.size(p) == 1:  # a batch of one: its run's draw, no broadcast
+            return bernoulli_indices(self.markets[0].rng, n, float(np.ravel(p)[0]) if np.ndim(p) else float(p))
+        probs = np.broadcast_to(np.asarray(p, dtype=float), (self.size,))
         # Small p (the usual quarterly hazards): each run draws its gaps from its generator as
         # bernoulli_indices does (one chunk of standard exponentials); the arithmetic on them,
         # the same per element, runs once over a (runs, chunk) array instead of once per run.
@@ -266,9 +282,10 @@ class Batch:
         ``sum(p.x for p in market.active_providers())`` over float64 attributes (numpy's own
         reductions add in a different order, so their last bit can differ)."""
         mask = self.active if where is None else where
-        total = np.where(mask[:, 0], values[:, 0], 0.0)
-        for j in range(1, values.shape[1]):
-            total = total + np.where(mask[:, j], values[:, j], 0.0)
+        kept = np.where(mask, values, 0.0)  # one masking pass; the additions below are the same
+        total = kept[:, 0].copy()
+        for j in range(1, kept.shape[1]):
+            total += kept[:, j]
         return total
 
     def installed_compute_shares(self) -> np.ndarray:
@@ -295,7 +312,19 @@ class Batch:
         ``reliability``, ``lock_in``, ``edge`` (the own model's lead over the open-weights
         model, ``capability.edge_over_open``; 0 where inactive), all (runs, slots), and
         ``affinity`` (runs, segments, slots), 0 where inactive.  Built afresh from the table
-        (the submodels change it during the quarter)."""
+        (the submodels change it during the quarter), except within a run of schedule entries
+        that change customers only (``sim.model.CUSTOMERS_ONLY``: choice, multi-homing, model
+        choice), which share the table built first (read-only arrays; a new dict each call)."""
+        if self._slots_kept is not None:
+            if self._slots_kept:
+                return dict(self._slots_kept)
+            kept = self._slots_kept = self._build_slot_table()
+            for values in kept.values():
+                values.flags.writeable = False
+            return dict(kept)
+        return self._build_slot_table()
+
+    def _build_slot_table(self) -> dict[str, np.ndarray]:
         t, active = self.table, self.active
         own = t.own_capability
         open_capability = np.array([m.open_capability for m in self.markets], dtype=np.float64)[:, None]
@@ -340,10 +369,18 @@ class Batch:
         one for about 5 % of values (even 6 elements, even strided), so a submodel that raised one
         provider's number to a power and now raises a (runs, slots) array uses this to keep each
         run's results bit for bit.  About 0.15 us an element: index the elements that need it."""
-        b, e = np.broadcast_arrays(np.asarray(base, dtype=np.float64), np.asarray(exponent, dtype=np.float64))
-        try:
-            out = np.asarray(b.astype(object) ** e.astype(object), dtype=np.float64)
+        b, e = np.asarray(base, dtype=np.float64), np.asarray(exponent, dtype=np.float64)
+        try:  # Python floats' ** (C's pow), element by element: cheaper than object arrays for a few values
+            if e.ndim == 0:
+                y = float(e)
+                out = np.array([x ** y for x in b.ravel().tolist()], dtype=np.float64).reshape(b.shape)
+            else:
+                if b.shape != e.shape:
+                    b, e = np.broadcast_arrays(b, e)
+                out = np.array([x ** y for x, y in zip(b.ravel().tolist(), e.ravel().tolist())],
+                               dtype=np.float64).reshape(b.shape)
         except (ArithmeticError, TypeError, ValueError):  # 0 ** -1, overflow, a negative base: numpy's scalar rules
+            b, e = np.broadcast_arrays(b, e)
             out = np.asarray(_scalar_pow(b, e), dtype=np.float64)
         return out[()] if out.ndim == 0 else out
 
@@ -382,7 +419,7 @@ class Batch:
 
     def quarter(self) -> None:
         """The quarter of every run, once Mesa's clocks have advanced (``step`` without the clock)."""
-        from sim.model import SCHEDULE
+        from sim.model import CUSTOMERS_ONLY, SCHEDULE
 
         for m in self.markets:
             m._in_quarter = True
@@ -392,6 +429,11 @@ class Batch:
         try:
             with np.errstate(over="ignore", divide="ignore"):
                 for module, name in SCHEDULE:
+                    # One slot table for consecutive entries that leave the providers as they are.
+                    if (module, name) not in CUSTOMERS_ONLY:
+                        self._slots_kept = None
+                    elif self._slots_kept is None:
+                        self._slots_kept = {}
                     entry = getattr(module, name)
                     if getattr(entry, "over_runs", False):
                         entry(self)
@@ -400,6 +442,7 @@ class Batch:
                             entry(m)
                 self.recorder.record()
         finally:
+            self._slots_kept = None
             for m in self.markets:
                 m._in_quarter = False
         for m in self.markets:

@@ -8,6 +8,7 @@ customer for inspection.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,9 @@ NO_PROVIDER = -1
 W_CAPABILITY, W_PRICE, W_FIT, W_RELIABILITY = range(4)
 # Above this probability one uniform per customer is cheaper than drawing the gaps.
 GAPS_BELOW = 0.25
+# Gap draws need numpy's overflow guard only for a scale (1 / -log(1 - p)) above about 1e290, i.e. p
+# below ~1e-290: an exponential draw stays below ~750 and a chunk's running sum below ~1e300 otherwise.
+SAFE_SCALE_BELOW = 1e-290
 
 
 def bernoulli_indices(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
@@ -34,19 +38,26 @@ def bernoulli_indices(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
         return np.empty(0, dtype=np.intp)
     if p >= GAPS_BELOW:
         return np.flatnonzero(rng.random(n) < p)
-    with np.errstate(over="ignore", divide="ignore"):
-        scale = -1.0 / np.log1p(-p)
+    log_keep = np.log1p(-p)
+    if log_keep < -SAFE_SCALE_BELOW:  # the usual case: 1 / log_keep and the gaps below cannot overflow
+        scale, safe = -1.0 / log_keep, True
+    else:
+        with np.errstate(over="ignore", divide="ignore"):
+            scale, safe = -1.0 / log_keep, False
     if not np.isfinite(scale):  # p below ~1e-308: no draw in any population that fits in memory
         return np.empty(0, dtype=np.intp)
     expected = n * p
-    chunk = int(expected + 4.0 * np.sqrt(expected) + 16)
+    chunk = int(expected + 4.0 * math.sqrt(expected) + 16)  # sqrt is correctly rounded: numpy's bits
     pieces, last = [], -1.0
     while True:
-        with np.errstate(over="ignore"):  # a gap beyond ~1e308 becomes inf: past n, dropped below
+        if safe:
             positions = last + np.cumsum(np.floor(rng.standard_exponential(chunk) * scale) + 1.0)
+        else:
+            with np.errstate(over="ignore"):  # a gap beyond ~1e308 becomes inf: past n, dropped below
+                positions = last + np.cumsum(np.floor(rng.standard_exponential(chunk) * scale) + 1.0)
         if positions[-1] >= n:
-            pieces.append(positions[positions < n])
-            return np.concatenate(pieces).astype(np.intp)
+            kept = positions[positions < n]
+            return (np.concatenate([*pieces, kept]) if pieces else kept).astype(np.intp)
         pieces.append(positions)
         last = positions[-1]
 

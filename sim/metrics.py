@@ -112,7 +112,8 @@ class BatchRecorder:
         self._alloc(max(batch.markets[0].config.run.quarters, 1))
         # Slots that have held a provider (an exited provider's status is "exited", a slot never filled "pending").
         self.filled = batch.active.copy()
-        self.last = np.full(batch.size, -1)  # each run's latest record
+        self.slot_of = {name: s for s, name in enumerate(self.names)}
+        self.last = np.zeros(batch.size, dtype=np.intp)  # each run's latest record
 
     def _alloc(self, capacity: int) -> None:
         runs, slots = self.batch.size, self.batch.n_slots
@@ -143,13 +144,9 @@ class BatchRecorder:
             self._alloc(2 * self.capacity)
         i = self.count
         self.count += 1
-        if run is None:
-            rows, markets, people, k = slice(None), batch.markets, batch.customers, batch.size
-            run_of = batch.run_of
-        else:
-            rows, markets, k = slice(run, run + 1), [batch.markets[run]], 1
-            people = markets[0].customers
-            run_of = np.zeros(people.n, dtype=np.int32)
+        first, k = (0, batch.size) if run is None else (run, 1)  # runs first .. first + k - 1
+        rows = slice(first, first + k)
+        markets = batch.markets[rows]
         n_slots = batch.n_slots
         self.recorded[i, rows] = True
         self.last[rows] = i
@@ -159,21 +156,15 @@ class BatchRecorder:
         data = batch.table.data[rows]
         column = lambda name: data[:, :, INDEX[name]]  # noqa: E731
         active = batch.active[rows]
-        self.filled[rows] |= active
         # A provider that exits at the end of this quarter still served it: it counts in this quarter's shares.
         live = active.copy()
-        exits = np.zeros(k, dtype=np.int64)
-        entries = np.zeros(k, dtype=np.int64)
-        slot_of = {name: s for s, name in enumerate(self.names)}
         for j, m in enumerate(markets):  # entries and exits are rare: the runs that have them
             if m.exits:
-                live[j, [slot_of[name] for name in m.exits]] = True
-                exits[j] = len(m.exits)
-                self.exited[i, j if run is None else run] = "|".join(m.exits)
+                live[j, [self.slot_of[name] for name in m.exits]] = True
+                self.exited[i, first + j] = "|".join(m.exits)
             if m.entries:
-                entries[j] = len(m.entries)
-                self.entered[i, j if run is None else run] = "|".join(m.entries)
-        self.filled[rows] |= live
+                self.entered[i, first + j] = "|".join(m.entries)
+        self.filled[rows] |= live  # an exited provider's slot stays filled ("exited", not "pending")
         self.status[i, rows] = np.where(active, 1, np.where(self.filled[rows], 2, 0))
 
         price = column("price")
@@ -187,9 +178,9 @@ class BatchRecorder:
         values = np.where(live[:, None, :], values, 0.0)
         extra = np.where(live[:, None, :], extra, 0.0)
         totals = values.sum(axis=2)  # (k, metrics): each run's sum over its slots, as values.sum() of one run
-        positive = totals > 0
-        with np.errstate(all="ignore"):
-            shares = np.where(positive[:, :, None], values / np.where(positive, totals, 1.0)[:, :, None], 0.0)
+        # shares_of for each run and metric: values / total where the total is positive, else 0
+        positive = totals[:, :, None] > 0
+        shares = np.where(positive, values / np.where(positive, totals[:, :, None], 1.0), 0.0)
         prov = self.prov[i, rows]
         prov[:, :, 0:2 * len(METRICS):2] = values.transpose(0, 2, 1)
         prov[:, :, 1:2 * len(METRICS):2] = shares.transpose(0, 2, 1)
@@ -198,15 +189,19 @@ class BatchRecorder:
         prov[:, :, -len(EXTRA):] = extra.transpose(0, 2, 1)
         self.prov[i, rows] = prov
 
-        counts = np.bincount(_key(run_of, people.model_provider, n_slots), minlength=k * (n_slots + 1))
-        counts = counts.reshape(k, n_slots + 1)[:, 1:]
+        people = batch.customers
+        if batch.size > 1:
+            key = batch.slot_key(people.model_provider)  # run * (slots + 1) + model provider + 1
+        else:
+            key = people.model_provider + 1  # a run alone: its slots' bins, none at 0
+        counts = np.bincount(key, minlength=batch.size * (n_slots + 1)).reshape(batch.size, n_slots + 1)[rows, 1:]
         self.model_users[i, rows] = counts
 
         mf = self.mfloat[i, rows]
         hhis, cr3, cr5 = concentration(shares.reshape(k * len(METRICS), n_slots))
-        mf[:, 0:3 * len(METRICS):3] = hhis.reshape(k, -1)
-        mf[:, 1:3 * len(METRICS):3] = cr3.reshape(k, -1)
-        mf[:, 2:3 * len(METRICS):3] = cr5.reshape(k, -1)
+        mf[:, 0:3 * len(METRICS):3] = hhis.reshape(k, len(METRICS))
+        mf[:, 1:3 * len(METRICS):3] = cr3.reshape(k, len(METRICS))
+        mf[:, 2:3 * len(METRICS):3] = cr5.reshape(k, len(METRICS))
         mf[:, _MF["churn"]] = [m.churn for m in markets]
         mf[:, _MF["frontier"]] = [m.frontier for m in markets]
         mf[:, _MF["open_capability"]] = [m.open_capability for m in markets]
@@ -220,18 +215,19 @@ class BatchRecorder:
             mf[:, _MF[name]] = extra_totals[:, j + 1]
         self.mfloat[i, rows] = mf
 
-        n = batch.n
+        customers = slice(first * batch.n, (first + k) * batch.n)  # the customers of these runs
         mi = self.mint[i, rows]
-        mi[:, _MI["adopted"]] = np.count_nonzero(people.adopted.reshape(k, n), axis=1)
+        mi[:, _MI["adopted"]] = np.count_nonzero(people.adopted[customers].reshape(k, batch.n), axis=1)
         mi[:, _MI["new_adopters"]] = [m.new_adopters for m in markets]
         mi[:, _MI["active_providers"]] = np.count_nonzero(active, axis=1)
-        mi[:, _MI["entries"]] = entries
-        mi[:, _MI["exits"]] = exits
+        mi[:, _MI["entries"]] = [len(m.entries) for m in markets]
+        mi[:, _MI["exits"]] = [len(m.exits) for m in markets]
         mi[:, _MI["total_model_users"]] = counts.sum(axis=1)
-        mi[:, _MI["multihoming_customers"]] = np.count_nonzero(people.second_provider.reshape(k, n) != -1, axis=1)
+        second = people.second_provider[customers].reshape(k, batch.n)
+        mi[:, _MI["multihoming_customers"]] = np.count_nonzero(second != -1, axis=1)
         self.mint[i, rows] = mi
         for j, m in enumerate(markets):
-            self.flows[i, j if run is None else run] = m.flows
+            self.flows[i, first + j] = m.flows
 
     # ------------------------------------------------------------ one run's tables
     def columns(self, run: int) -> tuple[dict, dict, dict]:
@@ -256,7 +252,7 @@ class BatchRecorder:
                 market[name] = getattr(self, name)[q, run]
         flows = self.flows[q, run]
         at, src, dst = np.nonzero(flows)
-        names = np.array([NONE_LABEL, *self.names], dtype=object)
+        names = np.concatenate([[NONE_LABEL], self.names])  # object, as self.names
         flow_columns = {"quarter": labels[at], "step": steps[at], "from": names[src], "to": names[dst],
                         "customers": flows[at, src, dst]}
         return providers, market, flow_columns
@@ -280,14 +276,6 @@ class BatchRecorder:
         return {"model_users": lambda: int(self.model_users[i, run, slot]), "quarter": lambda: self.labels[i],
                 "step": lambda: int(self.steps[i]), "provider": lambda: self.names[slot],
                 "status": lambda: STATUS[self.status[i, run, slot]]}[column]()
-
-
-def _key(run_of: np.ndarray, provider: np.ndarray, slots: int) -> np.ndarray:
-    key = run_of.astype(np.intp)
-    key *= slots + 1
-    key += provider
-    key += 1
-    return key
 
 
 class Recorder:
@@ -315,16 +303,18 @@ class Recorder:
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         providers, market, flows = self.batch_recorder.columns(self.run)
-        flows_frame = pd.DataFrame(flows) if flows and len(flows["step"]) else pd.DataFrame([], columns=list(FLOW_COLUMNS))
-        return pd.DataFrame(providers) if providers else pd.DataFrame(), pd.DataFrame(market) if market else pd.DataFrame(), flows_frame
+        if len(flows.get("step", ())):
+            flows_frame = pd.DataFrame(flows)
+        else:  # nobody moved (or nothing recorded): the columns all the same
+            flows_frame = pd.DataFrame(columns=list(FLOW_COLUMNS))
+        return pd.DataFrame(providers), pd.DataFrame(market), flows_frame
 
     def tables(self) -> dict:
         """The providers and market tables as ``pyarrow.Table``s (what ``pa.Table.from_pylist`` of the rows gives)."""
         import pyarrow as pa
 
         providers, market, _ = self.batch_recorder.columns(self.run)
-        return {"providers": pa.table(providers) if providers else pa.table({}),
-                "market": pa.table(market) if market else pa.table({})}
+        return {"providers": pa.table(providers), "market": pa.table(market)}
 
     @property
     def provider_rows(self) -> list[dict]:

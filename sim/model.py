@@ -37,6 +37,11 @@ SCHEDULE = (
     (entry_exit, "step"),
     (guard, "check"),  # stops the run with one clear error if any state turned non-finite
 )
+# Entries that change customers (and per-run flows, churn, movers) only, never the provider table,
+# ``Batch.active`` or a run's frontier and open-weights capability: consecutive ones share one
+# ``Batch.slot_table`` (built once, by the first that asks).  An entry added here must not write
+# provider state; one that does belongs outside it.
+CUSTOMERS_ONLY = frozenset({(choice, "step"), (multihoming, "step"), (model_choice, "step")})
 
 
 class HorizonReached(RuntimeError):

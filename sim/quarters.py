@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 _LABEL = re.compile(r"^(\d{4})Q([1-4])$")
 QUARTER_PATTERN = _LABEL.pattern
 
 
+@functools.lru_cache(maxsize=1024)  # pure; called every quarter (labels, open-weights release)
 def parse(label: str) -> int:
     """Absolute quarter number (year * 4 + quarter - 1) of a label like ``2025Q1``."""
     match = _LABEL.match(label)

@@ -116,6 +116,16 @@ def test_edge_over_open_weights():
     assert capability.edge_over_open(1.0, 0.5, True) == 0.5
     assert capability.edge_over_open(0.5, 0.7, True) == 0.0
     assert capability.edge_over_open(1.0, 0.0, False) == 0.0
+    # Elementwise over arrays, as over numbers: (runs, slots) own capabilities, each run's open model.
+    rng = np.random.default_rng(5)
+    own = rng.uniform(0.0, 2.0, (7, 4))
+    own[0, 0], own[1, 1] = 0.0, np.nan
+    open_ = rng.uniform(0.0, 1.5, (7, 1))
+    owner = rng.random((7, 4)) < 0.7
+    arrays = capability.edge_over_open(own, open_, owner)
+    numbers = [[capability.edge_over_open(own[r, s], open_[r, 0], owner[r, s]) for s in range(4)] for r in range(7)]
+    np.testing.assert_array_equal(arrays, np.array(numbers))
+    assert not isinstance(capability.edge_over_open(1.0, 0.5, True), np.ndarray)  # numbers give a number
 
 
 def material_providers(scale: float, seed: int, capability_cfg: dict) -> int:

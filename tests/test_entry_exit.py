@@ -131,6 +131,12 @@ def test_distress_is_strictly_beyond_its_limits():
     assert not entry_exit.distressed(p, config.entry)
     p.utilisation = 1.5 + 1e-9
     assert entry_exit.distressed(p, config.entry)
+    p.utilisation, p.cash = 0.0, -entry_exit.CASH_TOLERANCE * 1.01  # in debt beyond the tolerance, not overloaded
+    assert entry_exit.distressed(p, config.entry)
+    p.capacity_unfunded = False
+    assert entry_exit.distressed(p, config.entry)
+    p.cash, p.utilisation = 0.0, 100.0  # overloaded, but the capacity is funded
+    assert not entry_exit.distressed(p, config.entry)
 
 
 def test_a_quarter_out_of_distress_resets_the_count():
@@ -181,3 +187,45 @@ def test_an_entrant_initial_share_is_refused_since_it_has_no_effect():
         make_config(customers=100, entrants=[entrant(initial_share=0.2)])
     (line,) = err.value.problems
     assert "entrants[0] (Startup).initial_share" in line and "allowed: 0" in line
+
+
+def test_each_entrant_saves_its_own_funding_and_enters_once_it_covers_the_cost():
+    """Two entrants with different funding and earliest quarters: each enters in the first quarter
+    (on or after its earliest) in which its own bankroll plus its own funding so far covers the cost,
+    and starts with what is left."""
+    entry = {"entry_compute": 1e4, "scales_with_frontier": False}
+    cost = 1e4 * make_config(customers=100).finance.gpu_cost_import / 1e6  # US$ million, before the price trend
+    entrants = [entrant(name="Slow", funding=cost / 5, earliest=1), entrant(name="Fast", funding=cost / 2, earliest=3)]
+    market = Market(config=make_config(n_identical=2, customers=300, quarters=9, entry=entry, entrants=entrants,
+                                       finance={"gpu_cost_trend": 0.0}))
+    slow, fast = market.slot_of("Slow"), market.slot_of("Fast")
+    entered = {}
+    for _ in range(9):
+        market.step()
+        for name in market.entries:  # between steps, t is the number of quarters done
+            entered[name] = market.t - 1
+            slot = market.slot_of(name)
+            saved = market.t * (cost / 5 if name == "Slow" else cost / 2)
+            assert market.slots[slot].cash == pytest.approx(saved - cost)
+    # Slow: 5 quarters of cost / 5 cover it at the end of quarter 4; Fast could pay after 2 but waits for quarter 3.
+    assert entered == {"Slow": 4, "Fast": 2}
+    assert market.status[slow] == market.status[fast] == "active" and not market.bankrolls
+
+
+def test_bankrolls_are_each_runs_view_of_the_batch():
+    from sim.batch import Batch
+
+    entrants = [entrant(name="A", bankroll=5.0), entrant(name="B", bankroll=7.0)]
+    configs = [make_config(n_identical=2, customers=100, entrants=entrants, seed=s) for s in (1, 2)]
+    batch = Batch(configs)
+    first, second = (m.bankrolls for m in batch.markets)
+    assert dict(first) == {2: 5.0, 3: 7.0} and len(first) == 2 and list(first) == [2, 3]
+    second[3] = 9.0
+    assert batch.entrants.bankroll[1, 3] == 9.0 and first[3] == 7.0
+    del first[2]
+    assert list(first) == [3] and len(first) == 1 and list(second) == [2, 3]
+    with pytest.raises(KeyError, match="2"):
+        first[2]
+    with pytest.raises(KeyError, match="2"):
+        del first[2]
+    assert repr(second) == "{2: " + repr(second[2]) + ", 3: " + repr(second[3]) + "}"

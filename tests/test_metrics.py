@@ -194,9 +194,10 @@ def test_a_provider_gone_in_an_earlier_quarter_is_recorded_empty():
     live.standing = 0.7
     market.recorder.record(market)
     row = market.recorder.provider_rows[-3]
-    assert row["provider"] == gone.name and row["status"] != "active"
+    assert row["provider"] == gone.name and row["status"] == "exited"
     assert np.isnan(row["price"]) and np.isnan(row["token_factor"]) and np.isnan(row["training_share"])
-    for column in ("capability", "compute_stock", "capex", "opex", "internal_revenue", "parent_funding", "gpus_bought", "standing"):
+    for column in ("capability", "compute_stock", "capex", "opex", "internal_revenue", "parent_funding", "gpus_bought", "standing",
+                   "maas_revenue", "tokens_demanded", "unserved_tokens", "captive_tokens", *metrics.METRICS):
         assert row[column] == 0.0, column
     assert market.recorder.provider_rows[-2]["standing"] == 0.7
     _, _, flows = market.recorder.frames()
@@ -208,3 +209,121 @@ def test_shares_of_values_summing_to_one_or_less_and_of_nothing():
     assert metrics.shares_of(np.array([0.2, 0.3])) == pytest.approx([0.4, 0.6])
     nothing = metrics.shares_of(np.array([0, 0]))
     assert nothing.dtype == float and nothing.tolist() == [0.0, 0.0]
+
+
+def test_a_batch_records_each_run_from_its_own_state_and_a_run_on_its_own_past_its_horizon():
+    """The batch records all its runs at once, each from its own providers and customers (its
+    exits and entries named in its row only); ``market.recorder.record()`` records that run alone,
+    into arrays that grow past run.quarters, and the other runs' tables do not move."""
+    from sim.batch import Batch
+
+    configs = [make_config(n_identical=3, customers=400, quarters=2, seed=s, demand={"bass_p": 0.1},
+                           multihoming={"share": 0.5, "split": 0.3}) for s in (1, 2, 3)]
+    batch = Batch(configs)
+    batch.step()
+    batch.step()
+    batch.markets[1].exits, batch.markets[1].entries = ["P1"], ["E9"]
+    batch.recorder.record()  # a third record of every run: past the horizon, the arrays grow
+    for r, market in enumerate(batch.markets):
+        providers, quarters, flows = market.recorder.frames()
+        last = quarters.iloc[-1]
+        named = ("P1", "E9", 1) if r == 1 else ("", "", 0)
+        assert (last["exited"], last["entered"], last["exits"]) == named and len(quarters) == 3
+        people = market.customers
+        assert last["adopted"] == people.adopted.sum() and last["multihoming_customers"] == (people.second_provider != -1).sum()
+        users = np.bincount(people.model_provider.astype(np.intp) + 1, minlength=4)[1:]
+        assert list(providers["model_users"].iloc[-3:]) == list(users) and last["total_model_users"] == users.sum() > 0
+        moved = flows[flows["step"] == 2]
+        names = [metrics.NONE_LABEL, *market.names]
+        assert sorted(zip(moved["from"], moved["to"], moved["customers"])) == sorted(
+            (names[i], names[j], int(market.flows[i, j])) for i, j in zip(*np.nonzero(market.flows)))
+    first = batch.markets[0]
+    before = [m.recorder.frames() for m in batch.markets]
+    for _ in range(3):
+        first.recorder.record()
+    for r in (1, 2):
+        for a, b in zip(before[r], batch.markets[r].recorder.frames()):
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+    providers, quarters, flows = first.recorder.frames()
+    assert list(quarters["step"]) == [0, 1, 2, 2, 2, 2] and len(providers) == 6 * 3
+    pd.testing.assert_frame_equal(quarters.iloc[:3], before[0][1], check_exact=True)
+    # The state has not moved since the third record: the numbers repeat it.
+    numbers = [c for c in quarters.columns if c not in ("quarter", "step")]
+    pd.testing.assert_frame_equal(quarters[numbers].iloc[3:].reset_index(drop=True),
+                                  quarters[numbers].iloc[[2, 2, 2]].reset_index(drop=True), check_exact=True)
+    numbers = [c for c in providers.columns if c not in ("quarter", "step")]
+    pd.testing.assert_frame_equal(providers[numbers].iloc[9:].reset_index(drop=True),
+                                  providers[numbers].iloc[[6, 7, 8] * 3].reset_index(drop=True), check_exact=True)
+    assert len(flows) == len(before[0][2]) + 3 * len(flows[flows["step"] == 1])
+
+
+def test_shares_of_a_small_total_and_of_none():
+    """Shares are value / total over the quarter's providers for any positive total (also below 1)
+    and 0 when the total is 0; HHI follows."""
+    market = Market(config=make_config(n_identical=3, customers=300))
+    market.step()
+    tokens = market.provider_table.tokens
+    tokens[0] = [0.2, 0.3, 0.0]
+    market.recorder.record()
+    rows = market.recorder.provider_rows[-3:]
+    assert [r["share_tokens"] for r in rows] == [0.2 / 0.5, 0.3 / 0.5, 0.0]
+    assert market.recorder.market_rows[-1]["hhi_tokens"] == metrics.hhi(np.array([0.4, 0.6, 0.0]))
+    tokens[0] = 0.0
+    market.recorder.record()
+    assert [r["share_tokens"] for r in market.recorder.provider_rows[-3:]] == [0.0, 0.0, 0.0]
+    assert market.recorder.market_rows[-1]["hhi_tokens"] == 0.0 and market.recorder.market_rows[-1]["cr3_tokens"] == 0.0
+
+
+def test_rows_arrow_tables_and_latest_values_are_the_frames():
+    import pyarrow as pa
+
+    market = Market(config=make_config(n_identical=3, customers=500, quarters=3, demand={"bass_p": 0.1}))
+    empty = market.recorder.frames()
+    assert empty[0].empty and empty[1].empty and empty[2].empty and list(empty[2].columns) == FLOW_COLUMNS
+    assert market.recorder.tables()["market"].num_rows == 0 and market.recorder.provider_rows == []
+    market.run()
+    recorder = market.recorder
+    providers, quarters, flows = recorder.frames()
+    assert len(flows) > 0
+    whole = {"step", "model_users", "adopted", "new_adopters", "active_providers", "entries", "exits", "total_model_users",
+             "multihoming_customers", "customers"}
+    for frame in (providers, quarters, flows):
+        for column in frame.columns:
+            kind = frame[column].dtype.kind
+            if column in ("quarter", "provider", "status", "entered", "exited", "from", "to"):
+                assert kind in "OT" or str(frame[column].dtype) == "str", column
+            else:
+                expected = "i" if column in whole and not (frame is providers and column == "customers") else "f"
+                assert kind == expected and frame[column].dtype.itemsize == 8, column
+    pd.testing.assert_frame_equal(pd.DataFrame(recorder.provider_rows), providers, check_exact=True)
+    pd.testing.assert_frame_equal(pd.DataFrame(recorder.market_rows), quarters, check_exact=True)
+    pd.testing.assert_frame_equal(pd.DataFrame(recorder.flow_rows), flows, check_exact=True)
+    tables = recorder.tables()
+    for name, frame, rows in (("providers", providers, recorder.provider_rows), ("market", quarters, recorder.market_rows)):
+        assert tables[name].schema == pa.Table.from_pylist(rows).schema
+        pd.testing.assert_frame_equal(tables[name].to_pandas(), frame, check_exact=True)
+    same = lambda a, b: a == b or (a != a and b != b)  # noqa: E731 - NaN equals NaN
+    for record, row in ((2, quarters.iloc[-1]), (0, quarters.iloc[0])):
+        for column in quarters.columns:
+            value = recorder.at(record, column) if record == 0 else recorder.latest(column)
+            assert same(value, row[column]) and type(value) is type(row[column].item() if hasattr(row[column], "item") else row[column]), column
+    for slot, (_, row) in enumerate(providers.tail(3).iterrows()):
+        for column in providers.columns:
+            value = recorder.latest(column, slot)
+            assert same(value, row[column]), (slot, column)
+            assert same(recorder.at(0, column, slot), providers.iloc[slot][column]), (slot, column)
+
+
+def test_each_run_of_a_pair_counts_its_own_model_users():
+    from sim.batch import Batch
+
+    batch = Batch([make_config(n_identical=3, customers=300, seed=s) for s in (1, 2)])
+    batch.step()
+    batch.markets[1].recorder.record()  # the second run alone, from its own customers
+    assert len(batch.markets[0].recorder.market_rows) == 1 and len(batch.markets[1].recorder.market_rows) == 2
+    for market in batch.markets:
+        users = np.bincount(market.customers.model_provider.astype(np.intp) + 1, minlength=4)[1:]
+        people = market.customers
+        for row in market.recorder.market_rows:
+            assert row["adopted"] == people.adopted.sum() and row["total_model_users"] == users.sum() > 0
+        assert [r["model_users"] for r in market.recorder.provider_rows[-3:]] == list(users)

@@ -38,10 +38,16 @@ def knowledge_for(capability: float, cap_cfg) -> float:
     return max(capability, 0.0) ** (1.0 / cap_cfg.knowledge_elasticity)
 
 
-def capability_of(knowledge: float, cap_cfg) -> float:
+def capability_of(knowledge, cap_cfg):
     """Capability index of a knowledge stock: knowledge ** knowledge_elasticity (concave,
-    unbounded)."""
-    return max(knowledge, 0.0) ** cap_cfg.knowledge_elasticity
+    unbounded); a number or an array (elementwise)."""
+    return own_capability(knowledge, cap_cfg.knowledge_elasticity)
+
+
+def own_capability(knowledge, elasticity):
+    """``capability_of`` with the elasticity given (a number, or per element: each learner's run's
+    ``capability.knowledge_elasticity``); a negative stock counts as 0."""
+    return Batch.power(np.maximum(knowledge, 0.0), elasticity)
 
 
 def progress(cap_cfg, training, data, t: int = 0, synergy=1.0):
@@ -100,7 +106,7 @@ def step(batch) -> None:
                     reference_data=param("reference_data"), data_elasticity=param("data_elasticity"))
     knowledge = table.knowledge[learners] + gain
     table.knowledge[learners] = knowledge
-    table.own_capability[learners] = Batch.power(np.maximum(knowledge, 0.0), param("knowledge_elasticity"))
+    table.own_capability[learners] = own_capability(knowledge, param("knowledge_elasticity"))
     growth = 1.0 + table.captive_growth
     table.captive_compute[...] = np.where(active, table.captive_compute * growth, table.captive_compute)
     table.captive_tokens[...] = np.where(active, table.captive_tokens * growth, table.captive_tokens)
@@ -120,8 +126,16 @@ def step(batch) -> None:
     table.capability[...] = np.where(active, np.where(floor > own, floor, own), table.capability)  # max(own, floor)
 
 
-def edge_over_open(own: float, open_capability: float, has_model: bool) -> float:
-    """How much a provider's own model leads the open-weights one (0..1); 0 for porters."""
-    if not has_model or own <= 0:
-        return 0.0
-    return max(0.0, own - open_capability) / own
+def edge_over_open(own, open_capability, has_model):
+    """How much a provider's own model leads the open-weights one (0..1); 0 for porters and
+    for an own capability of 0.  A number (``own`` a number), or arrays that broadcast (e.g.
+    (runs, slots) own and has_model with (runs, 1) open capability): the same value in each
+    element, bit for bit, as the numbers give."""
+    if np.ndim(own) == 0:
+        if not has_model or own <= 0:
+            return 0.0
+        return max(0.0, own - open_capability) / own
+    lead = own - open_capability
+    lead = np.where(lead > 0.0, lead, 0.0)  # max(0, lead) as Python's max takes it (NaN -> 0)
+    owner = (np.asarray(has_model) != 0) & ~(own <= 0)  # as "not own <= 0" (NaN counts)
+    return np.divide(lead, own, out=np.zeros(np.shape(lead)), where=owner)

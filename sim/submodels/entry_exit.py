@@ -49,8 +49,7 @@ def step(batch) -> None:
     markets, table, active = batch.markets, batch.table, batch.active
     for market in markets:
         market.entries, market.exits = [], []
-    limit = batch.param("entry.overload_limit")[:, None]
-    distress = (table.cash < -CASH_TOLERANCE) | ((table.utilisation > limit) & (table.capacity_unfunded != 0))
+    distress = insolvent(table.cash, table.utilisation, table.capacity_unfunded, batch.param("entry.overload_limit")[:, None])
     table.distress_quarters[...] = np.where(active, np.where(distress, table.distress_quarters + 1.0, 0.0),
                                             table.distress_quarters)
     leaving = active & (table.distress_quarters >= batch.param("entry.exit_after")[:, None])
@@ -85,7 +84,7 @@ class Entrants:
         self.pending = np.zeros((runs, slots), dtype=bool)
         self.bankroll = np.zeros((runs, slots))
         self.funding = np.zeros((runs, slots))
-        self.earliest = np.zeros((runs, slots), dtype=np.int64)
+        self.earliest = np.zeros((runs, slots))  # whole quarters
         for r, market in enumerate(markets):
             offset = len(market.config.providers)
             for i, spec in enumerate(market.config.entrants):
@@ -129,9 +128,12 @@ class Bankrolls(MutableMapping):
 def distressed(provider, entry_cfg) -> bool:
     """Insolvent this quarter: negative cash, or overloaded beyond ``overload_limit`` without
     the money (its own or its parent's) to buy the capacity its demand needs."""
-    if provider.cash < -CASH_TOLERANCE:
-        return True
-    return provider.utilisation > entry_cfg.overload_limit and provider.capacity_unfunded
+    return bool(insolvent(provider.cash, provider.utilisation, provider.capacity_unfunded, entry_cfg.overload_limit))
+
+
+def insolvent(cash, utilisation, capacity_unfunded, overload_limit):
+    """``distressed`` elementwise: numbers or arrays (runs, slots) with a (runs, 1) limit."""
+    return (cash < -CASH_TOLERANCE) | ((utilisation > overload_limit) & (capacity_unfunded != 0))
 
 
 def exit_provider(market, provider) -> None:

@@ -72,10 +72,12 @@ def step(batch) -> None:
     put(table.capacity_unfunded, budget < gap_spend - CASH_TOLERANCE)
     own = budget * chips / own_cost
     asked = budget * (1 - chips) / import_cost
-    cap = np.array([np.inf if m.config.finance.import_cap is None else m.config.finance.import_cap for m in markets])
+    cap = batch.memo("finance.import_cap", lambda b: np.array(
+        [np.inf if m.config.finance.import_cap is None else m.config.finance.import_cap for m in b.markets]))
     scale = import_scale(batch.sum_slots(asked), cap)[:, None]
     imported = asked * scale
-    domestic_cost = np.array([m.config.finance.domestic_chip_cost or 0.0 for m in markets])[:, None]
+    domestic_cost = batch.memo("finance.domestic_chip_cost", lambda b: np.array(
+        [m.config.finance.domestic_chip_cost or 0.0 for m in b.markets])[:, None])
     domestic = np.where(domestic_cost > 0, (asked - imported) * param("finance.gpu_cost_import")[:, None]
                         / np.where(domestic_cost > 0, domestic_cost, 1.0), 0.0)
     bought = own + imported + domestic
@@ -129,7 +131,7 @@ def capacity_gap(batch) -> np.ndarray:
     apps = batch.active & (table.captive_compute != 0)
     growth = np.ones(apps.shape)
     if apps.any():
-        growth[apps] = batch.power((1.0 + table.captive_growth)[apps], np.broadcast_to(lead[:, None], apps.shape)[apps])
+        growth[apps] = batch.power((1.0 + table.captive_growth)[apps], lead[np.nonzero(apps)[0]])
     captive_growth = table.captive_compute * (growth - 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         needed = (table.planned_gpu + captive_growth) * (1.0 + param("finance.headroom"))[:, None] / (1.0 - table.training_share)

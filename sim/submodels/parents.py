@@ -34,7 +34,7 @@ import numpy as np
 
 from sim.batch import over_runs
 from sim.config import Config, ParentConfig
-from sim.submodels.pricing import unit_cost, unit_costs
+from sim.submodels.pricing import unit_costs
 
 NUMBERS = ("pot", "credit_left", "funded")  # an account's money, in this order in its row of Parents.cells
 
@@ -179,17 +179,10 @@ def rationing_rule(market, provider) -> str:
     return market.config.service.rationing
 
 
-def transfer_price(market, provider) -> float:
-    """US$ per GPU-quarter the group's apps pay: the provider's unit cost ('cost', and for a
-    provider without a parent) or its price to customers ('market')."""
-    account = parent_of(market, provider)
-    if account is not None and account.spec.transfer_price == "market":
-        return provider.price
-    return unit_cost(market, provider)
-
-
 def transfer_prices(batch, where: np.ndarray) -> np.ndarray:
-    """(runs, slots) ``transfer_price`` of every slot in ``where`` (bool (runs, slots)); 0 elsewhere."""
+    """(runs, slots) US$ per GPU-quarter the group's apps pay, for the slots in ``where`` (bool
+    (runs, slots); 0 elsewhere): the provider's unit cost ('cost', and for a provider without a
+    parent) or its price to customers ('market')."""
     price = np.where(batch.parents.market_priced, batch.table.price, unit_costs(batch))
     return np.where(where, price, 0.0)
 

@@ -171,14 +171,6 @@ def expected_utilisation(demand_gpu, serving_capacity):
     return out if out.ndim else out[()]
 
 
-def token_factors(market) -> np.ndarray:
-    """Per slot, the token factor f_j in force (1 for slots without an active provider); shape (slots,)."""
-    out = np.ones(market.n_slots)
-    for p in market.active_providers():
-        out[p.slot] = p.token_factor
-    return out
-
-
 def markup(share, fair_share, cfg):
     """base_markup + harvest_slope * (share - fair share), clipped to [min_markup, max_markup];
     elementwise (``cfg``: a ``PricingConfig`` or a namespace of per-run arrays)."""
@@ -259,13 +251,6 @@ def step(batch) -> None:
 def _premium_scales(batch) -> tuple[np.ndarray, np.ndarray]:
     scales = np.array([premium_scale(m.config) for m in batch.markets])
     return scales[:, :1], scales[:, 1:]
-
-
-def renewal_surcharge(slots: dict[str, np.ndarray], current: np.ndarray) -> np.ndarray:
-    """ln(renewal price / new-customer price) of each customer's current provider slot:
-    what a customer renewing with its incumbent pays on top, in the utility's log-price
-    units (to be multiplied by its price weight)."""
-    return np.log(slots["price_renewal"] / slots["price_new"])[current]
 
 
 @over_runs

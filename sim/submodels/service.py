@@ -37,8 +37,9 @@ def surge_multipliers(batch, holder: np.ndarray | None = None) -> tuple[np.ndarr
     n = batch.n
     per_customer = None
     per_slot = np.ones((batch.size, batch.n_slots))
+    by_quarter = batch.memo("service.surges", _surges_by_quarter)
     for r, market in enumerate(batch.markets):
-        surges = [s for s in market.config.service.surges if market.config.quarter_offset(s.quarter) == market.t]
+        surges = by_quarter[r].get(market.t) if by_quarter[r] else None
         if not surges:
             continue
         rows = slice(r * n, (r + 1) * n)
@@ -59,6 +60,17 @@ def surge_multipliers(batch, holder: np.ndarray | None = None) -> tuple[np.ndarr
                 per_slot[r] *= surge.multiplier
             mine[mask] *= surge.multiplier
     return per_customer, per_slot
+
+
+def _surges_by_quarter(batch) -> list[dict[int, list]]:
+    """Each run's surges by the quarter (offset from ``run.start``) they fall in, in config order."""
+    out = []
+    for market in batch.markets:
+        quarters: dict[int, list] = {}
+        for surge in market.config.service.surges:
+            quarters.setdefault(market.config.quarter_offset(surge.quarter), []).append(surge)
+        out.append(quarters)
+    return out
 
 
 def demand_by_slot(batch, *, surges: bool = True) -> dict[str, np.ndarray]:
@@ -91,13 +103,13 @@ def demand_by_slot(batch, *, surges: bool = True) -> dict[str, np.ndarray]:
         primary *= mult["provider"]
     # One pass for compute, AI compute and counts: bins are (run, slot + 1, uses a model).
     uses = people.uses_model.view(np.int8)
-    base = batch.run_of.astype(np.intp)
-    base *= 2 * (n + 1)
+    base = batch.run_base(2 * (n + 1)) if runs > 1 else None  # each run's offset (none for a batch of one)
     key = people.provider.astype(np.intp)
     key += 1
     key *= 2
     key += uses
-    key += base
+    if base is not None:
+        key += base
     bins = 2 * (n + 1) * runs
     sums = np.bincount(key, weights=primary, minlength=bins).reshape(runs, n + 1, 2)[:, 1:]
     counts = np.bincount(key, minlength=bins).reshape(runs, n + 1, 2)[:, 1:]
@@ -109,13 +121,15 @@ def demand_by_slot(batch, *, surges: bool = True) -> dict[str, np.ndarray]:
         key += 1  # no second cloud: bin 0 (its part is 0 anyway), dropped
         key *= 2
         key += uses
-        key += base
+        if base is not None:
+            key += base
         extra = np.bincount(key, weights=part, minlength=bins).reshape(runs, n + 1, 2)[:, 1:]
         out["compute"] += extra.sum(axis=2)
         out["ai_compute"] += extra[:, :, 1]
     need = people.token_need if mult["model"] is None else people.token_need * mult["model"]
-    out["token_need"] = batch.totals(people.model_provider, need)  # customers without a model provider: nowhere
-    out["model_users"] = batch.totals(people.model_provider)
+    model_key = batch.slot_key(people.model_provider)  # one key for both totals
+    out["token_need"] = batch.totals(people.model_provider, need, key=model_key)  # customers without a model provider: nowhere
+    out["model_users"] = batch.totals(people.model_provider, key=model_key)
     return out
 
 
@@ -194,8 +208,7 @@ def step(batch) -> None:
     target = np.ones(served.shape)
     short = active & (served != 1.0)
     if short.any():
-        penalty = np.broadcast_to(batch.param("service.overload_penalty")[:, None], served.shape)
-        target[short] = batch.power(served[short], penalty[short])
+        target[short] = batch.power(served[short], batch.param("service.overload_penalty")[np.nonzero(short)[0]])
     mem = batch.param("service.reliability_memory")[:, None]
     put(table.reliability, mem * table.reliability + (1.0 - mem) * target)
 
