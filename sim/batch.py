@@ -17,7 +17,11 @@ from sim.customers import CustomerPopulation
 
 # Bytes of memory per customer per run while a batch steps: the population's arrays
 # (CustomerPopulation.nbytes, 43 + 12 cached) plus the temporaries of the widest step
-# (choice's utilities: deciders x slots float64).  benchmarks/batching.py measures it.
+# (choice's utilities: deciders x slots float64).  Measured by `python -m benchmarks.batching one
+# memory_10k RUNS 10000` (the process's peak RSS during run_batch of RUNS runs x 10,000 customers x
+# 40 quarters, less its RSS before, per customer per run): 106 for 10 runs and 140 for 100 at
+# 1e21f9b, so 300 leaves room for batch-wide temporaries; re-measure when a step changes.  The sweep
+# sizes its batches with it (sim.experiment.batching).
 BYTES_PER_CUSTOMER = 300
 
 

@@ -124,7 +124,8 @@ class Plan:
     def structural(self) -> list[str]:
         """The parameters that can change a run's shape (``batch_key`` or ``run_bytes``): those for
         which one of their values (listed values, else low, high and the middle) gives another
-        shape than the base config's, or an invalid config on its own."""
+        shape than the base config's, or an invalid config on its own.  One missed here would cost
+        only batch size, never results: the worker splits a batch by ``batch_key`` again."""
         if self._structural is None:
             base = (batch.batch_key(self.base), batch.run_bytes(self.base))
             names = []
