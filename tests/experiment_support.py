@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -37,3 +38,19 @@ low = 0.0
 high = 2.0
 num = 3
 """
+
+
+def process_group(pgid: int) -> list[tuple[int, int]]:
+    """(pid, parent pid) of the live (not zombie) processes of process group ``pgid``, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        state, ppid, group = stat.rsplit(")", 1)[1].split()[:3]
+        if int(group) == pgid and state != "Z":
+            found.append((int(entry), int(ppid)))
+    return found

@@ -29,6 +29,20 @@ def _frames(market) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return market.recorder.frames()
 
 
+def _alone_and_in_batch(configs: list) -> list[tuple]:
+    """(run alone, same run in the batch) per config, once each run's tables are checked equal alone,
+    in the batch and in the batch reversed."""
+    batched = run_batch(configs)
+    reordered = run_batch(configs[::-1])[::-1]
+    pairs = []
+    for config, in_batch, in_other in zip(configs, batched, reordered):
+        alone = run_batch([config])[0]
+        _assert_same(_frames(alone), _frames(in_batch))
+        _assert_same(_frames(alone), _frames(in_other))
+        pairs.append((alone, in_batch))
+    return pairs
+
+
 def _assert_same(alone, batched) -> None:
     for a, b in zip(alone, batched):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
@@ -147,12 +161,9 @@ def test_customer_side_submodels_in_a_batch_give_what_each_run_gives_alone():
     """Choice, installed base, multi-homing and model choice over the runs axis: bit for bit the
     run alone, in a batch and in the batch reversed, with the runs taking different rare paths."""
     configs = _customer_side_configs()
-    batched = run_batch(configs)
-    reordered = run_batch(configs[::-1])[::-1]
-    for config, in_batch, in_other in zip(configs, batched, reordered):
-        alone = run_batch([config])[0]
-        _assert_same(_frames(alone), _frames(in_batch))
-        _assert_same(_frames(alone), _frames(in_other))
+    pairs = _alone_and_in_batch(configs)
+    batched = [in_batch for _, in_batch in pairs]
+    for alone, in_batch in pairs:
         for name in ("provider", "second_provider", "split", "model_provider", "uses_model", "tenure", "model_tenure"):
             assert np.array_equal(getattr(alone.customers, name), getattr(in_batch.customers, name)), name
     # The rare paths were taken, and only where they should be.
@@ -260,12 +271,9 @@ def test_pricing_demand_parents_and_showcase_keep_each_runs_bits_in_a_batch():
     ]
     base = load_config("china_2025")
     configs = [with_overrides(base, {**common, **v}, source="test") for v in variants]
-    batched = run_batch(configs)
-    reordered = run_batch(configs[::-1])[::-1]
-    for config, in_batch, in_other in zip(configs, batched, reordered):
-        alone = run_batch([config])[0]
-        _assert_same(_frames(alone), _frames(in_batch))
-        _assert_same(_frames(alone), _frames(in_other))
+    pairs = _alone_and_in_batch(configs)
+    batched = [in_batch for _, in_batch in pairs]
+    for alone, in_batch in pairs:
         assert alone.parent_accounts.keys() == in_batch.parent_accounts.keys()
         for name, account in alone.parent_accounts.items():
             mine = in_batch.parent_accounts[name]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from experiment_support import write_spec
+from experiment_support import process_group, write_spec
 
 from sim import batch
 from sim.cli import main
@@ -313,19 +313,7 @@ def test_a_worker_killed_mid_batch_fails_its_runs_in_flight_and_resume_finishes_
 
 
 def _group(pgid: int) -> list[tuple[int, int]]:
-    """(pid, parent pid) of the live processes of a process group, from /proc."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        state, ppid, group = stat.rsplit(")", 1)[1].split()[:3]
-        if int(group) == pgid and state != "Z":
-            found.append((int(entry), int(ppid)))
-    return found
+    return process_group(pgid)
 
 
 @pytest.mark.parametrize("when", ["running", "handed_out"])

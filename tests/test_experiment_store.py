@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from experiment_support import GRID, write_spec
+from experiment_support import process_group, GRID, write_spec
 
 from sim.cli import main
 from sim.experiment.progress import Progress
@@ -339,19 +339,8 @@ def test_the_runs_table_shows_parameter_values_not_the_unit_sample(tmp_path):
 
 
 def _processes_in_group(pgid: int) -> list[int]:
-    """Live (not zombie) processes of a process group, from /proc."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        state, _ppid, group = stat.rsplit(")", 1)[1].split()[:3]
-        if int(group) == pgid and state != "Z":
-            pids.append(int(entry))
-    return pids
+    """Live (not zombie) processes of a process group."""
+    return [pid for pid, _ in process_group(pgid)]
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from experiment_support import process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = """
@@ -23,16 +24,7 @@ with process_pool(2) as pool:
 
 
 def _group(pgid: int) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                state, _ppid, group = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[:3]
-            except OSError:
-                continue
-            if int(group) == pgid and state != "Z":
-                pids.append(int(entry))
-    return pids
+    return [pid for pid, _ in process_group(pgid)]
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
