@@ -23,6 +23,20 @@ def write_spec(directory: Path, body: str, name: str = "spec", fixed: str = TINY
     return path
 
 
+# A sweep slow enough (40 runs of 1,500 customers x 16 quarters) to be interrupted or killed midway.
+SLOW_ENOUGH = """
+replicates = 4
+seed = 3
+
+[params.flywheel]
+key = "capability.flywheel"
+low = 0.0
+high = 2.0
+num = 10
+"""
+SLOW_FIXED = "[fixed]\nrun.customers = 1500\nrun.quarters = 16\n"
+
+
 GRID = """
 replicates = 2
 seed = 11

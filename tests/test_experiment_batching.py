@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from experiment_support import process_group, write_spec
+from experiment_support import SLOW_ENOUGH, SLOW_FIXED, process_group, write_spec
 
 from sim import batch
 from sim.cli import main
@@ -267,16 +267,7 @@ def test_runs_of_different_shapes_never_share_a_batch(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ a worker that dies mid-batch
-SLOW_FIXED = "[fixed]\nrun.customers = 1500\nrun.quarters = 16\n"
-SLOW = """
-replicates = 4
-seed = 3
-[params.flywheel]
-key = "capability.flywheel"
-low = 0.0
-high = 2.0
-num = 10
-"""
+SLOW = SLOW_ENOUGH
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from experiment_support import process_group, GRID, write_spec
+from experiment_support import GRID, SLOW_ENOUGH, SLOW_FIXED, process_group, write_spec
 
 from sim.cli import main
 from sim.experiment.progress import Progress
@@ -24,17 +24,6 @@ from sim.experiment.store import Store, load_design, load_manifest, load_market,
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SLOW_ENOUGH = """
-replicates = 4
-seed = 3
-
-[params.flywheel]
-key = "capability.flywheel"
-low = 0.0
-high = 2.0
-num = 10
-"""
-SLOW_FIXED = "[fixed]\nrun.customers = 1500\nrun.quarters = 16\n"
 
 
 def sweep(spec_path, out, workers=0, resume=False):
