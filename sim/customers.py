@@ -191,28 +191,6 @@ class CustomerPopulation:
             values.flags.writeable = False
         return values
 
-    def provider_totals(self, n_slots: int, *weights: np.ndarray | None) -> list[np.ndarray]:
-        """Per provider slot, for each entry of ``weights``: the number of its customers (for
-        None) or the sum of that per-customer array over its customers (float64 sums);
-        customers without a provider count nowhere."""
-        # bincount is fastest on intp keys and float64 weights; converting once here beats
-        # letting it convert, or masking out customers without a provider first.
-        key = self.provider.astype(np.intp)
-        key += 1  # bin 0 collects the customers without a provider, dropped below
-        return [self._count_or_sum(key, n_slots, w) for w in weights]
-
-    @staticmethod
-    def _count_or_sum(key: np.ndarray, n_slots: int, w: np.ndarray | None) -> np.ndarray:
-        if w is None:
-            return np.bincount(key, minlength=n_slots + 1)[1:]
-        if w.dtype == bool:
-            # Count where w holds: unweighted bincount on (slot, w) pairs is several times
-            # faster than a weighted one.
-            pairs = key * 2
-            pairs += w
-            return np.bincount(pairs, minlength=2 * (n_slots + 1))[3::2]
-        return np.bincount(key, weights=w.astype(np.float64, copy=False), minlength=n_slots + 1)[1:]
-
     def segment_table(self, attr: str, config: Config) -> np.ndarray:
         """One value per segment of a ``SegmentConfig`` field, in segment order."""
         return np.array([getattr(s, attr) for s in config.demand.segments.values()])

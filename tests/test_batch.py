@@ -366,3 +366,20 @@ def test_utilities_of_customers_in_any_order_are_those_of_each_run():
         at = np.flatnonzero((idx >= r * n) & (idx < (r + 1) * n))
         assert np.array_equal(choice.utilities(b, mine - r * n), grouped[at])
         assert np.array_equal(model_choice.model_utilities(b, mine - r * n, b.slot_table()), model[at])
+
+
+def test_totals_count_and_sum_per_run_and_slot_and_skip_customers_without_one():
+    """Batch.totals (the engine's per-slot totals; it replaced CustomerPopulation.provider_totals):
+    counts, float64 sums and counts of a flag, per run, with an empty last slot."""
+    batch = Batch(_configs("minimal", [{"run.seed": 1, "run.customers": 10}, {"run.seed": 2, "run.customers": 10}]))
+    people = batch.customers
+    people.provider[:] = [0, 1, -1, 1, 0, 0, -1, 0, -1, -1] + [1, 1, 0, -1, -1, -1, -1, -1, -1, 0]
+    people.compute[:] = 2.0 ** np.arange(20)
+    flags = np.zeros(20, dtype=bool)
+    flags[[0, 1, 2, 5, 10, 12]] = True
+    counts, sums, flagged = (batch.totals(people.provider, w) for w in (None, people.compute, flags))
+    assert counts.tolist() == [[4, 2], [2, 2]]
+    assert sums.dtype == np.float64 and sums.tolist() == [[1 + 16 + 32 + 128, 2 + 8], [2.0**12 + 2.0**19, 2.0**10 + 2.0**11]]
+    assert flagged.tolist() == [[2, 1], [1, 1]]
+    people.provider[people.provider == 1] = 0  # the last slot empty
+    assert batch.totals(people.provider).tolist() == [[6, 0], [4, 0]]

@@ -73,17 +73,6 @@ def test_a_new_population_has_no_provider_tenure_or_model_use():
     assert (people.tenure == 0).all() and not people.uses_model.any()
 
 
-def test_provider_totals_count_and_sum_per_slot_and_skip_customers_without_one():
-    people, _ = population(customers=10)
-    people.provider[:] = [0, 2, -1, 2, 0, 0, -1, 1, -1, -1]
-    people.compute[:] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
-    flags = np.array([True, True, True, False, False, True, True, True, True, False])
-    counts, sums, flagged = people.provider_totals(3, None, people.compute, flags)
-    assert counts.tolist() == [3, 1, 2]
-    assert sums.tolist() == [1 + 16 + 32, 128, 2 + 8] and sums.dtype == np.float64
-    assert flagged.tolist() == [2, 1, 1]
-
-
 def test_spread_gives_each_customer_its_segments_value_and_is_read_only():
     people, _ = population(customers=1000)
     table = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
@@ -201,18 +190,3 @@ def test_population_arrays_have_their_documented_dtypes():
                 "second_provider": np.int16, "split": np.float32, "multihomer": np.bool_}
     for name, dtype in expected.items():
         assert getattr(people, name).dtype == dtype, name
-
-
-def test_provider_totals_with_an_empty_last_slot():
-    from sim.model import Market
-    from tests.conftest import make_config, provider
-
-    market = Market(config=make_config([provider("A", initial_share=1.0), provider("Empty", initial_share=0.0)],
-                                       customers=300, demand={"bass_p": 0.0}))
-    people = market.customers
-    people.uses_model[::2] = True
-    counts, flags, sums = people.provider_totals(2, None, people.uses_model, people.compute)
-    held = people.provider == 0
-    assert counts.tolist() == [held.sum(), 0] and flags.tolist() == [(held & people.uses_model).sum(), 0]
-    assert sums[1] == 0.0 and sums[0] == pytest.approx(people.compute[held].sum(dtype=np.float64), rel=1e-12)
-    assert people.provider_totals(2, people.compute)[0].dtype == np.float64
