@@ -64,7 +64,7 @@ def step(batch: Batch) -> None:
     chosen = previous
     if deciders.size:
         counts = np.array([deciders.size]) if one else np.bincount(runs, minlength=batch.size)
-        chosen = logit_draw(utilities(batch, deciders), batch, counts).astype(np.int16)
+        chosen = logit_draw(utilities(batch, deciders), batch, counts)
         people.provider[deciders] = chosen
         people.first_contract[deciders] = chosen != previous  # a renewal with the incumbent ends the first contract
 
@@ -119,7 +119,8 @@ def logit_draw(utility: np.ndarray, rng, counts: np.ndarray | None = None) -> np
     instead of a short reduction per customer.
 
     ``rng``: a generator (one uniform per row, in row order), or a ``Batch`` whose rows are
-    grouped by run, ``counts[r]`` rows of run r: run r's uniforms come from its generator."""
+    grouped by run, ``counts[r]`` rows of run r: run r's uniforms come from its generator.
+    Returns the chosen columns, int16, shape (rows,)."""
     v = utility.T
     v -= v.max(axis=0)
     np.exp(v, out=v)
@@ -129,7 +130,10 @@ def logit_draw(utility: np.ndarray, rng, counts: np.ndarray | None = None) -> np
     draws = rng.random(cumulative.shape[1]) if counts is None else rng.draw(counts, _uniforms)
     u = draws * cumulative[-1]
     below = cumulative <= u
-    chosen = below.sum(axis=0)  # the first provider whose cumulative weight exceeds u
+    # The first provider whose cumulative weight exceeds u: count the rows below u, as int8
+    # (bool's bytes; a sum that widens to intp is ~15x slower).
+    count = np.int8 if len(v) <= np.iinfo(np.int8).max else np.int16
+    chosen = below.view(np.int8).sum(axis=0, dtype=count).astype(np.int16)
     if below[-1].any():  # u rounded up to the total (rare): cumulative rises, so the last row says it
         over = np.flatnonzero(below[-1])
         positive = np.diff(cumulative[:, over], axis=0, prepend=0.0) > 0
@@ -175,11 +179,13 @@ def run_counts(batch: Batch, idx: np.ndarray) -> np.ndarray:
     return np.diff(np.searchsorted(idx, np.arange(batch.size + 1) * batch.n))
 
 
-def utilities(batch: Batch, idx: np.ndarray) -> np.ndarray:
+def utilities(batch: Batch, idx: np.ndarray, exclude_current: bool = False) -> np.ndarray:
     """Deterministic utility (without noise) of every provider slot for customers ``idx``
     (indices into ``batch.customers``, any runs), switching cost included; inactive slots get
     -inf.  Shape (customers, slots); built provider-major (its transpose is contiguous) so that
-    each term is one long vector op.  A lone ``Market`` may stand for its batch of one."""
+    each term is one long vector op.  A lone ``Market`` may stand for its batch of one.
+    ``exclude_current``: each customer's current provider (every one must have one) gets -inf
+    too, and its switching cost is not worked out (a second cloud is another provider)."""
     batch = _as_batch(batch)
     people = batch.customers
     slots = batch.slot_table()
@@ -206,6 +212,11 @@ def utilities(batch: Batch, idx: np.ndarray) -> np.ndarray:
     if standing is not None:
         u += standing
     current = people.provider[idx]
+    if exclude_current:
+        u.reshape(-1)[current.astype(np.intp) * idx.size + np.arange(idx.size)] = -np.inf
+        if not terms["all_active"]:
+            np.copyto(u, -np.inf, where=at.slots(terms["inactive"]))
+        return u.T
     stay = current != NO_PROVIDER
     if stay.all():
         rows, at_stay, current_stay, idx_stay = np.arange(idx.size), runs, current, idx

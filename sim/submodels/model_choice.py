@@ -83,7 +83,7 @@ def step(batch: Batch) -> None:
     if not deciders.size:
         return
     current = people.model_provider[deciders]
-    chosen = logit_draw(model_utilities(batch, deciders, slots, current), batch, run_counts(batch, deciders)).astype(np.int16)
+    chosen = logit_draw(model_utilities(batch, deciders, slots, current), batch, run_counts(batch, deciders))
     people.model_tenure[deciders[chosen != current]] = 0
     people.model_provider[deciders] = chosen
     people.uses_model[deciders] = True
