@@ -78,7 +78,8 @@ def step(batch: Batch) -> None:
     from_, to = moved_from.astype(np.int64), chosen[changed].astype(np.int64)
     cells = (n_slots + 1) ** 2
     key = (from_ + 1) * (n_slots + 1) + to + 1  # row/col 0 = none
-    incumbents = np.count_nonzero(had.reshape(batch.size, n), axis=1)
+    # (count_nonzero along an axis is ~7x slower than over the whole array)
+    incumbents = [np.count_nonzero(had)] if one else np.count_nonzero(had.reshape(batch.size, n), axis=1)
     if one:
         switched = [np.count_nonzero(from_ != NO_PROVIDER)]
         bounds = (0, moved.size)

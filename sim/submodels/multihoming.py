@@ -79,7 +79,7 @@ def settle(people, target: np.ndarray, rate, batch: Batch | None = None) -> None
         keep = (1.0 - np.asarray(rate, dtype=np.float64)).astype(np.float32)  # float32(1 - rate) of each run
     # A customer's target: its segment's split for a multi-homer, 0 otherwise.  Only customers
     # above it move (so every one selected has split > tau); one at its target is skipped cheaply.
-    tau_mine = np.where(people.multihomer, tau_all, np.float32(0.0))
+    tau_mine = tau_all * people.multihomer  # (an np.where on this random mask is ~10x slower)
     idx = np.flatnonzero(people.split > tau_mine)
     if not idx.size:
         return
