@@ -133,7 +133,7 @@ def logit_draw(utility: np.ndarray, rng, counts: np.ndarray | None = None) -> np
     below = cumulative <= u
     # The first provider whose cumulative weight exceeds u: count the rows below u, as int8
     # (bool's bytes; a sum that widens to intp is ~15x slower).
-    count = np.int8 if len(v) <= np.iinfo(np.int8).max else np.int16
+    count = np.int8 if len(v) <= 127 else np.int16
     chosen = below.view(np.int8).sum(axis=0, dtype=count).astype(np.int16)
     if below[-1].any():  # u rounded up to the total (rare): cumulative rises, so the last row says it
         over = np.flatnonzero(below[-1])

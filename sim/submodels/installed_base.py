@@ -27,9 +27,12 @@ def shares(batch) -> np.ndarray:
         counts = batch.totals(batch.customers.provider).astype(float)
     else:
         counts = batch.table.customers
-    counts = np.where(batch.active, counts, 0.0)
+    if not batch.active.all():
+        counts = np.where(batch.active, counts, 0.0)
     total = counts.sum(axis=1, keepdims=True)  # whole numbers: exact in any order
-    return np.divide(counts, total, out=counts.copy(), where=total > 0)
+    if (total > 0).all():
+        return counts / total
+    return np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)  # a run without customers: zeros
 
 
 def utility(batch, runs, segment: np.ndarray, slots: dict | None = None) -> np.ndarray | None:

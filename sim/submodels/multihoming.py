@@ -101,10 +101,10 @@ def pick_second_clouds(batch: Batch, target: np.ndarray) -> None:
     from sim.submodels.choice import logit_draw, run_counts, utilities
 
     people = batch.customers
-    able = np.count_nonzero(batch.active, axis=1) >= 2
+    able = batch.active.sum(axis=1) >= 2
     if not able.any():
         return
-    able &= people.multihomer.reshape(batch.size, batch.n).any(axis=1)
+    able &= batch.memo("multihoming.any", lambda b: people.multihomer.reshape(b.size, b.n).any(axis=1))  # drawn at set-up
     if not able.any():
         return
     idx = np.flatnonzero(people.multihomer & (people.second_provider == NO_PROVIDER) & (people.provider != NO_PROVIDER))
