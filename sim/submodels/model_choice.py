@@ -65,7 +65,9 @@ def step(batch: Batch) -> None:
 
     orphans = ours(np.flatnonzero(people.uses_model & (people.model_provider == NO_PROVIDER)))
     deciders = [starters(batch, slots, go), orphans, ours(moved[people.uses_model[moved]])]
-    hazard = np.where(go, batch.param("models.model_renewal_hazard"), 0.0)
+    hazard = batch.param("models.model_renewal_hazard")
+    if mine is not None:
+        hazard = np.where(go, hazard, 0.0)
     renewing = batch.bernoulli(hazard)
     deciders.append(renewing[people.model_provider[renewing] != NO_PROVIDER])
     if batch.markets[0].t == 0:  # the runs of a batch share their clock
@@ -104,13 +106,16 @@ def starters(batch: Batch, slots: dict[str, np.ndarray], runs: np.ndarray) -> np
     use), in the runs where ``runs`` (runs,) bool holds; indices into ``batch.customers``."""
     people = batch.customers
     rate = batch.param("demand.segments.model_use_rate")  # (runs, segments)
-    best = np.where(slots["active"], slots["capability"], 0.0).max(axis=1)
+    best = slots["capability"].max(axis=1)  # 0 where inactive (Batch.slot_table)
     appeal = np.minimum(1.0, best / batch.market_values("frontier"))
     top = rate.max(axis=1) * appeal
     top = np.where(runs & (top > 0), top, 0.0)
     # Candidates drawn at the highest hazard, then thinned to their segment's: ~n * top draws.
     picked = batch.bernoulli(top)
     picked = picked[(people.provider[picked] != NO_PROVIDER) & ~people.uses_model[picked]]
+    if batch.size == 1:
+        u = batch.markets[0].rng.random(picked.size)
+        return picked[u * top[0] < rate[0].take(people.segment[picked]) * appeal[0]]
     r = batch.run_of[picked]
     u = batch.draw(np.bincount(r, minlength=batch.size), _uniforms)
     return picked[u * top[r] < rate[r, people.segment[picked]] * appeal[r]]
@@ -124,7 +129,9 @@ def token_price_ratio(batch, slots: dict[str, np.ndarray] | None = None) -> np.n
     if not isinstance(batch, Batch):
         return token_price_ratio(batch._batch)[batch.run_index]
     slots = batch.slot_table() if slots is None else slots
-    cut = np.where(batch.active, batch.table.token_factor, 1.0)  # token_factors, per run
+    cut = batch.table.token_factor  # token_factors, per run
+    if not batch.active.all():
+        cut = np.where(batch.active, cut, 1.0)
     reference = batch.param("pricing.reference_price")[:, None]
     start = batch.param("pricing.token_compute")
     return (slots["price"] * cut / reference) * (batch.market_values("token_compute") / start)[:, None]
