@@ -212,7 +212,8 @@ class Batch:
         Each (run, slot) total adds its customers in index order, as ``np.bincount`` over one
         run alone does, so a run's totals do not depend on the batch.  ``key``: ``slot_key(provider,
         run_of)`` when the caller has it already (totals of one provider array with other weights)."""
-        key = self.slot_key(provider, run_of) if key is None else key
+        if key is None:
+            key = self.slot_key(provider, run_of) if run_of is not None else self.bin_key(provider)
         w = None if weights is None else weights.astype(np.float64, copy=False)
         out = np.bincount(key, weights=w, minlength=self.size * (self.n_slots + 1))
         return out.reshape(self.size, self.n_slots + 1)[:, 1:]
@@ -403,6 +404,25 @@ class Batch:
             rows = exponent == e
             out[rows] = np.power(np.ascontiguousarray(base[rows], dtype=np.float64), float(e))
         return out
+
+    def bin_key(self, provider: np.ndarray, scale: int = 1, plus: np.ndarray | None = None) -> np.ndarray:
+        """Key ``scale * (provider + 1) + plus`` of each customer of ``customers``, offset by its
+        run (``run * scale * (slots + 1)``): ``slot_key`` with ``scale`` bins per slot, e.g. a flag
+        in ``plus`` (0 or 1, ``scale`` 2) or a second slot (``plus`` = other + 1, ``scale`` slots + 1).
+        Bincount it with ``minlength = runs * scale * (slots + 1)``.  The same keys as ``slot_key``
+        arithmetic in intp, built in int16 where they fit (a batch of one; a quarter of the memory
+        traffic; ``np.bincount`` takes any integer array): the bins and their order of additions
+        are the same."""
+        per_run = scale * (self.n_slots + 1)
+        small = np.int16 if per_run <= np.iinfo(np.int16).max else np.intp
+        key = np.add(provider, 1, dtype=small)
+        if scale != 1:
+            key *= scale
+        if plus is not None:
+            key += plus
+        if self.size > 1:
+            key = np.add(key, self.run_base(per_run), dtype=np.intp)
+        return key
 
     def step(self) -> None:
         """One quarter of every run: ``sim.model.SCHEDULE``, then each run's record and clock.
