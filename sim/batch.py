@@ -410,18 +410,24 @@ class Batch:
         run (``run * scale * (slots + 1)``): ``slot_key`` with ``scale`` bins per slot, e.g. a flag
         in ``plus`` (0 or 1, ``scale`` 2) or a second slot (``plus`` = other + 1, ``scale`` slots + 1).
         Bincount it with ``minlength = runs * scale * (slots + 1)``.  The same keys as ``slot_key``
-        arithmetic in intp, built in int16 where they fit (a batch of one; a quarter of the memory
-        traffic; ``np.bincount`` takes any integer array): the bins and their order of additions
-        are the same."""
+        arithmetic in intp, built in the narrowest of int16, int32 and intp that holds them (a
+        quarter or half of the memory traffic; ``np.bincount`` takes any integer array): the bins
+        and their order of additions are the same."""
         per_run = scale * (self.n_slots + 1)
-        small = np.int16 if per_run <= np.iinfo(np.int16).max else np.intp
+        bins = per_run * self.size
+        small = np.int16 if bins <= 2**15 else np.int32 if bins <= 2**31 else np.intp
         key = np.add(provider, 1, dtype=small)
         if scale != 1:
             key *= scale
         if plus is not None:
             key += plus
         if self.size > 1:
-            key = np.add(key, self.run_base(per_run), dtype=np.intp)
+            bases = self._memo.setdefault("bin_key", {})
+            base = bases.get((per_run, small))
+            if base is None:  # run_base in the key's integer type (an add of one type is the fast one)
+                base = bases[per_run, small] = self.run_base(per_run).astype(small)
+                base.flags.writeable = False
+            key += base
         return key
 
     def step(self) -> None:
