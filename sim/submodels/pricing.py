@@ -168,9 +168,10 @@ def expected_utilisation(demand_gpu, serving_capacity):
     capacity (after last quarter's GPUs arrived): the load a provider expects as it sets its
     price.  0 before its first quarter of service; inf without capacity.  Elementwise."""
     demand_gpu = np.asarray(demand_gpu, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        load = np.where(serving_capacity > 0, demand_gpu / serving_capacity, np.inf)
-    out = np.where(demand_gpu > 0, load, 0.0)
+    served = demand_gpu > 0
+    divide = served & (serving_capacity > 0)  # (the shape both broadcast to)
+    out = np.where(served, np.inf, np.zeros(divide.shape))
+    np.divide(demand_gpu, serving_capacity, out=out, where=divide)
     return out if out.ndim else out[()]
 
 
@@ -235,7 +236,10 @@ def step(batch) -> None:
     mk = markup(base, fair, cfg)
     unit = unit_costs(batch)
     capacity = table.compute * (1.0 - table.training_share)
-    target = unit * (1.0 + mk) * scarcity_factor(expected_utilisation(table.demand_gpu, capacity), cfg)
+    utilisation = expected_utilisation(table.demand_gpu, capacity)
+    target = unit * (1.0 + mk)
+    if ((cfg.scarcity_elasticity > 0) & (utilisation > cfg.scarcity_target)).any():  # else the factor is 1
+        target *= scarcity_factor(utilisation, cfg)
     list_price = table.list_price + cfg.adjustment * (target - table.list_price)
     switching, w_price = batch.memo("pricing.premium_scale", _premium_scales)
     premium = table.lock_in * switching / w_price

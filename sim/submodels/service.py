@@ -193,7 +193,7 @@ def step(batch) -> None:
     utilisation = col["utilisation"]
     utilisation[...] = np.inf  # no serving capacity
     np.divide(demand, capacity, out=utilisation, where=capacity > 0)
-    enough = np.all(demand <= capacity, where=active)  # every active provider serves all its demand
+    enough = (demand <= capacity)[active].all()  # every active provider serves all its demand
     if enough:  # what ration_shares gives them
         served = captive_share = np.ones(demand.shape)
     else:
@@ -220,7 +220,10 @@ def step(batch) -> None:
             target[short] = batch.power(served[short], const.overload_penalty[np.nonzero(short)[0]])
     np.add(const.reliability_memory * table.reliability, const.reliability_news * target, out=col["reliability"])
     # Active slots take the new columns, the others keep theirs: one masked write.
-    table.data[:, :, const.columns] = np.where(active[:, :, None], out.transpose(1, 2, 0), table.data[:, :, const.columns])
+    columns = out.transpose(1, 2, 0)
+    if not active.all():
+        columns = np.where(active[:, :, None], columns, table.data[:, :, const.columns])
+    table.data[:, :, const.columns] = columns
 
 
 def _constants(batch) -> SimpleNamespace:
@@ -258,6 +261,10 @@ def ration_shares(capacity, customers, own_apps, rule) -> tuple[np.ndarray, np.n
     with np.errstate(divide="ignore", invalid="ignore"):
         total = customers + own_apps
         proportional = capacity / total
+        enough, none = total <= capacity, capacity <= 0
+        if not np.any(rule > 0):  # every provider rations proportionally (the default): one share for both
+            served = np.where(enough, 1.0, np.where(none, 0.0, proportional))
+            return served, served.copy()
         apps_first = np.where(own_apps > 0, np.minimum(1.0, capacity / own_apps), 1.0)
         customers_after = _rest(capacity - apps_first * own_apps, customers)
         customers_first = np.where(customers > 0, np.minimum(1.0, capacity / customers), 1.0)
@@ -265,7 +272,6 @@ def ration_shares(capacity, customers, own_apps, rule) -> tuple[np.ndarray, np.n
     own_first, cust_first = rule == 1, rule == 2
     served = np.where(own_first, customers_after, np.where(cust_first, customers_first, proportional))
     apps = np.where(own_first, apps_first, np.where(cust_first, apps_after, proportional))
-    enough, none = total <= capacity, capacity <= 0
     served = np.where(enough, 1.0, np.where(none, 0.0, served))
     apps = np.where(enough, 1.0, np.where(none, 0.0, apps))
     return served, apps
