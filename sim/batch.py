@@ -259,7 +259,8 @@ class Batch:
         Each (run, slot) total adds its customers in index order, as ``np.bincount`` over one
         run alone does, so a run's totals do not depend on the batch.  ``key``: ``slot_key(provider,
         run_of)`` when the caller has it already (totals of one provider array with other weights)."""
-        key = self.slot_key(provider, run_of) if key is None else key
+        if key is None:
+            key = self.slot_key(provider, run_of) if run_of is not None else self.bin_key(provider)
         w = None if weights is None else weights.astype(np.float64, copy=False)
         out = np.bincount(key, weights=w, minlength=self.size * (self.n_slots + 1))
         return out.reshape(self.size, self.n_slots + 1)[:, 1:]
@@ -467,6 +468,31 @@ class Batch:
         if values is None:
             values = memo[1][key] = build(self, slots)
         return values
+
+    def bin_key(self, provider: np.ndarray, scale: int = 1, plus: np.ndarray | None = None) -> np.ndarray:
+        """Key ``scale * (provider + 1) + plus`` of each customer of ``customers``, offset by its
+        run (``run * scale * (slots + 1)``): ``slot_key`` with ``scale`` bins per slot, e.g. a flag
+        in ``plus`` (0 or 1, ``scale`` 2) or a second slot (``plus`` = other + 1, ``scale`` slots + 1).
+        Bincount it with ``minlength = runs * scale * (slots + 1)``.  The same keys as ``slot_key``
+        arithmetic in intp, built in the narrowest of int16, int32 and intp that holds them (a
+        quarter or half of the memory traffic; ``np.bincount`` takes any integer array): the bins
+        and their order of additions are the same."""
+        per_run = scale * (self.n_slots + 1)
+        bins = per_run * self.size
+        small = np.int16 if bins <= 2**15 else np.int32 if bins <= 2**31 else np.intp
+        key = np.add(provider, 1, dtype=small)
+        if scale != 1:
+            key *= scale
+        if plus is not None:
+            key += plus
+        if self.size > 1:
+            bases = self._memo.setdefault("bin_key", {})
+            base = bases.get((per_run, small))
+            if base is None:  # run_base in the key's integer type (an add of one type is the fast one)
+                base = bases[per_run, small] = self.run_base(per_run).astype(small)
+                base.flags.writeable = False
+            key += base
+        return key
 
     def step(self) -> None:
         """One quarter of every run: ``sim.model.SCHEDULE``, then each run's record and clock.
