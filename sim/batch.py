@@ -136,8 +136,6 @@ class Batch:
         for m in markets:
             m._batch = self
         self.n_slots = table.slots
-        # (runs, slots) bool: the slot's provider is active (Market.enter and Market.retire keep it so).
-        self.active = np.array([[s == "active" for s in m.status] for m in markets], dtype=bool)
         self._params: dict[str, np.ndarray] = {}
         self._run_of: np.ndarray | None = None
         self._memo: dict[str, object] = {}
@@ -157,6 +155,13 @@ class Batch:
         self.parents = Parents(markets)  # every run's parent groups; each market.parent_accounts reads its row
 
     # ------------------------------------------------------- for vectorised submodels
+    @property
+    def active(self) -> np.ndarray:
+        """(runs, slots) bool: the slot's provider is active, the one record of it (the provider
+        table's ``active``): ``Market.enter`` and ``Market.retire`` set it, each run's
+        ``Market.status`` reads its row.  Write into it, never rebind it."""
+        return self.table.active
+
     @property
     def rngs(self) -> list[np.random.Generator]:
         """Each run's random generator, in run order: draw per run, in the order a run alone draws."""
