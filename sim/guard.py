@@ -100,20 +100,24 @@ def check(batch) -> None:
 def _finite(batch) -> bool:
     """Whether a whole-batch look finds every number finite (False: look run by run)."""
     people = batch.customers
-    for values in vars(people).values():
-        if _float_array(values, people.n):
-            with np.errstate(over="ignore", invalid="ignore"):
-                if not math.isfinite(float(values.sum())):  # one pass, no temporary; NaN and inf propagate
-                    return False
-    if batch.size > 1:  # an array added to one run's customers only (the joined population lacks it)
-        keys = len(vars(people))
-        if any(len(vars(m.customers)) != keys for m in batch.markets):
-            return False
-    table = batch.table
-    with np.errstate(invalid="ignore"):
-        if not np.isfinite(table.data[:, :, _CHECKED_COLUMNS][batch.active]).all():
-            return False
-        if not np.isfinite(table.pipeline[batch.active]).all():  # GPUs on order (Provider.pipeline views it)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for values in vars(people).values():
+            # one pass, no temporary; NaN and inf propagate
+            if _float_array(values, people.n) and not math.isfinite(float(values.sum())):
+                return False
+        if batch.size > 1:  # an array added to one run's customers only (the joined population lacks it)
+            keys = len(vars(people))
+            if any(len(vars(m.customers)) != keys for m in batch.markets):
+                return False
+        # Provider columns (checked ones, active slots) and GPUs on order (Provider.pipeline views them).
+        # Most quarters every number of the table is finite: one sum of all of it says so; only when
+        # it does not (an infinite utilisation, a stale number in a slot not active, a sum that
+        # overflows) are the checked columns of the active slots looked at.
+        table = batch.table
+        if not math.isfinite(float(table.data.sum())):
+            if not np.isfinite(table.data[:, :, _CHECKED_COLUMNS][batch.active]).all():
+                return False
+        if not math.isfinite(float(table.pipeline.sum())) and not np.isfinite(table.pipeline[batch.active]).all():
             return False
     if not np.isfinite(batch.parents.cells).all():  # parents' accounts (sim.submodels.parents.Parents)
         return False
