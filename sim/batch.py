@@ -492,7 +492,10 @@ def join_populations(populations: list[CustomerPopulation]) -> CustomerPopulatio
     joined.n = sum(p.n for p in populations)
     joined._spread = {}
     for name in CustomerPopulation.ARRAYS:
-        whole = np.concatenate([getattr(p, name) for p in populations])
+        parts = [getattr(p, name) for p in populations]
+        whole = np.concatenate(parts)
+        if not any(part.flags.writeable for part in parts):  # read-only arrays (weights) stay so
+            whole.flags.writeable = False
         setattr(joined, name, whole)
         start = 0
         for p in populations:

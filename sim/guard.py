@@ -100,11 +100,19 @@ def check(batch) -> None:
 def _finite(batch) -> bool:
     """Whether a whole-batch look finds every number finite (False: look run by run)."""
     people = batch.customers
+    # Arrays that cannot change (read-only and owning their memory, as the customers' preference
+    # weights) are summed once, the first time the guard sees them, and again only if made writeable.
+    unchanging = batch._memo.setdefault("guard.unchanging", {})  # id -> the array (kept: its id stays its own)
     with np.errstate(over="ignore", invalid="ignore"):
         for values in vars(people).values():
-            # one pass, no temporary; NaN and inf propagate
-            if _float_array(values, people.n) and not math.isfinite(float(values.sum())):
+            if not _float_array(values, people.n):
+                continue
+            if unchanging.get(id(values)) is values and not values.flags.writeable:
+                continue
+            if not math.isfinite(float(values.sum())):  # one pass, no temporary; NaN and inf propagate
                 return False
+            if _read_only(values):
+                unchanging[id(values)] = values
         if batch.size > 1:  # an array added to one run's customers only (the joined population lacks it)
             keys = len(vars(people))
             if any(len(vars(m.customers)) != keys for m in batch.markets):
@@ -209,6 +217,15 @@ def _columns(provider):
     for i in np.flatnonzero(~np.isfinite(values)):
         name = FLOAT_COLUMNS_CHECKED[i]
         yield name, float(values[i])
+
+
+def _read_only(values: np.ndarray) -> bool:
+    """Whether nothing can write ``values``: it and every array it views are read-only."""
+    while isinstance(values, np.ndarray):
+        if values.flags.writeable:
+            return False
+        values = values.base
+    return values is None  # owns its memory (a view of a buffer numpy does not own might change)
 
 
 def _float_array(values, n: int) -> bool:

@@ -143,7 +143,10 @@ class Market(mesa.Model):
             from sim.snapshot import load_state
 
             for name, values in load_state(config, self.names, self.rng).items():
-                setattr(self.customers, name, values)
+                if name == "weights":
+                    self.customers.set_weights(values)
+                else:
+                    setattr(self.customers, name, values)
         else:
             self._assign_initial_customers()
         self.new_adopters = 0

@@ -156,6 +156,29 @@ def test_guard_passes_numbers_that_are_not_state_and_stops_at_the_first_that_is(
         guard.check(batch)
 
 
+def test_guard_sums_arrays_that_cannot_change_once_and_sees_them_when_they_can():
+    """Preference weights are read-only (summed by the guard once); a read-only array is still
+    checked the first time it is seen, and again once it is made writeable (fails if the guard
+    skipped an array it once found finite whatever became of it)."""
+    market = _market()
+    people = market.customers
+    with pytest.raises(ValueError, match="read-only"):
+        people.weights[0, 0] = 1.0
+    market.step()
+    frozen = np.zeros(people.n, dtype=np.float32)
+    frozen[4] = np.inf
+    frozen.flags.writeable = False
+    people.frozen = frozen  # a read-only array, not finite from the start
+    with pytest.raises(NonFiniteState, match="customers' frozen of 1 customers"):
+        market.step()
+    market = _market()
+    market.step()
+    market.customers.weights.flags.writeable = True
+    market.customers.weights[3, 1] = np.nan
+    with pytest.raises(NonFiniteState, match="customers' weights of 1 customers"):
+        market.step()
+
+
 def test_guard_covers_state_it_does_not_list(monkeypatch):
     """Every float attribute is checked: state another submodel adds (a provider's showcase standing,
     a new per-customer array) is covered without being listed."""
