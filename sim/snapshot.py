@@ -156,12 +156,16 @@ def load_state(config: Config, names: list[str], rng: np.random.Generator) -> di
     remap = np.array([names.index(s) if s in incumbents else -1 for s in snap_names] + [-1], dtype=np.int16)
 
     n_snap, n = snap["segment"].size, config.run.customers
-    rows = rng.choice(n_snap, n, replace=n > n_snap)
-    # The drawn rows in increasing order, without sorting them: each snapshot row drawn, repeated
-    # as often as it was drawn.  What is worked out per row (new slot numbers, preferences) is
-    # worked out once per distinct row, before the repeat.
-    counts = np.bincount(rows, minlength=n_snap)
-    drawn = np.flatnonzero(counts)
+    repeats = n > n_snap
+    rows = rng.choice(n_snap, n, replace=repeats)
+    if repeats:
+        # The drawn rows in increasing order, without sorting them: each snapshot row drawn, repeated
+        # as often as it was drawn.  What is worked out per row (new slot numbers, preferences) is
+        # worked out once per distinct row, before the repeat.
+        counts = np.bincount(rows, minlength=n_snap)
+        drawn = np.flatnonzero(counts)
+    else:  # distinct rows
+        drawn = np.sort(rows)
     picked = {name: snap[name][drawn] for name in CUSTOMER_ARRAYS}
     for key in SLOT_ARRAYS:
         picked[key] = remap[picked[key]]  # -1 stays -1 (last entry)
@@ -169,8 +173,10 @@ def load_state(config: Config, names: list[str], rng: np.random.Generator) -> di
     new = np.array([[getattr(seg, f) for f in WEIGHT_FIELDS] for seg in config.demand.segments.values()])
     ratio = np.divide(new, old, out=np.ones_like(new), where=old > 0)
     picked["weights"] = (picked["weights"] * ratio[picked["segment"]]).astype(np.float32)
-    times = counts[drawn]
-    out = {name: np.repeat(values, times, axis=0) for name, values in picked.items()}
+    out = picked
+    if repeats:
+        times = counts[drawn]
+        out = {name: np.repeat(values, times, axis=0) for name, values in picked.items()}
     adopted_compute = float(out["compute"][out["adopted"]].sum(dtype=np.float64))
     if adopted_compute <= 0:
         raise ConfigError([f"run.start_from: {ref}: the snapshot has no adopted customers"])
