@@ -244,6 +244,21 @@ def test_the_parent_pays_nothing_when_capped_imports_leave_the_budget_unspent():
     assert p.parent_funding == 0.0 and market.parent_accounts["G"].pot == 10.0
 
 
+def test_capacity_plan_follows_a_captive_growth_that_changes():
+    """The plan's (1 + captive_growth) ** (capex_lag + 1) is kept from quarter to quarter (the
+    rates are set when a provider starts); a rate that changes afterwards (a user's edit, an
+    entrant's row) is planned at its new value, never at the kept one."""
+    providers = [provider("Group", initial_share=1.0, training_share=0.0, captive_compute=1000.0, captive_growth=0.0)]
+    config = make_config(providers, customers=100, finance={"headroom": 0.0, "capacity_response": 1.0, "capex_lag": 2,
+                                                    "depreciation": 0.0})
+    market = Market(config=config)
+    fleet = market.slots[0]
+    fleet.planned_gpu, fleet.compute = 5000.0, 0.0
+    assert finance.capacity_gap(market._batch)[0, 0] == pytest.approx(5000.0)
+    fleet.captive_growth = 0.1
+    assert finance.capacity_gap(market._batch)[0, 0] == pytest.approx(5000.0 + 1000.0 * (1.1**3 - 1))
+
+
 def test_the_guard_sees_compute_on_order_that_is_not_finite():
     """GPUs on order live in the batch's pipeline array (Provider.pipeline is a view of it): the
     guard's whole-batch look covers it, and names the provider's compute on order."""

@@ -27,9 +27,12 @@ experience^0.5, here without the distance-to-frontier factor.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from sim.batch import Batch, over_runs
+from sim.provider_table import INDEX
 
 
 def knowledge_for(capability: float, cap_cfg) -> float:
@@ -74,16 +77,31 @@ def research(training, data, synergy, *, learning_rate, reference, compute_elast
     return learning_rate * synergy * compute_term * data_term
 
 
-def open_weights_capability(cfg, t: int, frontier_history: list[float]) -> float:
+def open_weights_capability(cfg, t: int, frontier_history: list[float], release: int | None = None) -> float:
     """Capability of the open-weights model in quarter ``t``: ``open_weights.capability``
     times the frontier ``open_weights.lag`` quarters earlier (the start's frontier before
     that), once released; else 0.  ``frontier_history[k]`` is the frontier in effect in
-    quarter k."""
+    quarter k.  ``release``: the release quarter as an offset (``cfg.quarter_offset(open_weights.release)``),
+    if the caller has it."""
     ow = cfg.open_weights
-    if not ow.enabled or t < cfg.quarter_offset(ow.release):
+    if not ow.enabled or t < (cfg.quarter_offset(ow.release) if release is None else release):
         return 0.0
     k = min(max(t - ow.lag, 0), len(frontier_history) - 1)
     return ow.capability * frontier_history[k]
+
+
+LEARNING = ("learning_rate", "compute_elasticity", "flywheel", "reference_data", "data_elasticity", "knowledge_elasticity")
+
+
+def _settings(batch) -> SimpleNamespace:
+    """What ``step`` reads of every run's config, once per batch (``batch.memo``): the learning
+    settings as rows of a (len(LEARNING), runs) array, each run's reference training and its
+    growth factor (Python floats), and the open model's release quarter (an offset)."""
+    configs = [m.config for m in batch.markets]
+    return SimpleNamespace(
+        learning=np.array([batch.param(f"capability.{name}") for name in LEARNING], dtype=np.float64),
+        reference=[(c.capability.reference_training, 1.0 + c.capability.training_cost_growth) for c in configs],
+        release=[c.quarter_offset(c.open_weights.release) if c.open_weights.enabled else None for c in configs])
 
 
 @over_runs
@@ -92,24 +110,25 @@ def step(batch) -> None:
     of active model owners, captive demand growth of active providers, then each run's next
     frontier and open-weights capability and the capability floor it gives."""
     table, active = batch.table, batch.active
+    settings = batch.memo("capability.settings", _settings)
     # Training compute that counts as one unit this quarter: a Python float per run, as one run computes it.
-    reference = np.array([m.config.capability.reference_training * (1.0 + m.config.capability.training_cost_growth) ** m.t
-                          for m in batch.markets])
+    reference = np.array([base * growth ** m.t for (base, growth), m in zip(settings.reference, batch.markets)])
     # Model owners learn: knowledge and own capability, computed for them alone (elementwise).
     learners = np.nonzero(active & (table.has_model != 0))
     run = learners[0]
-    param = lambda name: batch.param(f"capability.{name}")[run]  # noqa: E731 - each learner's run's setting
-    data = table.tokens[learners] + table.captive_tokens[learners] * table.apps_served_share[learners]  # own apps' data as far as served
-    gain = research(table.compute[learners] * table.training_share[learners], data, table.synergy[learners],
-                    learning_rate=param("learning_rate"), reference=reference[run],
-                    compute_elasticity=param("compute_elasticity"), flywheel=param("flywheel"),
-                    reference_data=param("reference_data"), data_elasticity=param("data_elasticity"))
-    knowledge = table.knowledge[learners] + gain
+    rate, compute_elasticity, flywheel, reference_data, data_elasticity, knowledge_elasticity = settings.learning[:, run]
+    rows = table.data[learners]  # (learners, columns): one gather for all the columns read below
+    column = lambda name: rows[:, INDEX[name]]  # noqa: E731
+    data = column("tokens") + column("captive_tokens") * column("apps_served_share")  # own apps' data as far as served
+    gain = research(column("compute") * column("training_share"), data, column("synergy"),
+                    learning_rate=rate, reference=reference[run], compute_elasticity=compute_elasticity,
+                    flywheel=flywheel, reference_data=reference_data, data_elasticity=data_elasticity)
+    knowledge = column("knowledge") + gain
     table.knowledge[learners] = knowledge
-    table.own_capability[learners] = own_capability(knowledge, param("knowledge_elasticity"))
+    table.own_capability[learners] = own_capability(knowledge, knowledge_elasticity)
     growth = 1.0 + table.captive_growth
-    table.captive_compute[...] = np.where(active, table.captive_compute * growth, table.captive_compute)
-    table.captive_tokens[...] = np.where(active, table.captive_tokens * growth, table.captive_tokens)
+    np.copyto(table.captive_compute, table.captive_compute * growth, where=active)
+    np.copyto(table.captive_tokens, table.captive_tokens * growth, where=active)
     # The frontier of the next quarter is the best own model (or floor) now; the open model
     # follows it with its lag, and is a floor for everyone.
     leaders = np.where(active, table.own_capability, -np.inf).max(axis=1)
@@ -119,11 +138,11 @@ def step(batch) -> None:
         frontier_next = leader if leader > 0 else market.frontier
         history = market.frontier_history
         history.append(frontier_next)  # the open model's lag may reach it
-        market.open_capability = open_weights_capability(market.config, market.t + 1, history)
+        market.open_capability = open_weights_capability(market.config, market.t + 1, history, settings.release[r])
         market.frontier = history[-1] = max(frontier_next, market.open_capability)
     floor = np.array([m.open_capability for m in batch.markets], dtype=float)[:, None]
     own = table.own_capability
-    table.capability[...] = np.where(active, np.where(floor > own, floor, own), table.capability)  # max(own, floor)
+    np.copyto(table.capability, np.where(floor > own, floor, own), where=active)  # max(own, floor)
 
 
 def edge_over_open(own, open_capability, has_model):

@@ -49,14 +49,16 @@ def step(batch) -> None:
     markets, table, active = batch.markets, batch.table, batch.active
     for market in markets:
         market.entries, market.exits = [], []
-    distress = insolvent(table.cash, table.utilisation, table.capacity_unfunded, batch.param("entry.overload_limit")[:, None])
-    table.distress_quarters[...] = np.where(active, np.where(distress, table.distress_quarters + 1.0, 0.0),
-                                            table.distress_quarters)
-    leaving = active & (table.distress_quarters >= batch.param("entry.exit_after")[:, None])
-    for r in np.flatnonzero(leaving.any(axis=1)):  # rare: the runs where a provider exits
-        market = markets[r]
-        for slot in np.flatnonzero(leaving[r]):
-            exit_provider(market, market.slots[slot])
+    overload_limit, exit_after = batch.memo("entry.settings", lambda b: (
+        b.param("entry.overload_limit")[:, None], b.param("entry.exit_after")[:, None]))
+    distress = insolvent(table.cash, table.utilisation, table.capacity_unfunded, overload_limit)
+    np.copyto(table.distress_quarters, np.where(distress, table.distress_quarters + 1.0, 0.0), where=active)
+    leaving = active & (table.distress_quarters >= exit_after)
+    if leaving.any():  # rare: the runs where a provider exits
+        for r in np.flatnonzero(leaving.any(axis=1)):
+            market = markets[r]
+            for slot in np.flatnonzero(leaving[r]):
+                exit_provider(market, market.slots[slot])
     entrants = batch.entrants
     if not entrants.pending.any():
         return

@@ -26,6 +26,7 @@ exposed to import limits.
 from __future__ import annotations
 
 import functools
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -42,26 +43,26 @@ def step(batch) -> None:
     funding, cash and the compute stock (with the GPUs ordered ``capex_lag`` quarters ago);
     writes the provider table's columns of active slots (others keep their rows)."""
     table, active = batch.table, batch.active
-    markets = batch.markets
-    param = batch.param
-    cost_factor = np.array([m.gpu_cost_factor for m in markets])
-    own_cost = (param("finance.gpu_cost_own") * cost_factor / MILLION)[:, None]
-    import_cost = (param("finance.gpu_cost_import") * cost_factor / MILLION)[:, None]
+    fin = batch.memo("finance.settings", _settings)
+    cost_factor = np.array([m.gpu_cost_factor for m in batch.markets])[:, None]
+    own_cost = fin.gpu_cost_own * cost_factor / MILLION
+    import_cost = fin.gpu_cost_import * cost_factor / MILLION
 
     def put(column: np.ndarray, values) -> None:
         np.copyto(column, values, where=active)
 
     revenue = table.price * table.billed_gpu / MILLION
     internal = _transfer_prices(batch, active & (table.captive_served != 0)) * table.captive_served / MILLION
-    opex = param("finance.opex_per_gpu")[:, None] * table.compute / MILLION
+    opex = fin.opex_per_gpu * table.compute / MILLION
     put(table.revenue, revenue)
     put(table.internal_revenue, internal)
     put(table.opex, opex)
     own_funds = np.maximum(table.cash + revenue + internal - opex, 0.0)
     chips = table.own_chip_share
     unit = chips * own_cost + (1 - chips) * import_cost
-    gap_spend = capacity_gap(batch) * unit
-    t = np.array([m.t for m in markets])[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a fleet that only trains: x / 0
+        gap_spend = _capacity_gap(batch, fin) * unit
+    t = batch.markets[0].t  # the runs of a batch share their quarter
     start = table.committed_start
     committed = np.where((start <= t) & (t < start + table.committed_quarters), table.committed_per_quarter, 0.0)
     wanted = investment.discretionary_capex(batch, unit) + committed + gap_spend
@@ -72,37 +73,68 @@ def step(batch) -> None:
     put(table.capacity_unfunded, budget < gap_spend - CASH_TOLERANCE)
     own = budget * chips / own_cost
     asked = budget * (1 - chips) / import_cost
-    cap = batch.memo("finance.import_cap", lambda b: np.array(
-        [np.inf if m.config.finance.import_cap is None else m.config.finance.import_cap for m in b.markets]))
-    scale = import_scale(batch.sum_slots(asked), cap)[:, None]
-    imported = asked * scale
-    domestic_cost = batch.memo("finance.domestic_chip_cost", lambda b: np.array(
-        [m.config.finance.domestic_chip_cost or 0.0 for m in b.markets])[:, None])
-    domestic = np.where(domestic_cost > 0, (asked - imported) * param("finance.gpu_cost_import")[:, None]
-                        / np.where(domestic_cost > 0, domestic_cost, 1.0), 0.0)
+    if fin.capped:
+        imported = asked * import_scale(batch.sum_slots(asked), fin.import_cap)[:, None]
+    else:  # no run caps imports: the scale is 1 everywhere (asked * 1.0 is asked, bit for bit)
+        imported = asked
+    if fin.substitutes:
+        domestic = (asked - imported) * fin.gpu_cost_import / fin.domestic_divisor
+        if not fin.all_substitute:
+            domestic = np.where(fin.domestic_chip_cost > 0, domestic, 0.0)
+        domestic_capex = domestic * fin.domestic_chip_cost
+    else:  # no run buys domestic chips with a refused import budget: 0.0 everywhere
+        domestic = domestic_capex = 0.0
     bought = own + imported + domestic
-    capex = ((own * param("finance.gpu_cost_own")[:, None] + imported * param("finance.gpu_cost_import")[:, None]
-              + domestic * domestic_cost) * cost_factor[:, None] / MILLION)
+    capex = ((own * fin.gpu_cost_own + imported * fin.gpu_cost_import + domestic_capex) * cost_factor / MILLION)
     put(table.gpus_bought, bought)
     put(table.capex, capex)
-    funding = _draw(batch, np.minimum(grants, capex - own_funds))
+    # A provider draws from its parent only what it was granted: none granted, none drawn.
+    funding = _draw(batch, np.minimum(grants, capex - own_funds)) if grants.any() else np.zeros(grants.shape)
     put(table.parent_funding, funding)
     put(table.cash, table.cash + (revenue + internal - opex - capex + funding))
-    arrived = _order(batch, bought)
-    put(table.compute, table.compute * (1.0 - param("finance.depreciation"))[:, None] + arrived)
+    arrived = _order(batch, bought, fin)
+    put(table.compute, table.compute * fin.keep + arrived)
     _cover_losses(batch)
 
 
-def _order(batch, bought: np.ndarray) -> np.ndarray:
+def _settings(batch) -> SimpleNamespace:
+    """The ``finance`` settings of every run of ``batch`` as (runs, 1) arrays (they broadcast over
+    slots), and what follows from them alone: kept once per batch (``batch.memo``), as configs
+    and ``capex_lag`` do not change during a run."""
+    param, table = batch.param, batch.table
+    column = lambda name: param(f"finance.{name}")[:, None]  # noqa: E731
+    configs = [m.config.finance for m in batch.markets]
+    cap = np.array([np.inf if f.import_cap is None else f.import_cap for f in configs])
+    domestic = np.array([f.domestic_chip_cost or 0.0 for f in configs])[:, None]
+    longest = table.pipeline.shape[2]
+    lags = tuple(int(x) for x in table.lags)
+    at_lead, waits = _keep_powers(tuple(float(d) for d in param("finance.depreciation")), lags, longest)
+    return SimpleNamespace(
+        gpu_cost_own=column("gpu_cost_own"), gpu_cost_import=column("gpu_cost_import"),
+        opex_per_gpu=column("opex_per_gpu"), keep=1.0 - column("depreciation"),
+        headroom=1.0 + column("headroom"), capacity_response=column("capacity_response"),
+        import_cap=cap, capped=not np.isinf(cap).all(),
+        domestic_chip_cost=domestic, domestic_divisor=np.where(domestic > 0, domestic, 1.0),
+        substitutes=bool((domestic > 0).any()), all_substitute=bool((domestic > 0).all()),
+        lead=(table.lags + 1)[:, None], at_lead=at_lead, waits=waits,
+        shift=all(lag == longest for lag in lags), growth={})
+
+
+def _order(batch, bought: np.ndarray, fin: SimpleNamespace) -> np.ndarray:
     """Puts this quarter's ``bought`` (runs, slots) at the end of each active provider's pipeline
     and takes out the oldest order, which arrives now (this quarter's own with capex_lag 0)."""
     table = batch.table
     pipe, lags = table.pipeline, table.lags
     longest = pipe.shape[2]
+    if fin.shift:  # every run has the longest lag (the usual case): a plain shift
+        if longest == 0:
+            return bought
+        arrived = pipe[:, :, 0].copy()
+        where = batch.active[:, :, None]
+        np.copyto(pipe[:, :, :-1], pipe[:, :, 1:], where=where)  # numpy copes with the overlap
+        np.copyto(pipe[:, :, -1], bought, where=batch.active)
+        return arrived
     queue = np.concatenate([pipe, bought[:, :, None]], axis=2)  # run r's orders: its last lags[r] + 1
-    if (lags == longest).all():  # every run has the longest lag (the usual case): a plain shift
-        np.copyto(pipe, queue[:, :, 1:], where=batch.active[:, :, None])
-        return queue[:, :, 0]
     oldest = (longest - lags)[:, None, None]
     arrived = np.take_along_axis(queue, np.broadcast_to(oldest, bought.shape + (1,)), axis=2)[:, :, 0]
     kept = np.arange(longest)[None, :] >= (longest - lags)[:, None]  # (runs, longest): run r's entries
@@ -116,27 +148,43 @@ def import_scale(requested, cap):
     ``cap`` None or inf: no cap."""
     if cap is None:
         cap = np.inf
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where((np.asarray(requested) <= cap) | np.isinf(cap), 1.0, np.divide(cap, requested))
+    within = (np.asarray(requested) <= cap) | np.isinf(cap)
+    return np.divide(cap, requested, out=np.ones(within.shape), where=~within)
 
 
 def capacity_gap(batch) -> np.ndarray:
     """(runs, slots) GPU-equivalents to order so that serving capacity catches up with demand
     plus headroom, own apps' demand taken at its expected level when GPUs ordered now start
     serving (capex_lag + 1 quarters on).  Meaningful at active slots."""
-    table, param = batch.table, batch.param
-    lead = table.lags + 1
-    # (1 + captive_growth) ** lead as the per-provider code computed it (C pow on each value);
-    # only providers with own apps need it (the product is 0 for the others).
-    apps = batch.active & (table.captive_compute != 0)
-    growth = np.ones(apps.shape)
-    if apps.any():
-        growth[apps] = batch.power((1.0 + table.captive_growth)[apps], lead[np.nonzero(apps)[0]])
-    captive_growth = table.captive_compute * (growth - 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        needed = (table.planned_gpu + captive_growth) * (1.0 + param("finance.headroom"))[:, None] / (1.0 - table.training_share)
-    installed = installed_at_lead(table.compute, table.pipeline, param("finance.depreciation"), table.lags)
-    return param("finance.capacity_response")[:, None] * np.maximum(0.0, needed - installed)
+        return _capacity_gap(batch, batch.memo("finance.settings", _settings))
+
+
+def _capacity_gap(batch, fin: SimpleNamespace) -> np.ndarray:
+    """``capacity_gap`` with the batch's finance settings (``_settings``), under the caller's ``np.errstate``."""
+    table = batch.table
+    apps = batch.active & (table.captive_compute != 0)
+    if apps.any():  # only providers with own apps need (1 + captive_growth) ** lead - 1 (the product is 0 for the others)
+        captive_growth = table.captive_compute * np.where(apps, _growth_to_lead(batch, fin), 0.0)
+    else:
+        captive_growth = table.captive_compute * 0.0
+    needed = (table.planned_gpu + captive_growth) * fin.headroom / (1.0 - table.training_share)
+    stock = table.compute * fin.at_lead
+    on_order = np.zeros(stock.shape)
+    for j, wait in enumerate(fin.waits):  # oldest first (installed_at_lead)
+        on_order = on_order + table.pipeline[:, :, j] * wait
+    return fin.capacity_response * np.maximum(0.0, needed - (stock + on_order))
+
+
+def _growth_to_lead(batch, fin: SimpleNamespace) -> np.ndarray:
+    """(runs, slots) (1 + captive_growth) ** (capex_lag + 1) - 1, the power by C's pow as the
+    per-provider code computed it (``Batch.power``); kept for the growth rates it was computed for
+    (they are set when a provider starts, so they rarely change)."""
+    rates = batch.table.captive_growth
+    kept = fin.growth
+    if "rates" not in kept or not (kept["rates"] == rates).all():
+        kept["rates"], kept["growth"] = rates.copy(), batch.power(1.0 + rates, fin.lead) - 1.0
+    return kept["growth"]
 
 
 def installed_at_lead(compute, pipeline, depreciation, lag=None):

@@ -33,7 +33,7 @@ def discretionary_capex(batch, gpu_cost: np.ndarray) -> np.ndarray:
     provider table (set by finance before).  Meaningful at active slots."""
     table = batch.table
     base = table.capex_share * table.revenue
-    strategic = batch.param("investment.policy") == "strategic"
+    strategic = batch.memo("investment.strategic", lambda b: b.param("investment.policy") == "strategic")
     if not strategic.any():
         return base
     return np.where(strategic[:, None], base + race_capex(batch, gpu_cost, runs=strategic), base)

@@ -125,19 +125,33 @@ class Parents:
                     g = names.index(spec.parent)
                     self.group[r, s] = g
                     self.market_priced[r, s] = market.parent_accounts[spec.parent].spec.transfer_price == "market"
+        self.has_group = self.group >= 0  # (runs, slots) bool: the slot's provider has a parent
+        self._group_index = np.maximum(self.group, 0)  # for gathers (slots without a group read group 0)
         self.slot_max_training_share = self.of_slots(self.max_training_share)  # (runs, slots): the slot's group's
         self.slot_priority = self.of_slots(self.priority)
 
-    def groups_of(self, where: np.ndarray) -> np.ndarray:
+    def groups_of(self, where: np.ndarray) -> list[int]:
         """The groups (ascending) of the slots in ``where`` (bool (runs, slots)) that have one."""
-        return np.flatnonzero(np.bincount(self.group[where & (self.group >= 0)], minlength=self.cells.shape[1]))
+        return sorted(set(self.group[where & self.has_group].tolist()))
+
+    def sums(self, values: np.ndarray, where: np.ndarray) -> np.ndarray:
+        """(runs, groups): per run and group, the sum of ``values`` (runs, slots) over the group's
+        slots in ``where``, added in slot order from 0 (``where`` must hold only slots with a group).
+        For positive ``values`` (asks, losses) these are the additions ``Batch.sum_slots(values,
+        where=where & (group == g))`` makes for each group g: the slots outside the group add +0.0,
+        which leaves a positive partial sum (or +0.0) as it is."""
+        totals = np.zeros(self.cells.shape[:2])
+        for s in np.flatnonzero(where.any(axis=0)):
+            rows = np.flatnonzero(where[:, s])
+            totals[rows, self.group[rows, s]] += values[rows, s]
+        return totals
 
     def of_slots(self, values: np.ndarray) -> np.ndarray:
         """(runs, slots): the (runs, groups) ``values`` of each slot's group (0 for slots without one)."""
         if values.shape[1] == 0:
             return np.zeros(self.group.shape)
-        picked = np.take_along_axis(values, np.maximum(self.group, 0), axis=1)
-        return np.where(self.group >= 0, picked, 0)
+        picked = np.take_along_axis(values, self._group_index, axis=1)
+        return np.where(self.has_group, picked, 0)
 
 
 def parent_of(market, provider) -> Account | None:
@@ -150,22 +164,21 @@ def step(batch) -> None:
     state, table = batch.parents, batch.table
     t = batch.markets[0].t  # runs of a batch share their quarter
     window = state.exists & (t >= state.start) & (t < state.end)
-    if window.any():
-        state.pot[window] += state.allotment[window]
-    owners = batch.active & (state.group >= 0) & (table.has_model != 0)
+    np.add(state.pot, state.allotment, out=state.pot, where=window)
+    owners = batch.active & state.has_group & (table.has_model != 0)
     if owners.any():
         frontier = np.array([m.frontier for m in batch.markets], dtype=float)[:, None]
         share = training_share(table.base_training_share, state.slot_max_training_share, state.slot_priority,
                                table.own_capability, frontier)
-        table.training_share[owners] = share[owners]
+        np.copyto(table.training_share, share, where=owners)
 
 
 def training_share(base, max_share, priority, own, frontier):
     """Share of the fleet the group puts into training (0..0.95): its provider's own share,
     raised toward ``max_share`` in proportion to the group's priority and to how far the
     model trails the frontier (a gap of 0..1).  Never below ``base``.  Elementwise."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gap = np.where(frontier > 0, np.maximum(0.0, frontier - own) / frontier, 0.0)
+    behind = np.maximum(0.0, frontier - own)
+    gap = np.divide(behind, frontier, out=np.zeros(np.shape(behind)), where=frontier > 0)  # 0 without a frontier
     top = np.maximum(max_share, base)
     out = base + (top - base) * priority * np.minimum(gap, 1.0)
     return out if np.ndim(out) else out[()]
@@ -192,15 +205,12 @@ def grant_capex_runs(batch, asks: np.ndarray) -> np.ndarray:
     funds, for the shortfalls ``asks`` (runs, slots; 0 where nothing is asked): a parent's pot is
     shared pro rata among its providers that ask (their asks summed in slot order)."""
     state = batch.parents
-    grants = np.zeros(asks.shape)
-    asking = (asks > 0) & (state.group >= 0)
-    for g in state.groups_of(asking):  # the groups asked (few; often none)
-        mine = asking & (state.group == g)
-        total = batch.sum_slots(asks, where=mine)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(total > 0, np.minimum(1.0, state.pot[:, g] / total), 0.0)
-        grants = np.where(mine, asks * scale[:, None], grants)
-    return grants
+    asking = (asks > 0) & state.has_group
+    if not asking.any():
+        return np.zeros(asks.shape)
+    total = state.sums(asks, asking)
+    scale = np.minimum(1.0, np.divide(state.pot, total, out=np.zeros(total.shape), where=total > 0))  # 0 where none asks
+    return np.where(asking, asks * state.of_slots(scale), 0.0)
 
 
 def grant_capex(market, asks: dict[int, float]) -> dict[int, float]:
@@ -218,7 +228,9 @@ def draw_runs(batch, amounts: np.ndarray) -> np.ndarray:
     grant) from its parent's pot, in slot order (a pot drawn empty gives the rest nothing)."""
     state = batch.parents
     drawn = np.zeros(amounts.shape)
-    drawing = (amounts > 0) & (state.group >= 0)
+    drawing = (amounts > 0) & state.has_group
+    if not drawing.any():
+        return drawn
     for s in np.flatnonzero(drawing.any(axis=0)):  # slot order: a pot drawn empty gives later slots nothing
         rows = np.flatnonzero(drawing[:, s])
         g = state.group[rows, s]
@@ -242,22 +254,20 @@ def cover_losses_runs(batch, where: np.ndarray) -> None:
     each parent's credit line (pro rata if it cannot cover all its providers, their losses summed
     in slot order); adds the cover to ``parent_funding``."""
     state, table = batch.parents, batch.table
-    losing = where & (table.cash < 0) & (state.group >= 0)
-    for g in state.groups_of(losing):  # the groups with a provider in the red (few; often none)
-        mine = losing & (state.group == g)
-        rows = mine.any(axis=1)
-        need = batch.sum_slots(-table.cash, where=mine)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(need > 0, np.minimum(1.0, state.credit_left[:, g] / need), 0.0)
-        for s in np.flatnonzero(mine.any(axis=0)):  # slot order, as the credit line is drawn down
-            r = np.flatnonzero(mine[:, s])
-            cover = -table.cash[r, s] * scale[r]
-            table.cash[r, s] += cover
-            table.parent_funding[r, s] += cover
-            state.credit_left[r, g] -= cover
-            state.funded[r, g] += cover
-        left = state.credit_left[rows, g]
-        state.credit_left[rows, g] = np.where(left < 0.0, 0.0, left)
+    losing = where & (table.cash < 0) & state.has_group
+    if not losing.any():  # the usual case: nobody with a parent is in the red
+        return
+    need = state.sums(-table.cash, losing)  # (runs, groups), > 0 where a group has a provider in the red
+    scale = np.minimum(1.0, np.divide(state.credit_left, need, out=np.zeros(need.shape), where=need > 0))
+    for s in np.flatnonzero(losing.any(axis=0)):  # slot order, as each credit line is drawn down
+        r = np.flatnonzero(losing[:, s])
+        g = state.group[r, s]
+        cover = -table.cash[r, s] * scale[r, g]
+        table.cash[r, s] += cover
+        table.parent_funding[r, s] += cover
+        state.credit_left[r, g] -= cover
+        state.funded[r, g] += cover
+    np.copyto(state.credit_left, 0.0, where=(need > 0) & (state.credit_left < 0.0))
 
 
 def cover_losses(market, providers) -> None:

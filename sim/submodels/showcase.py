@@ -20,6 +20,8 @@ capabilities to the entire industry".
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from sim.batch import over_runs
@@ -67,12 +69,22 @@ def tested_slots(market) -> set[int]:
 def step(batch) -> None:
     """Every active provider's standing fades, then moves with how it served this quarter's surge, if it had one."""
     table, active = batch.table, batch.active
-    decay, size, pass_mark = (batch.param(f"showcase.{k}")[:, None] for k in ("decay", "size", "pass_mark"))
-    standing = table.standing * (1.0 - decay)
-    surged = tested(batch)
-    if surged.any():
-        standing = np.where(surged, standing + standing_change(np.minimum(table.served_share, 1.0), size, pass_mark), standing)
-    table.standing[active] = standing[active]
+    settings = batch.memo("showcase.settings", _settings)
+    standing = table.standing * settings.keep
+    if settings.surges[batch.markets[0].t]:  # some run has a surge this quarter (few quarters do)
+        surged = tested(batch)
+        if surged.any():
+            change = standing_change(np.minimum(table.served_share, 1.0), settings.size, settings.pass_mark)
+            standing = np.where(surged, standing + change, standing)
+    np.copyto(table.standing, standing, where=active)
+
+
+def _settings(batch) -> SimpleNamespace:
+    """The showcase settings of every run as (runs, 1) arrays (``keep`` = 1 - decay), and for each
+    quarter whether any slot of any run surges in it; once per batch (``batch.memo``)."""
+    column = lambda name: batch.param(f"showcase.{name}")[:, None]  # noqa: E731
+    surges = batch.memo("showcase.surges", surge_slots).any(axis=(0, 1)).tolist()
+    return SimpleNamespace(keep=1.0 - column("decay"), size=column("size"), pass_mark=column("pass_mark"), surges=surges)
 
 
 def utility(batch, runs: np.ndarray, seg: np.ndarray) -> np.ndarray | None:
