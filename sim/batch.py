@@ -402,6 +402,23 @@ class Batch:
             out[rows] = np.power(np.ascontiguousarray(base[rows], dtype=np.float64), float(e))
         return out
 
+    def slot_memo(self, slots: dict[str, np.ndarray], key: str, build: Callable[["Batch", dict], object]):
+        """``build(batch, slots)``: values derived from a ``slot_table()`` (and provider state that
+        stays as it is while that table is shared, e.g. the frontier), computed once while
+        consecutive schedule entries share the quarter's table (``slot_table``) and ``slots`` is
+        it; afresh otherwise (a table built for one call).  For per-slot terms that several of
+        those entries, or several calls, derive from the same table."""
+        kept = self._slots_kept
+        if not kept or kept["active"] is not slots["active"]:
+            return build(self, slots)
+        memo = self._memo.get("slot_memo")
+        if memo is None or memo[0] is not kept:  # holding ``kept`` keeps its identity unique
+            memo = self._memo["slot_memo"] = (kept, {})
+        values = memo[1].get(key)
+        if values is None:
+            values = memo[1][key] = build(self, slots)
+        return values
+
     def step(self) -> None:
         """One quarter of every run: ``sim.model.SCHEDULE``, then each run's record and clock.
 
