@@ -15,14 +15,26 @@ import numpy as np
 from sim.config import Config
 from sim.customers import CustomerPopulation
 
-# Bytes of memory per customer per run while a batch steps: the population's arrays
-# (CustomerPopulation.nbytes, 43 + 12 cached) plus the temporaries of the widest step
-# (choice's utilities: deciders x slots float64).  Measured by `python -m benchmarks.batching one
-# memory_10k RUNS 10000` (the process's peak RSS during run_batch of RUNS runs x 10,000 customers x
-# 40 quarters, less its RSS before, per customer per run): 106 for 10 runs and 140 for 100 at
-# 1e21f9b, so 300 leaves room for batch-wide temporaries; re-measure when a step changes.  The sweep
-# sizes its batches with it (sim.experiment.batching).
+# What one run holds in a batch, for sizing a sweep's batches (``run_bytes``).  Measured at
+# ae867d8 with tracemalloc (every numpy buffer and Python object allocated) over a sweep worker's
+# batch: ``run_batch`` and each run's tagged Arrow tables (sim.experiment.worker), which live
+# together until the batch's records go back; the peak RSS above the start agreed within the
+# page and arena rounding (docs/performance.md, "Memory of a batch").
+# - per customer: the population's arrays plus the widest step's temporaries (choice: deciders x
+#   slots float64): 132-136 bytes traced, 153-184 RSS (10 runs x 10,000 and 2 x 50,000, china_2025);
 BYTES_PER_CUSTOMER = 300
+# - per run: the Market, its Mesa agents and DataCollector, generator and bookkeeping: 45-77 kB
+#   traced, 100-110 kB RSS (20 runs x 10 customers, 2-20 slots), growing about 1.5 kB a slot;
+BYTES_PER_RUN = 150_000
+BYTES_PER_RUN_SLOT = 2_000
+# - per quarter, beside the recorder's own arrays (``recorder_bytes``, counted exactly): the
+#   run's Arrow tables (40 provider columns a slot, 45 market columns; measured 421 bytes a slot
+#   and 256 a quarter, plus 24 a row for the worker's three tag columns), the DataCollector's notes and the
+#   frontier history (measured about 310 + 16 a slot).  A quarter of a run then costs, traced,
+#   2,424 / 5,546 / 10,830 / 18,950 bytes at 2 / 6 / 12 / 20 slots; ``quarter_bytes`` gives
+#   2,703 / 6,179 / 11,873 / 20,361 (measured in 4 runs x 100 customers x 40 and 200 quarters).
+BYTES_PER_QUARTER = 700
+BYTES_PER_QUARTER_SLOT = 500
 
 
 def batch_key(config: Config) -> tuple:
@@ -35,8 +47,39 @@ def batch_key(config: Config) -> tuple:
 
 
 def run_bytes(config: Config) -> int:
-    """Memory one run of ``config`` takes in a batch (bytes), for choosing a batch size."""
-    return BYTES_PER_CUSTOMER * config.run.customers
+    """Memory one run of ``config`` takes in a batch (bytes), for choosing a batch size
+    (sim.experiment.batching): an upper bound of what a sweep worker holds per run while its
+    batch steps and returns its tables, measured at 2-20 slots, 10-50,000 customers and 1-200
+    quarters (tests/test_experiment_batching.py checks it against a real batch)::
+
+        run_bytes = BYTES_PER_RUN + BYTES_PER_RUN_SLOT * slots        (150 kB + 2 kB a slot)
+                  + BYTES_PER_CUSTOMER * customers                      (300 bytes a customer)
+                  + quarters * quarter_bytes(slots)                     (the recorder and outputs)
+
+    Units: bytes; ``slots`` = incumbents + entrants (``config.all_providers``).  The sources of the
+    constants are in the comments above them."""
+    slots = len(config.all_providers)
+    return (BYTES_PER_RUN + BYTES_PER_RUN_SLOT * slots + BYTES_PER_CUSTOMER * config.run.customers
+            + config.run.quarters * quarter_bytes(slots))
+
+
+def quarter_bytes(slots: int) -> int:
+    """Bytes one run keeps per quarter for the whole run (they add up over the quarters): the
+    recorder's arrays (``recorder_bytes``) plus ``BYTES_PER_QUARTER + BYTES_PER_QUARTER_SLOT *
+    slots`` for the run's tables and Mesa's collector (measured; see the constants)."""
+    return recorder_bytes(slots) + BYTES_PER_QUARTER + BYTES_PER_QUARTER_SLOT * slots
+
+
+def recorder_bytes(slots: int) -> int:
+    """Bytes the recorder (sim.metrics.BatchRecorder) allocates per run and quarter, from its
+    arrays' shapes and dtypes: per slot the provider floats, model users (int64) and status (int8);
+    the (slots + 1)^2 int64 switching flows; the market floats and ints; the flags, steps, labels
+    and entry/exit names (object pointers)."""
+    from sim import metrics
+
+    per_slot = 8 * len(metrics.PROVIDER_FLOATS) + 8 + 1
+    market = 8 * (len(metrics.MARKET_FLOATS) + len(metrics.MARKET_INTS))
+    return per_slot * slots + 8 * (slots + 1) ** 2 + market + 1 + 8 + 8 + 2 * 8
 
 
 def run_batch(configs: Sequence[Config]) -> list:
@@ -217,7 +260,8 @@ class Batch:
         Each (run, slot) total adds its customers in index order, as ``np.bincount`` over one
         run alone does, so a run's totals do not depend on the batch.  ``key``: ``slot_key(provider,
         run_of)`` when the caller has it already (totals of one provider array with other weights)."""
-        key = self.slot_key(provider, run_of) if key is None else key
+        if key is None:
+            key = self.slot_key(provider, run_of) if run_of is not None else self.bin_key(provider)
         w = None if weights is None else weights.astype(np.float64, copy=False)
         out = np.bincount(key, weights=w, minlength=self.size * (self.n_slots + 1))
         return out.reshape(self.size, self.n_slots + 1)[:, 1:]
@@ -291,11 +335,9 @@ class Batch:
         ``sum(p.x for p in market.active_providers())`` over float64 attributes (numpy's own
         reductions add in a different order, so their last bit can differ)."""
         mask = self.active if where is None else where
-        kept = np.where(mask, values, 0.0)  # one masking pass; the additions below are the same
-        total = kept[:, 0].copy()
-        for j in range(1, kept.shape[1]):
-            total += kept[:, j]
-        return total
+        # np.add.accumulate adds one element after the other, left to right (no pairwise summation,
+        # unlike np.add.reduce): its last column is that sum, in one call instead of one per slot.
+        return np.add.accumulate(np.where(mask, values, 0.0), axis=1)[:, -1]
 
     def installed_compute_shares(self) -> np.ndarray:
         """(runs, slots) float64: each slot's share of its run's compute demand of customers
@@ -408,6 +450,48 @@ class Batch:
             rows = exponent == e
             out[rows] = np.power(np.ascontiguousarray(base[rows], dtype=np.float64), float(e))
         return out
+
+    def slot_memo(self, slots: dict[str, np.ndarray], key: str, build: Callable[["Batch", dict], object]):
+        """``build(batch, slots)``: values derived from a ``slot_table()`` (and provider state that
+        stays as it is while that table is shared, e.g. the frontier), computed once while
+        consecutive schedule entries share the quarter's table (``slot_table``) and ``slots`` is
+        it; afresh otherwise (a table built for one call).  For per-slot terms that several of
+        those entries, or several calls, derive from the same table."""
+        kept = self._slots_kept
+        if not kept or kept["active"] is not slots["active"]:
+            return build(self, slots)
+        memo = self._memo.get("slot_memo")
+        if memo is None or memo[0] is not kept:  # holding ``kept`` keeps its identity unique
+            memo = self._memo["slot_memo"] = (kept, {})
+        values = memo[1].get(key)
+        if values is None:
+            values = memo[1][key] = build(self, slots)
+        return values
+
+    def bin_key(self, provider: np.ndarray, scale: int = 1, plus: np.ndarray | None = None) -> np.ndarray:
+        """Key ``scale * (provider + 1) + plus`` of each customer of ``customers``, offset by its
+        run (``run * scale * (slots + 1)``): ``slot_key`` with ``scale`` bins per slot, e.g. a flag
+        in ``plus`` (0 or 1, ``scale`` 2) or a second slot (``plus`` = other + 1, ``scale`` slots + 1).
+        Bincount it with ``minlength = runs * scale * (slots + 1)``.  The same keys as ``slot_key``
+        arithmetic in intp, built in the narrowest of int16, int32 and intp that holds them (a
+        quarter or half of the memory traffic; ``np.bincount`` takes any integer array): the bins
+        and their order of additions are the same."""
+        per_run = scale * (self.n_slots + 1)
+        bins = per_run * self.size
+        small = np.int16 if bins <= 2**15 else np.int32 if bins <= 2**31 else np.intp
+        key = np.add(provider, 1, dtype=small)
+        if scale != 1:
+            key *= scale
+        if plus is not None:
+            key += plus
+        if self.size > 1:
+            bases = self._memo.setdefault("bin_key", {})
+            base = bases.get((per_run, small))
+            if base is None:  # run_base in the key's integer type (an add of one type is the fast one)
+                base = bases[per_run, small] = self.run_base(per_run).astype(small)
+                base.flags.writeable = False
+            key += base
+        return key
 
     def step(self) -> None:
         """One quarter of every run: ``sim.model.SCHEDULE``, then each run's record and clock.

@@ -414,3 +414,40 @@ def test_totals_count_and_sum_per_run_and_slot_and_skip_customers_without_one():
     assert flagged.tolist() == [[2, 1], [1, 1]]
     people.provider[people.provider == 1] = 0  # the last slot empty
     assert batch.totals(people.provider).tolist() == [[6, 0], [4, 0]]
+
+
+def test_sum_slots_adds_left_to_right_as_a_loop_over_providers_does():
+    """Batch.sum_slots: per run, the slots in ``where`` added one after the other, left to right, as
+    a loop over a run's providers adds them (another order gives other last bits: numpy's own sum
+    adds pairwise from 8 values on)."""
+    def left_to_right(row):
+        total = 0.0
+        for v in row:
+            total += v
+        return total
+
+    batch = Batch(_configs("china_2025", [{"run.seed": 1, "run.customers": 10}, {"run.seed": 2, "run.customers": 10}]))
+    values = np.array([[1e16, 1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1e16, 1.0, 1.0, 1.0]])
+    everywhere = np.ones(values.shape, dtype=bool)
+    assert batch.sum_slots(values, where=everywhere).tolist() == [left_to_right(row) for row in values.tolist()]
+    assert [left_to_right(row[::-1]) for row in values.tolist()] != [left_to_right(row) for row in values.tolist()]
+    where = np.array([[True, False, True, True, False, True], [False, True, True, True, True, False]])
+    assert batch.sum_slots(values, where=where).tolist() == [
+        left_to_right(v for v, kept in zip(row, mask) if kept) for row, mask in zip(values.tolist(), where.tolist())]
+
+
+@pytest.mark.parametrize("runs", [1, 2])
+def test_bin_key_is_slot_key_with_bins_per_slot(runs):
+    """Batch.bin_key (small integer keys) names the same bins as scale * slot_key + plus, for a
+    flag (scale 2) and for a second slot (scale slots + 1), and beyond int16 (intp keys)."""
+    batch = Batch(_configs("minimal", [{"run.seed": s, "run.customers": 10} for s in range(1, runs + 1)]))
+    people = batch.customers
+    people.provider[:] = np.tile([0, 1, -1, 1, 0, 0, -1, 0, -1, -1], runs)
+    flag = (np.arange(10 * runs) % 3 == 0).view(np.int8)
+    other = np.add(people.provider[::-1], 1, dtype=np.int16)
+    slots = batch.n_slots
+    for scale, plus in [(1, None), (2, flag), (slots + 1, other), (20000, flag)]:
+        key = batch.bin_key(people.provider, scale, plus)
+        expected = scale * batch.slot_key(people.provider) + (0 if plus is None else plus)
+        assert np.array_equal(key, expected) and key.min() >= 0
+        assert key.dtype == (np.int16 if scale < 20000 else np.int32)

@@ -32,29 +32,39 @@ def step(batch: Batch) -> None:
     Sets each run's ``cloud_movers`` (indices within the run), ``cloud_moved_from``, ``churn``
     and ``flows``.  Random numbers: each run draws from its own generator what it draws alone."""
     people = batch.customers
-    run_of = batch.run_of
+    one = batch.size == 1
     hazard = batch.param("demand.segments.renewal_hazard")  # (runs, segments)
     had = people.provider != NO_PROVIDER
     # Contracts come up with the segment's hazard: candidates are drawn at the run's highest
     # hazard and thinned, so only ~n * max(hazard) customers are touched.
-    top = hazard.max(axis=1)
+    top = batch.memo("choice.top_hazard", lambda b: hazard.max(axis=1))
     renewing = batch.bernoulli(top)
-    runs = run_of[renewing]
-    u = batch.draw(np.bincount(runs, minlength=batch.size), _uniforms)
-    renewing = renewing[u * top[runs] < hazard[runs, people.segment[renewing]]]
+    if one:
+        u = batch.markets[0].rng.random(renewing.size)
+        renewing = renewing[u * top[0] < hazard[0].take(people.segment[renewing])]
+    else:
+        runs = batch.run_of[renewing]
+        u = batch.draw(run_counts(batch, renewing), _uniforms)
+        renewing = renewing[u * top[runs] < hazard[runs, people.segment[renewing]]]
     renewing = renewing[had[renewing] & people.adopted[renewing]]
     deciders = np.concatenate([np.flatnonzero(people.adopted & ~had), renewing])
-    if batch.size > 1:  # a run alone decides its new adopters first, then its renewals: keep that order per run
-        deciders = deciders[np.argsort(run_of[deciders], kind="stable")]
-        deciders = deciders[batch.active.any(axis=1)[run_of[deciders]]]  # a run without providers: nobody moves
-    elif not batch.active.any():
-        deciders = deciders[:0]
+    if one:
+        if not batch.active.any():
+            deciders = deciders[:0]
+    else:  # a run alone decides its new adopters first, then its renewals: keep that order per run
+        runs = batch.run_of[deciders]
+        order = np.argsort(runs, kind="stable")
+        deciders, runs = deciders[order], runs[order]
+        has_active = batch.active.any(axis=1)
+        if not has_active.all():  # a run without providers: nobody moves
+            keep = has_active[runs]
+            deciders, runs = deciders[keep], runs[keep]
     # Only deciders can move: the bookkeeping below touches them, not the whole population.
     previous = people.provider[deciders]
     chosen = previous
     if deciders.size:
-        counts = np.bincount(run_of[deciders], minlength=batch.size)
-        chosen = logit_draw(utilities(batch, deciders), batch, counts).astype(np.int16)
+        counts = np.array([deciders.size]) if one else np.bincount(runs, minlength=batch.size)
+        chosen = logit_draw(utilities(batch, deciders), batch, counts)
         people.provider[deciders] = chosen
         people.first_contract[deciders] = chosen != previous  # a renewal with the incumbent ends the first contract
 
@@ -64,15 +74,21 @@ def step(batch: Batch) -> None:
     people.tenure[moved] = 0
 
     n_slots, n = batch.n_slots, batch.n
-    moved_runs = run_of[moved]
-    from_, to = previous[changed].astype(np.int64), chosen[changed].astype(np.int64)
-    switched = np.bincount(moved_runs[from_ != NO_PROVIDER], minlength=batch.size)
-    incumbents = np.count_nonzero(had.reshape(batch.size, n), axis=1)
-    cells = (n_slots + 1) ** 2
-    flows = np.bincount(moved_runs * cells + (from_ + 1) * (n_slots + 1) + to + 1, minlength=batch.size * cells)
-    flows = flows.reshape(batch.size, n_slots + 1, n_slots + 1)  # row/col 0 = none
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(moved_runs, minlength=batch.size))])
     moved_from = previous[changed]
+    from_, to = moved_from.astype(np.int64), chosen[changed].astype(np.int64)
+    cells = (n_slots + 1) ** 2
+    key = (from_ + 1) * (n_slots + 1) + to + 1  # row/col 0 = none
+    # (count_nonzero along an axis is ~7x slower than over the whole array)
+    incumbents = [np.count_nonzero(had)] if one else np.count_nonzero(had.reshape(batch.size, n), axis=1)
+    if one:
+        switched = [np.count_nonzero(from_ != NO_PROVIDER)]
+        bounds = (0, moved.size)
+    else:
+        moved_runs = runs[changed]
+        switched = np.bincount(moved_runs[from_ != NO_PROVIDER], minlength=batch.size)
+        key += moved_runs * cells
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(moved_runs, minlength=batch.size))])
+    flows = np.bincount(key, minlength=batch.size * cells).reshape(batch.size, n_slots + 1, n_slots + 1)
     for r, market in enumerate(batch.markets):
         # Read by multi-homing (workload moves from the old cloud) and model choice (movers reconsider their model).
         market.cloud_movers = moved[bounds[r]:bounds[r + 1]] - r * n
@@ -104,7 +120,8 @@ def logit_draw(utility: np.ndarray, rng, counts: np.ndarray | None = None) -> np
     instead of a short reduction per customer.
 
     ``rng``: a generator (one uniform per row, in row order), or a ``Batch`` whose rows are
-    grouped by run, ``counts[r]`` rows of run r: run r's uniforms come from its generator."""
+    grouped by run, ``counts[r]`` rows of run r: run r's uniforms come from its generator.
+    Returns the chosen columns, int16, shape (rows,)."""
     v = utility.T
     v -= v.max(axis=0)
     np.exp(v, out=v)
@@ -113,9 +130,13 @@ def logit_draw(utility: np.ndarray, rng, counts: np.ndarray | None = None) -> np
     cumulative = v
     draws = rng.random(cumulative.shape[1]) if counts is None else rng.draw(counts, _uniforms)
     u = draws * cumulative[-1]
-    chosen = (cumulative <= u).sum(axis=0)  # the first provider whose cumulative weight exceeds u
-    over = np.flatnonzero(chosen == cumulative.shape[0])  # u rounded up to the total (rare)
-    if over.size:
+    below = cumulative <= u
+    # The first provider whose cumulative weight exceeds u: count the rows below u, as int8
+    # (bool's bytes; a sum that widens to intp is ~15x slower).
+    count = np.int8 if len(v) <= 127 else np.int16
+    chosen = below.view(np.int8).sum(axis=0, dtype=count).astype(np.int16)
+    if below[-1].any():  # u rounded up to the total (rare): cumulative rises, so the last row says it
+        over = np.flatnonzero(below[-1])
         positive = np.diff(cumulative[:, over], axis=0, prepend=0.0) > 0
         chosen[over] = cumulative.shape[0] - 1 - positive[::-1].argmax(axis=0)  # last available provider
     return chosen
@@ -125,11 +146,11 @@ class RunsOf:
     """The runs ``runs`` (k,) of k customers, for spreading per-run values over them.  Customers
     grouped by run (as deciders come: run by run) get their run's values by ``np.repeat`` (a
     block copy, ~4x quicker than a gather); others by a gather; in a batch of one the values
-    broadcast instead.  The same values either way."""
+    broadcast instead (``runs`` may then be None).  The same values either way."""
 
     __slots__ = ("runs", "counts", "one")
 
-    def __init__(self, batch: Batch, runs: np.ndarray):
+    def __init__(self, batch: Batch, runs: np.ndarray | None):
         self.runs = runs
         self.one = batch.size == 1
         self.counts = None
@@ -151,66 +172,128 @@ class RunsOf:
         return np.repeat(values, self.counts) if self.counts is not None else values[self.runs]
 
 
-def utilities(batch: Batch, idx: np.ndarray) -> np.ndarray:
+def run_counts(batch: Batch, idx: np.ndarray) -> np.ndarray:
+    """(runs,) how many of the customers ``idx`` (indices into ``batch.customers``, ascending)
+    each run holds, for ``Batch.draw`` and ``logit_draw``."""
+    if batch.size == 1:
+        return np.array([idx.size])
+    return np.diff(np.searchsorted(idx, np.arange(batch.size + 1) * batch.n))
+
+
+def utilities(batch: Batch, idx: np.ndarray, exclude_current: bool = False) -> np.ndarray:
     """Deterministic utility (without noise) of every provider slot for customers ``idx``
     (indices into ``batch.customers``, any runs), switching cost included; inactive slots get
     -inf.  Shape (customers, slots); built provider-major (its transpose is contiguous) so that
-    each term is one long vector op.  A lone ``Market`` may stand for its batch of one."""
+    each term is one long vector op.  A lone ``Market`` may stand for its batch of one.
+    ``exclude_current``: each customer's current provider (every one must have one) gets -inf
+    too, and its switching cost is not worked out (a second cloud is another provider)."""
     batch = _as_batch(batch)
     people = batch.customers
     slots = batch.slot_table()
-    runs = batch.run_of[idx]
+    terms = batch.slot_memo(slots, "choice.terms", _choice_terms)
+    one = batch.size == 1
+    runs = None if one else batch.run_of[idx]
     at = RunsOf(batch, runs)
-    # take() copies whole rows; weights[idx] is ~10x slower on an (n, 4) array.
-    w = np.asarray(people.weights.take(idx, axis=0).T, dtype=np.float64, order="C")  # (4, customers)
+    w = _weights(people, idx)
     seg = people.segment[idx]
-    frontier = batch.market_values("frontier")
-    reference = batch.param("pricing.reference_price")
     # Everyone is offered the new-customer price; the current provider's renewal price is
     # swapped in below (invest and harvest, pricing.py).
-    log_price = np.log(slots["price_new"] / reference[:, None])
-    u = at.slots(slots["capability"] / frontier[:, None]) * w[W_CAPABILITY]
-    u -= at.slots(log_price) * w[W_PRICE]
-    u += affinity_of(batch, slots["affinity"], runs, seg) * w[W_FIT]
-    u += at.slots(slots["reliability"]) * w[W_RELIABILITY]
-    bandwagon = installed_base.utility(batch, at, seg)
+    u = at.slots(terms["capability"]) * w[W_CAPABILITY]
+    part = np.multiply(at.slots(terms["log_price"]), w[W_PRICE])
+    u -= part
+    fit = affinity_of(batch, terms["affinity"], runs, seg)
+    fit *= w[W_FIT]
+    u += fit
+    np.multiply(at.slots(slots["reliability"]), w[W_RELIABILITY], out=part)
+    u += part
+    bandwagon = installed_base.utility(batch, at, seg, slots)
     if bandwagon is not None:
         u += bandwagon
     standing = showcase.utility(batch, at, seg)  # standing earned or lost in public surges (the Gala)
     if standing is not None:
         u += standing
     current = people.provider[idx]
+    if exclude_current:
+        u.reshape(-1)[current.astype(np.intp) * idx.size + np.arange(idx.size)] = -np.inf
+        if not terms["all_active"]:
+            np.copyto(u, -np.inf, where=at.slots(terms["inactive"]))
+        return u.T
     stay = current != NO_PROVIDER
-    rows = np.flatnonzero(stay)
-    flat = current[stay].astype(np.intp) * idx.size + rows  # one flat index: cheaper than a 2-D fancy index
-    u.reshape(-1)[flat] += switching_cost(batch, idx[stay], current[stay], slots)
+    if stay.all():
+        rows, at_stay, current_stay, idx_stay = np.arange(idx.size), runs, current, idx
+    else:
+        rows = np.flatnonzero(stay)
+        at_stay, current_stay, idx_stay = None if one else runs[rows], current[rows], idx[rows]
+    flat = current_stay.astype(np.intp) * idx.size + rows  # one flat index: cheaper than a 2-D fancy index
     # What a customer renewing with its incumbent pays on top: ln(renewal / new-customer price).
-    surcharge = np.log(slots["price_renewal"] / slots["price_new"])[runs[stay], current[stay]]
-    u.reshape(-1)[flat] -= surcharge * w[W_PRICE][rows]
-    np.copyto(u, -np.inf, where=~at.slots(slots["active"]))  # (slots, k) or (slots, 1)
+    surcharge = terms["surcharge"][0].take(current_stay) if one else terms["surcharge"][at_stay, current_stay]
+    cell = u.reshape(-1)[flat]  # one gather and one scatter for both terms (the same additions, in order)
+    cell += switching_cost(batch, idx_stay, current_stay, slots, at_stay)
+    cell -= surcharge * w[W_PRICE][rows]
+    u.reshape(-1)[flat] = cell
+    if not terms["all_active"]:
+        np.copyto(u, -np.inf, where=at.slots(terms["inactive"]))  # (slots, k) or (slots, 1)
     return u.T
 
 
-def affinity_of(batch: Batch, affinity: np.ndarray, runs: np.ndarray, seg: np.ndarray) -> np.ndarray:
-    """(slots, k): affinity (runs, segments, slots) of each slot with each of k customers (runs ``runs``, segments ``seg``)."""
+def _choice_terms(batch: Batch, slots: dict[str, np.ndarray]) -> dict:
+    """The per-(run, slot) parts of ``utilities``: capability / frontier, the log of the
+    new-customer price over the reference price and of the renewal surcharge, the affinity
+    table; kept while the quarter's slot table is (``Batch.slot_memo``)."""
+    frontier = batch.market_values("frontier")
+    reference = batch.param("pricing.reference_price")
+    return {
+        "capability": slots["capability"] / frontier[:, None],
+        "log_price": np.log(slots["price_new"] / reference[:, None]),
+        "surcharge": np.log(slots["price_renewal"] / slots["price_new"]),
+        "affinity": affinity_table(batch, slots["affinity"]),
+        "all_active": bool(slots["active"].all()),
+        "inactive": ~slots["active"],
+    }
+
+
+def _weights(people, idx: np.ndarray) -> np.ndarray:
+    """(4, k) float64 preference weights of customers ``idx``, one contiguous row per weight."""
+    # take() copies whole rows; weights[idx] is ~10x slower on an (n, 4) array.
+    return np.asarray(people.weights.take(idx, axis=0).T, dtype=np.float64, order="C")
+
+
+def affinity_table(batch: Batch, affinity: np.ndarray) -> np.ndarray:
+    """``affinity`` (runs, segments, slots) laid out for ``affinity_of``: (slots, segments) in a
+    batch of one, (slots, runs * segments) otherwise, contiguous."""
     if batch.size == 1:
-        return affinity[0].T[:, seg]
-    n_seg = affinity.shape[1]
-    return affinity.transpose(2, 0, 1).reshape(affinity.shape[2], -1).take(runs.astype(np.intp) * n_seg + seg, axis=1)
+        return np.ascontiguousarray(affinity[0].T)
+    return np.ascontiguousarray(affinity.transpose(2, 0, 1).reshape(affinity.shape[2], -1))
 
 
-def switching_cost(batch: Batch, idx: np.ndarray, current: np.ndarray, slots: dict[str, np.ndarray]) -> np.ndarray:
+def affinity_of(batch: Batch, table: np.ndarray, runs: np.ndarray | None, seg: np.ndarray) -> np.ndarray:
+    """(slots, k), a new array: the value in ``table`` (``affinity_table``) of each slot for each of
+    k customers (runs ``runs``, None in a batch of one; segments ``seg``)."""
+    if batch.size == 1:
+        return table.take(seg, axis=1)
+    n_seg = table.shape[1] // batch.size
+    return table.take(runs.astype(np.intp) * n_seg + seg, axis=1)
+
+
+def switching_cost(batch: Batch, idx: np.ndarray, current: np.ndarray, slots: dict[str, np.ndarray],
+                   runs: np.ndarray | None = None) -> np.ndarray:
     """S_i of customers ``idx`` (indices into ``batch.customers``) leaving their ``current``
-    slots, utils, shape (k,); ``slots``: ``Batch.slot_table()``."""
+    slots, utils, shape (k,); ``slots``: ``Batch.slot_table()``; ``runs``: ``batch.run_of[idx]``
+    when the caller has it."""
     batch = _as_batch(batch)
     people = batch.customers
-    runs = batch.run_of[idx]
-    at = RunsOf(batch, runs)
+    if batch.size == 1:
+        at = RunsOf(batch, None)
+        lock_in, edge = slots["lock_in"][0].take(current), slots["edge"][0].take(current)
+    else:
+        runs = batch.run_of[idx] if runs is None else runs
+        at = RunsOf(batch, runs)
+        lock_in, edge = slots["lock_in"][runs, current], slots["edge"][runs, current]
     base_, tenure_, scale, lock = (at.each(batch.param(f"choice.{name}"))
                                    for name in ("switching_base", "switching_tenure", "tenure_scale", "model_lock"))
     tenure_term = 1.0 - np.exp(-people.tenure[idx] / scale)
-    base = slots["lock_in"][runs, current] * (base_ + tenure_ * tenure_term)
-    return base * (1.0 + lock * (people.model_provider[idx] == current) * slots["edge"][runs, current])
+    base = lock_in * (base_ + tenure_ * tenure_term)
+    return base * (1.0 + lock * (people.model_provider[idx] == current) * edge)
 
 
 def _as_batch(obj) -> Batch:

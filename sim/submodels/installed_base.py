@@ -27,23 +27,34 @@ def shares(batch) -> np.ndarray:
         counts = batch.totals(batch.customers.provider).astype(float)
     else:
         counts = batch.table.customers
-    counts = np.where(batch.active, counts, 0.0)
+    if not batch.active.all():
+        counts = np.where(batch.active, counts, 0.0)
     total = counts.sum(axis=1, keepdims=True)  # whole numbers: exact in any order
-    return np.divide(counts, total, out=counts.copy(), where=total > 0)
+    if (total > 0).all():
+        return counts / total
+    return np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)  # a run without customers: zeros
 
 
-def utility(batch, runs, segment: np.ndarray) -> np.ndarray | None:
+def utility(batch, runs, segment: np.ndarray, slots: dict | None = None) -> np.ndarray | None:
     """The bandwagon term for k deciders of runs ``runs`` (an array (k,) or a
     ``choice.RunsOf``) and segments ``segment`` (int codes, shape (k,)): an array (slots, k), in
-    utils; None when every segment's weight is 0 in every run (the term is left out, at no cost)."""
+    utils; None when every segment's weight is 0 in every run (the term is left out, at no cost).
+    ``slots``: the ``Batch.slot_table()`` the caller works with, to keep the log shares with it."""
     from sim.submodels.choice import RunsOf
 
     weight = batch.param("demand.segments.bandwagon")  # (runs, segments)
-    if not weight.any():
+    if not batch.memo("installed_base.on", lambda b: bool(weight.any())):
         return None
-    floor = batch.param("installed_base.floor")
-    log_share = np.log(np.maximum(shares(batch), floor[:, None]))
+    if slots is None or batch.markets[0].t == 0:  # the first quarter's shares count providers as they are now
+        log_share = _log_shares(batch)
+    else:
+        log_share = batch.slot_memo(slots, "installed_base.log_share", _log_shares)
     if batch.size == 1:
         return np.multiply.outer(log_share[0], weight[0][segment])
     at = runs if isinstance(runs, RunsOf) else RunsOf(batch, runs)
     return at.slots(log_share) * weight[at.runs, segment]
+
+
+def _log_shares(batch, slots=None) -> np.ndarray:
+    """(runs, slots) ln(max(floor, share)): the per-slot factor of the bandwagon term."""
+    return np.log(np.maximum(shares(batch), batch.param("installed_base.floor")[:, None]))

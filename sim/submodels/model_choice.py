@@ -37,7 +37,8 @@ import numpy as np
 
 from sim.batch import Batch, over_runs
 from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY
-from sim.submodels.choice import RunsOf, _as_batch, _uniforms, affinity_of, cloud_movers, logit_draw
+from sim.submodels.choice import (RunsOf, _as_batch, _uniforms, _weights, affinity_of, affinity_table, cloud_movers,
+                                  logit_draw, run_counts)
 
 
 @over_runs
@@ -64,7 +65,9 @@ def step(batch: Batch) -> None:
 
     orphans = ours(np.flatnonzero(people.uses_model & (people.model_provider == NO_PROVIDER)))
     deciders = [starters(batch, slots, go), orphans, ours(moved[people.uses_model[moved]])]
-    hazard = np.where(go, batch.param("models.model_renewal_hazard"), 0.0)
+    hazard = batch.param("models.model_renewal_hazard")
+    if mine is not None:
+        hazard = np.where(go, hazard, 0.0)
     renewing = batch.bernoulli(hazard)
     deciders.append(renewing[people.model_provider[renewing] != NO_PROVIDER])
     if batch.markets[0].t == 0:  # the runs of a batch share their clock
@@ -81,9 +84,9 @@ def step(batch: Batch) -> None:
         deciders = deciders[has_active[run_of[deciders]]]
     if not deciders.size:
         return
-    counts = np.bincount(run_of[deciders], minlength=batch.size)
-    chosen = logit_draw(model_utilities(batch, deciders, slots), batch, counts).astype(np.int16)
-    people.model_tenure[deciders[chosen != people.model_provider[deciders]]] = 0
+    current = people.model_provider[deciders]
+    chosen = logit_draw(model_utilities(batch, deciders, slots, current), batch, run_counts(batch, deciders))
+    people.model_tenure[deciders[chosen != current]] = 0
     people.model_provider[deciders] = chosen
     people.uses_model[deciders] = True
 
@@ -103,13 +106,16 @@ def starters(batch: Batch, slots: dict[str, np.ndarray], runs: np.ndarray) -> np
     use), in the runs where ``runs`` (runs,) bool holds; indices into ``batch.customers``."""
     people = batch.customers
     rate = batch.param("demand.segments.model_use_rate")  # (runs, segments)
-    best = np.where(slots["active"], slots["capability"], 0.0).max(axis=1)
+    best = slots["capability"].max(axis=1)  # 0 where inactive (Batch.slot_table)
     appeal = np.minimum(1.0, best / batch.market_values("frontier"))
     top = rate.max(axis=1) * appeal
     top = np.where(runs & (top > 0), top, 0.0)
     # Candidates drawn at the highest hazard, then thinned to their segment's: ~n * top draws.
     picked = batch.bernoulli(top)
     picked = picked[(people.provider[picked] != NO_PROVIDER) & ~people.uses_model[picked]]
+    if batch.size == 1:
+        u = batch.markets[0].rng.random(picked.size)
+        return picked[u * top[0] < rate[0].take(people.segment[picked]) * appeal[0]]
     r = batch.run_of[picked]
     u = batch.draw(np.bincount(r, minlength=batch.size), _uniforms)
     return picked[u * top[r] < rate[r, people.segment[picked]] * appeal[r]]
@@ -123,45 +129,77 @@ def token_price_ratio(batch, slots: dict[str, np.ndarray] | None = None) -> np.n
     if not isinstance(batch, Batch):
         return token_price_ratio(batch._batch)[batch.run_index]
     slots = batch.slot_table() if slots is None else slots
-    cut = np.where(batch.active, batch.table.token_factor, 1.0)  # token_factors, per run
+    cut = batch.table.token_factor  # token_factors, per run
+    if not batch.active.all():
+        cut = np.where(batch.active, cut, 1.0)
     reference = batch.param("pricing.reference_price")[:, None]
     start = batch.param("pricing.token_compute")
     return (slots["price"] * cut / reference) * (batch.market_values("token_compute") / start)[:, None]
 
 
-def model_utilities(batch: Batch, idx: np.ndarray, slots: dict[str, np.ndarray]) -> np.ndarray:
+def model_utilities(batch: Batch, idx: np.ndarray, slots: dict[str, np.ndarray],
+                    current: np.ndarray | None = None) -> np.ndarray:
     """Deterministic utility of every slot's model for customers ``idx`` (indices into
     ``batch.customers``), switching cost and same-cloud bonus included; inactive slots -inf.
-    Shape (customers, slots); ``slots``: ``Batch.slot_table()``."""
+    Shape (customers, slots); ``slots``: ``Batch.slot_table()``; ``current``: the customers'
+    ``model_provider`` when the caller has it already."""
     batch = _as_batch(batch)
     people = batch.customers
-    runs = batch.run_of[idx]
+    terms = batch.slot_memo(slots, "model_choice.terms", _model_terms)
+    one = batch.size == 1
+    runs = None if one else batch.run_of[idx]
+    at = RunsOf(batch, runs)
+    k = idx.size
+    w = _weights(people, idx)
+    u = at.slots(terms["capability"]) * w[W_CAPABILITY]
+    part = np.multiply(at.slots(terms["price"]), w[W_PRICE])
+    u -= part
+    np.multiply(at.slots(terms["reliability"]), w[W_RELIABILITY], out=part)
+    u += part
+    fit = affinity_of(batch, terms["fit"], runs, people.segment[idx])  # fit_weight x affinity, per slot and segment
+    fit *= w[W_FIT]
+    u += fit
+    rows = np.arange(k)
+    flat = u.reshape(-1)
+    cloud = people.provider[idx]
+    on = cloud != NO_PROVIDER
+    bonus = batch.param("models.same_cloud_bonus")
+    if on.all():
+        flat[cloud.astype(np.intp) * k + rows] += bonus if one else at.each(bonus)
+    else:
+        flat[cloud[on].astype(np.intp) * k + rows[on]] += bonus if one else RunsOf(batch, runs[on]).each(bonus)
+    current = people.model_provider[idx] if current is None else current
+    on = current != NO_PROVIDER
+    if on.all():
+        tenure, mine, cells = people.model_tenure[idx], at, current.astype(np.intp) * k + rows
+    else:
+        tenure, cells = people.model_tenure[idx[on]], current[on].astype(np.intp) * k + rows[on]
+        mine = RunsOf(batch, None if one else runs[on])
+    base, use, scale = (mine.each(batch.param(f"models.{name}"))
+                        for name in ("model_switching_base", "model_switching_use", "model_tenure_scale"))
+    flat[cells] += base + use * (1.0 - np.exp(-tenure / scale))
+    if not terms["all_active"]:
+        np.copyto(u, -np.inf, where=at.slots(terms["inactive"]))
+    return u.T
 
+
+def _model_terms(batch: Batch, slots: dict[str, np.ndarray]) -> dict:
+    """The per-(run, slot) parts of ``model_utilities`` (the model weights times each slot's
+    capability / frontier, log token price and reliability, and times its affinity per segment),
+    as the utility needs them; kept while the quarter's slot table is (``Batch.slot_memo``)."""
     def weight(name: str) -> np.ndarray:
         return batch.param(f"models.{name}")
 
-    w = np.asarray(people.weights.take(idx, axis=0).T, dtype=np.float64, order="C")  # (4, customers)
-    seg = people.segment[idx]
     frontier = batch.market_values("frontier")[:, None]
     log_price = np.log(np.maximum(token_price_ratio(batch, slots), 1e-300))
-    at = RunsOf(batch, runs)
-    u = at.slots(weight("capability_weight")[:, None] * slots["capability"] / frontier) * w[W_CAPABILITY]
-    u -= at.slots(weight("price_weight")[:, None] * log_price) * w[W_PRICE]
-    u += at.slots(weight("reliability_weight")[:, None] * slots["reliability"]) * w[W_RELIABILITY]
-    u += at.each(weight("fit_weight")) * affinity_of(batch, slots["affinity"], runs, seg) * w[W_FIT]
-    rows = np.arange(idx.size)
-    cloud = people.provider[idx]
-    on = cloud != NO_PROVIDER
-    u.reshape(-1)[cloud[on].astype(np.intp) * idx.size + rows[on]] += RunsOf(batch, runs[on]).each(weight("same_cloud_bonus"))
-    current = people.model_provider[idx]
-    on = current != NO_PROVIDER
-    tenure = people.model_tenure[idx[on]]
-    mine = RunsOf(batch, runs[on])
-    cost = mine.each(weight("model_switching_base")) + mine.each(weight("model_switching_use")) * (
-        1.0 - np.exp(-tenure / mine.each(weight("model_tenure_scale"))))
-    u.reshape(-1)[current[on].astype(np.intp) * idx.size + rows[on]] += cost
-    np.copyto(u, -np.inf, where=~at.slots(slots["active"]))
-    return u.T
+    return {
+        "capability": weight("capability_weight")[:, None] * slots["capability"] / frontier,
+        "price": weight("price_weight")[:, None] * log_price,
+        "reliability": weight("reliability_weight")[:, None] * slots["reliability"],
+        "fit": affinity_table(batch, weight("fit_weight")[:, None, None] * slots["affinity"]),
+        "all_active": bool(slots["active"].all()),
+        "inactive": ~slots["active"],
+    }
 
 
 def tied_step(batch, moved: np.ndarray, tied: np.ndarray | None = None) -> None:
