@@ -183,8 +183,6 @@ class Batch:
         for m in markets:
             m._batch = self
         self.n_slots = table.slots
-        # (runs, slots) bool: the slot's provider is active (Market.enter and Market.retire keep it so).
-        self.active = np.array([[s == "active" for s in m.status] for m in markets], dtype=bool)
         self._params: dict[str, np.ndarray] = {}
         self._run_of: np.ndarray | None = None
         self._memo: dict[str, object] = {}
@@ -204,6 +202,13 @@ class Batch:
         self.parents = Parents(markets)  # every run's parent groups; each market.parent_accounts reads its row
 
     # ------------------------------------------------------- for vectorised submodels
+    @property
+    def active(self) -> np.ndarray:
+        """(runs, slots) bool: the slot's provider is active, the one record of it (the provider
+        table's ``active``): ``Market.enter`` and ``Market.retire`` set it, each run's
+        ``Market.status`` reads its row.  Write into it, never rebind it."""
+        return self.table.active
+
     @property
     def rngs(self) -> list[np.random.Generator]:
         """Each run's random generator, in run order: draw per run, in the order a run alone draws."""
@@ -334,11 +339,9 @@ class Batch:
         ``sum(p.x for p in market.active_providers())`` over float64 attributes (numpy's own
         reductions add in a different order, so their last bit can differ)."""
         mask = self.active if where is None else where
-        kept = np.where(mask, values, 0.0)  # one masking pass; the additions below are the same
-        total = kept[:, 0].copy()
-        for j in range(1, kept.shape[1]):
-            total += kept[:, j]
-        return total
+        # np.add.accumulate adds one element after the other, left to right (no pairwise summation,
+        # unlike np.add.reduce): its last column is that sum, in one call instead of one per slot.
+        return np.add.accumulate(np.where(mask, values, 0.0), axis=1)[:, -1]
 
     def installed_compute_shares(self) -> np.ndarray:
         """(runs, slots) float64: each slot's share of its run's compute demand of customers
@@ -577,7 +580,10 @@ def join_populations(populations: list[CustomerPopulation]) -> CustomerPopulatio
     joined.n = sum(p.n for p in populations)
     joined._spread = {}
     for name in CustomerPopulation.ARRAYS:
-        whole = np.concatenate([getattr(p, name) for p in populations])
+        parts = [getattr(p, name) for p in populations]
+        whole = np.concatenate(parts)
+        if not any(part.flags.writeable for part in parts):  # read-only arrays (weights) stay so
+            whole.flags.writeable = False
         setattr(joined, name, whole)
         start = 0
         for p in populations:

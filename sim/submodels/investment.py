@@ -84,12 +84,7 @@ def race_capex(batch, gpu_cost, runs: np.ndarray | None = None) -> np.ndarray:
     table, active = batch.table, batch.active
     races = np.ones(batch.size, dtype=bool) if runs is None else runs
     fleet = installed(table)
-    on = np.where(active, fleet, -np.inf)
-    rival = np.empty(fleet.shape)
-    for j in range(batch.n_slots):
-        others = on.copy()
-        others[:, j] = -np.inf
-        rival[:, j] = others.max(axis=1)
+    rival = largest_other(np.where(active, fleet, -np.inf))
     has_rival = active & ((active.sum(axis=1)[:, None] - active) > 0) & races[:, None]
     growth = expected_growth(batch, runs=has_rival.any(axis=1))
     escalation = batch.param("investment.escalation")
@@ -101,3 +96,12 @@ def race_capex(batch, gpu_cost, runs: np.ndarray | None = None) -> np.ndarray:
     funds = (np.maximum(0.0, table.revenue + table.internal_revenue - table.opex)
              + batch.param("investment.cash_draw")[:, None] * np.maximum(0.0, table.cash))
     return np.where(has_rival, np.minimum(wanted, funds), 0.0)
+
+
+def largest_other(values: np.ndarray) -> np.ndarray:
+    """(runs, slots): for each slot, the largest of ``values`` (runs, slots) at the run's other slots
+    (-inf for a run of one slot): the larger of the running maxima before it and after it."""
+    none = np.full((values.shape[0], 1), -np.inf)
+    before = np.maximum.accumulate(np.concatenate([none, values[:, :-1]], axis=1), axis=1)
+    after = np.maximum.accumulate(np.concatenate([none, values[:, :0:-1]], axis=1), axis=1)[:, ::-1]
+    return np.maximum(before, after)

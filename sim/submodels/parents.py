@@ -134,17 +134,25 @@ class Parents:
         """The groups (ascending) of the slots in ``where`` (bool (runs, slots)) that have one."""
         return sorted(set(self.group[where & self.has_group].tolist()))
 
+    def members(self, where: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The slots in ``where`` (bool (runs, slots), only slots with a group), run by run and in
+        slot order: their runs, their slots and the flat index ``run * groups + group`` of their
+        run's group (into ``pot.ravel()`` and the like)."""
+        runs, slots = np.nonzero(where)
+        return runs, slots, runs * self.cells.shape[1] + self.group[runs, slots]
+
     def sums(self, values: np.ndarray, where: np.ndarray) -> np.ndarray:
         """(runs, groups): per run and group, the sum of ``values`` (runs, slots) over the group's
         slots in ``where``, added in slot order from 0 (``where`` must hold only slots with a group).
         For positive ``values`` (asks, losses) these are the additions ``Batch.sum_slots(values,
         where=where & (group == g))`` makes for each group g: the slots outside the group add +0.0,
         which leaves a positive partial sum (or +0.0) as it is."""
-        totals = np.zeros(self.cells.shape[:2])
-        for s in np.flatnonzero(where.any(axis=0)):
-            rows = np.flatnonzero(where[:, s])
-            totals[rows, self.group[rows, s]] += values[rows, s]
-        return totals
+        runs, slots, key = self.members(where)
+        return self._sums(key, values[runs, slots]).reshape(self.cells.shape[:2])
+
+    def _sums(self, key: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """(runs * groups,): ``values`` added up by ``key`` in their order from 0 (bincount adds one by one)."""
+        return np.bincount(key, weights=values, minlength=self.cells.shape[0] * self.cells.shape[1])
 
     def of_slots(self, values: np.ndarray) -> np.ndarray:
         """(runs, slots): the (runs, groups) ``values`` of each slot's group (0 for slots without one)."""
@@ -208,9 +216,13 @@ def grant_capex_runs(batch, asks: np.ndarray) -> np.ndarray:
     asking = (asks > 0) & state.has_group
     if not asking.any():
         return np.zeros(asks.shape)
-    total = state.sums(asks, asking)
-    scale = np.minimum(1.0, np.divide(state.pot, total, out=np.zeros(total.shape), where=total > 0))  # 0 where none asks
-    return np.where(asking, asks * state.of_slots(scale), 0.0)
+    runs, slots, key = state.members(asking)
+    ask = asks[runs, slots]
+    total = state._sums(key, ask)  # (runs * groups,) what each group is asked for
+    scale = np.minimum(1.0, np.divide(state.pot.ravel(), total, out=np.zeros(total.shape), where=total > 0))
+    grants = np.zeros(asks.shape)
+    grants[runs, slots] = ask * scale[key]
+    return grants
 
 
 def grant_capex(market, asks: dict[int, float]) -> dict[int, float]:
@@ -230,6 +242,14 @@ def draw_runs(batch, amounts: np.ndarray) -> np.ndarray:
     drawn = np.zeros(amounts.shape)
     drawing = (amounts > 0) & state.has_group
     if not drawing.any():
+        return drawn
+    runs, slots, key = state.members(drawing)
+    if key.size == 1 or np.bincount(key).max() == 1:  # one drawer per pot (the usual case): all at once
+        groups = state.group[runs, slots]
+        amount = np.minimum(amounts[runs, slots], state.pot[runs, groups])
+        state.pot[runs, groups] -= amount
+        state.funded[runs, groups] += amount
+        drawn[runs, slots] = amount
         return drawn
     for s in np.flatnonzero(drawing.any(axis=0)):  # slot order: a pot drawn empty gives later slots nothing
         rows = np.flatnonzero(drawing[:, s])
