@@ -64,7 +64,7 @@ def step(batch: Batch) -> None:
     chosen = previous
     if deciders.size:
         counts = np.array([deciders.size]) if one else np.bincount(runs, minlength=batch.size)
-        chosen = logit_draw(utilities(batch, deciders), batch, counts)
+        chosen = logit_draw(utilities(batch, deciders, counts=counts), batch, counts)
         people.provider[deciders] = chosen
         people.first_contract[deciders] = chosen != previous  # a renewal with the incumbent ends the first contract
 
@@ -150,12 +150,19 @@ class RunsOf:
 
     __slots__ = ("runs", "counts", "one")
 
-    def __init__(self, batch: Batch, runs: np.ndarray | None):
+    def __init__(self, batch: Batch, runs: np.ndarray | None, counts: np.ndarray | None = None):
         self.runs = runs
         self.one = batch.size == 1
-        self.counts = None
-        if not self.one and (runs.size < 2 or bool((runs[1:] >= runs[:-1]).all())):
+        self.counts = counts  # given: the caller knows the customers come run by run
+        if counts is None and not self.one and (runs.size < 2 or bool((runs[1:] >= runs[:-1]).all())):
             self.counts = np.bincount(runs, minlength=batch.size)
+
+    @classmethod
+    def grouped(cls, batch: Batch, counts: np.ndarray) -> "RunsOf":
+        """Customers that come run by run, ``counts[r]`` of run r (a block fill, not a gather)."""
+        if batch.size == 1:
+            return cls(batch, None)
+        return cls(batch, np.repeat(np.arange(batch.size, dtype=np.int32), counts), counts)
 
     def slots(self, values: np.ndarray) -> np.ndarray:
         """(slots, k) of per-slot ``values`` (runs, slots); (slots, 1) in a batch of one."""
@@ -180,20 +187,25 @@ def run_counts(batch: Batch, idx: np.ndarray) -> np.ndarray:
     return np.diff(np.searchsorted(idx, np.arange(batch.size + 1) * batch.n))
 
 
-def utilities(batch: Batch, idx: np.ndarray, exclude_current: bool = False) -> np.ndarray:
+def utilities(batch: Batch, idx: np.ndarray, exclude_current: bool = False,
+              counts: np.ndarray | None = None) -> np.ndarray:
     """Deterministic utility (without noise) of every provider slot for customers ``idx``
     (indices into ``batch.customers``, any runs), switching cost included; inactive slots get
     -inf.  Shape (customers, slots); built provider-major (its transpose is contiguous) so that
     each term is one long vector op.  A lone ``Market`` may stand for its batch of one.
     ``exclude_current``: each customer's current provider (every one must have one) gets -inf
-    too, and its switching cost is not worked out (a second cloud is another provider)."""
+    too, and its switching cost is not worked out (a second cloud is another provider).
+    ``counts``: (runs,) when ``idx`` comes run by run, ``counts[r]`` of run r (``run_counts``)."""
     batch = _as_batch(batch)
     people = batch.customers
     slots = batch.slot_table()
     terms = batch.slot_memo(slots, "choice.terms", _choice_terms)
     one = batch.size == 1
-    runs = None if one else batch.run_of[idx]
-    at = RunsOf(batch, runs)
+    if one or counts is None:
+        at = RunsOf(batch, None if one else batch.run_of[idx])
+    else:
+        at = RunsOf.grouped(batch, counts)
+    runs = at.runs
     w = _weights(people, idx)
     seg = people.segment[idx]
     # Everyone is offered the new-customer price; the current provider's renewal price is

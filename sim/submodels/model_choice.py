@@ -85,7 +85,8 @@ def step(batch: Batch) -> None:
     if not deciders.size:
         return
     current = people.model_provider[deciders]
-    chosen = logit_draw(model_utilities(batch, deciders, slots, current), batch, run_counts(batch, deciders))
+    counts = run_counts(batch, deciders)
+    chosen = logit_draw(model_utilities(batch, deciders, slots, current, counts), batch, counts)
     people.model_tenure[deciders[chosen != current]] = 0
     people.model_provider[deciders] = chosen
     people.uses_model[deciders] = True
@@ -138,17 +139,21 @@ def token_price_ratio(batch, slots: dict[str, np.ndarray] | None = None) -> np.n
 
 
 def model_utilities(batch: Batch, idx: np.ndarray, slots: dict[str, np.ndarray],
-                    current: np.ndarray | None = None) -> np.ndarray:
+                    current: np.ndarray | None = None, counts: np.ndarray | None = None) -> np.ndarray:
     """Deterministic utility of every slot's model for customers ``idx`` (indices into
     ``batch.customers``), switching cost and same-cloud bonus included; inactive slots -inf.
     Shape (customers, slots); ``slots``: ``Batch.slot_table()``; ``current``: the customers'
-    ``model_provider`` when the caller has it already."""
+    ``model_provider`` when the caller has it already; ``counts``: (runs,) when ``idx`` comes
+    run by run, ``counts[r]`` of run r (``choice.run_counts``)."""
     batch = _as_batch(batch)
     people = batch.customers
     terms = batch.slot_memo(slots, "model_choice.terms", _model_terms)
     one = batch.size == 1
-    runs = None if one else batch.run_of[idx]
-    at = RunsOf(batch, runs)
+    if one or counts is None:
+        at = RunsOf(batch, None if one else batch.run_of[idx])
+    else:
+        at = RunsOf.grouped(batch, counts)
+    runs = at.runs
     k = idx.size
     w = _weights(people, idx)
     u = at.slots(terms["capability"]) * w[W_CAPABILITY]

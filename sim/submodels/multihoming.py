@@ -116,8 +116,8 @@ def pick_second_clouds(batch: Batch, target: np.ndarray) -> None:
         idx, tau = idx[keep], tau[keep]
     if not idx.size:
         return
-    u = utilities(batch, idx, exclude_current=True)
-    people.second_provider[idx] = logit_draw(u, batch, run_counts(batch, idx))
+    counts = run_counts(batch, idx)
+    people.second_provider[idx] = logit_draw(utilities(batch, idx, exclude_current=True, counts=counts), batch, counts)
     people.split[idx] = tau
 
 
