@@ -44,7 +44,7 @@ def step(batch: Batch) -> None:
         renewing = renewing[u * top[0] < hazard[0].take(people.segment[renewing])]
     else:
         runs = batch.run_of[renewing]
-        u = batch.draw(run_counts(batch, renewing), _uniforms)
+        u = uniforms(batch, run_counts(batch, renewing))
         renewing = renewing[u * top[runs] < hazard[runs, people.segment[renewing]]]
     renewing = renewing[had[renewing] & people.adopted[renewing]]
     deciders = np.concatenate([np.flatnonzero(people.adopted & ~had), renewing])
@@ -89,16 +89,22 @@ def step(batch: Batch) -> None:
         key += moved_runs * cells
         bounds = np.concatenate([[0], np.cumsum(np.bincount(moved_runs, minlength=batch.size))])
     flows = np.bincount(key, minlength=batch.size * cells).reshape(batch.size, n_slots + 1, n_slots + 1)
+    local = moved if one else moved - moved_runs.astype(np.intp) * n  # indices within each run
+    bounds, switched, incumbents = list(bounds), list(switched), list(incumbents)
     for r, market in enumerate(batch.markets):
         # Read by multi-homing (workload moves from the old cloud) and model choice (movers reconsider their model).
-        market.cloud_movers = moved[bounds[r]:bounds[r + 1]] - r * n
+        market.cloud_movers = local[bounds[r]:bounds[r + 1]]
         market.cloud_moved_from = moved_from[bounds[r]:bounds[r + 1]]
         market.churn = float(switched[r]) / int(incumbents[r]) if incumbents[r] else 0.0
         market.flows = flows[r]
 
 
-def _uniforms(rng: np.random.Generator, k: int) -> np.ndarray:
-    return rng.random(k)
+def uniforms(batch: Batch, counts) -> np.ndarray:
+    """``counts[r]`` uniforms from run r's own generator, concatenated in run order (what
+    ``Batch.draw(counts, rng.random)`` gives, with less Python per run)."""
+    if batch.size == 1:
+        return batch.markets[0].rng.random(int(counts[0]))
+    return np.concatenate([m.rng.random(k) for m, k in zip(batch.markets, np.asarray(counts).tolist())])
 
 
 def cloud_movers(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
@@ -107,8 +113,9 @@ def cloud_movers(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
     if batch.size == 1:
         market = batch.markets[0]
         return market.cloud_movers, market.cloud_moved_from
-    moved = [m.cloud_movers + r * batch.n for r, m in enumerate(batch.markets)]
-    return np.concatenate(moved), np.concatenate([m.cloud_moved_from for m in batch.markets])
+    moved = [m.cloud_movers for m in batch.markets]
+    offsets = np.repeat(np.arange(batch.size, dtype=np.intp) * batch.n, [len(m) for m in moved])
+    return np.concatenate(moved) + offsets, np.concatenate([m.cloud_moved_from for m in batch.markets])
 
 
 def logit_draw(utility: np.ndarray, rng, counts: np.ndarray | None = None) -> np.ndarray:
@@ -128,7 +135,7 @@ def logit_draw(utility: np.ndarray, rng, counts: np.ndarray | None = None) -> np
     for j in range(1, len(v)):  # cumulative sum down the few providers: one vector add each
         v[j] += v[j - 1]          # (np.cumsum along axis 0 walks each short column separately)
     cumulative = v
-    draws = rng.random(cumulative.shape[1]) if counts is None else rng.draw(counts, _uniforms)
+    draws = rng.random(cumulative.shape[1]) if counts is None else uniforms(rng, counts)
     u = draws * cumulative[-1]
     below = cumulative <= u
     # The first provider whose cumulative weight exceeds u: count the rows below u, as int8

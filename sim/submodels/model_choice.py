@@ -37,8 +37,8 @@ import numpy as np
 
 from sim.batch import Batch, over_runs
 from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY
-from sim.submodels.choice import (RunsOf, _as_batch, _uniforms, _weights, affinity_of, affinity_table, cloud_movers,
-                                  logit_draw, run_counts)
+from sim.submodels.choice import (RunsOf, _as_batch, _weights, affinity_of, affinity_table, cloud_movers, logit_draw,
+                                  run_counts, uniforms)
 
 
 @over_runs
@@ -118,7 +118,7 @@ def starters(batch: Batch, slots: dict[str, np.ndarray], runs: np.ndarray) -> np
         u = batch.markets[0].rng.random(picked.size)
         return picked[u * top[0] < rate[0].take(people.segment[picked]) * appeal[0]]
     r = batch.run_of[picked]
-    u = batch.draw(np.bincount(r, minlength=batch.size), _uniforms)
+    u = uniforms(batch, np.bincount(r, minlength=batch.size))
     return picked[u * top[r] < rate[r, people.segment[picked]] * appeal[r]]
 
 
@@ -236,7 +236,7 @@ def tied_step(batch, moved: np.ndarray, tied: np.ndarray | None = None) -> None:
     picked, provider = picked[eligible], provider[eligible]
     r = run_of[picked]
     hazard = rate[r, people.segment[picked]] * appeal[r, provider]
-    u = batch.draw(np.bincount(r, minlength=batch.size), _uniforms)
+    u = uniforms(batch, np.bincount(r, minlength=batch.size))
     start = picked[u * top[r] < hazard]
     people.uses_model[start] = True
     people.model_provider[start] = people.provider[start]
