@@ -68,14 +68,14 @@ def step(batch: Batch) -> None:
         people.provider[deciders] = chosen
         people.first_contract[deciders] = chosen != previous  # a renewal with the incumbent ends the first contract
 
-    changed = chosen != previous
-    moved = deciders[changed]
+    changed = np.flatnonzero(chosen != previous)  # one pass over the mask, then three gathers
+    moved = deciders.take(changed)
     people.tenure += people.provider != NO_PROVIDER  # everyone with a provider; movers reset next
     people.tenure[moved] = 0
 
     n_slots, n = batch.n_slots, batch.n
-    moved_from = previous[changed]
-    from_, to = moved_from.astype(np.int64), chosen[changed].astype(np.int64)
+    moved_from = previous.take(changed)
+    from_, to = moved_from.astype(np.int64), chosen.take(changed).astype(np.int64)
     cells = (n_slots + 1) ** 2
     key = (from_ + 1) * (n_slots + 1) + to + 1  # row/col 0 = none
     # (count_nonzero along an axis is ~7x slower than over the whole array)
@@ -84,7 +84,7 @@ def step(batch: Batch) -> None:
         switched = [np.count_nonzero(from_ != NO_PROVIDER)]
         bounds = (0, moved.size)
     else:
-        moved_runs = runs[changed]
+        moved_runs = runs.take(changed)
         switched = np.bincount(moved_runs[from_ != NO_PROVIDER], minlength=batch.size)
         key += moved_runs * cells
         bounds = np.concatenate([[0], np.cumsum(np.bincount(moved_runs, minlength=batch.size))])

@@ -172,14 +172,16 @@ def model_utilities(batch: Batch, idx: np.ndarray, slots: dict[str, np.ndarray],
     if on.all():
         flat[cloud.astype(np.intp) * k + rows] += bonus if one else at.each(bonus)
     else:
-        flat[cloud[on].astype(np.intp) * k + rows[on]] += bonus if one else RunsOf(batch, runs[on]).each(bonus)
+        rows_on = np.flatnonzero(on)  # one pass over the mask, then gathers
+        flat[cloud.take(rows_on).astype(np.intp) * k + rows_on] += bonus if one else RunsOf(batch, runs.take(rows_on)).each(bonus)
     current = people.model_provider[idx] if current is None else current
     on = current != NO_PROVIDER
     if on.all():
         tenure, mine, cells = people.model_tenure[idx], at, current.astype(np.intp) * k + rows
     else:
-        tenure, cells = people.model_tenure[idx[on]], current[on].astype(np.intp) * k + rows[on]
-        mine = RunsOf(batch, None if one else runs[on])
+        rows_on = np.flatnonzero(on)
+        tenure, cells = people.model_tenure[idx.take(rows_on)], current.take(rows_on).astype(np.intp) * k + rows_on
+        mine = RunsOf(batch, None if one else runs.take(rows_on))
     base, use, scale = (mine.each(batch.param(f"models.{name}"))
                         for name in ("model_switching_base", "model_switching_use", "model_tenure_scale"))
     flat[cells] += base + use * (1.0 - np.exp(-tenure / scale))
