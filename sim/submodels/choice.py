@@ -41,12 +41,12 @@ def step(batch: Batch) -> None:
     renewing = batch.bernoulli(top)
     if one:
         u = batch.markets[0].rng.random(renewing.size)
-        renewing = renewing[u * top[0] < hazard[0].take(people.segment[renewing])]
+        renewing = np.compress(u * top[0] < hazard[0].take(people.segment[renewing]), renewing)
     else:
         runs = batch.run_of[renewing]
         u = uniforms(batch, run_counts(batch, renewing))
-        renewing = renewing[u * top[runs] < hazard[runs, people.segment[renewing]]]
-    renewing = renewing[had[renewing] & people.adopted[renewing]]
+        renewing = np.compress(u * top[runs] < hazard[runs, people.segment[renewing]], renewing)
+    renewing = np.compress(had[renewing] & people.adopted[renewing], renewing)
     deciders = np.concatenate([np.flatnonzero(people.adopted & ~had), renewing])
     if one:
         if not batch.active.any():

@@ -64,12 +64,12 @@ def step(batch: Batch) -> None:
         return group if mine is None else group[mine[run_of[group]]]
 
     orphans = ours(np.flatnonzero(people.uses_model & (people.model_provider == NO_PROVIDER)))
-    deciders = [starters(batch, slots, go), orphans, ours(moved[people.uses_model[moved]])]
+    deciders = [starters(batch, slots, go), orphans, ours(np.compress(people.uses_model[moved], moved))]
     hazard = batch.param("models.model_renewal_hazard")
     if mine is not None:
         hazard = np.where(go, hazard, 0.0)
     renewing = batch.bernoulli(hazard)
-    deciders.append(renewing[people.model_provider[renewing] != NO_PROVIDER])
+    deciders.append(np.compress(people.model_provider[renewing] != NO_PROVIDER, renewing))
     if batch.markets[0].t == 0:  # the runs of a batch share their clock
         initial = batch.param("models.initial_use")
         fresh = np.array([not m.from_snapshot for m in batch.markets])
@@ -87,7 +87,7 @@ def step(batch: Batch) -> None:
     current = people.model_provider[deciders]
     counts = run_counts(batch, deciders)
     chosen = logit_draw(model_utilities(batch, deciders, slots, current, counts), batch, counts)
-    people.model_tenure[deciders[chosen != current]] = 0
+    people.model_tenure[np.compress(chosen != current, deciders)] = 0
     people.model_provider[deciders] = chosen
     people.uses_model[deciders] = True
 
@@ -113,13 +113,13 @@ def starters(batch: Batch, slots: dict[str, np.ndarray], runs: np.ndarray) -> np
     top = np.where(runs & (top > 0), top, 0.0)
     # Candidates drawn at the highest hazard, then thinned to their segment's: ~n * top draws.
     picked = batch.bernoulli(top)
-    picked = picked[(people.provider[picked] != NO_PROVIDER) & ~people.uses_model[picked]]
+    picked = np.compress((people.provider[picked] != NO_PROVIDER) & ~people.uses_model[picked], picked)
     if batch.size == 1:
         u = batch.markets[0].rng.random(picked.size)
-        return picked[u * top[0] < rate[0].take(people.segment[picked]) * appeal[0]]
+        return np.compress(u * top[0] < rate[0].take(people.segment[picked]) * appeal[0], picked)
     r = batch.run_of[picked]
     u = uniforms(batch, np.bincount(r, minlength=batch.size))
-    return picked[u * top[r] < rate[r, people.segment[picked]] * appeal[r]]
+    return np.compress(u * top[r] < rate[r, people.segment[picked]] * appeal[r], picked)
 
 
 def token_price_ratio(batch, slots: dict[str, np.ndarray] | None = None) -> np.ndarray:
