@@ -188,7 +188,7 @@ class RunsOf:
 
 def run_counts(batch: Batch, idx: np.ndarray) -> np.ndarray:
     """(runs,) how many of the customers ``idx`` (indices into ``batch.customers``, ascending)
-    each run holds, for ``Batch.draw`` and ``logit_draw``."""
+    each run holds, for ``uniforms`` and ``logit_draw``."""
     if batch.size == 1:
         return np.array([idx.size])
     return np.diff(np.searchsorted(idx, np.arange(batch.size + 1) * batch.n))
@@ -239,15 +239,15 @@ def utilities(batch: Batch, idx: np.ndarray, exclude_current: bool = False,
         return u.T
     stay = current != NO_PROVIDER
     if stay.all():
-        rows, at_stay, current_stay, idx_stay = np.arange(idx.size), runs, current, idx
+        rows, runs_stay, current_stay, idx_stay = np.arange(idx.size), runs, current, idx
     else:
         rows = np.flatnonzero(stay)
-        at_stay, current_stay, idx_stay = None if one else runs[rows], current[rows], idx[rows]
+        runs_stay, current_stay, idx_stay = None if one else runs[rows], current[rows], idx[rows]
     flat = current_stay.astype(np.intp) * idx.size + rows  # one flat index: cheaper than a 2-D fancy index
     # What a customer renewing with its incumbent pays on top: ln(renewal / new-customer price).
-    surcharge = terms["surcharge"][0].take(current_stay) if one else terms["surcharge"][at_stay, current_stay]
+    surcharge = terms["surcharge"][0].take(current_stay) if one else terms["surcharge"][runs_stay, current_stay]
     cell = u.reshape(-1)[flat]  # one gather and one scatter for both terms (the same additions, in order)
-    cell += switching_cost(batch, idx_stay, current_stay, slots, at_stay)
+    cell += switching_cost(batch, idx_stay, current_stay, slots, runs_stay)
     cell -= surcharge * w[W_PRICE][rows]
     u.reshape(-1)[flat] = cell
     if not terms["all_active"]:
