@@ -15,14 +15,26 @@ import numpy as np
 from sim.config import Config
 from sim.customers import CustomerPopulation
 
-# Bytes of memory per customer per run while a batch steps: the population's arrays
-# (CustomerPopulation.nbytes, 43 + 12 cached) plus the temporaries of the widest step
-# (choice's utilities: deciders x slots float64).  Measured by `python -m benchmarks.batching one
-# memory_10k RUNS 10000` (the process's peak RSS during run_batch of RUNS runs x 10,000 customers x
-# 40 quarters, less its RSS before, per customer per run): 106 for 10 runs and 140 for 100 at
-# 1e21f9b, so 300 leaves room for batch-wide temporaries; re-measure when a step changes.  The sweep
-# sizes its batches with it (sim.experiment.batching).
+# What one run holds in a batch, for sizing a sweep's batches (``run_bytes``).  Measured at
+# ae867d8 with tracemalloc (every numpy buffer and Python object allocated) over a sweep worker's
+# batch: ``run_batch`` and each run's tagged Arrow tables (sim.experiment.worker), which live
+# together until the batch's records go back; the peak RSS above the start agreed within the
+# page and arena rounding (docs/performance.md, "Memory of a batch").
+# - per customer: the population's arrays plus the widest step's temporaries (choice: deciders x
+#   slots float64): 132-136 bytes traced, 153-184 RSS (10 runs x 10,000 and 2 x 50,000, china_2025);
 BYTES_PER_CUSTOMER = 300
+# - per run: the Market, its Mesa agents and DataCollector, generator and bookkeeping: 45-77 kB
+#   traced, 100-110 kB RSS (20 runs x 10 customers, 2-20 slots), growing about 1.5 kB a slot;
+BYTES_PER_RUN = 150_000
+BYTES_PER_RUN_SLOT = 2_000
+# - per quarter, beside the recorder's own arrays (``recorder_bytes``, counted exactly): the
+#   run's Arrow tables (40 provider columns a slot, 45 market columns; measured 421 bytes a slot
+#   and 256 a quarter, plus 24 a row for the worker's three tag columns), the DataCollector's notes and the
+#   frontier history (measured about 310 + 16 a slot).  A quarter of a run then costs, traced,
+#   2,424 / 5,546 / 10,830 / 18,950 bytes at 2 / 6 / 12 / 20 slots; ``quarter_bytes`` gives
+#   2,703 / 6,179 / 11,873 / 20,361 (measured in 4 runs x 100 customers x 40 and 200 quarters).
+BYTES_PER_QUARTER = 700
+BYTES_PER_QUARTER_SLOT = 500
 
 
 def batch_key(config: Config) -> tuple:
@@ -35,8 +47,39 @@ def batch_key(config: Config) -> tuple:
 
 
 def run_bytes(config: Config) -> int:
-    """Memory one run of ``config`` takes in a batch (bytes), for choosing a batch size."""
-    return BYTES_PER_CUSTOMER * config.run.customers
+    """Memory one run of ``config`` takes in a batch (bytes), for choosing a batch size
+    (sim.experiment.batching): an upper bound of what a sweep worker holds per run while its
+    batch steps and returns its tables, measured at 2-20 slots, 10-50,000 customers and 1-200
+    quarters (tests/test_experiment_batching.py checks it against a real batch)::
+
+        run_bytes = BYTES_PER_RUN + BYTES_PER_RUN_SLOT * slots        (150 kB + 2 kB a slot)
+                  + BYTES_PER_CUSTOMER * customers                      (300 bytes a customer)
+                  + quarters * quarter_bytes(slots)                     (the recorder and outputs)
+
+    Units: bytes; ``slots`` = incumbents + entrants (``config.all_providers``).  The sources of the
+    constants are in the comments above them."""
+    slots = len(config.all_providers)
+    return (BYTES_PER_RUN + BYTES_PER_RUN_SLOT * slots + BYTES_PER_CUSTOMER * config.run.customers
+            + config.run.quarters * quarter_bytes(slots))
+
+
+def quarter_bytes(slots: int) -> int:
+    """Bytes one run keeps per quarter for the whole run (they add up over the quarters): the
+    recorder's arrays (``recorder_bytes``) plus ``BYTES_PER_QUARTER + BYTES_PER_QUARTER_SLOT *
+    slots`` for the run's tables and Mesa's collector (measured; see the constants)."""
+    return recorder_bytes(slots) + BYTES_PER_QUARTER + BYTES_PER_QUARTER_SLOT * slots
+
+
+def recorder_bytes(slots: int) -> int:
+    """Bytes the recorder (sim.metrics.BatchRecorder) allocates per run and quarter, from its
+    arrays' shapes and dtypes: per slot the provider floats, model users (int64) and status (int8);
+    the (slots + 1)^2 int64 switching flows; the market floats and ints; the flags, steps, labels
+    and entry/exit names (object pointers)."""
+    from sim import metrics
+
+    per_slot = 8 * len(metrics.PROVIDER_FLOATS) + 8 + 1
+    market = 8 * (len(metrics.MARKET_FLOATS) + len(metrics.MARKET_INTS))
+    return per_slot * slots + 8 * (slots + 1) ** 2 + market + 1 + 8 + 8 + 2 * 8
 
 
 def run_batch(configs: Sequence[Config]) -> list:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import pandas as pd
 
@@ -35,6 +35,43 @@ def simulate(config: Config, *, on_quarter: Callable[[Market], None] | None = No
             on_quarter(market)
     providers, market_rows, flows = market.recorder.frames()
     return RunResult(config, providers, market_rows, flows)
+
+
+def simulate_many(configs: Sequence[Config], *, memory_budget: int | None = None) -> list[RunResult]:
+    """Run ``configs`` in this process and return their results in order, each equal to
+    ``simulate(config)`` bit for bit.  Configs of one shape (``sim.batch.batch_key``, e.g. the
+    seeds of one config) step together in batches (``sim.batch.run_batch``), which saves most of
+    the per-run Python work of each quarter.  A batch takes as many runs as ``memory_budget``
+    bytes allow, ``floor(memory_budget / sim.batch.run_bytes)``, at least 1 and at most 100 (the
+    sweep's rule, ``sim.experiment.batching``; default the sweep's budget, 4 GB).
+
+    Raises what ``simulate`` of a failing config raises: a batch that fails is run again config
+    by config, so the error is the one that run gives alone.
+    """
+    from sim import batch
+    from sim.experiment.batching import DEFAULT_MEMORY_BUDGET, MAX_BATCH, BatchRule, batches, parse_size
+
+    rule = BatchRule(parse_size(DEFAULT_MEMORY_BUDGET) if memory_budget is None else memory_budget, MAX_BATCH)
+    items = [(i, batch.batch_key(c), c) for i, c in enumerate(configs)]
+    run_bytes = {key: batch.run_bytes(c) for _, key, c in items}
+    # One batch at a time in this process: the budget is the batch's; no spreading over workers.
+    size = lambda key: rule.size(run_bytes[key], slots=1, todo=len(items))  # noqa: E731
+    results: list = [None] * len(items)
+    for group in batches(items, key=lambda item: item[1], size=size):
+        if len(group) == 1:
+            i, _, config = group[0]
+            results[i] = simulate(config)
+            continue
+        try:
+            markets = batch.run_batch([config for _, _, config in group])
+        except Exception:  # noqa: BLE001 - one of the runs failed: its own error, as simulate gives it
+            for i, _, config in group:
+                results[i] = simulate(config)
+            continue
+        for (i, _, config), market in zip(group, markets):
+            results[i] = RunResult(config, *market.recorder.frames())
+        del markets
+    return results
 
 
 def summarise(result: RunResult, metric: str = "revenue") -> dict:

@@ -39,15 +39,63 @@ def test_simulate_takes_presets_dicts_and_keywords():
         as_config(42)
 
 
-def test_replicate_runs_each_seed_and_labels_rows():
+@pytest.fixture
+def batch_sizes(monkeypatch):
+    """The sizes of the batches ``sim.batch.run_batch`` is given."""
+    from sim import batch
+
+    sizes: list[int] = []
+    real = batch.run_batch
+    monkeypatch.setattr(batch, "run_batch", lambda configs: sizes.append(len(configs)) or real(configs))
+    return sizes
+
+
+def test_replicate_runs_its_seeds_as_one_batch_each_equal_to_simulate_and_labels_rows(batch_sizes):
     reps = replicate("minimal", seeds=[1, 2, 3], customers=300, quarters=4)
+    assert batch_sizes == [3]  # the three seeds stepped together
     prov = reps.providers
     assert list(prov.columns[:2]) == ["replicate", "seed"]
     assert sorted(prov["seed"].unique()) == [1, 2, 3]
+    for seed, result in zip([1, 2, 3], reps.results):  # table for table, bit for bit
+        one = simulate("minimal", seed=seed, customers=300, quarters=4)
+        for table in ("providers", "market", "flows"):
+            pd.testing.assert_frame_equal(getattr(result, table), getattr(one, table), check_exact=True)
     one = simulate("minimal", seed=2, customers=300, quarters=4).providers
     pd.testing.assert_frame_equal(prov[prov["seed"] == 2].drop(columns=["replicate", "seed"]).reset_index(drop=True), one)
     finals = reps.final()
     assert finals.shape == (3, 2) and finals.drop_duplicates().shape[0] == 3  # replicates differ
+
+
+def test_simulate_many_batches_within_its_memory_budget_and_a_failing_run_raises_its_own_error(batch_sizes, monkeypatch):
+    import math
+
+    from sim import batch
+    from sim.errors import NonFiniteState
+    from sim.simulate import simulate_many
+
+    base = with_overrides(load_config("minimal"), SMALL, source="test")
+    configs = [with_overrides(base, {"run.seed": s}, source="test") for s in range(1, 6)]
+    results = simulate_many(configs, memory_budget=2 * batch.run_bytes(base) + 1)  # two runs fit
+    assert batch_sizes == [2, 2]  # and the fifth alone (simulate)
+    for config, result in zip(configs, results):
+        alone = simulate_config(config)
+        for table in ("providers", "market", "flows"):
+            pd.testing.assert_frame_equal(getattr(result, table), getattr(alone, table), check_exact=True)
+
+    real_step = batch.Batch.step
+
+    def step_then_poison(self):  # seed 3's state turns NaN after its second quarter
+        real_step(self)
+        for market in self.markets:
+            if market.config.run.seed == 3 and market.steps == 2:
+                market.slots[0].cash = math.nan
+
+    monkeypatch.setattr(batch.Batch, "step", step_then_poison)
+    with pytest.raises(NonFiniteState) as alone:
+        simulate_config(configs[2])
+    with pytest.raises(NonFiniteState) as batched:
+        simulate_many(configs)
+    assert str(batched.value) == str(alone.value) and "the run was stopped" in str(alone.value)
 
 
 def test_sweep_rows_carry_parameters_and_seed(sweep):

@@ -163,13 +163,24 @@ def test_synthetic_twin_recovers_known_parameters():
     assert list(starting_point(objective)) == [0.08, 0.8]  # the first segment's value
 
 
-def test_objective_uses_common_random_numbers():
+def test_objective_uses_common_random_numbers_run_as_one_batch(monkeypatch):
+    from sim import batch
+    from sim.calibration.objective import _value, loss
+    from sim.simulate import simulate
+
     config = twin_config()
     targets = [target("spend_share", "2020Q2", "B", 20.0)]
     obj = Objective(with_overrides(config, {"run.customers": 500}), TWIN_PARAMS, targets, seeds=[5, 6], fringe=[])
     assert obj.quarters == 2 == quarters_needed(obj.config, targets)
     x = [0.2, 0.7]
+    sizes, real = [], batch.run_batch
+    monkeypatch.setattr(batch, "run_batch", lambda configs: sizes.append(len(configs)) or real(configs))
     assert obj(x) == obj(x)  # same candidate, same seeds: the same loss
+    assert sizes == [2, 2]  # each evaluation's two seeds step together
+    cfg = fp.apply(obj.config, obj.params, x)
+    alone = [simulate(with_overrides(cfg, {"run.seed": s, "run.quarters": 2}, source="test")) for s in obj.seeds]
+    panels = [Panel.from_frame(r.providers, []) for r in alone]
+    assert obj(x) == loss(targets, np.array([[_value(p, t) for t in targets] for p in panels]))  # as seeds one by one
     table = obj.table(x)
     assert isinstance(table, pd.DataFrame) and table.loc[0, "error_pp"] == pytest.approx(table.loc[0, "simulated_mean"] - 20)
 

@@ -105,6 +105,61 @@ def test_runs_are_grouped_by_shape_in_order_with_partial_batches_at_the_end():
     assert [[i for _, i in g] for g in got] == [[1, 3], [5], [2, 6], [4, 7]]
 
 
+# Memory of a batch: what a sweep worker holds (run_batch and the runs' tagged Arrow tables,
+# ``sim.experiment.worker.execute_batch``), traced: every numpy buffer and Python object
+# (tracemalloc) plus Arrow's own pool.  FIXED allows for what a batch holds once whatever its
+# runs (the batch's parameter cache, one run's tables being built, the records).
+FIXED = 1_000_000
+
+
+def _peak_of_a_worker_batch(config, runs: int) -> int:
+    import tracemalloc
+
+    import pyarrow as pa
+
+    from sim.experiment.worker import Task, execute_batch
+
+    base, key = config.resolved(), config.hash()
+    tasks = [Task(i, 0, i, config.run.seed + i, {}, key, base) for i in range(runs)]
+    warm = Task(0, 0, 0, 1, {"run.customers": 20, "run.quarters": 2}, key, base)
+    assert execute_batch([warm])[0]["status"] == "ok"  # imports, the worker's base cache
+    pool = pa.default_memory_pool()
+    arrow_before = pool.bytes_allocated()
+    tracemalloc.start()
+    try:
+        records = execute_batch(tasks)
+        traced = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [r["status"] for r in records] == ["ok"] * runs
+    return traced + max(0, pool.max_memory() - arrow_before)
+
+
+@pytest.mark.parametrize("shape", ["quarters", "customers", "preset"])
+def test_a_batch_holds_at_most_run_bytes_a_run(shape):
+    """``run_bytes`` is an upper bound of what a run holds in a batch, at three shapes: few customers
+    over many quarters with 12 providers (the recorder and tables dominate), many customers over few
+    quarters, and the china_2025 preset at 2,000 customers x 40 quarters."""
+    from conftest import make_config, provider
+
+    from sim.config import load_config, with_overrides
+
+    if shape == "quarters":
+        config, runs = make_config([provider(f"P{i}", initial_share=1 / 12) for i in range(12)],
+                                   customers=40, quarters=120), 3
+    elif shape == "customers":
+        config, runs = make_config(customers=20_000, quarters=3), 3
+    else:
+        config, runs = with_overrides(load_config("china_2025"), {"run.customers": 2000}, source="test"), 4
+    peak = _peak_of_a_worker_batch(config, runs)
+    estimate = batch.run_bytes(config) * runs
+    assert peak <= estimate + FIXED, (peak, estimate)
+    assert peak >= estimate / 4, (peak, estimate)  # and not so loose that batches are needlessly small
+    if shape == "quarters":
+        # What grows with quarters counts: customers alone (the old 300 bytes a customer) fall far short.
+        assert peak > runs * batch.BYTES_PER_CUSTOMER * config.run.customers + FIXED
+
+
 # ------------------------------------------------------------------ identical results
 @pytest.mark.parametrize("size", [3, 7])
 def test_a_runs_tables_are_bit_identical_whatever_its_batch(tmp_path, alone, calls, size):
@@ -203,10 +258,12 @@ def test_batch_options_are_checked_recorded_and_kept_in_the_resume_command(tmp_p
     err = capsys.readouterr().err
     assert f"{bad}: memory_budget: 'lots' is not a size" in err and f"{bad}: batch_size: " in err and "Traceback" not in err
 
-    assert main(["sweep", str(spec), "--out", str(out), "--workers", "0", "--no-plots", "--memory-budget", "100kB"]) == 0
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "0", "--no-plots", "--memory-budget", "500kB"]) == 0
     info = load_manifest(out)["batching"]
-    # 150 customers x 300 bytes = 45 kB a run: two runs fit in 100 kB (the spread rule would allow 4)
-    assert info["batch_size"] == 2 and info["memory_budget_bytes"] == 100_000 and info["run_bytes"] == 45_000
+    # 150 customers x 6 quarters x 2 slots: 215 kB a run (sim.batch.run_bytes): two runs fit in 500 kB
+    # (the spread rule would allow 4)
+    assert info["run_bytes"] == batch.run_bytes(Plan.make(load_spec(spec)).base) == 215_218
+    assert info["batch_size"] == 2 and info["memory_budget_bytes"] == 500_000
     assert "batches of 2 runs" in capsys.readouterr().out + info["rule"]
 
     from sim.commands.sweep import resume_command

@@ -6,7 +6,8 @@ segments; parameters and seeds may differ) can step together in one batch
 changes only speed and memory, never results.
 
 The size rule (``BatchRule.size``), for runs that each need ``run_bytes`` bytes
-(``sim.batch.run_bytes``) and an engine that runs ``slots`` batches at once:
+(``sim.batch.run_bytes``: from the customers, quarters and provider slots, the recorder's rows
+included) and an engine that runs ``slots`` batches at once:
 
 - memory: ``floor(memory_budget / slots / run_bytes)`` runs, at least 1: the batches running
   at the same time together stay within the budget (default 4 GB for the whole sweep);
