@@ -179,8 +179,6 @@ class Batch:
         for m in markets:
             m._batch = self
         self.n_slots = table.slots
-        # (runs, slots) bool: the slot's provider is active (Market.enter and Market.retire keep it so).
-        self.active = np.array([[s == "active" for s in m.status] for m in markets], dtype=bool)
         self._params: dict[str, np.ndarray] = {}
         self._run_of: np.ndarray | None = None
         self._memo: dict[str, object] = {}
@@ -200,6 +198,13 @@ class Batch:
         self.parents = Parents(markets)  # every run's parent groups; each market.parent_accounts reads its row
 
     # ------------------------------------------------------- for vectorised submodels
+    @property
+    def active(self) -> np.ndarray:
+        """(runs, slots) bool: the slot's provider is active, the one record of it (the provider
+        table's ``active``): ``Market.enter`` and ``Market.retire`` set it, each run's
+        ``Market.status`` reads its row.  Write into it, never rebind it."""
+        return self.table.active
+
     @property
     def rngs(self) -> list[np.random.Generator]:
         """Each run's random generator, in run order: draw per run, in the order a run alone draws."""
@@ -571,7 +576,10 @@ def join_populations(populations: list[CustomerPopulation]) -> CustomerPopulatio
     joined.n = sum(p.n for p in populations)
     joined._spread = {}
     for name in CustomerPopulation.ARRAYS:
-        whole = np.concatenate([getattr(p, name) for p in populations])
+        parts = [getattr(p, name) for p in populations]
+        whole = np.concatenate(parts)
+        if not any(part.flags.writeable for part in parts):  # read-only arrays (weights) stay so
+            whole.flags.writeable = False
         setattr(joined, name, whole)
         start = 0
         for p in populations:

@@ -83,6 +83,37 @@ def test_providers_and_customers_of_a_run_are_views_of_the_batch():
     assert (batch.customers.tenure[n:n + 3] == 99).all() and batch.customers.n == 2 * n
 
 
+def test_market_status_is_a_read_only_view_of_the_batch_active_flags():
+    """Market.status (and active_providers, pending_entrants) read Batch.active, the record the
+    submodels read, so the two cannot disagree: a change to the flags shows in the status of that
+    run only, and status cannot be written or rebound (fails while status is a list of its own)."""
+    from tests.conftest import make_config, provider
+
+    entrants = [{**provider("Startup", initial_share=0.0), "bankroll": 0.0, "funding": 0.0, "earliest": 2}]
+    configs = [make_config([provider("A", initial_share=0.5), provider("B", initial_share=0.5)], customers=200,
+                           quarters=2, seed=seed, entrants=entrants) for seed in (1, 2)]
+    batch = Batch(configs)
+    first, second = batch.markets
+    assert tuple(second.status) == ("active", "active", "pending") and [s for s, _ in second.pending_entrants()] == [2]
+    batch.active[1, 0] = False
+    assert second.status[0] == "exited" and second.slots[0] not in second.active_providers()
+    assert first.status[0] == "active" and first.slots[0] in first.active_providers()
+    batch.active[1, 2] = True  # an entrant's slot flagged, never filled: not a provider to step
+    assert second.status[2] == "active" and second.pending_entrants() == [] and len(second.active_providers()) == 1
+    batch.active[1] = [True, True, False]
+    with pytest.raises(TypeError, match="Market.status is read-only"):
+        second.status[0] = "exited"
+    with pytest.raises(AttributeError, match="Market.status is read-only"):
+        second.status = ["exited", "active", "pending"]
+    with pytest.raises(AttributeError):
+        batch.active = np.zeros((2, 3), dtype=bool)
+    second.retire(second.slots[1])
+    assert not batch.active[1, 1] and tuple(second.status) == ("active", "exited", "pending") and batch.active[0].tolist() == [True, True, False]
+    assert batch.active is batch.table.active
+    batch.step()  # the batch steps with run 1's B gone
+    assert second.recorder.latest("status", 1) == "exited" and first.recorder.latest("status", 1) == "active"
+
+
 def test_a_run_of_a_larger_batch_cannot_be_stepped_alone():
     batch = Batch(_configs("minimal", [{"run.seed": 1}, {"run.seed": 2}]))
     with pytest.raises(RuntimeError, match="step the batch"):
