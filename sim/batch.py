@@ -179,8 +179,6 @@ class Batch:
         for m in markets:
             m._batch = self
         self.n_slots = table.slots
-        # (runs, slots) bool: the slot's provider is active (Market.enter and Market.retire keep it so).
-        self.active = np.array([[s == "active" for s in m.status] for m in markets], dtype=bool)
         self._params: dict[str, np.ndarray] = {}
         self._run_of: np.ndarray | None = None
         self._memo: dict[str, object] = {}
@@ -200,6 +198,13 @@ class Batch:
         self.parents = Parents(markets)  # every run's parent groups; each market.parent_accounts reads its row
 
     # ------------------------------------------------------- for vectorised submodels
+    @property
+    def active(self) -> np.ndarray:
+        """(runs, slots) bool: the slot's provider is active, the one record of it (the provider
+        table's ``active``): ``Market.enter`` and ``Market.retire`` set it, each run's
+        ``Market.status`` reads its row.  Write into it, never rebind it."""
+        return self.table.active
+
     @property
     def rngs(self) -> list[np.random.Generator]:
         """Each run's random generator, in run order: draw per run, in the order a run alone draws."""
@@ -255,7 +260,8 @@ class Batch:
         Each (run, slot) total adds its customers in index order, as ``np.bincount`` over one
         run alone does, so a run's totals do not depend on the batch.  ``key``: ``slot_key(provider,
         run_of)`` when the caller has it already (totals of one provider array with other weights)."""
-        key = self.slot_key(provider, run_of) if key is None else key
+        if key is None:
+            key = self.slot_key(provider, run_of) if run_of is not None else self.bin_key(provider)
         w = None if weights is None else weights.astype(np.float64, copy=False)
         out = np.bincount(key, weights=w, minlength=self.size * (self.n_slots + 1))
         return out.reshape(self.size, self.n_slots + 1)[:, 1:]
@@ -329,11 +335,9 @@ class Batch:
         ``sum(p.x for p in market.active_providers())`` over float64 attributes (numpy's own
         reductions add in a different order, so their last bit can differ)."""
         mask = self.active if where is None else where
-        kept = np.where(mask, values, 0.0)  # one masking pass; the additions below are the same
-        total = kept[:, 0].copy()
-        for j in range(1, kept.shape[1]):
-            total += kept[:, j]
-        return total
+        # np.add.accumulate adds one element after the other, left to right (no pairwise summation,
+        # unlike np.add.reduce): its last column is that sum, in one call instead of one per slot.
+        return np.add.accumulate(np.where(mask, values, 0.0), axis=1)[:, -1]
 
     def installed_compute_shares(self) -> np.ndarray:
         """(runs, slots) float64: each slot's share of its run's compute demand of customers
@@ -464,6 +468,31 @@ class Batch:
             values = memo[1][key] = build(self, slots)
         return values
 
+    def bin_key(self, provider: np.ndarray, scale: int = 1, plus: np.ndarray | None = None) -> np.ndarray:
+        """Key ``scale * (provider + 1) + plus`` of each customer of ``customers``, offset by its
+        run (``run * scale * (slots + 1)``): ``slot_key`` with ``scale`` bins per slot, e.g. a flag
+        in ``plus`` (0 or 1, ``scale`` 2) or a second slot (``plus`` = other + 1, ``scale`` slots + 1).
+        Bincount it with ``minlength = runs * scale * (slots + 1)``.  The same keys as ``slot_key``
+        arithmetic in intp, built in the narrowest of int16, int32 and intp that holds them (a
+        quarter or half of the memory traffic; ``np.bincount`` takes any integer array): the bins
+        and their order of additions are the same."""
+        per_run = scale * (self.n_slots + 1)
+        bins = per_run * self.size
+        small = np.int16 if bins <= 2**15 else np.int32 if bins <= 2**31 else np.intp
+        key = np.add(provider, 1, dtype=small)
+        if scale != 1:
+            key *= scale
+        if plus is not None:
+            key += plus
+        if self.size > 1:
+            bases = self._memo.setdefault("bin_key", {})
+            base = bases.get((per_run, small))
+            if base is None:  # run_base in the key's integer type (an add of one type is the fast one)
+                base = bases[per_run, small] = self.run_base(per_run).astype(small)
+                base.flags.writeable = False
+            key += base
+        return key
+
     def step(self) -> None:
         """One quarter of every run: ``sim.model.SCHEDULE``, then each run's record and clock.
 
@@ -547,7 +576,10 @@ def join_populations(populations: list[CustomerPopulation]) -> CustomerPopulatio
     joined.n = sum(p.n for p in populations)
     joined._spread = {}
     for name in CustomerPopulation.ARRAYS:
-        whole = np.concatenate([getattr(p, name) for p in populations])
+        parts = [getattr(p, name) for p in populations]
+        whole = np.concatenate(parts)
+        if not any(part.flags.writeable for part in parts):  # read-only arrays (weights) stay so
+            whole.flags.writeable = False
         setattr(joined, name, whole)
         start = 0
         for p in populations:

@@ -23,11 +23,16 @@ def step(batch) -> None:
     if batch.markets[0].t > 0:  # runs of a batch share their quarter
         people.compute *= batch.memo("demand.growth", lambda b: _per_customer(b, "growth"))
         people.token_need *= batch.memo("demand.token_growth", lambda b: _per_customer(b, "token_growth"))
-    adopted_share = np.count_nonzero(people.adopted.reshape(batch.size, batch.n), axis=1) / batch.n
-    hazard = adoption_hazard(adopted_share, batch.param("demand.bass_p"), batch.param("demand.bass_q"))
+    n = batch.n
+    # Each run's count of adopters (np.count_nonzero over a whole run: its fast path, not a sum over an axis).
+    adopted = np.array([np.count_nonzero(people.adopted[r * n:(r + 1) * n]) for r in range(batch.size)])
+    hazard = adoption_hazard(adopted / n, batch.param("demand.bass_p"), batch.param("demand.bass_q"))
     drawn = batch.bernoulli(hazard)
     new = drawn[~people.adopted[drawn]]
     people.adopted[new] = True
+    if batch.size == 1:
+        batch.markets[0].new_adopters = new.size
+        return
     counts = np.bincount(batch.run_of[new], minlength=batch.size)
     for market, count in zip(batch.markets, counts):
         market.new_adopters = int(count)

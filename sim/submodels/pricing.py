@@ -137,9 +137,12 @@ def relax_token_factor(factor, floor, relaxation):
     it; at or above the floor it stays (a cut that leaves tokens above cost lasts).  Factors
     are in (0, 1]; elementwise over arrays.  Areeda and Turner (1975), Klemperer (1995)."""
     floor = np.minimum(floor, 1.0)
+    keep = (factor >= floor) | (relaxation <= 0)
+    if keep.all():  # no promotion to end (the usual case)
+        return np.array(factor, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         relaxed = np.exp(np.log(factor) + relaxation * (np.log(floor) - np.log(factor)))
-    return np.where((factor >= floor) | (relaxation <= 0), factor, relaxed)
+    return np.where(keep, factor, relaxed)
 
 
 def scarcity_factor(utilisation, cfg):
@@ -165,9 +168,10 @@ def expected_utilisation(demand_gpu, serving_capacity):
     capacity (after last quarter's GPUs arrived): the load a provider expects as it sets its
     price.  0 before its first quarter of service; inf without capacity.  Elementwise."""
     demand_gpu = np.asarray(demand_gpu, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        load = np.where(serving_capacity > 0, demand_gpu / serving_capacity, np.inf)
-    out = np.where(demand_gpu > 0, load, 0.0)
+    served = demand_gpu > 0
+    divide = served & (serving_capacity > 0)  # (the shape both broadcast to)
+    out = np.where(served, np.inf, np.zeros(divide.shape))
+    np.divide(demand_gpu, serving_capacity, out=out, where=divide)
     return out if out.ndim else out[()]
 
 
@@ -227,25 +231,27 @@ def step(batch) -> None:
     t = batch.markets[0].t  # runs of a batch share their quarter
     base = batch.installed_compute_shares()
     fair = 1.0 / np.maximum(active.sum(axis=1), 1)[:, None]
+    # Inactive slots keep their rows (written where active, at the end); what is computed for
+    # them from the new values instead of the rows they keep is not written.
     mk = markup(base, fair, cfg)
-    table.markup[active] = mk[active]
     unit = unit_costs(batch)
     capacity = table.compute * (1.0 - table.training_share)
-    target = unit * (1.0 + table.markup) * scarcity_factor(expected_utilisation(table.demand_gpu, capacity), cfg)
+    utilisation = expected_utilisation(table.demand_gpu, capacity)
+    target = unit * (1.0 + mk)
+    if ((cfg.scarcity_elasticity > 0) & (utilisation > cfg.scarcity_target)).any():  # else the factor is 1
+        target *= scarcity_factor(utilisation, cfg)
     list_price = table.list_price + cfg.adjustment * (target - table.list_price)
-    table.list_price[active] = list_price[active]
     switching, w_price = batch.memo("pricing.premium_scale", _premium_scales)
     premium = table.lock_in * switching / w_price
-    new, renewal = prices_around(table.list_price, unit, premium, cfg)
-    table.price_new[active] = new[active]
-    table.price_renewal[active] = renewal[active]
-    table.price[active] = new[active]
+    new, renewal = prices_around(list_price, unit, premium, cfg)
     # Last quarter's promotion relaxes, then this quarter's cuts (if any) apply in full.
     with np.errstate(divide="ignore", invalid="ignore"):
-        floor = unit * (1.0 + cfg.min_markup) / table.list_price
+        floor = unit * (1.0 + cfg.min_markup) / list_price
     factor = relax_token_factor(table.token_factor, floor, cfg.token_relaxation)
-    factor = factor * batch.memo("pricing.cuts", cuts_by_quarter)[:, :, t]
-    table.token_factor[active] = factor[active]
+    factor *= batch.memo("pricing.cuts", cuts_by_quarter)[:, :, t]
+    for column, values in ((table.markup, mk), (table.list_price, list_price), (table.price_new, new),
+                           (table.price_renewal, renewal), (table.price, new), (table.token_factor, factor)):
+        np.copyto(column, values, where=active)
 
 
 def _premium_scales(batch) -> tuple[np.ndarray, np.ndarray]:
@@ -264,14 +270,11 @@ def settle(batch) -> None:
     price = np.where(active, table.price_new, table.price)
     if two.any():
         people = batch.customers
-        key = batch.slot_key(people.provider)
-        key *= 2
-        key += people.first_contract
-        totals = np.bincount(key, weights=people.compute.astype(np.float64), minlength=2 * batch.size * (batch.n_slots + 1))
+        key = batch.bin_key(people.provider, 2, people.first_contract.view(np.int8))
+        totals = np.bincount(key, weights=people.compute, minlength=2 * batch.size * (batch.n_slots + 1))  # float64 sums
         totals = totals.reshape(batch.size, batch.n_slots + 1, 2)[:, 1:]
         renewed, first = totals[..., 0], totals[..., 1]
         weight = renewed + first
-        with np.errstate(divide="ignore", invalid="ignore"):
-            paid = (first * table.price_new + renewed * table.price_renewal) / weight
-        price = np.where(two[:, None] & active & (weight > 0), paid, price)
+        np.divide(first * table.price_new + renewed * table.price_renewal, weight, out=price,
+                  where=two[:, None] & active & (weight > 0))
     table.price[...] = price

@@ -16,9 +16,12 @@ compete"; "when price falls to one tenth, volume may rise tenfold".
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from sim.batch import over_runs
+from sim.provider_table import INDEX
 from sim.submodels import parents
 
 # Rationing rules, in the order of their codes (``rationing_codes``).
@@ -89,48 +92,41 @@ def demand_by_slot(batch, *, surges: bool = True) -> dict[str, np.ndarray]:
     runs, n = batch.size, batch.n_slots
     second = people.second_provider
     multi = bool(people.split.any())  # split is 0 exactly where there is no second cloud
-    mult = {"provider": None, "second": None, "model": None}
+    by_provider = by_second = by_model = None  # per-customer surge multipliers (None: no surge)
     if surges:
-        mult["provider"] = surge_multipliers(batch, people.provider)[0]
-        if mult["provider"] is not None:
-            mult["second"] = surge_multipliers(batch, second)[0]
-            mult["model"] = surge_multipliers(batch, people.model_provider)[0]
+        by_provider = surge_multipliers(batch, people.provider)[0]
+        if by_provider is not None:
+            by_second = surge_multipliers(batch, second)[0]
+            by_model = surge_multipliers(batch, people.model_provider)[0]
     primary = people.compute.astype(np.float64)
     if multi:
         part = primary * people.split  # exact: a product of two float32 in float64
         primary -= part
-    if mult["provider"] is not None:
-        primary *= mult["provider"]
-    # One pass for compute, AI compute and counts: bins are (run, slot + 1, uses a model).
+    if by_provider is not None:
+        primary *= by_provider
+    # One weighted pass for compute and AI compute: bins are (run, slot + 1, uses a model).
     uses = people.uses_model.view(np.int8)
-    base = batch.run_base(2 * (n + 1)) if runs > 1 else None  # each run's offset (none for a batch of one)
-    key = people.provider.astype(np.intp)
-    key += 1
-    key *= 2
-    key += uses
-    if base is not None:
-        key += base
     bins = 2 * (n + 1) * runs
+    key = batch.bin_key(people.provider, 2, uses)
     sums = np.bincount(key, weights=primary, minlength=bins).reshape(runs, n + 1, 2)[:, 1:]
-    counts = np.bincount(key, minlength=bins).reshape(runs, n + 1, 2)[:, 1:]
-    out = {"compute": sums.sum(axis=2), "ai_compute": sums[:, :, 1].copy(), "customers": counts.sum(axis=2).astype(np.float64)}
+    compute, ai_compute = sums.sum(axis=2), sums[:, :, 1].copy()
     if multi:
-        if mult["second"] is not None:
-            part *= mult["second"]
-        np.copyto(key, second)
-        key += 1  # no second cloud: bin 0 (its part is 0 anyway), dropped
-        key *= 2
-        key += uses
-        if base is not None:
-            key += base
+        if by_second is not None:
+            part *= by_second
+        key = batch.bin_key(second, 2, uses)  # no second cloud: bin 0 (its part is 0 anyway), dropped
         extra = np.bincount(key, weights=part, minlength=bins).reshape(runs, n + 1, 2)[:, 1:]
-        out["compute"] += extra.sum(axis=2)
-        out["ai_compute"] += extra[:, :, 1]
-    need = people.token_need if mult["model"] is None else people.token_need * mult["model"]
-    model_key = batch.slot_key(people.model_provider)  # one key for both totals
-    out["token_need"] = batch.totals(people.model_provider, need, key=model_key)  # customers without a model provider: nowhere
-    out["model_users"] = batch.totals(people.model_provider, key=model_key)
-    return out
+        compute += extra.sum(axis=2)
+        ai_compute += extra[:, :, 1]
+    need = people.token_need if by_model is None else people.token_need * by_model
+    model_key = batch.bin_key(people.model_provider)  # customers without a model provider: bin 0, nowhere
+    token_need = np.bincount(model_key, weights=need, minlength=(n + 1) * runs).reshape(runs, n + 1)[:, 1:]
+    # Both counts from one pass, bins (run, primary cloud + 1, model provider + 1): counts are exact
+    # integers, so the two margins are the counts each key alone would give.
+    both = batch.bin_key(people.provider, n + 1, np.add(people.model_provider, 1, dtype=np.int16))
+    counts = np.bincount(both, minlength=(n + 1) * (n + 1) * runs).reshape(runs, n + 1, n + 1)
+    return {"compute": compute, "ai_compute": ai_compute, "token_need": token_need,
+            "customers": counts[:, 1:, :].sum(axis=2).astype(np.float64),
+            "model_users": counts[:, :, 1:].sum(axis=1)}
 
 
 def rationing_codes(batch) -> np.ndarray:
@@ -149,68 +145,100 @@ def rationing_codes(batch) -> np.ndarray:
     return codes
 
 
+# The provider table's columns service writes (each active slot's; other slots keep their rows).
+WRITES = ("customer_compute", "tokens_demanded", "customers", "model_users", "captive_tokens_quarter", "demand_gpu",
+          "planned_gpu", "utilisation", "tokens", "unserved_tokens", "served_gpu", "captive_served", "served_share",
+          "customer_served_share", "apps_served_share", "billed_compute_gpu", "billed_ai_gpu", "billed_token_gpu",
+          "billed_gpu", "reliability")
+
+
 @over_runs
 def step(batch) -> None:
     """Service for every run of ``batch``: demand on each active provider, what its capacity
     serves (``ration``), what it bills and its reliability; writes the provider table's
     columns of active slots (others keep their rows)."""
     table, active = batch.table, batch.active
-    markets = batch.markets
-    intensity = np.array([m.token_compute for m in markets])[:, None]
+    const = batch.memo("service.constants", _constants)
+    out = np.empty((len(WRITES), batch.size, batch.n_slots))  # the columns of WRITES, written at the end
+    col = dict(zip(WRITES, out))
+    intensity = batch.market_values("token_compute")[:, None]
     cut = np.where(active, table.token_factor, 1.0)  # token price factors (1 where no active provider)
     # Token price / (reference price x token_compute at the start), as model_choice.token_price_ratio.
     price = np.where(active, table.price, 1.0)
-    compute_scale = np.array([m.token_compute / m.config.pricing.token_compute for m in markets])[:, None]
-    ratio = (price * cut / batch.param("pricing.reference_price")[:, None]) * compute_scale
-    volume_factor = batch.numpy_power(np.maximum(ratio, 1e-9), -batch.param("demand.token_elasticity"))
+    ratio = (price * cut / const.reference_price) * (intensity / const.start_token_compute)
+    ratio = np.maximum(ratio, 1e-9)
+    if const.volume_exponent is None:  # runs differ in their elasticity
+        volume_factor = batch.numpy_power(ratio, const.volume_exponents)
+    else:
+        volume_factor = np.power(ratio, const.volume_exponent)
 
     usual = demand_by_slot(batch, surges=False)
     planned = usual["compute"] + usual["token_need"] * volume_factor * intensity
-    per_customer, per_slot = surge_multipliers(batch)
-    now = demand_by_slot(batch) if per_customer is not None else usual
-    token_volume = now["token_need"] * volume_factor
+    if batch.markets[0].t in const.surge_quarters:  # runs of a batch share their quarter
+        per_customer, per_slot = surge_multipliers(batch)
+        now = demand_by_slot(batch) if per_customer is not None else usual
+        captive = table.captive_compute * per_slot
+    else:  # no run has a surge this quarter (multipliers 1)
+        now, captive = usual, table.captive_compute
+    token_volume = np.multiply(now["token_need"], volume_factor, out=col["tokens_demanded"])
 
-    def put(column: np.ndarray, values) -> None:
-        np.copyto(column, values, where=active)
-
-    captive = table.captive_compute * per_slot
-    put(table.customer_compute, now["compute"])
-    put(table.tokens_demanded, token_volume)
-    put(table.customers, now["customers"])
-    put(table.model_users, now["model_users"])
-    put(table.captive_tokens_quarter, table.captive_tokens)
+    col["customer_compute"][...] = now["compute"]
+    col["customers"][...] = now["customers"]
+    col["model_users"][...] = now["model_users"]
+    col["captive_tokens_quarter"][...] = table.captive_tokens
     customer_gpu = now["compute"] + token_volume * intensity
-    demand = customer_gpu + captive
-    put(table.demand_gpu, demand)
-    put(table.planned_gpu, planned + table.captive_compute)
+    demand = np.add(customer_gpu, captive, out=col["demand_gpu"])
+    np.add(planned, table.captive_compute, out=col["planned_gpu"])
     capacity = table.compute * (1.0 - table.training_share)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        put(table.utilisation, np.where(capacity > 0, demand / capacity, np.inf))
+    utilisation = col["utilisation"]
+    utilisation[...] = np.inf  # no serving capacity
+    np.divide(demand, capacity, out=utilisation, where=capacity > 0)
+    enough = (demand <= capacity)[active].all()  # every active provider serves all its demand
+    if enough:  # what ration_shares gives them
+        served = captive_share = np.ones(demand.shape)
+    else:
         served, captive_share = ration_shares(capacity, customer_gpu, captive, rationing_codes(batch))
-        tokens = token_volume * served
-        served_gpu = customer_gpu * served
-        captive_served = captive * captive_share
-        put(table.tokens, tokens)
-        put(table.unserved_tokens, token_volume - tokens)
-        put(table.served_gpu, served_gpu)
-        put(table.captive_served, captive_served)
-        put(table.served_share, np.where(demand > 0, (served_gpu + captive_served) / demand, 1.0))
-    put(table.customer_served_share, served)
-    put(table.apps_served_share, captive_share)
-    billed_compute = now["compute"] * served
-    billed_token = tokens * intensity * cut
-    put(table.billed_compute_gpu, billed_compute)
-    put(table.billed_ai_gpu, now["ai_compute"] * served)
-    put(table.billed_token_gpu, billed_token)
-    put(table.billed_gpu, billed_compute + billed_token)
+    tokens = np.multiply(token_volume, served, out=col["tokens"])
+    np.subtract(token_volume, tokens, out=col["unserved_tokens"])
+    served_gpu = np.multiply(customer_gpu, served, out=col["served_gpu"])
+    captive_served = np.multiply(captive, captive_share, out=col["captive_served"])
+    served_share = col["served_share"]
+    served_share[...] = 1.0  # no demand: all of it served
+    np.divide(served_gpu + captive_served, demand, out=served_share, where=demand > 0)
+    col["customer_served_share"][...] = served
+    col["apps_served_share"][...] = captive_share
+    billed_compute = np.multiply(now["compute"], served, out=col["billed_compute_gpu"])
+    billed_token = np.multiply(tokens * intensity, cut, out=col["billed_token_gpu"])
+    np.multiply(now["ai_compute"], served, out=col["billed_ai_gpu"])
+    np.add(billed_compute, billed_token, out=col["billed_gpu"])
     # served ** overload_penalty by C's pow, as the per-provider code computed it; served is 1
     # (target 1) unless the provider is short of capacity (rare), so only those are raised.
     target = np.ones(served.shape)
-    short = active & (served != 1.0)
-    if short.any():
-        target[short] = batch.power(served[short], batch.param("service.overload_penalty")[np.nonzero(short)[0]])
-    mem = batch.param("service.reliability_memory")[:, None]
-    put(table.reliability, mem * table.reliability + (1.0 - mem) * target)
+    if not enough:
+        short = active & (served != 1.0)
+        if short.any():
+            target[short] = batch.power(served[short], const.overload_penalty[np.nonzero(short)[0]])
+    np.add(const.reliability_memory * table.reliability, const.reliability_news * target, out=col["reliability"])
+    # Active slots take the new columns, the others keep theirs: one masked write.
+    columns = out.transpose(1, 2, 0)
+    if not active.all():
+        columns = np.where(active[:, :, None], columns, table.data[:, :, const.columns])
+    table.data[:, :, const.columns] = columns
+
+
+def _constants(batch) -> SimpleNamespace:
+    """What service reads of the configs each quarter, per run, in the shapes it uses them."""
+    exponents = -batch.param("demand.token_elasticity")
+    memory = batch.param("service.reliability_memory")[:, None]
+    return SimpleNamespace(
+        reference_price=batch.param("pricing.reference_price")[:, None],
+        start_token_compute=np.array([m.config.pricing.token_compute for m in batch.markets], dtype=np.float64)[:, None],
+        volume_exponents=exponents,
+        volume_exponent=float(exponents[0]) if (exponents == exponents[0]).all() else None,  # one call of np.power
+        overload_penalty=batch.param("service.overload_penalty"),
+        reliability_memory=memory, reliability_news=1.0 - memory,
+        surge_quarters=frozenset(q for run in _surges_by_quarter(batch) for q in run),
+        columns=np.array([INDEX[name] for name in WRITES]))
 
 
 def ration(capacity: float, customers: float, own_apps: float, rule: str) -> tuple[float, float]:
@@ -233,6 +261,10 @@ def ration_shares(capacity, customers, own_apps, rule) -> tuple[np.ndarray, np.n
     with np.errstate(divide="ignore", invalid="ignore"):
         total = customers + own_apps
         proportional = capacity / total
+        enough, none = total <= capacity, capacity <= 0
+        if not np.any(rule > 0):  # every provider rations proportionally (the default): one share for both
+            served = np.where(enough, 1.0, np.where(none, 0.0, proportional))
+            return served, served.copy()
         apps_first = np.where(own_apps > 0, np.minimum(1.0, capacity / own_apps), 1.0)
         customers_after = _rest(capacity - apps_first * own_apps, customers)
         customers_first = np.where(customers > 0, np.minimum(1.0, capacity / customers), 1.0)
@@ -240,7 +272,6 @@ def ration_shares(capacity, customers, own_apps, rule) -> tuple[np.ndarray, np.n
     own_first, cust_first = rule == 1, rule == 2
     served = np.where(own_first, customers_after, np.where(cust_first, customers_first, proportional))
     apps = np.where(own_first, apps_first, np.where(cust_first, apps_after, proportional))
-    enough, none = total <= capacity, capacity <= 0
     served = np.where(enough, 1.0, np.where(none, 0.0, served))
     apps = np.where(enough, 1.0, np.where(none, 0.0, apps))
     return served, apps
