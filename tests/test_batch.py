@@ -416,6 +416,39 @@ def test_totals_count_and_sum_per_run_and_slot_and_skip_customers_without_one():
     assert batch.totals(people.provider).tolist() == [[6, 0], [4, 0]]
 
 
+def test_a_run_without_providers_moves_nobody_while_the_batchs_other_runs_choose_as_alone():
+    """Choice, multi-homing and model choice in a batch where every provider of run 1 has exited:
+    its customers get no provider and no model (its deciders are dropped before the logit, which
+    would otherwise pick an inactive slot), and run 0 ends as it ends alone, bit for bit."""
+    from sim.submodels import choice, demand, model_choice, multihoming
+    from tests.conftest import make_config
+
+    def closed(batch, runs):
+        for r in runs:
+            market = batch.markets[r]
+            for p in list(market.active_providers()):
+                market.retire(p)
+            people = market.customers
+            people.provider[:], people.second_provider[:], people.model_provider[:] = -1, -1, -1
+            people.split[:] = 0.0
+            people.uses_model[::3] = True  # model users whose model provider is gone: deciders of model choice
+        return batch
+
+    configs = [make_config(n_identical=3, customers=2000, seed=seed, demand={"bass_p": 0.2},
+                           multihoming={"share": 0.5, "split": 0.3}) for seed in (1, 2)]
+    batch, alone = closed(Batch(configs), [1]), Batch(configs[:1])
+    for b in (batch, alone):
+        for step in (demand.step, choice.step, multihoming.step, model_choice.step):
+            step(b)
+    n = batch.n
+    for name in ("provider", "second_provider", "split", "model_provider", "uses_model", "tenure", "model_tenure"):
+        assert np.array_equal(getattr(batch.customers, name)[:n], getattr(alone.customers, name)), name
+    shut = batch.markets[1].customers
+    assert shut.adopted.sum() > 200 and shut.uses_model.any()  # it had deciders of both kinds
+    assert (shut.provider == -1).all() and (shut.model_provider == -1).all() and (shut.second_provider == -1).all()
+    assert batch.markets[1].churn == 0.0 and (alone.customers.provider != -1).sum() > 1000
+
+
 def test_sum_slots_adds_left_to_right_as_a_loop_over_providers_does():
     """Batch.sum_slots: per run, the slots in ``where`` added one after the other, left to right, as
     a loop over a run's providers adds them (another order gives other last bits: numpy's own sum

@@ -90,7 +90,8 @@ def open_weights_capability(cfg, t: int, frontier_history: list[float], release:
     return ow.capability * frontier_history[k]
 
 
-LEARNING = ("learning_rate", "compute_elasticity", "flywheel", "reference_data", "data_elasticity", "knowledge_elasticity")
+LEARNING = ("learning_rate", "compute_elasticity", "flywheel", "reference_data", "data_elasticity",
+            "knowledge_elasticity")
 
 
 def _settings(batch) -> SimpleNamespace:

@@ -126,9 +126,20 @@ class Parents:
                     self.group[r, s] = g
                     self.market_priced[r, s] = market.parent_accounts[spec.parent].spec.transfer_price == "market"
         self.has_group = self.group >= 0  # (runs, slots) bool: the slot's provider has a parent
+        self.any_market_priced = bool(self.market_priced.any())
+        self._windows: dict[int, np.ndarray] = {}  # quarter -> budget_window(quarter)
         self._group_index = np.maximum(self.group, 0)  # for gathers (slots without a group read group 0)
         self.slot_max_training_share = self.of_slots(self.max_training_share)  # (runs, slots): the slot's group's
         self.slot_priority = self.of_slots(self.priority)
+
+    def budget_window(self, t: int) -> np.ndarray:
+        """(runs, groups) bool: the groups whose budget window holds quarter ``t`` (kept per quarter:
+        the windows come from the configs)."""
+        window = self._windows.get(t)
+        if window is None:
+            window = self._windows[t] = self.exists & (t >= self.start) & (t < self.end)
+            window.flags.writeable = False
+        return window
 
     def groups_of(self, where: np.ndarray) -> list[int]:
         """The groups (ascending) of the slots in ``where`` (bool (runs, slots)) that have one."""
@@ -171,8 +182,7 @@ def step(batch) -> None:
     """Start of a quarter: allot each parent's budget and set its providers' training share."""
     state, table = batch.parents, batch.table
     t = batch.markets[0].t  # runs of a batch share their quarter
-    window = state.exists & (t >= state.start) & (t < state.end)
-    np.add(state.pot, state.allotment, out=state.pot, where=window)
+    np.add(state.pot, state.allotment, out=state.pot, where=state.budget_window(t))
     owners = batch.active & state.has_group & (table.has_model != 0)
     if owners.any():
         frontier = np.array([m.frontier for m in batch.markets], dtype=float)[:, None]
@@ -204,7 +214,10 @@ def transfer_prices(batch, where: np.ndarray) -> np.ndarray:
     """(runs, slots) US$ per GPU-quarter the group's apps pay, for the slots in ``where`` (bool
     (runs, slots); 0 elsewhere): the provider's unit cost ('cost', and for a provider without a
     parent) or its price to customers ('market')."""
-    price = np.where(batch.parents.market_priced, batch.table.price, unit_costs(batch))
+    state = batch.parents
+    price = unit_costs(batch)
+    if state.any_market_priced:
+        price = np.where(state.market_priced, batch.table.price, price)
     return np.where(where, price, 0.0)
 
 
