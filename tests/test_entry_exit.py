@@ -262,3 +262,13 @@ def test_an_entrant_above_the_frontier_raises_it_at_entry():
     assert market.frontier == startup.capability == 3.0
     assert market.frontier_history[-1] == 3.0  # the frontier in effect next quarter
 
+
+
+def test_free_entry_stays_free_however_far_the_frontier_moved():
+    """entry_compute = 0 costs 0 even when frontier / frontier_0 overflows (inf x 0 was NaN, and
+    no bankroll is >= NaN)."""
+    config = make_config(customers=200, quarters=2, entry={"entry_compute": 0.0}, entrants=[entrant(bankroll=0.0)])
+    market = Market(config=config)
+    market.frontier_history[0] = 1e-310  # frontier / frontier_0 = inf
+    assert entry_exit.entry_costs(market._batch)[0] == 0.0
+    assert entry_exit.entry_cost(market) == 0.0
