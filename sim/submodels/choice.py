@@ -154,12 +154,15 @@ def logit_draw(utility: np.ndarray, rng, counts: np.ndarray | None = None) -> np
 
 def _no_law(rng, counts, totals: np.ndarray) -> NonFiniteState:
     """The error for rows of ``logit_draw`` whose utilities give no probabilities (a NaN
-    utility, or no available alternative): one line naming the run and quarter.  Drawing
-    anyway would hand the customer to slot 0, available or not."""
+    utility, or no available alternative): the guard's (raised from here) if some state is not
+    finite, which names the variable and its settings; else one line naming the run and quarter.
+    Drawing anyway would hand the customer to slot 0, available or not."""
     row = int(np.flatnonzero(~(totals > 0))[0])
     if not isinstance(rng, Batch):
         return NonFiniteState(f"logit_draw: the utilities of row {row} give no choice probabilities (NaN, "
                               "or every alternative unavailable)")
+    from sim import guard  # a state variable that is not finite is the likely cause: name it, as the guard does
+    guard.check(rng)
     run = 0 if counts is None else int(np.searchsorted(np.cumsum(counts), row, side="right"))
     market = rng.markets[run]
     details = dict(quarter=market.quarter_label, step=market.t, variable="utility", mechanism="choice")
