@@ -192,6 +192,14 @@ class RunsOf:
             self.counts = np.bincount(runs, minlength=batch.size)
 
     @classmethod
+    def of(cls, batch: Batch, idx: np.ndarray, counts: np.ndarray | None = None) -> "RunsOf":
+        """The runs of customers ``idx`` (indices into ``batch.customers``): by ``grouped`` when
+        ``counts`` says they come run by run, else by a gather of ``batch.run_of``."""
+        if batch.size == 1 or counts is None:
+            return cls(batch, None if batch.size == 1 else batch.run_of[idx])
+        return cls.grouped(batch, counts)
+
+    @classmethod
     def grouped(cls, batch: Batch, counts: np.ndarray) -> "RunsOf":
         """Customers that come run by run, ``counts[r]`` of run r (a block fill, not a gather)."""
         if batch.size == 1:
@@ -234,12 +242,8 @@ def utilities(batch: Batch, idx: np.ndarray, exclude_current: bool = False,
     people = batch.customers
     slots = batch.slot_table()
     terms = batch.slot_memo(slots, "choice.terms", _choice_terms)
-    one = batch.size == 1
-    if one or counts is None:
-        at = RunsOf(batch, None if one else batch.run_of[idx])
-    else:
-        at = RunsOf.grouped(batch, counts)
-    runs = at.runs
+    at = RunsOf.of(batch, idx, counts)
+    runs, one = at.runs, at.one
     w = _weights(people, idx)
     seg = people.segment[idx]
     # Everyone is offered the new-customer price; the current provider's renewal price is

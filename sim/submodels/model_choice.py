@@ -148,12 +148,8 @@ def model_utilities(batch: Batch, idx: np.ndarray, slots: dict[str, np.ndarray],
     batch = _as_batch(batch)
     people = batch.customers
     terms = batch.slot_memo(slots, "model_choice.terms", _model_terms)
-    one = batch.size == 1
-    if one or counts is None:
-        at = RunsOf(batch, None if one else batch.run_of[idx])
-    else:
-        at = RunsOf.grouped(batch, counts)
-    runs = at.runs
+    at = RunsOf.of(batch, idx, counts)
+    runs, one = at.runs, at.one
     k = idx.size
     w = _weights(people, idx)
     u = at.slots(terms["capability"]) * w[W_CAPABILITY]
