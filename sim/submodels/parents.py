@@ -256,21 +256,20 @@ def draw_runs(batch, amounts: np.ndarray) -> np.ndarray:
     drawing = (amounts > 0) & state.has_group
     if not drawing.any():
         return drawn
-    runs, slots, key = state.members(drawing)
-    if key.size == 1 or np.bincount(key).max() == 1:  # one drawer per pot (the usual case): all at once
+
+    def take(runs, slots) -> None:  # providers of distinct pots draw at once
         groups = state.group[runs, slots]
         amount = np.minimum(amounts[runs, slots], state.pot[runs, groups])
         state.pot[runs, groups] -= amount
         state.funded[runs, groups] += amount
         drawn[runs, slots] = amount
+
+    runs, slots, key = state.members(drawing)
+    if key.size == 1 or np.bincount(key).max() == 1:  # one drawer per pot (the usual case): all at once
+        take(runs, slots)
         return drawn
     for s in np.flatnonzero(drawing.any(axis=0)):  # slot order: a pot drawn empty gives later slots nothing
-        rows = np.flatnonzero(drawing[:, s])
-        g = state.group[rows, s]
-        amount = np.minimum(amounts[rows, s], state.pot[rows, g])
-        state.pot[rows, g] -= amount
-        state.funded[rows, g] += amount
-        drawn[rows, s] = amount
+        take(np.flatnonzero(drawing[:, s]), s)
     return drawn
 
 
