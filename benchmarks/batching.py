@@ -21,7 +21,8 @@ kept.  Measured:
   ``batch_size = 1`` (every run alone), same commit, same runs;
 - ``memory_10k``: peak memory above the start of ``sim.batch.run_batch`` of 100 runs x 10,000
   customers x 40 quarters (process peak RSS, ``ru_maxrss``, less the RSS before the batch), per
-  customer per run: the measure for ``sim.batch.BYTES_PER_CUSTOMER``, which sizes a sweep's batches;
+  customer per run: the measure for ``sim.batch.BYTES_PER_CUSTOMER``, and a check that the whole
+  ``sim.batch.run_bytes``, which sizes a sweep's batches, is at least what a run held;
 - ``axis_10k``: the runs-axis prototype (``benchmarks/runs_axis.py``, the choice rule only): 100
   runs x 10,000 customers stepped together against the same runs one by one.
 
@@ -180,10 +181,13 @@ def one(name: str, runs: int, customers: int) -> dict:
                 "cpu_alone_s": alone, "cpu_ns_per_customer_quarter": 1e9 * batch / (runs * customers * QUARTERS)}
     extra = {}
     if name == "memory_10k":
+        from sim.batch import run_bytes
+
         cpu, above = batch_memory(runs, customers)
         return {"name": name, "runs": runs, "customers": customers, "quarters": QUARTERS, "cpu_s": cpu,
                 "cpu_ns_per_customer_quarter": 1e9 * cpu / (runs * customers * QUARTERS), "above_start_bytes": above,
-                "bytes_per_customer_run": above / (runs * customers)}
+                "bytes_per_customer_run": above / (runs * customers),
+                "run_bytes": run_bytes(full_config(customers, quarters=QUARTERS))}
     if name in ("sweep_1k", "sweep_10k", "batched_10k", "alone_10k"):
         cpu, extra["batch_size"] = sweep_cpu(runs, customers, 1 if name == "alone_10k" else None)
     else:
@@ -239,6 +243,12 @@ def aims(best: dict[str, dict]) -> list[tuple[str, str, bool | None]]:
         out.append((f"memory: at most 300 bytes per customer per run in a batch ({m['runs']} runs x {m['customers']:,})",
                     f"{m['bytes_per_customer_run']:.0f} bytes ({m['above_start_bytes'] / 1e6:.0f} MB above the start, peak RSS)",
                     m["bytes_per_customer_run"] <= 300))
+        if "run_bytes" in m:  # what sizes a sweep's batches must not be below what a batch holds
+            per_run = m["above_start_bytes"] / m["runs"]
+            out.append((f"(check) `sim.batch.run_bytes`, which sizes a sweep's batches, is at least what a run holds "
+                        f"({m['runs']} runs x {m['customers']:,} x {m['quarters']} quarters)",
+                        f"{per_run / 1e6:.2f} MB a run held against {m['run_bytes'] / 1e6:.2f} MB estimated "
+                        f"({per_run / m['run_bytes']:.2f})", per_run <= m["run_bytes"]))
     if "axis_10k" in best:
         a = best["axis_10k"]
         out.append((f"(prototype, choice rule only: `benchmarks/runs_axis.py`) {a['runs']} runs x {a['customers']:,} "

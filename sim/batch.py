@@ -21,8 +21,11 @@ from sim.customers import CustomerPopulation
 # together until the batch's records go back; the peak RSS above the start agreed within the
 # page and arena rounding (docs/performance.md, "Memory of a batch").
 # - per customer: the population's arrays plus the widest step's temporaries (choice: deciders x
-#   slots float64): 132-136 bytes traced, 153-184 RSS (10 runs x 10,000 and 2 x 50,000, china_2025);
-BYTES_PER_CUSTOMER = 300
+#   slots float64), which grow with the slots: 132-136 bytes traced, 153-184 RSS at 6 slots (10 runs
+#   x 10,000 and 2 x 50,000, china_2025); 111 / 134 / 186 traced at 3 / 20 / 40 identical providers
+#   (2 runs x 20,000), i.e. about 110 + 2.5 a slot;
+BYTES_PER_CUSTOMER = 260
+BYTES_PER_CUSTOMER_SLOT = 4
 # - per run: the Market, its Mesa agents and DataCollector, generator and bookkeeping: 45-77 kB
 #   traced, 100-110 kB RSS (20 runs x 10 customers, 2-20 slots), growing about 1.5 kB a slot;
 BYTES_PER_RUN = 150_000
@@ -49,17 +52,18 @@ def batch_key(config: Config) -> tuple:
 def run_bytes(config: Config) -> int:
     """Memory one run of ``config`` takes in a batch (bytes), for choosing a batch size
     (sim.experiment.batching): an upper bound of what a sweep worker holds per run while its
-    batch steps and returns its tables, measured at 2-20 slots, 10-50,000 customers and 1-200
+    batch steps and returns its tables, measured at 2-40 slots, 10-50,000 customers and 1-200
     quarters (tests/test_experiment_batching.py checks it against a real batch)::
 
-        run_bytes = BYTES_PER_RUN + BYTES_PER_RUN_SLOT * slots        (150 kB + 2 kB a slot)
-                  + BYTES_PER_CUSTOMER * customers                      (300 bytes a customer)
-                  + quarters * quarter_bytes(slots)                     (the recorder and outputs)
+        run_bytes = BYTES_PER_RUN + BYTES_PER_RUN_SLOT * slots                    (150 kB + 2 kB a slot)
+                  + (BYTES_PER_CUSTOMER + BYTES_PER_CUSTOMER_SLOT * slots) * customers  (260 + 4 a slot)
+                  + quarters * quarter_bytes(slots)                    (the recorder and outputs)
 
     Units: bytes; ``slots`` = incumbents + entrants (``config.all_providers``).  The sources of the
     constants are in the comments above them."""
     slots = len(config.all_providers)
-    return (BYTES_PER_RUN + BYTES_PER_RUN_SLOT * slots + BYTES_PER_CUSTOMER * config.run.customers
+    return (BYTES_PER_RUN + BYTES_PER_RUN_SLOT * slots
+            + (BYTES_PER_CUSTOMER + BYTES_PER_CUSTOMER_SLOT * slots) * config.run.customers
             + config.run.quarters * quarter_bytes(slots))
 
 
@@ -179,8 +183,6 @@ class Batch:
         for m in markets:
             m._batch = self
         self.n_slots = table.slots
-        # (runs, slots) bool: the slot's provider is active (Market.enter and Market.retire keep it so).
-        self.active = np.array([[s == "active" for s in m.status] for m in markets], dtype=bool)
         self._params: dict[str, np.ndarray] = {}
         self._run_of: np.ndarray | None = None
         self._memo: dict[str, object] = {}
@@ -200,6 +202,13 @@ class Batch:
         self.parents = Parents(markets)  # every run's parent groups; each market.parent_accounts reads its row
 
     # ------------------------------------------------------- for vectorised submodels
+    @property
+    def active(self) -> np.ndarray:
+        """(runs, slots) bool: the slot's provider is active, the one record of it (the provider
+        table's ``active``): ``Market.enter`` and ``Market.retire`` set it, each run's
+        ``Market.status`` reads its row.  Write into it, never rebind it."""
+        return self.table.active
+
     @property
     def rngs(self) -> list[np.random.Generator]:
         """Each run's random generator, in run order: draw per run, in the order a run alone draws."""
@@ -330,11 +339,9 @@ class Batch:
         ``sum(p.x for p in market.active_providers())`` over float64 attributes (numpy's own
         reductions add in a different order, so their last bit can differ)."""
         mask = self.active if where is None else where
-        kept = np.where(mask, values, 0.0)  # one masking pass; the additions below are the same
-        total = kept[:, 0].copy()
-        for j in range(1, kept.shape[1]):
-            total += kept[:, j]
-        return total
+        # np.add.accumulate adds one element after the other, left to right (no pairwise summation,
+        # unlike np.add.reduce): its last column is that sum, in one call instead of one per slot.
+        return np.add.accumulate(np.where(mask, values, 0.0), axis=1)[:, -1]
 
     def installed_compute_shares(self) -> np.ndarray:
         """(runs, slots) float64: each slot's share of its run's compute demand of customers
@@ -573,7 +580,10 @@ def join_populations(populations: list[CustomerPopulation]) -> CustomerPopulatio
     joined.n = sum(p.n for p in populations)
     joined._spread = {}
     for name in CustomerPopulation.ARRAYS:
-        whole = np.concatenate([getattr(p, name) for p in populations])
+        parts = [getattr(p, name) for p in populations]
+        whole = np.concatenate(parts)
+        if not any(part.flags.writeable for part in parts):  # read-only arrays (weights) stay so
+            whole.flags.writeable = False
         setattr(joined, name, whole)
         start = 0
         for p in populations:

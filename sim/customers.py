@@ -98,7 +98,8 @@ class CustomerPopulation:
     segment      int8     index into ``segment_names``
     compute      float32  compute demand, GPU-equivalents
     token_need   float32  token need at the reference token price, token units per quarter
-    weights      float32  (n, 4) preference weights: capability, price, fit, reliability
+    weights      float32  (n, 4) preference weights: capability, price, fit, reliability (read-only:
+                          they do not change during a run; ``set_weights`` replaces them)
     provider     int16    provider slot, or -1 for none
     tenure       int16    quarters with the current provider
     uses_model   bool     uses a model (buys model tokens)
@@ -151,6 +152,7 @@ class CustomerPopulation:
             self.weights = noise.astype(np.float32)
         else:
             self.weights = seg_w.take(self.segment, axis=0).astype(np.float32)
+        self.weights.flags.writeable = False  # a customer's preferences do not change (set_weights)
 
         self.provider = np.full(n, NO_PROVIDER, dtype=np.int16)
         self.tenure = np.zeros(n, dtype=np.int16)
@@ -175,6 +177,12 @@ class CustomerPopulation:
             rng.standard_normal((n, 4))  # preference noise (log-normal)
         if multihoming:
             rng.random(n)  # multi-homers
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        """Replace the preference weights ((n, 4), float32; kept as given when already float32) and
+        make them read-only (the guard checks an array that cannot change once)."""
+        self.weights = np.asarray(weights, dtype=np.float32)
+        self.weights.flags.writeable = False
 
     def spread(self, table: np.ndarray) -> np.ndarray:
         """``table[segment]`` (float32, read-only): a per-segment value for every customer.

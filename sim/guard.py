@@ -100,20 +100,32 @@ def check(batch) -> None:
 def _finite(batch) -> bool:
     """Whether a whole-batch look finds every number finite (False: look run by run)."""
     people = batch.customers
-    for values in vars(people).values():
-        if _float_array(values, people.n):
-            with np.errstate(over="ignore", invalid="ignore"):
-                if not math.isfinite(float(values.sum())):  # one pass, no temporary; NaN and inf propagate
-                    return False
-    if batch.size > 1:  # an array added to one run's customers only (the joined population lacks it)
-        keys = len(vars(people))
-        if any(len(vars(m.customers)) != keys for m in batch.markets):
-            return False
-    table = batch.table
-    with np.errstate(invalid="ignore"):
-        if not np.isfinite(table.data[:, :, _CHECKED_COLUMNS][batch.active]).all():
-            return False
-        if not np.isfinite(table.pipeline[batch.active]).all():  # GPUs on order (Provider.pipeline views it)
+    # Arrays that cannot change (read-only and owning their memory, as the customers' preference
+    # weights) are summed once, the first time the guard sees them, and again only if made writeable.
+    unchanging = batch._memo.setdefault("guard.unchanging", {})  # id -> the array (kept: its id stays its own)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for values in vars(people).values():
+            if not _float_array(values, people.n):
+                continue
+            if unchanging.get(id(values)) is values and not values.flags.writeable:
+                continue
+            if not math.isfinite(float(values.sum())):  # one pass, no temporary; NaN and inf propagate
+                return False
+            if _read_only(values):
+                unchanging[id(values)] = values
+        if batch.size > 1:  # an array added to one run's customers only (the joined population lacks it)
+            keys = len(vars(people))
+            if any(len(vars(m.customers)) != keys for m in batch.markets):
+                return False
+        # Provider columns (checked ones, active slots) and GPUs on order (Provider.pipeline views them).
+        # Most quarters every number of the table is finite: one sum of all of it says so; only when
+        # it does not (an infinite utilisation, a stale number in a slot not active, a sum that
+        # overflows) are the checked columns of the active slots looked at.
+        table = batch.table
+        if not math.isfinite(float(table.data.sum())):
+            if not np.isfinite(table.data[:, :, _CHECKED_COLUMNS][batch.active]).all():
+                return False
+        if not math.isfinite(float(table.pipeline.sum())) and not np.isfinite(table.pipeline[batch.active]).all():
             return False
     if not np.isfinite(batch.parents.cells).all():  # parents' accounts (sim.submodels.parents.Parents)
         return False
@@ -205,6 +217,15 @@ def _columns(provider):
     for i in np.flatnonzero(~np.isfinite(values)):
         name = FLOAT_COLUMNS_CHECKED[i]
         yield name, float(values[i])
+
+
+def _read_only(values: np.ndarray) -> bool:
+    """Whether nothing can write ``values``: it and every array it views are read-only."""
+    while isinstance(values, np.ndarray):
+        if values.flags.writeable:
+            return False
+        values = values.base
+    return values is None  # owns its memory (a view of a buffer numpy does not own might change)
 
 
 def _float_array(values, n: int) -> bool:

@@ -44,6 +44,18 @@ SCHEDULE = (
 CUSTOMERS_ONLY = frozenset({(choice, "step"), (multihoming, "step"), (model_choice, "step")})
 
 
+class SlotStatus(tuple):
+    """``Market.status``: each slot's status as a tuple of strings, read-only (it is worked out
+    from ``Batch.active``; writing it would leave the submodels' record behind)."""
+
+    __slots__ = ()
+    READ_ONLY = ("Market.status is read-only: it is a view of Batch.active, the record the submodels read; "
+                 "Market.enter and Market.retire change it")
+
+    def __setitem__(self, index, value):
+        raise TypeError(self.READ_ONLY)
+
+
 class HorizonReached(RuntimeError):
     """``step()`` was called after the last configured quarter (``run.quarters``)."""
 
@@ -114,7 +126,8 @@ class Market(mesa.Model):
         specs = config.all_providers
         self.names = [s.name for s in specs]
         self.n_slots = len(specs)
-        self.status = [ACTIVE] * len(config.providers) + [PENDING] * len(config.entrants)
+        self._active = self.provider_table.active[self.run_index]  # this run's row of Batch.active
+        self._active[:len(config.providers)] = True  # incumbents; entrants are pending
         self.slots: list[Provider | None] = [None] * self.n_slots
         self.bankrolls = {len(config.providers) + i: e.bankroll for i, e in enumerate(config.entrants)}
         self.parent_accounts = parents.accounts(config)
@@ -130,7 +143,10 @@ class Market(mesa.Model):
             from sim.snapshot import load_state
 
             for name, values in load_state(config, self.names, self.rng).items():
-                setattr(self.customers, name, values)
+                if name == "weights":
+                    self.customers.set_weights(values)
+                else:
+                    setattr(self.customers, name, values)
         else:
             self._assign_initial_customers()
         self.new_adopters = 0
@@ -213,12 +229,25 @@ class Market(mesa.Model):
                                  f"with a larger quarters=..., to simulate further")
 
     # --------------------------------------------------------------- providers
+    @property
+    def status(self) -> "SlotStatus":
+        """Each slot's status, in slot order: ``"active"``, ``"pending"`` (an entrant not yet in)
+        or ``"exited"``.  A read-only view of this run's row of ``Batch.active`` (the record the
+        submodels read) and of which slots were ever filled: ``enter`` and ``retire`` change it."""
+        return SlotStatus(ACTIVE if on else (PENDING if p is None else EXITED)
+                          for on, p in zip(self._active.tolist(), self.slots))
+
+    @status.setter
+    def status(self, value) -> None:
+        raise AttributeError(SlotStatus.READ_ONLY)
+
     def active_providers(self) -> list[Provider]:
-        return [p for p, s in zip(self.slots, self.status) if s == ACTIVE and p is not None]
+        return [p for p, on in zip(self.slots, self._active.tolist()) if on and p is not None]
 
     def pending_entrants(self) -> list[tuple[int, EntrantConfig]]:
         offset = len(self.config.providers)
-        return [(offset + i, e) for i, e in enumerate(self.config.entrants) if self.status[offset + i] == PENDING]
+        return [(offset + i, e) for i, e in enumerate(self.config.entrants)
+                if self.slots[offset + i] is None and not self._active[offset + i]]
 
     def slot_of(self, name: str) -> int:
         return self.names.index(name)
@@ -227,14 +256,12 @@ class Market(mesa.Model):
         provider = Provider(self, spec, slot, cash=cash, extra_compute=extra_compute)
         provider.capability = max(provider.own_capability, self.open_capability)
         self.slots[slot] = provider
-        self.status[slot] = ACTIVE
-        self._batch.active[self.run_index, slot] = True
+        self._active[slot] = True
         del self.bankrolls[slot]
         return provider
 
     def retire(self, provider: Provider) -> None:
-        self.status[provider.slot] = EXITED
-        self._batch.active[self.run_index, provider.slot] = False
+        self._active[provider.slot] = False
         provider.remove()
 
     def slot_table(self) -> dict[str, np.ndarray]:

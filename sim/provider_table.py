@@ -52,6 +52,9 @@ class ProviderTable:
         # (runs, slots, segments): each provider's fit with each customer segment (utils); a
         # Provider's ``affinity`` is a view of its (segments,) row.
         self.affinity = np.zeros((runs, slots, segments))
+        # (runs, slots) bool: the slot's provider is active (Market.enter and Market.retire set it;
+        # Batch.active and each Market's status read it).
+        object.__setattr__(self, "active", np.zeros((runs, slots), dtype=bool))
         for name, i in INDEX.items():
             object.__setattr__(self, name, self.data[:, :, i])
         # GPUs on order (sim.submodels.finance): run r's last lags[r] entries of its rows, oldest
@@ -60,7 +63,7 @@ class ProviderTable:
         self.pipeline = np.zeros((runs, slots, int(self.lags.max(initial=0))))
 
     def __setattr__(self, name: str, value) -> None:
-        if name in INDEX:
+        if name in INDEX or name == "active":
             raise AttributeError(f"ProviderTable.{name} is a view of the table: write into it "
                                  f"(table.{name}[...] = values), do not rebind it")
         object.__setattr__(self, name, value)

@@ -109,12 +109,28 @@ def _read(path: str, mtime: float) -> tuple[dict, dict[str, np.ndarray]]:
     return manifest, arrays
 
 
-def read_snapshot(ref: str) -> tuple[dict, dict[str, np.ndarray]]:
-    """The manifest and customer arrays of a snapshot file (cached; read-only: copy before use)."""
+@lru_cache(maxsize=4)
+def _slots_used(path: str, mtime: float) -> frozenset[int]:
+    """The snapshot's provider slots that hold customers (in any of ``SLOT_ARRAYS``): looked
+    up once per file, not once per run started from it."""
+    _, snap = _read(path, mtime)
+    used: set[int] = set()
+    for key in SLOT_ARRAYS:
+        used |= set(np.unique(snap[key][snap[key] >= 0]).tolist())
+    return frozenset(used)
+
+
+def _located(ref: str) -> tuple[str, float]:
+    """(path, modification time) of the snapshot file ``ref``: the key of the caches above."""
     path = resolve(ref)
     if not path.is_file():
         raise ConfigError([f"run.start_from: {ref}: no such snapshot file (looked in the working directory and {CONFIG_DIR})"])
-    return _read(str(path), path.stat().st_mtime)
+    return str(path), path.stat().st_mtime
+
+
+def read_snapshot(ref: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """The manifest and customer arrays of a snapshot file (cached; read-only: copy before use)."""
+    return _read(*_located(ref))
 
 
 def load_state(config: Config, names: list[str], rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -123,7 +139,8 @@ def load_state(config: Config, names: list[str], rng: np.random.Generator) -> di
     renumbered by provider name, sizes and preferences rescaled (module docstring).
     Raises ConfigError (one line) when the snapshot does not fit the config."""
     ref = config.run.start_from
-    manifest, snap = read_snapshot(ref)
+    located = _located(ref)
+    manifest, snap = _read(*located)
     segments = list(config.demand.segments)
     if manifest["segments"] != segments:
         raise ConfigError([f"run.start_from: {ref}: the snapshot's segments ({', '.join(manifest['segments'])}) "
@@ -131,10 +148,7 @@ def load_state(config: Config, names: list[str], rng: np.random.Generator) -> di
     renamed = {snap: own for own, snap in config.run.start_from_names.items()}
     snap_names = [renamed.get(p["name"], p["name"]) for p in manifest["providers"]]
     incumbents = [p.name for p in config.providers]
-    used = set()
-    for key in SLOT_ARRAYS:
-        used |= set(np.unique(snap[key][snap[key] >= 0]).tolist())
-    missing = sorted(snap_names[s] for s in used if snap_names[s] not in incumbents)
+    missing = sorted(snap_names[s] for s in _slots_used(*located) if snap_names[s] not in incumbents)
     if missing:
         raise ConfigError([f"run.start_from: {ref}: customers of {', '.join(missing)} in the snapshot, but the config has "
                            f"no such provider at the start; providers: {', '.join(incumbents)} "
@@ -142,19 +156,31 @@ def load_state(config: Config, names: list[str], rng: np.random.Generator) -> di
     remap = np.array([names.index(s) if s in incumbents else -1 for s in snap_names] + [-1], dtype=np.int16)
 
     n_snap, n = snap["segment"].size, config.run.customers
-    rows = rng.choice(n_snap, n, replace=n > n_snap)
-    rows.sort()
-    out = {name: np.array(snap[name][rows]) for name in CUSTOMER_ARRAYS}
+    repeats = n > n_snap
+    rows = rng.choice(n_snap, n, replace=repeats)
+    if repeats:
+        # The drawn rows in increasing order, without sorting them: each snapshot row drawn, repeated
+        # as often as it was drawn.  What is worked out per row (new slot numbers, preferences) is
+        # worked out once per distinct row, before the repeat.
+        counts = np.bincount(rows, minlength=n_snap)
+        drawn = np.flatnonzero(counts)
+    else:  # distinct rows
+        drawn = np.sort(rows)
+    picked = {name: snap[name][drawn] for name in CUSTOMER_ARRAYS}
     for key in SLOT_ARRAYS:
-        out[key] = remap[out[key]]  # -1 stays -1 (last entry)
+        picked[key] = remap[picked[key]]  # -1 stays -1 (last entry)
+    old = np.array([manifest["segment_weights"][s] for s in segments])
+    new = np.array([[getattr(seg, f) for f in WEIGHT_FIELDS] for seg in config.demand.segments.values()])
+    ratio = np.divide(new, old, out=np.ones_like(new), where=old > 0)
+    picked["weights"] = (picked["weights"] * ratio[picked["segment"]]).astype(np.float32)
+    out = picked
+    if repeats:
+        times = counts[drawn]
+        out = {name: np.repeat(values, times, axis=0) for name, values in picked.items()}
     adopted_compute = float(out["compute"][out["adopted"]].sum(dtype=np.float64))
     if adopted_compute <= 0:
         raise ConfigError([f"run.start_from: {ref}: the snapshot has no adopted customers"])
     scale = config.demand.market_compute / adopted_compute
     out["compute"] = (out["compute"] * scale).astype(np.float32)
     out["token_need"] = (out["token_need"] * scale).astype(np.float32)
-    old = np.array([manifest["segment_weights"][s] for s in segments])
-    new = np.array([[getattr(seg, f) for f in WEIGHT_FIELDS] for seg in config.demand.segments.values()])
-    ratio = np.divide(new, old, out=np.ones_like(new), where=old > 0)
-    out["weights"] = (out["weights"] * ratio[out["segment"]]).astype(np.float32)
     return out

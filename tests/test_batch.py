@@ -83,6 +83,37 @@ def test_providers_and_customers_of_a_run_are_views_of_the_batch():
     assert (batch.customers.tenure[n:n + 3] == 99).all() and batch.customers.n == 2 * n
 
 
+def test_market_status_is_a_read_only_view_of_the_batch_active_flags():
+    """Market.status (and active_providers, pending_entrants) read Batch.active, the record the
+    submodels read, so the two cannot disagree: a change to the flags shows in the status of that
+    run only, and status cannot be written or rebound (fails while status is a list of its own)."""
+    from tests.conftest import make_config, provider
+
+    entrants = [{**provider("Startup", initial_share=0.0), "bankroll": 0.0, "funding": 0.0, "earliest": 2}]
+    configs = [make_config([provider("A", initial_share=0.5), provider("B", initial_share=0.5)], customers=200,
+                           quarters=2, seed=seed, entrants=entrants) for seed in (1, 2)]
+    batch = Batch(configs)
+    first, second = batch.markets
+    assert tuple(second.status) == ("active", "active", "pending") and [s for s, _ in second.pending_entrants()] == [2]
+    batch.active[1, 0] = False
+    assert second.status[0] == "exited" and second.slots[0] not in second.active_providers()
+    assert first.status[0] == "active" and first.slots[0] in first.active_providers()
+    batch.active[1, 2] = True  # an entrant's slot flagged, never filled: not a provider to step
+    assert second.status[2] == "active" and second.pending_entrants() == [] and len(second.active_providers()) == 1
+    batch.active[1] = [True, True, False]
+    with pytest.raises(TypeError, match="Market.status is read-only"):
+        second.status[0] = "exited"
+    with pytest.raises(AttributeError, match="Market.status is read-only"):
+        second.status = ["exited", "active", "pending"]
+    with pytest.raises(AttributeError):
+        batch.active = np.zeros((2, 3), dtype=bool)
+    second.retire(second.slots[1])
+    assert not batch.active[1, 1] and tuple(second.status) == ("active", "exited", "pending") and batch.active[0].tolist() == [True, True, False]
+    assert batch.active is batch.table.active
+    batch.step()  # the batch steps with run 1's B gone
+    assert second.recorder.latest("status", 1) == "exited" and first.recorder.latest("status", 1) == "active"
+
+
 def test_a_run_of_a_larger_batch_cannot_be_stepped_alone():
     batch = Batch(_configs("minimal", [{"run.seed": 1}, {"run.seed": 2}]))
     with pytest.raises(RuntimeError, match="step the batch"):
@@ -383,6 +414,59 @@ def test_totals_count_and_sum_per_run_and_slot_and_skip_customers_without_one():
     assert flagged.tolist() == [[2, 1], [1, 1]]
     people.provider[people.provider == 1] = 0  # the last slot empty
     assert batch.totals(people.provider).tolist() == [[6, 0], [4, 0]]
+
+
+def test_a_run_without_providers_moves_nobody_while_the_batchs_other_runs_choose_as_alone():
+    """Choice, multi-homing and model choice in a batch where every provider of run 1 has exited:
+    its customers get no provider and no model (its deciders are dropped before the logit, which
+    would otherwise pick an inactive slot), and run 0 ends as it ends alone, bit for bit."""
+    from sim.submodels import choice, demand, model_choice, multihoming
+    from tests.conftest import make_config
+
+    def closed(batch, runs):
+        for r in runs:
+            market = batch.markets[r]
+            for p in list(market.active_providers()):
+                market.retire(p)
+            people = market.customers
+            people.provider[:], people.second_provider[:], people.model_provider[:] = -1, -1, -1
+            people.split[:] = 0.0
+            people.uses_model[::3] = True  # model users whose model provider is gone: deciders of model choice
+        return batch
+
+    configs = [make_config(n_identical=3, customers=2000, seed=seed, demand={"bass_p": 0.2},
+                           multihoming={"share": 0.5, "split": 0.3}) for seed in (1, 2)]
+    batch, alone = closed(Batch(configs), [1]), Batch(configs[:1])
+    for b in (batch, alone):
+        for step in (demand.step, choice.step, multihoming.step, model_choice.step):
+            step(b)
+    n = batch.n
+    for name in ("provider", "second_provider", "split", "model_provider", "uses_model", "tenure", "model_tenure"):
+        assert np.array_equal(getattr(batch.customers, name)[:n], getattr(alone.customers, name)), name
+    shut = batch.markets[1].customers
+    assert shut.adopted.sum() > 200 and shut.uses_model.any()  # it had deciders of both kinds
+    assert (shut.provider == -1).all() and (shut.model_provider == -1).all() and (shut.second_provider == -1).all()
+    assert batch.markets[1].churn == 0.0 and (alone.customers.provider != -1).sum() > 1000
+
+
+def test_sum_slots_adds_left_to_right_as_a_loop_over_providers_does():
+    """Batch.sum_slots: per run, the slots in ``where`` added one after the other, left to right, as
+    a loop over a run's providers adds them (another order gives other last bits: numpy's own sum
+    adds pairwise from 8 values on)."""
+    def left_to_right(row):
+        total = 0.0
+        for v in row:
+            total += v
+        return total
+
+    batch = Batch(_configs("china_2025", [{"run.seed": 1, "run.customers": 10}, {"run.seed": 2, "run.customers": 10}]))
+    values = np.array([[1e16, 1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1e16, 1.0, 1.0, 1.0]])
+    everywhere = np.ones(values.shape, dtype=bool)
+    assert batch.sum_slots(values, where=everywhere).tolist() == [left_to_right(row) for row in values.tolist()]
+    assert [left_to_right(row[::-1]) for row in values.tolist()] != [left_to_right(row) for row in values.tolist()]
+    where = np.array([[True, False, True, True, False, True], [False, True, True, True, True, False]])
+    assert batch.sum_slots(values, where=where).tolist() == [
+        left_to_right(v for v, kept in zip(row, mask) if kept) for row, mask in zip(values.tolist(), where.tolist())]
 
 
 @pytest.mark.parametrize("runs", [1, 2])

@@ -76,6 +76,23 @@ def test_entry_cost_buys_the_entry_compute_at_the_import_price_scaled_with_the_f
     assert entry_exit.entry_cost(flat) == pytest.approx(5e4 * 30000.0 * 0.8 / 1e6)
 
 
+def test_entry_costs_of_a_batch_are_each_runs_entry_cost():
+    """The batch's entry costs (one per run, as the entry step compares them with bankrolls) are each
+    run's ``entry_cost`` bit for bit, for a run whose entry compute scales with the frontier and one
+    whose does not."""
+    from sim.batch import Batch
+
+    config = make_config(customers=200, entry={"entry_compute": 5e4, "scales_with_frontier": True},
+                         finance={"gpu_cost_import": 30000.0})
+    flat = config.model_copy(update={"entry": config.entry.model_copy(update={"scales_with_frontier": False})})
+    batch = Batch([config, flat])
+    for market, factor in zip(batch.markets, (0.8, 0.7)):
+        market.frontier, market.gpu_cost_factor = 1.37 * market.frontier_history[0], factor
+    costs = entry_exit.entry_costs(batch)
+    assert costs.tolist() == [entry_exit.entry_cost(m) for m in batch.markets]
+    assert costs[0] > 1.3 * costs[1]
+
+
 def test_an_exit_frees_only_its_own_customers():
     market = Market(config=make_config(n_identical=3, customers=2000))
     people = market.customers

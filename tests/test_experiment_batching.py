@@ -139,7 +139,7 @@ def _peak_of_a_worker_batch(config, runs: int) -> int:
 def test_a_batch_holds_at_most_run_bytes_a_run(shape):
     """``run_bytes`` is an upper bound of what a run holds in a batch, at three shapes: few customers
     over many quarters with 12 providers (the recorder and tables dominate), many customers over few
-    quarters, and the china_2025 preset at 2,000 customers x 40 quarters."""
+    quarters with 30 providers, and the china_2025 preset at 2,000 customers x 40 quarters."""
     from conftest import make_config, provider
 
     from sim.config import load_config, with_overrides
@@ -147,8 +147,9 @@ def test_a_batch_holds_at_most_run_bytes_a_run(shape):
     if shape == "quarters":
         config, runs = make_config([provider(f"P{i}", initial_share=1 / 12) for i in range(12)],
                                    customers=40, quarters=120), 3
-    elif shape == "customers":
-        config, runs = make_config(customers=20_000, quarters=3), 3
+    elif shape == "customers":  # with 30 providers: the choice step's temporaries grow with the slots
+        config, runs = make_config([provider(f"P{i}", initial_share=1 / 30) for i in range(30)],
+                                   customers=20_000, quarters=3), 2
     else:
         config, runs = with_overrides(load_config("china_2025"), {"run.customers": 2000}, source="test"), 4
     peak = _peak_of_a_worker_batch(config, runs)
@@ -260,9 +261,9 @@ def test_batch_options_are_checked_recorded_and_kept_in_the_resume_command(tmp_p
 
     assert main(["sweep", str(spec), "--out", str(out), "--workers", "0", "--no-plots", "--memory-budget", "500kB"]) == 0
     info = load_manifest(out)["batching"]
-    # 150 customers x 6 quarters x 2 slots: 215 kB a run (sim.batch.run_bytes): two runs fit in 500 kB
+    # 150 customers x 6 quarters x 2 slots: 210 kB a run (sim.batch.run_bytes): two runs fit in 500 kB
     # (the spread rule would allow 4)
-    assert info["run_bytes"] == batch.run_bytes(Plan.make(load_spec(spec)).base) == 215_218
+    assert info["run_bytes"] == batch.run_bytes(Plan.make(load_spec(spec)).base) == 210_418
     assert info["batch_size"] == 2 and info["memory_budget_bytes"] == 500_000
     assert "batches of 2 runs" in capsys.readouterr().out + info["rule"]
 

@@ -138,6 +138,47 @@ def test_almost_free_compute_is_refused_too():
     assert all(0 < p.price < float("inf") for p in market.active_providers())
 
 
+def test_guard_passes_numbers_that_are_not_state_and_stops_at_the_first_that_is():
+    """The whole-table sum is not finite here (an infinite utilisation, a NaN left in the row of a
+    provider that exited, a sum of finite cash that overflows): the guard then looks at the checked
+    columns of active slots, passes, and still stops the run at a NaN in one of them."""
+    market = _market(**{"run.quarters": 8})
+    market.step()
+    batch, gone, kept = market._batch, market.slots[1], market.slots[0]
+    market.retire(gone)
+    gone.cash = math.nan  # a stale number of a slot not active
+    kept.utilisation = math.inf  # demand without serving capacity: a meaning, not a fault
+    kept.cash, kept.revenue = 1e308, 1e308
+    guard.check(batch)
+    market.step()
+    kept.captive_served = math.nan
+    with pytest.raises(NonFiniteState, match="FullStack's captive_served became NaN"):
+        guard.check(batch)
+
+
+def test_guard_sums_arrays_that_cannot_change_once_and_sees_them_when_they_can():
+    """Preference weights are read-only (summed by the guard once); a read-only array is still
+    checked the first time it is seen, and again once it is made writeable (fails if the guard
+    skipped an array it once found finite whatever became of it)."""
+    market = _market()
+    people = market.customers
+    with pytest.raises(ValueError, match="read-only"):
+        people.weights[0, 0] = 1.0
+    market.step()
+    frozen = np.zeros(people.n, dtype=np.float32)
+    frozen[4] = np.inf
+    frozen.flags.writeable = False
+    people.frozen = frozen  # a read-only array, not finite from the start
+    with pytest.raises(NonFiniteState, match="customers' frozen of 1 customers"):
+        market.step()
+    market = _market()
+    market.step()
+    market.customers.weights.flags.writeable = True
+    market.customers.weights[3, 1] = np.nan
+    with pytest.raises(NonFiniteState, match="customers' weights of 1 customers"):
+        market.step()
+
+
 def test_guard_covers_state_it_does_not_list(monkeypatch):
     """Every float attribute is checked: state another submodel adds (a provider's showcase standing,
     a new per-customer array) is covered without being listed."""

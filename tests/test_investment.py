@@ -116,3 +116,12 @@ def test_expected_growth_from_a_small_or_zero_base():
     assert investment.expected_growth(market._batch)[0] == pytest.approx(1.0)
     market.steps, market.investment_memo = 2, (1, 0.0, 0.0)
     assert investment.expected_growth(market._batch)[0] == 0.0
+
+
+def test_largest_other_is_the_largest_rival_of_each_slot():
+    """The race's target: for each slot, the largest fleet among the run's other slots (inactive
+    slots enter as -inf; a slot with no other gets -inf)."""
+    values = np.array([[3.0, 7.0, -np.inf, 7.0, 1.0], [5.0, -np.inf, -np.inf, -np.inf, -np.inf]])
+    assert investment.largest_other(values).tolist() == [[7.0, 7.0, 7.0, 7.0, 7.0], [-np.inf, 5.0, 5.0, 5.0, 5.0]]
+    assert investment.largest_other(np.array([[2.0]])).tolist() == [[-np.inf]]
+    assert investment.largest_other(np.array([[1.0, 4.0, 2.0]])).tolist() == [[4.0, 2.0, 4.0]]

@@ -135,9 +135,12 @@ def test_recorded_rows_match_the_market_state_of_their_quarter():
 SEGMENTS = ("internet", "enterprise", "government", "startup", "overseas")
 
 
-def test_recorded_rows_follow_the_providers_and_customers_state():
+@pytest.mark.parametrize("count_by_slot_from", [metrics.COUNT_BY_SLOT_FROM, 0])
+def test_recorded_rows_follow_the_providers_and_customers_state(monkeypatch, count_by_slot_from):
     """Each quarter's rows: the three layers' revenue from billed GPU-quarters at the price, model
-    users by model provider, token totals, multi-homers, and the market totals sum the rows."""
+    users by model provider (by a bincount, and by one count per slot as a large run counts them),
+    token totals, multi-homers, and the market totals sum the rows."""
+    monkeypatch.setattr(metrics, "COUNT_BY_SLOT_FROM", count_by_slot_from)
     providers = [provider("A", initial_share=0.5, captive_tokens=50.0), provider("B", initial_share=0.3),
                  provider("C", initial_share=0.2, has_model=False)]
     config = make_config(providers, customers=3000, multihoming={"share": 0.5, "split": 0.3},

@@ -1,6 +1,7 @@
 """Parents: a group's budget and credit line keep its provider going; the transfer price for its
 apps' compute; the internal split between training and serving; pro rata sharing of a pot."""
 
+import numpy as np
 import pytest
 
 from sim.model import Market
@@ -140,6 +141,25 @@ def test_budget_window_small_sums_and_what_the_parent_has_paid():
     parents.cover_losses(market, [a, b])
     assert a.cash == 0.0 and a.parent_funding == 2.0 and b.cash == 0.5 and b.parent_funding == 0.0
     assert account.credit_left == pytest.approx(3.0) and account.funded == pytest.approx(2.75)
+
+
+def test_providers_of_one_parent_draw_its_pot_in_slot_order():
+    """Draws come out of the pot one provider after the other, in slot order: a pot drawn dry
+    gives the later provider only what is left (and nothing once it is empty); a provider of
+    another parent draws from its own pot."""
+    providers = [provider("A", initial_share=0.4, parent="G"), provider("H1", initial_share=0.2, parent="H"),
+                 provider("B", initial_share=0.2, parent="G"), provider("C", initial_share=0.2, parent="G")]
+    config = make_config(providers, customers=200, parents=[{"name": "G", "budget_per_quarter": 1.0},
+                                                            {"name": "H", "budget_per_quarter": 1.0}])
+    market = Market(config=config)
+    g, h = market.parent_accounts["G"], market.parent_accounts["H"]
+    g.pot, h.pot = 100.0, 10.0
+    batch = market._batch
+    amounts = np.array([[80.0, 4.0, 50.0, 30.0]])
+    assert parents.draw_runs(batch, amounts).tolist() == [[80.0, 4.0, 20.0, 0.0]]
+    assert (g.pot, g.funded, h.pot, h.funded) == (0.0, 100.0, 6.0, 4.0)
+    assert parents.draw_runs(batch, np.array([[0.0, 7.0, 0.0, 0.0]])).tolist() == [[0.0, 6.0, 0.0, 0.0]]
+    assert h.pot == 0.0
 
 
 def test_training_share_follows_the_relative_gap_and_a_zero_frontier_leaves_it_at_base():

@@ -61,6 +61,28 @@ def test_snapshot_round_trip_keeps_the_state_of_customers(source):
     assert sum(p.tokens for p in fresh.active_providers()) > 0
 
 
+@pytest.mark.parametrize("customers", [1500, 5000])
+def test_load_state_is_the_drawn_rows_in_order(source, customers):
+    """Fewer customers than the snapshot holds (rows drawn without replacement) and more (with):
+    each array is the snapshot's rows at the sorted draw, slots renumbered by name."""
+    from sim.snapshot import load_state
+
+    _, path, _ = source
+    providers = [provider("C", has_model=False), provider("B"), provider("A")]
+    config = make_config(providers, customers=customers, quarters=1, run={"start_from": str(path)})
+    manifest, snap = read_snapshot(str(path))
+    out = load_state(config, ["C", "B", "A"], np.random.default_rng(3))
+    rows = np.sort(np.random.default_rng(3).choice(2000, customers, replace=customers > 2000))
+    assert customers < 2000 or np.bincount(rows).max() > 1  # some rows are repeated
+    renumber = np.array([["C", "B", "A"].index(p["name"]) for p in manifest["providers"]] + [-1])
+    for name in ("segment", "adopted", "tenure", "uses_model", "model_tenure", "split", "multihomer", "weights"):
+        assert out[name].dtype == snap[name].dtype and np.array_equal(out[name], snap[name][rows]), name
+    for name in ("provider", "second_provider", "model_provider"):
+        assert np.array_equal(out[name], renumber[snap[name][rows]]), name
+    scale = config.demand.market_compute / float(snap["compute"][rows][snap["adopted"][rows]].sum(dtype=np.float64))
+    assert np.array_equal(out["compute"], (snap["compute"][rows] * scale).astype(np.float32))
+
+
 def test_snapshot_that_does_not_fit_is_refused_with_one_line(source, tmp_path):
     _, path, _ = source
     missing = [provider("A"), provider("Z")]

@@ -90,7 +90,8 @@ def open_weights_capability(cfg, t: int, frontier_history: list[float], release:
     return ow.capability * frontier_history[k]
 
 
-LEARNING = ("learning_rate", "compute_elasticity", "flywheel", "reference_data", "data_elasticity", "knowledge_elasticity")
+LEARNING = ("learning_rate", "compute_elasticity", "flywheel", "reference_data", "data_elasticity",
+            "knowledge_elasticity")
 
 
 def _settings(batch) -> SimpleNamespace:
@@ -116,16 +117,16 @@ def step(batch) -> None:
     # Model owners learn: knowledge and own capability, computed for them alone (elementwise).
     learners = np.nonzero(active & (table.has_model != 0))
     run = learners[0]
-    rate, compute_elasticity, flywheel, reference_data, data_elasticity, knowledge_elasticity = settings.learning[:, run]
+    learning = settings.learning.take(run, axis=1)  # (len(LEARNING), learners): each learner's run's settings
     rows = table.data[learners]  # (learners, columns): one gather for all the columns read below
     column = lambda name: rows[:, INDEX[name]]  # noqa: E731
     data = column("tokens") + column("captive_tokens") * column("apps_served_share")  # own apps' data as far as served
     gain = research(column("compute") * column("training_share"), data, column("synergy"),
-                    learning_rate=rate, reference=reference[run], compute_elasticity=compute_elasticity,
-                    flywheel=flywheel, reference_data=reference_data, data_elasticity=data_elasticity)
+                    learning_rate=learning[0], reference=reference[run], compute_elasticity=learning[1],
+                    flywheel=learning[2], reference_data=learning[3], data_elasticity=learning[4])
     knowledge = column("knowledge") + gain
     table.knowledge[learners] = knowledge
-    table.own_capability[learners] = own_capability(knowledge, knowledge_elasticity)
+    table.own_capability[learners] = own_capability(knowledge, learning[5])
     growth = 1.0 + table.captive_growth
     np.copyto(table.captive_compute, table.captive_compute * growth, where=active)
     np.copyto(table.captive_tokens, table.captive_tokens * growth, where=active)

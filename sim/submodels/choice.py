@@ -41,12 +41,12 @@ def step(batch: Batch) -> None:
     renewing = batch.bernoulli(top)
     if one:
         u = batch.markets[0].rng.random(renewing.size)
-        renewing = renewing[u * top[0] < hazard[0].take(people.segment[renewing])]
+        renewing = np.compress(u * top[0] < hazard[0].take(people.segment[renewing]), renewing)
     else:
         runs = batch.run_of[renewing]
-        u = batch.draw(run_counts(batch, renewing), _uniforms)
-        renewing = renewing[u * top[runs] < hazard[runs, people.segment[renewing]]]
-    renewing = renewing[had[renewing] & people.adopted[renewing]]
+        u = uniforms(batch, run_counts(batch, renewing))
+        renewing = np.compress(u * top[runs] < hazard[runs, people.segment[renewing]], renewing)
+    renewing = np.compress(had[renewing] & people.adopted[renewing], renewing)
     deciders = np.concatenate([np.flatnonzero(people.adopted & ~had), renewing])
     if one:
         if not batch.active.any():
@@ -64,18 +64,18 @@ def step(batch: Batch) -> None:
     chosen = previous
     if deciders.size:
         counts = np.array([deciders.size]) if one else np.bincount(runs, minlength=batch.size)
-        chosen = logit_draw(utilities(batch, deciders), batch, counts)
+        chosen = logit_draw(utilities(batch, deciders, counts=counts), batch, counts)
         people.provider[deciders] = chosen
         people.first_contract[deciders] = chosen != previous  # a renewal with the incumbent ends the first contract
 
-    changed = chosen != previous
-    moved = deciders[changed]
+    changed = np.flatnonzero(chosen != previous)  # one pass over the mask, then three gathers
+    moved = deciders.take(changed)
     people.tenure += people.provider != NO_PROVIDER  # everyone with a provider; movers reset next
     people.tenure[moved] = 0
 
     n_slots, n = batch.n_slots, batch.n
-    moved_from = previous[changed]
-    from_, to = moved_from.astype(np.int64), chosen[changed].astype(np.int64)
+    moved_from = previous.take(changed)
+    from_, to = moved_from.astype(np.int64), chosen.take(changed).astype(np.int64)
     cells = (n_slots + 1) ** 2
     key = (from_ + 1) * (n_slots + 1) + to + 1  # row/col 0 = none
     # (count_nonzero along an axis is ~7x slower than over the whole array)
@@ -84,21 +84,27 @@ def step(batch: Batch) -> None:
         switched = [np.count_nonzero(from_ != NO_PROVIDER)]
         bounds = (0, moved.size)
     else:
-        moved_runs = runs[changed]
+        moved_runs = runs.take(changed)
         switched = np.bincount(moved_runs[from_ != NO_PROVIDER], minlength=batch.size)
         key += moved_runs * cells
         bounds = np.concatenate([[0], np.cumsum(np.bincount(moved_runs, minlength=batch.size))])
     flows = np.bincount(key, minlength=batch.size * cells).reshape(batch.size, n_slots + 1, n_slots + 1)
+    local = moved if one else moved - moved_runs.astype(np.intp) * n  # indices within each run
+    bounds, switched, incumbents = list(bounds), list(switched), list(incumbents)
     for r, market in enumerate(batch.markets):
         # Read by multi-homing (workload moves from the old cloud) and model choice (movers reconsider their model).
-        market.cloud_movers = moved[bounds[r]:bounds[r + 1]] - r * n
+        market.cloud_movers = local[bounds[r]:bounds[r + 1]]
         market.cloud_moved_from = moved_from[bounds[r]:bounds[r + 1]]
         market.churn = float(switched[r]) / int(incumbents[r]) if incumbents[r] else 0.0
         market.flows = flows[r]
 
 
-def _uniforms(rng: np.random.Generator, k: int) -> np.ndarray:
-    return rng.random(k)
+def uniforms(batch: Batch, counts) -> np.ndarray:
+    """``counts[r]`` uniforms from run r's own generator, concatenated in run order (what
+    ``Batch.draw(counts, rng.random)`` gives, with less Python per run)."""
+    if batch.size == 1:
+        return batch.markets[0].rng.random(int(counts[0]))
+    return np.concatenate([m.rng.random(k) for m, k in zip(batch.markets, np.asarray(counts).tolist())])
 
 
 def cloud_movers(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
@@ -107,8 +113,9 @@ def cloud_movers(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
     if batch.size == 1:
         market = batch.markets[0]
         return market.cloud_movers, market.cloud_moved_from
-    moved = [m.cloud_movers + r * batch.n for r, m in enumerate(batch.markets)]
-    return np.concatenate(moved), np.concatenate([m.cloud_moved_from for m in batch.markets])
+    moved = [m.cloud_movers for m in batch.markets]
+    offsets = np.repeat(np.arange(batch.size, dtype=np.intp) * batch.n, [len(m) for m in moved])
+    return np.concatenate(moved) + offsets, np.concatenate([m.cloud_moved_from for m in batch.markets])
 
 
 def logit_draw(utility: np.ndarray, rng, counts: np.ndarray | None = None) -> np.ndarray:
@@ -128,7 +135,7 @@ def logit_draw(utility: np.ndarray, rng, counts: np.ndarray | None = None) -> np
     for j in range(1, len(v)):  # cumulative sum down the few providers: one vector add each
         v[j] += v[j - 1]          # (np.cumsum along axis 0 walks each short column separately)
     cumulative = v
-    draws = rng.random(cumulative.shape[1]) if counts is None else rng.draw(counts, _uniforms)
+    draws = rng.random(cumulative.shape[1]) if counts is None else uniforms(rng, counts)
     u = draws * cumulative[-1]
     below = cumulative <= u
     # The first provider whose cumulative weight exceeds u: count the rows below u, as int8
@@ -150,12 +157,19 @@ class RunsOf:
 
     __slots__ = ("runs", "counts", "one")
 
-    def __init__(self, batch: Batch, runs: np.ndarray | None):
+    def __init__(self, batch: Batch, runs: np.ndarray | None, counts: np.ndarray | None = None):
         self.runs = runs
         self.one = batch.size == 1
-        self.counts = None
-        if not self.one and (runs.size < 2 or bool((runs[1:] >= runs[:-1]).all())):
+        self.counts = counts  # given: the caller knows the customers come run by run
+        if counts is None and not self.one and (runs.size < 2 or bool((runs[1:] >= runs[:-1]).all())):
             self.counts = np.bincount(runs, minlength=batch.size)
+
+    @classmethod
+    def grouped(cls, batch: Batch, counts: np.ndarray) -> "RunsOf":
+        """Customers that come run by run, ``counts[r]`` of run r (a block fill, not a gather)."""
+        if batch.size == 1:
+            return cls(batch, None)
+        return cls(batch, np.repeat(np.arange(batch.size, dtype=np.int32), counts), counts)
 
     def slots(self, values: np.ndarray) -> np.ndarray:
         """(slots, k) of per-slot ``values`` (runs, slots); (slots, 1) in a batch of one."""
@@ -174,26 +188,31 @@ class RunsOf:
 
 def run_counts(batch: Batch, idx: np.ndarray) -> np.ndarray:
     """(runs,) how many of the customers ``idx`` (indices into ``batch.customers``, ascending)
-    each run holds, for ``Batch.draw`` and ``logit_draw``."""
+    each run holds, for ``uniforms`` and ``logit_draw``."""
     if batch.size == 1:
         return np.array([idx.size])
     return np.diff(np.searchsorted(idx, np.arange(batch.size + 1) * batch.n))
 
 
-def utilities(batch: Batch, idx: np.ndarray, exclude_current: bool = False) -> np.ndarray:
+def utilities(batch: Batch, idx: np.ndarray, exclude_current: bool = False,
+              counts: np.ndarray | None = None) -> np.ndarray:
     """Deterministic utility (without noise) of every provider slot for customers ``idx``
     (indices into ``batch.customers``, any runs), switching cost included; inactive slots get
     -inf.  Shape (customers, slots); built provider-major (its transpose is contiguous) so that
     each term is one long vector op.  A lone ``Market`` may stand for its batch of one.
     ``exclude_current``: each customer's current provider (every one must have one) gets -inf
-    too, and its switching cost is not worked out (a second cloud is another provider)."""
+    too, and its switching cost is not worked out (a second cloud is another provider).
+    ``counts``: (runs,) when ``idx`` comes run by run, ``counts[r]`` of run r (``run_counts``)."""
     batch = _as_batch(batch)
     people = batch.customers
     slots = batch.slot_table()
     terms = batch.slot_memo(slots, "choice.terms", _choice_terms)
     one = batch.size == 1
-    runs = None if one else batch.run_of[idx]
-    at = RunsOf(batch, runs)
+    if one or counts is None:
+        at = RunsOf(batch, None if one else batch.run_of[idx])
+    else:
+        at = RunsOf.grouped(batch, counts)
+    runs = at.runs
     w = _weights(people, idx)
     seg = people.segment[idx]
     # Everyone is offered the new-customer price; the current provider's renewal price is
@@ -220,15 +239,15 @@ def utilities(batch: Batch, idx: np.ndarray, exclude_current: bool = False) -> n
         return u.T
     stay = current != NO_PROVIDER
     if stay.all():
-        rows, at_stay, current_stay, idx_stay = np.arange(idx.size), runs, current, idx
+        rows, runs_stay, current_stay, idx_stay = np.arange(idx.size), runs, current, idx
     else:
         rows = np.flatnonzero(stay)
-        at_stay, current_stay, idx_stay = None if one else runs[rows], current[rows], idx[rows]
+        runs_stay, current_stay, idx_stay = None if one else runs[rows], current[rows], idx[rows]
     flat = current_stay.astype(np.intp) * idx.size + rows  # one flat index: cheaper than a 2-D fancy index
     # What a customer renewing with its incumbent pays on top: ln(renewal / new-customer price).
-    surcharge = terms["surcharge"][0].take(current_stay) if one else terms["surcharge"][at_stay, current_stay]
+    surcharge = terms["surcharge"][0].take(current_stay) if one else terms["surcharge"][runs_stay, current_stay]
     cell = u.reshape(-1)[flat]  # one gather and one scatter for both terms (the same additions, in order)
-    cell += switching_cost(batch, idx_stay, current_stay, slots, at_stay)
+    cell += switching_cost(batch, idx_stay, current_stay, slots, runs_stay)
     cell -= surcharge * w[W_PRICE][rows]
     u.reshape(-1)[flat] = cell
     if not terms["all_active"]:

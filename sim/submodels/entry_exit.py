@@ -35,6 +35,19 @@ def entry_cost(market) -> float:
     return compute * cfg.finance.gpu_cost_import * market.gpu_cost_factor / MILLION
 
 
+def entry_costs(batch) -> np.ndarray:
+    """(runs,) ``entry_cost`` of every run of ``batch``, US$ million (the same operations, elementwise)."""
+    settings = batch.memo("entry.costs", lambda b: (
+        b.param("entry.entry_compute"), b.param("entry.scales_with_frontier"), b.param("finance.gpu_cost_import")))
+    compute, scales, gpu_cost_import = settings
+    markets = batch.markets
+    frontier = np.array([m.frontier for m in markets], dtype=np.float64)
+    first = np.array([m.frontier_history[0] for m in markets], dtype=np.float64)
+    scale = np.divide(frontier, first, out=np.ones(len(markets)), where=scales)  # 1.0 where it does not scale
+    cost_factor = np.array([m.gpu_cost_factor for m in markets], dtype=np.float64)
+    return compute * scale * gpu_cost_import * cost_factor / MILLION
+
+
 def entry_compute(market) -> float:
     cfg = market.config
     scale = market.frontier / market.frontier_history[0] if cfg.entry.scales_with_frontier else 1.0
@@ -63,9 +76,11 @@ def step(batch) -> None:
     if not entrants.pending.any():
         return
     entrants.bankroll[...] = np.where(entrants.pending, entrants.bankroll + entrants.funding, entrants.bankroll)
-    cost = np.array([entry_cost(m) if p.any() else np.inf for m, p in zip(markets, entrants.pending)])
+    cost = np.where(entrants.pending.any(axis=1), entry_costs(batch), np.inf)
     t = markets[0].t  # the runs of a batch step together
     entering = entrants.pending & (t + 1 >= entrants.earliest) & (entrants.bankroll >= cost[:, None])
+    if not entering.any():
+        return
     for r in np.flatnonzero(entering.any(axis=1)):  # rare: the runs where an entrant enters
         market = markets[r]
         offset = len(market.config.providers)

@@ -59,7 +59,8 @@ def step(batch) -> None:
     put(table.opex, opex)
     own_funds = np.maximum(table.cash + revenue + internal - opex, 0.0)
     chips = table.own_chip_share
-    unit = chips * own_cost + (1 - chips) * import_cost
+    imports = 1 - chips  # the imported share of a provider's chips
+    unit = chips * own_cost + imports * import_cost
     with np.errstate(divide="ignore", invalid="ignore"):  # a fleet that only trains: x / 0
         gap_spend = _capacity_gap(batch, fin) * unit
     t = batch.markets[0].t  # the runs of a batch share their quarter
@@ -72,7 +73,7 @@ def step(batch) -> None:
     # GPUs are GPUs: the capacity its demand needs is unfunded only if all it can spend falls short of it.
     put(table.capacity_unfunded, budget < gap_spend - CASH_TOLERANCE)
     own = budget * chips / own_cost
-    asked = budget * (1 - chips) / import_cost
+    asked = budget * imports / import_cost
     if fin.capped:
         imported = asked * import_scale(batch.sum_slots(asked), fin.import_cap)[:, None]
     else:  # no run caps imports: the scale is 1 everywhere (asked * 1.0 is asked, bit for bit)
@@ -164,7 +165,8 @@ def _capacity_gap(batch, fin: SimpleNamespace) -> np.ndarray:
     """``capacity_gap`` with the batch's finance settings (``_settings``), under the caller's ``np.errstate``."""
     table = batch.table
     apps = batch.active & (table.captive_compute != 0)
-    if apps.any():  # only providers with own apps need (1 + captive_growth) ** lead - 1 (the product is 0 for the others)
+    # Only providers with own apps need (1 + captive_growth) ** lead - 1 (the product is 0 for the others).
+    if apps.any():
         captive_growth = table.captive_compute * np.where(apps, _growth_to_lead(batch, fin), 0.0)
     else:
         captive_growth = table.captive_compute * 0.0

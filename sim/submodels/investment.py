@@ -84,13 +84,8 @@ def race_capex(batch, gpu_cost, runs: np.ndarray | None = None) -> np.ndarray:
     table, active = batch.table, batch.active
     races = np.ones(batch.size, dtype=bool) if runs is None else runs
     fleet = installed(table)
-    on = np.where(active, fleet, -np.inf)
-    rival = np.empty(fleet.shape)
-    for j in range(batch.n_slots):
-        others = on.copy()
-        others[:, j] = -np.inf
-        rival[:, j] = others.max(axis=1)
-    has_rival = active & ((active.sum(axis=1)[:, None] - active) > 0) & races[:, None]
+    rival = largest_other(np.where(active, fleet, -np.inf))
+    has_rival = active & ((active.sum(axis=1) > 1) & races)[:, None]  # an active slot with another active
     growth = expected_growth(batch, runs=has_rival.any(axis=1))
     escalation = batch.param("investment.escalation")
     target = ((1.0 + escalation) * (1.0 + growth))[:, None] * rival
@@ -101,3 +96,13 @@ def race_capex(batch, gpu_cost, runs: np.ndarray | None = None) -> np.ndarray:
     funds = (np.maximum(0.0, table.revenue + table.internal_revenue - table.opex)
              + batch.param("investment.cash_draw")[:, None] * np.maximum(0.0, table.cash))
     return np.where(has_rival, np.minimum(wanted, funds), 0.0)
+
+
+def largest_other(values: np.ndarray) -> np.ndarray:
+    """(runs, slots): for each slot, the largest of ``values`` (runs, slots) at the run's other slots
+    (-inf for a run of one slot): the larger of the running maxima before it and after it."""
+    before, after = np.empty(values.shape), np.empty(values.shape)
+    before[:, 0] = after[:, -1] = -np.inf
+    np.maximum.accumulate(values[:, :-1], axis=1, out=before[:, 1:])  # slots 0..j-1
+    np.maximum.accumulate(values[:, :0:-1], axis=1, out=after[:, -2::-1])  # slots j+1.. (from the right)
+    return np.maximum(before, after, out=before)

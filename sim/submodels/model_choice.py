@@ -37,8 +37,8 @@ import numpy as np
 
 from sim.batch import Batch, over_runs
 from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY
-from sim.submodels.choice import (RunsOf, _as_batch, _uniforms, _weights, affinity_of, affinity_table, cloud_movers,
-                                  logit_draw, run_counts)
+from sim.submodels.choice import (RunsOf, _as_batch, _weights, affinity_of, affinity_table, cloud_movers, logit_draw,
+                                  run_counts, uniforms)
 
 
 @over_runs
@@ -64,12 +64,12 @@ def step(batch: Batch) -> None:
         return group if mine is None else group[mine[run_of[group]]]
 
     orphans = ours(np.flatnonzero(people.uses_model & (people.model_provider == NO_PROVIDER)))
-    deciders = [starters(batch, slots, go), orphans, ours(moved[people.uses_model[moved]])]
+    deciders = [starters(batch, slots, go), orphans, ours(np.compress(people.uses_model[moved], moved))]
     hazard = batch.param("models.model_renewal_hazard")
     if mine is not None:
         hazard = np.where(go, hazard, 0.0)
     renewing = batch.bernoulli(hazard)
-    deciders.append(renewing[people.model_provider[renewing] != NO_PROVIDER])
+    deciders.append(np.compress(people.model_provider[renewing] != NO_PROVIDER, renewing))
     if batch.markets[0].t == 0:  # the runs of a batch share their clock
         initial = batch.param("models.initial_use")
         fresh = np.array([not m.from_snapshot for m in batch.markets])
@@ -85,8 +85,9 @@ def step(batch: Batch) -> None:
     if not deciders.size:
         return
     current = people.model_provider[deciders]
-    chosen = logit_draw(model_utilities(batch, deciders, slots, current), batch, run_counts(batch, deciders))
-    people.model_tenure[deciders[chosen != current]] = 0
+    counts = run_counts(batch, deciders)
+    chosen = logit_draw(model_utilities(batch, deciders, slots, current, counts), batch, counts)
+    people.model_tenure[np.compress(chosen != current, deciders)] = 0
     people.model_provider[deciders] = chosen
     people.uses_model[deciders] = True
 
@@ -112,13 +113,13 @@ def starters(batch: Batch, slots: dict[str, np.ndarray], runs: np.ndarray) -> np
     top = np.where(runs & (top > 0), top, 0.0)
     # Candidates drawn at the highest hazard, then thinned to their segment's: ~n * top draws.
     picked = batch.bernoulli(top)
-    picked = picked[(people.provider[picked] != NO_PROVIDER) & ~people.uses_model[picked]]
+    picked = np.compress((people.provider[picked] != NO_PROVIDER) & ~people.uses_model[picked], picked)
     if batch.size == 1:
         u = batch.markets[0].rng.random(picked.size)
-        return picked[u * top[0] < rate[0].take(people.segment[picked]) * appeal[0]]
+        return np.compress(u * top[0] < rate[0].take(people.segment[picked]) * appeal[0], picked)
     r = batch.run_of[picked]
-    u = batch.draw(np.bincount(r, minlength=batch.size), _uniforms)
-    return picked[u * top[r] < rate[r, people.segment[picked]] * appeal[r]]
+    u = uniforms(batch, np.bincount(r, minlength=batch.size))
+    return np.compress(u * top[r] < rate[r, people.segment[picked]] * appeal[r], picked)
 
 
 def token_price_ratio(batch, slots: dict[str, np.ndarray] | None = None) -> np.ndarray:
@@ -138,17 +139,21 @@ def token_price_ratio(batch, slots: dict[str, np.ndarray] | None = None) -> np.n
 
 
 def model_utilities(batch: Batch, idx: np.ndarray, slots: dict[str, np.ndarray],
-                    current: np.ndarray | None = None) -> np.ndarray:
+                    current: np.ndarray | None = None, counts: np.ndarray | None = None) -> np.ndarray:
     """Deterministic utility of every slot's model for customers ``idx`` (indices into
     ``batch.customers``), switching cost and same-cloud bonus included; inactive slots -inf.
     Shape (customers, slots); ``slots``: ``Batch.slot_table()``; ``current``: the customers'
-    ``model_provider`` when the caller has it already."""
+    ``model_provider`` when the caller has it already; ``counts``: (runs,) when ``idx`` comes
+    run by run, ``counts[r]`` of run r (``choice.run_counts``)."""
     batch = _as_batch(batch)
     people = batch.customers
     terms = batch.slot_memo(slots, "model_choice.terms", _model_terms)
     one = batch.size == 1
-    runs = None if one else batch.run_of[idx]
-    at = RunsOf(batch, runs)
+    if one or counts is None:
+        at = RunsOf(batch, None if one else batch.run_of[idx])
+    else:
+        at = RunsOf.grouped(batch, counts)
+    runs = at.runs
     k = idx.size
     w = _weights(people, idx)
     u = at.slots(terms["capability"]) * w[W_CAPABILITY]
@@ -167,14 +172,16 @@ def model_utilities(batch: Batch, idx: np.ndarray, slots: dict[str, np.ndarray],
     if on.all():
         flat[cloud.astype(np.intp) * k + rows] += bonus if one else at.each(bonus)
     else:
-        flat[cloud[on].astype(np.intp) * k + rows[on]] += bonus if one else RunsOf(batch, runs[on]).each(bonus)
+        rows_on = np.flatnonzero(on)  # one pass over the mask, then gathers
+        flat[cloud.take(rows_on).astype(np.intp) * k + rows_on] += bonus if one else RunsOf(batch, runs.take(rows_on)).each(bonus)
     current = people.model_provider[idx] if current is None else current
     on = current != NO_PROVIDER
     if on.all():
         tenure, mine, cells = people.model_tenure[idx], at, current.astype(np.intp) * k + rows
     else:
-        tenure, cells = people.model_tenure[idx[on]], current[on].astype(np.intp) * k + rows[on]
-        mine = RunsOf(batch, None if one else runs[on])
+        rows_on = np.flatnonzero(on)
+        tenure, cells = people.model_tenure[idx.take(rows_on)], current.take(rows_on).astype(np.intp) * k + rows_on
+        mine = RunsOf(batch, None if one else runs.take(rows_on))
     base, use, scale = (mine.each(batch.param(f"models.{name}"))
                         for name in ("model_switching_base", "model_switching_use", "model_tenure_scale"))
     flat[cells] += base + use * (1.0 - np.exp(-tenure / scale))
@@ -231,7 +238,7 @@ def tied_step(batch, moved: np.ndarray, tied: np.ndarray | None = None) -> None:
     picked, provider = picked[eligible], provider[eligible]
     r = run_of[picked]
     hazard = rate[r, people.segment[picked]] * appeal[r, provider]
-    u = batch.draw(np.bincount(r, minlength=batch.size), _uniforms)
+    u = uniforms(batch, np.bincount(r, minlength=batch.size))
     start = picked[u * top[r] < hazard]
     people.uses_model[start] = True
     people.model_provider[start] = people.provider[start]

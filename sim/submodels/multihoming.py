@@ -57,12 +57,13 @@ def migrate(people, moved: np.ndarray, moved_from: np.ndarray, active: np.ndarra
     workload that was there becomes their second cloud's share; a former second cloud's workload
     joins the new primary.  ``active``: (runs, slots) bool."""
     keep = (moved_from != NO_PROVIDER) & active[runs, np.maximum(moved_from, 0)]
-    idx, old = moved[keep], moved_from[keep]
+    kept = np.flatnonzero(keep)
+    idx, old = moved.take(kept), moved_from.take(kept)
     on_old = np.float32(1.0) - people.split[idx]  # what was on the old primary
     people.second_provider[idx] = old
     people.split[idx] = on_old
     # Customers whose old primary is gone (or who had none) start with everything on the new one.
-    lost = moved[~keep]
+    lost = np.compress(~keep, moved)
     people.second_provider[lost] = NO_PROVIDER
     people.split[lost] = 0.0
 
@@ -71,15 +72,15 @@ def settle(people, target: np.ndarray, rate, batch: Batch | None = None) -> None
     """Migrations in progress move ``rate`` of the excess over the target split to the primary.
     ``target``: float32 per segment (segments,) for one population, or (runs, segments) with
     ``rate`` (runs,) for the joined customers of ``batch``."""
+    # A customer's target: its segment's split for a multi-homer, 0 otherwise (an np.where on
+    # this random mask is ~10x slower than the product).  Only customers above it move (so every
+    # one selected has split > tau); one at its target is skipped cheaply.
     if batch is None:
-        tau_all = people.spread(np.asarray(target))
+        tau_mine = people.spread(np.asarray(target)) * people.multihomer
         keep = np.float32(1.0 - float(rate))
-    else:
-        tau_all = batch.spread(target)
+    else:  # a batch's targets and multi-homers (drawn at set-up) do not change: kept per batch
+        tau_mine = batch.memo("multihoming.own_target", lambda b: b.spread(target) * people.multihomer)
         keep = (1.0 - np.asarray(rate, dtype=np.float64)).astype(np.float32)  # float32(1 - rate) of each run
-    # A customer's target: its segment's split for a multi-homer, 0 otherwise.  Only customers
-    # above it move (so every one selected has split > tau); one at its target is skipped cheaply.
-    tau_mine = tau_all * people.multihomer  # (an np.where on this random mask is ~10x slower)
     idx = np.flatnonzero(people.split > tau_mine)
     if not idx.size:
         return
@@ -89,9 +90,10 @@ def settle(people, target: np.ndarray, rate, batch: Batch | None = None) -> None
     split = people.split[idx]
     split = tau + (split - tau) * keep
     done = (tau == 0) & (split < MIN_SPLIT)
+    done = np.flatnonzero(done)
     split[done] = 0.0
     people.split[idx] = split
-    people.second_provider[idx[done]] = NO_PROVIDER
+    people.second_provider[idx.take(done)] = NO_PROVIDER
 
 
 def pick_second_clouds(batch: Batch, target: np.ndarray) -> None:
@@ -116,8 +118,8 @@ def pick_second_clouds(batch: Batch, target: np.ndarray) -> None:
         idx, tau = idx[keep], tau[keep]
     if not idx.size:
         return
-    u = utilities(batch, idx, exclude_current=True)
-    people.second_provider[idx] = logit_draw(u, batch, run_counts(batch, idx))
+    counts = run_counts(batch, idx)
+    people.second_provider[idx] = logit_draw(utilities(batch, idx, exclude_current=True, counts=counts), batch, counts)
     people.split[idx] = tau
 
 

@@ -126,13 +126,31 @@ class Parents:
                     self.group[r, s] = g
                     self.market_priced[r, s] = market.parent_accounts[spec.parent].spec.transfer_price == "market"
         self.has_group = self.group >= 0  # (runs, slots) bool: the slot's provider has a parent
+        self.any_market_priced = bool(self.market_priced.any())
+        self._windows: dict[int, np.ndarray] = {}  # quarter -> budget_window(quarter)
         self._group_index = np.maximum(self.group, 0)  # for gathers (slots without a group read group 0)
         self.slot_max_training_share = self.of_slots(self.max_training_share)  # (runs, slots): the slot's group's
         self.slot_priority = self.of_slots(self.priority)
 
+    def budget_window(self, t: int) -> np.ndarray:
+        """(runs, groups) bool: the groups whose budget window holds quarter ``t`` (kept per quarter:
+        the windows come from the configs)."""
+        window = self._windows.get(t)
+        if window is None:
+            window = self._windows[t] = self.exists & (t >= self.start) & (t < self.end)
+            window.flags.writeable = False
+        return window
+
     def groups_of(self, where: np.ndarray) -> list[int]:
         """The groups (ascending) of the slots in ``where`` (bool (runs, slots)) that have one."""
         return sorted(set(self.group[where & self.has_group].tolist()))
+
+    def members(self, where: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The slots in ``where`` (bool (runs, slots), only slots with a group), run by run and in
+        slot order: their runs, their slots and the flat index ``run * groups + group`` of their
+        run's group (into ``pot.ravel()`` and the like)."""
+        runs, slots = np.nonzero(where)
+        return runs, slots, runs * self.cells.shape[1] + self.group[runs, slots]
 
     def sums(self, values: np.ndarray, where: np.ndarray) -> np.ndarray:
         """(runs, groups): per run and group, the sum of ``values`` (runs, slots) over the group's
@@ -140,11 +158,12 @@ class Parents:
         For positive ``values`` (asks, losses) these are the additions ``Batch.sum_slots(values,
         where=where & (group == g))`` makes for each group g: the slots outside the group add +0.0,
         which leaves a positive partial sum (or +0.0) as it is."""
-        totals = np.zeros(self.cells.shape[:2])
-        for s in np.flatnonzero(where.any(axis=0)):
-            rows = np.flatnonzero(where[:, s])
-            totals[rows, self.group[rows, s]] += values[rows, s]
-        return totals
+        runs, slots, key = self.members(where)
+        return self._sums(key, values[runs, slots]).reshape(self.cells.shape[:2])
+
+    def _sums(self, key: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """(runs * groups,): ``values`` added up by ``key`` in their order from 0 (bincount adds one by one)."""
+        return np.bincount(key, weights=values, minlength=self.cells.shape[0] * self.cells.shape[1])
 
     def of_slots(self, values: np.ndarray) -> np.ndarray:
         """(runs, slots): the (runs, groups) ``values`` of each slot's group (0 for slots without one)."""
@@ -163,8 +182,7 @@ def step(batch) -> None:
     """Start of a quarter: allot each parent's budget and set its providers' training share."""
     state, table = batch.parents, batch.table
     t = batch.markets[0].t  # runs of a batch share their quarter
-    window = state.exists & (t >= state.start) & (t < state.end)
-    np.add(state.pot, state.allotment, out=state.pot, where=window)
+    np.add(state.pot, state.allotment, out=state.pot, where=state.budget_window(t))
     owners = batch.active & state.has_group & (table.has_model != 0)
     if owners.any():
         frontier = np.array([m.frontier for m in batch.markets], dtype=float)[:, None]
@@ -196,7 +214,10 @@ def transfer_prices(batch, where: np.ndarray) -> np.ndarray:
     """(runs, slots) US$ per GPU-quarter the group's apps pay, for the slots in ``where`` (bool
     (runs, slots); 0 elsewhere): the provider's unit cost ('cost', and for a provider without a
     parent) or its price to customers ('market')."""
-    price = np.where(batch.parents.market_priced, batch.table.price, unit_costs(batch))
+    state = batch.parents
+    price = unit_costs(batch)
+    if state.any_market_priced:
+        price = np.where(state.market_priced, batch.table.price, price)
     return np.where(where, price, 0.0)
 
 
@@ -208,9 +229,13 @@ def grant_capex_runs(batch, asks: np.ndarray) -> np.ndarray:
     asking = (asks > 0) & state.has_group
     if not asking.any():
         return np.zeros(asks.shape)
-    total = state.sums(asks, asking)
-    scale = np.minimum(1.0, np.divide(state.pot, total, out=np.zeros(total.shape), where=total > 0))  # 0 where none asks
-    return np.where(asking, asks * state.of_slots(scale), 0.0)
+    runs, slots, key = state.members(asking)
+    ask = asks[runs, slots]
+    total = state._sums(key, ask)  # (runs * groups,) what each group is asked for
+    scale = np.minimum(1.0, np.divide(state.pot.ravel(), total, out=np.zeros(total.shape), where=total > 0))
+    grants = np.zeros(asks.shape)
+    grants[runs, slots] = ask * scale[key]
+    return grants
 
 
 def grant_capex(market, asks: dict[int, float]) -> dict[int, float]:
@@ -230,6 +255,14 @@ def draw_runs(batch, amounts: np.ndarray) -> np.ndarray:
     drawn = np.zeros(amounts.shape)
     drawing = (amounts > 0) & state.has_group
     if not drawing.any():
+        return drawn
+    runs, slots, key = state.members(drawing)
+    if key.size == 1 or np.bincount(key).max() == 1:  # one drawer per pot (the usual case): all at once
+        groups = state.group[runs, slots]
+        amount = np.minimum(amounts[runs, slots], state.pot[runs, groups])
+        state.pot[runs, groups] -= amount
+        state.funded[runs, groups] += amount
+        drawn[runs, slots] = amount
         return drawn
     for s in np.flatnonzero(drawing.any(axis=0)):  # slot order: a pot drawn empty gives later slots nothing
         rows = np.flatnonzero(drawing[:, s])
