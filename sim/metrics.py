@@ -223,7 +223,7 @@ class BatchRecorder:
 
         people = batch.customers
         if batch.size > 1:
-            key = batch.slot_key(people.model_provider)  # run * (slots + 1) + model provider + 1
+            key = batch.bin_key(people.model_provider)  # run * (slots + 1) + model provider + 1, narrow ints
             counts = np.bincount(key, minlength=batch.size * (n_slots + 1)).reshape(batch.size, n_slots + 1)[rows, 1:]
         elif batch.n >= COUNT_BY_SLOT_FROM:  # a large run alone: one compare per slot beats a bincount's cast
             counts = np.array([[np.count_nonzero(people.model_provider == s) for s in range(n_slots)]])

@@ -10,7 +10,7 @@ import numpy as np
 from sim import allocator, datacollection, guard, quarters
 from sim.agents import Provider
 from sim.config import Config, ConfigError, EntrantConfig, load_config
-from sim.customers import CustomerPopulation, multihoming_table
+from sim.customers import CustomerPopulation, discard, multihoming_table
 from sim.parameters import apply_keywords
 from sim.provider_table import ProviderTable
 from sim.submodels import (capability, choice, demand, entry_exit, finance, model_choice, multihoming, parents, pricing,
@@ -122,7 +122,7 @@ class Market(mesa.Model):
             # start may not set that share (it shapes a drawn population only: Config.population_settings),
             # so the draw is made once whatever the share: the stream of a snapshot start depends on no
             # population key, and china_2025 (which set share = 0.6 before) keeps its numbers.
-            self.rng.random(config.run.customers)
+            discard(self.rng, "random", config.run.customers)
         specs = config.all_providers
         self.names = [s.name for s in specs]
         self.n_slots = len(specs)

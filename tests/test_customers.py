@@ -4,8 +4,8 @@ totals, the per-segment cache, and the read-only views for inspection."""
 import numpy as np
 import pytest
 
-from sim.customers import (NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY, CustomerPopulation,
-                           bernoulli_indices)
+from sim.customers import (DISCARD_CHUNK, NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY, CustomerPopulation,
+                           bernoulli_indices, discard)
 from sim.model import Market
 from tests.conftest import make_config
 
@@ -190,3 +190,15 @@ def test_population_arrays_have_their_documented_dtypes():
                 "second_provider": np.int16, "split": np.float32, "multihomer": np.bool_}
     for name, dtype in expected.items():
         assert getattr(people, name).dtype == dtype, name
+
+
+@pytest.mark.parametrize("method, shape", [("random", (2 * DISCARD_CHUNK + 1,)), ("standard_exponential", (DISCARD_CHUNK,)),
+                                           ("standard_normal", (DISCARD_CHUNK // 4 + 3, 4)), ("random", (0,))])
+def test_discard_leaves_the_generator_where_the_whole_draw_leaves_it(method, shape):
+    """A snapshot start draws the numbers a drawn population would and throws them away, in chunks
+    (one reused buffer): the stream must go on exactly as after the whole draw."""
+    whole, chunked = np.random.default_rng(11), np.random.default_rng(11)
+    getattr(whole, method)(shape)
+    discard(chunked, method, int(np.prod(shape)))
+    assert whole.bit_generator.state == chunked.bit_generator.state
+    assert whole.standard_normal(3).tolist() == chunked.standard_normal(3).tolist()
