@@ -87,7 +87,9 @@ MARKET_INTS = ("adopted", "new_adopters", "active_providers", "entries", "exits"
 MARKET_COLUMNS = ("quarter", "step", *MARKET_FLOATS[:len(METRICS) * 3 + 1], *MARKET_INTS[:5], "entered", "exited",
                   *MARKET_FLOATS[len(METRICS) * 3 + 1:], *MARKET_INTS[5:])
 FLOW_COLUMNS = ("quarter", "step", "from", "to", "customers")
-STATUS = np.array(["pending", "active", "exited"], dtype=object)  # status codes 0, 1, 2
+# Status codes 0, 1, 2, 3: pending, active, exited, and exited at the end of this quarter (it served the
+# quarter: it counts in the quarter's shares).  Odd codes are the providers that count (``live``).
+STATUS = np.array(["pending", "active", "exited", "exited"], dtype=object)
 _PF = {name: i for i, name in enumerate(PROVIDER_FLOATS)}
 _MF = {name: i for i, name in enumerate(MARKET_FLOATS)}
 _MI = {name: i for i, name in enumerate(MARKET_INTS)}
@@ -97,11 +99,20 @@ _COPIED = {"revenue": "revenue", "compute": "customer_compute", "tokens": "token
            "maas_tokens": "tokens", "tokens_demanded": "tokens_demanded", "unserved_tokens": "unserved_tokens",
            "captive_tokens": "captive_tokens_quarter"}
 _BLOCK = (*METRICS, *EXTRA)
+_BILLED = ("billed_compute_gpu", "billed_ai_gpu", "billed_token_gpu")
+# The table columns a record keeps as they are until _finish, in the provider floats of METRICS and
+# EXTRA (which _finish then overwrites with the metrics): as many columns as places.
+_RAW = (*dict.fromkeys(_COPIED.values()), *_BILLED, "price")
+_RAW_COLUMNS = np.array([INDEX[col] for col in _RAW])
+_RAW_AT = np.array([_PF[name] for name in (*METRICS, *EXTRA)])
+assert len(_RAW) == len(_RAW_AT)
 _COPIED_ROWS = np.array([_BLOCK.index(name) for name in _COPIED])
-_COPIED_COLUMNS = np.array([INDEX[col] for col in _COPIED.values()])
+_COPIED_RAW = np.array([_RAW.index(col) for col in _COPIED.values()])
 _BILLED_ROWS = np.array([_BLOCK.index(name) for name in ("cloud_revenue", "ai_cloud_revenue", "maas_revenue")])
-_BILLED_COLUMNS = np.array([INDEX[col] for col in ("billed_compute_gpu", "billed_ai_gpu", "billed_token_gpu")])
+_BILLED_RAW = np.array([_RAW.index(col) for col in _BILLED])
+_PRICE_RAW = _RAW.index("price")
 _LIVE_COLUMNS = np.array([INDEX[col] for _, col, _ in LIVE])
+_LIVE_AT = np.arange(2 * len(METRICS), 2 * len(METRICS) + len(LIVE))
 _LIVE_FILL = np.array([fill for _, _, fill in LIVE])
 _MF_SCALARS = np.array([_MF[name] for name in ("churn", "frontier", "open_capability")])
 _TOTALS = {"total_revenue": "revenue", "total_tokens": "tokens", "total_cloud_revenue": "cloud_revenue",
@@ -130,6 +141,9 @@ class BatchRecorder:
     market row and switching flows at once, from the provider table and the joined customers,
     into arrays indexed (record, run, ...); each run's tables are built from its part at the end
     (``Recorder``, ``market.recorder``).  A few numbers per provider and quarter, never per customer.
+    A quarter's record keeps the table's numbers the metrics are made of; the values, shares,
+    totals and concentration of every record not yet worked out are worked out together when
+    something reads them (``columns``, ``latest``: ``_finish``), with the same operations.
 
     Shares are taken over the providers active in the quarter plus those that exited at its end
     (they still served it).  Sums over providers are numpy's sums along the slots of each run,
@@ -141,6 +155,7 @@ class BatchRecorder:
         self.batch = batch
         self.names = np.array(batch.markets[0].names, dtype=object)
         self.count = 0  # records made
+        self.finished = 0  # records whose metrics are worked out (_finish)
         self._alloc(max(batch.markets[0].config.run.quarters, 1))
         # Slots that have held a provider (an exited provider's status is "exited", a slot never filled "pending").
         self.filled = batch.active.copy()
@@ -197,29 +212,15 @@ class BatchRecorder:
             if m.entries:
                 self.entered[i, first + j] = "|".join(m.entries)
         self.filled[rows] |= live  # an exited provider's slot stays filled ("exited", not "pending")
-        self.status[i, rows] = np.where(active, 1, np.where(self.filled[rows], 2, 0))
-
-        # (k, METRICS then EXTRA, slots): each metric's value per slot, 0 where not live.  Slots are the
-        # contiguous axis, so a sum over them adds one run's (slots,) values as values.sum() of one run does.
-        block = np.empty((k, len(METRICS) + len(EXTRA), n_slots))
-        block[:, _COPIED_ROWS] = data[:, :, _COPIED_COLUMNS].transpose(0, 2, 1)
-        with np.errstate(all="ignore"):  # a non-live slot's row may hold anything; it is masked out
-            billed = data[:, :, _BILLED_COLUMNS].transpose(0, 2, 1)  # (k, 3, slots): compute, AI, token GPUs
-            billed[:, 1] += billed[:, 2]  # AI cloud: compute of model users plus tokens
-            billed *= data[:, None, :, INDEX["price"]]
-            billed /= MILLION
-        block[:, _BILLED_ROWS] = billed  # cloud revenue, AI-cloud revenue, MaaS revenue
-        np.copyto(block, 0.0, where=~live[:, None, :])
-        totals = block.sum(axis=2)  # (k, metrics + extra): each run's sum over its slots
-        values, totals_m = block[:, :len(METRICS)], totals[:, :len(METRICS), None]
-        # shares_of for each run and metric: values / total where the total is positive, else 0
-        positive = totals_m > 0
-        shares = np.where(positive, values / np.where(positive, totals_m, 1.0), 0.0)
+        status = self.status[i, rows]
+        status[...] = np.where(active, 1, np.where(self.filled[rows], 2, 0))
+        if live is not active:
+            status += live & ~active  # exited at the end of this quarter: 3
+        # The table's numbers the metrics are made of, as they are (``_finish`` masks them and works
+        # out values, shares and totals of all records not yet finished at once, when read).
         prov = self.prov[i, rows]
-        prov[:, :, 0:2 * len(METRICS):2] = values.transpose(0, 2, 1)
-        prov[:, :, 1:2 * len(METRICS):2] = shares.transpose(0, 2, 1)
-        prov[:, :, 2 * len(METRICS):-len(EXTRA)] = np.where(live[:, :, None], data[:, :, _LIVE_COLUMNS], _LIVE_FILL)
-        prov[:, :, -len(EXTRA):] = block[:, len(METRICS):].transpose(0, 2, 1)
+        prov[:, :, _RAW_AT] = data[:, :, _RAW_COLUMNS]
+        prov[:, :, _LIVE_AT] = np.where(live[:, :, None], data[:, :, _LIVE_COLUMNS], _LIVE_FILL)
 
         people = batch.customers
         if batch.size > 1:
@@ -231,16 +232,7 @@ class BatchRecorder:
             counts = np.bincount(people.model_provider + 1, minlength=n_slots + 1)[None, 1:]  # none at bin 0
         self.model_users[i, rows] = counts
 
-        mf = self.mfloat[i, rows]
-        hhis, cr3, cr5 = concentration(shares.reshape(k * len(METRICS), n_slots))
-        mf[:, 0:3 * len(METRICS):3] = hhis.reshape(k, len(METRICS))
-        mf[:, 1:3 * len(METRICS):3] = cr3.reshape(k, len(METRICS))
-        mf[:, 2:3 * len(METRICS):3] = cr5.reshape(k, len(METRICS))
-        mf[:, _MF_SCALARS] = [[m.churn, m.frontier, m.open_capability] for m in markets]
-        mf[:, _MF_TOTALS] = totals[:, _TOTALS_OF]
-        token_unit = batch.param("models.token_unit")[rows]
-        mf[:, _MF["maas_tokens_trillion"]] = totals[:, METRICS.index("maas_tokens")] * token_unit / 1e12
-
+        self.mfloat[i, rows][:, _MF_SCALARS] = [[m.churn, m.frontier, m.open_capability] for m in markets]
         customers = slice(first * batch.n, (first + k) * batch.n)  # the customers of these runs
         mi = self.mint[i, rows]
         mi[:, _MI["adopted"]] = _count_per_run(people.adopted[customers], k)
@@ -250,9 +242,49 @@ class BatchRecorder:
         mi[:, _MI["multihoming_customers"]] = _count_per_run(people.second_provider[customers] != -1, k)
         self.flows[i, rows] = [m.flows for m in markets]
 
+    def _finish(self) -> None:
+        """Work out the metrics of the records not yet finished, all at once: each metric's value per
+        slot (0 where the provider does not count), its share, the market's totals, HHI, CR3 and
+        CR5.  The same operations on the same numbers as one record at a time: elementwise, and
+        sums over each run's slots (a contiguous axis, as values.sum() of one run)."""
+        q = slice(self.finished, self.count)
+        if q.start >= q.stop:
+            return
+        self.finished = self.count
+        prov, status = self.prov[q], self.status[q]  # (records, runs, slots, ...)
+        raw = prov[..., _RAW_AT].transpose(0, 1, 3, 2)  # (records, runs, raw columns, slots)
+        shape = raw.shape[:2]
+        # (records, runs, METRICS then EXTRA, slots)
+        block = np.empty((*shape, len(METRICS) + len(EXTRA), raw.shape[-1]))
+        block[:, :, _COPIED_ROWS] = raw[:, :, _COPIED_RAW]
+        with np.errstate(all="ignore"):  # a non-live slot's row may hold anything; it is masked out
+            billed = raw[:, :, _BILLED_RAW]  # (records, runs, 3, slots): compute, AI, token GPUs
+            billed[:, :, 1] += billed[:, :, 2]  # AI cloud: compute of model users plus tokens
+            billed *= raw[:, :, _PRICE_RAW, None, :]
+            billed /= MILLION
+        block[:, :, _BILLED_ROWS] = billed  # cloud revenue, AI-cloud revenue, MaaS revenue
+        np.copyto(block, 0.0, where=(status[:, :, None, :] & 1) == 0)
+        totals = block.sum(axis=-1)  # (records, runs, metrics + extra): each run's sum over its slots
+        values, totals_m = block[:, :, :len(METRICS)], totals[:, :, :len(METRICS), None]
+        # shares_of for each run and metric: values / total where the total is positive, else 0
+        positive = totals_m > 0
+        shares = np.where(positive, values / np.where(positive, totals_m, 1.0), 0.0)
+        prov[..., 0:2 * len(METRICS):2] = values.transpose(0, 1, 3, 2)
+        prov[..., 1:2 * len(METRICS):2] = shares.transpose(0, 1, 3, 2)
+        prov[..., -len(EXTRA):] = block[:, :, len(METRICS):].transpose(0, 1, 3, 2)
+        mf = self.mfloat[q]
+        hhis, cr3, cr5 = concentration(shares.reshape(-1, shares.shape[-1]))
+        mf[..., 0:3 * len(METRICS):3] = hhis.reshape(*shape, len(METRICS))
+        mf[..., 1:3 * len(METRICS):3] = cr3.reshape(*shape, len(METRICS))
+        mf[..., 2:3 * len(METRICS):3] = cr5.reshape(*shape, len(METRICS))
+        mf[..., _MF_TOTALS] = totals[..., _TOTALS_OF]
+        token_unit = self.batch.param("models.token_unit")
+        mf[..., _MF["maas_tokens_trillion"]] = totals[..., METRICS.index("maas_tokens")] * token_unit / 1e12
+
     # ------------------------------------------------------------ one run's tables
     def columns(self, run: int) -> tuple[dict, dict, dict]:
         """Run ``run``'s providers, market and flows tables as {column: array}, in column order."""
+        self._finish()
         q = np.flatnonzero(self.recorded[:self.count, run])
         if not q.size:
             return {}, {}, {}
@@ -281,6 +313,7 @@ class BatchRecorder:
     def latest(self, run: int, column: str, slot: int | None = None, record: int | None = None):
         """One value of run ``run``'s latest record (or of record ``record``): a market column, or a
         provider column of ``slot``."""
+        self._finish()
         i = self.last[run] if record is None else record
         if slot is None:
             if column in _MF:

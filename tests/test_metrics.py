@@ -330,3 +330,23 @@ def test_each_run_of_a_pair_counts_its_own_model_users():
         for row in market.recorder.market_rows:
             assert row["adopted"] == people.adopted.sum() and row["total_model_users"] == users.sum() > 0
         assert [r["model_users"] for r in market.recorder.provider_rows[-3:]] == list(users)
+
+
+def test_records_read_every_quarter_equal_records_read_at_the_end():
+    """The recorder keeps a quarter's table numbers and works out its metrics when they are read
+    (all records not yet worked out at once): reading after every quarter, after some or only at
+    the end gives the same tables, bit for bit (fails if a record were worked out twice)."""
+    providers = [provider("A", initial_share=0.5), provider("B", initial_share=0.3), provider("C", initial_share=0.2)]
+    config = make_config(providers, customers=1500, quarters=8)
+    markets = [Market(config=config) for _ in range(3)]
+    for q in range(8):
+        for m in markets:
+            m.step()
+        markets[0].recorder.latest("hhi_revenue")  # every quarter
+        if q in (2, 3, 6):
+            markets[1].recorder.latest("share_revenue", 1)  # now and then
+    tables = [m.recorder.frames() for m in markets]
+    for other in tables[1:]:
+        for a, b in zip(tables[0], other):
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert tables[0][1]["hhi_revenue"].gt(0).all()
