@@ -255,6 +255,11 @@ class Market(mesa.Model):
     def enter(self, slot: int, spec: EntrantConfig, *, cash: float, extra_compute: float) -> Provider:
         provider = Provider(self, spec, slot, cash=cash, extra_compute=extra_compute)
         provider.capability = max(provider.own_capability, self.open_capability)
+        # The frontier is the best capability on offer (capability.step): an entrant above it
+        # raises it now, for the quarters it is in effect, so no active provider is ever past it
+        # (capability / frontier <= 1 in choice and model choice; above, it could overflow).
+        if provider.capability > self.frontier:
+            self.frontier = self.frontier_history[-1] = float(provider.capability)
         self.slots[slot] = provider
         self._active[slot] = True
         del self.bankrolls[slot]

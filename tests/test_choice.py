@@ -248,3 +248,16 @@ def test_logit_draw_follows_the_logit_probabilities_at_any_utility_level():
     for rows in (slice(0, None, 2), slice(1, None, 2)):
         counts = np.bincount(chosen[rows], minlength=3) / (n / 2)
         assert counts == pytest.approx([0.25, 0.75, 0.0], abs=0.01)
+
+
+def test_logit_draw_stops_on_utilities_that_give_no_probabilities():
+    """A NaN utility (inf - inf, inf * 0) or a row with nothing available has no logit law:
+    drawing anyway would hand the customer to slot 0, available or not.  It stops with one line."""
+    from sim.errors import NonFiniteState
+    rng = np.random.default_rng(1)
+    fine = np.array([[0.0, 1.0, -np.inf]] * 3)
+    assert set(choice.logit_draw(fine.copy(), rng)) <= {0, 1}
+    for bad in ([np.nan, 1.0, 0.0], [np.inf, np.inf, 0.0], [-np.inf, -np.inf, -np.inf]):
+        rows = np.vstack([fine, [bad]])
+        with pytest.raises(NonFiniteState, match="row 3 give no choice probabilities"):
+            choice.logit_draw(rows, rng)

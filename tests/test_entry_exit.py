@@ -2,6 +2,7 @@
 or overload without the money to build); no preset keeps a provider overloaded."""
 
 from sim.customers import NO_PROVIDER
+import numpy as np
 import pytest
 
 from sim.config import load_config
@@ -246,3 +247,28 @@ def test_bankrolls_are_each_runs_view_of_the_batch():
     with pytest.raises(KeyError, match="2"):
         del first[2]
     assert repr(second) == "{2: " + repr(second[2]) + ", 3: " + repr(second[3]) + "}"
+
+
+def test_an_entrant_above_the_frontier_raises_it_at_entry():
+    """The frontier is the best capability on offer: an entrant that enters above it raises it for
+    the quarters it is in effect (else capability / frontier > 1 in the choice rule, and with a
+    tiny frontier inf, whose product with a zero weight is NaN)."""
+    config = make_config(customers=200, quarters=4, entry={"entry_compute": 1e4, "scales_with_frontier": False},
+                         entrants=[entrant(bankroll=1e5, capability=3.0)])
+    market = Market(config=config)
+    while not market.active_providers()[-1].name == "Startup":
+        market.step()
+    startup = market.active_providers()[-1]
+    assert market.frontier == startup.capability == 3.0
+    assert market.frontier_history[-1] == 3.0  # the frontier in effect next quarter
+
+
+
+def test_free_entry_stays_free_however_far_the_frontier_moved():
+    """entry_compute = 0 costs 0 even when frontier / frontier_0 overflows (inf x 0 was NaN, and
+    no bankroll is >= NaN)."""
+    config = make_config(customers=200, quarters=2, entry={"entry_compute": 0.0}, entrants=[entrant(bankroll=0.0)])
+    market = Market(config=config)
+    market.frontier_history[0] = 1e-310  # frontier / frontier_0 = inf
+    assert entry_exit.entry_costs(market._batch)[0] == 0.0
+    assert entry_exit.entry_cost(market) == 0.0

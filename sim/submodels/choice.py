@@ -23,6 +23,7 @@ import numpy as np
 
 from sim.batch import Batch, over_runs
 from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY
+from sim.errors import NonFiniteState
 from sim.submodels import installed_base, showcase
 
 
@@ -135,6 +136,8 @@ def logit_draw(utility: np.ndarray, rng, counts: np.ndarray | None = None) -> np
     for j in range(1, len(v)):  # cumulative sum down the few providers: one vector add each
         v[j] += v[j - 1]          # (np.cumsum along axis 0 walks each short column separately)
     cumulative = v
+    if not (cumulative[-1] > 0).all():  # NaN (inf - inf, inf * 0) or nothing available: no law to draw from
+        raise _no_law(rng, counts, cumulative[-1])
     draws = rng.random(cumulative.shape[1]) if counts is None else uniforms(rng, counts)
     u = draws * cumulative[-1]
     below = cumulative <= u
@@ -147,6 +150,30 @@ def logit_draw(utility: np.ndarray, rng, counts: np.ndarray | None = None) -> np
         positive = np.diff(cumulative[:, over], axis=0, prepend=0.0) > 0
         chosen[over] = cumulative.shape[0] - 1 - positive[::-1].argmax(axis=0)  # last available provider
     return chosen
+
+
+def _no_law(rng, counts, totals: np.ndarray) -> NonFiniteState:
+    """The error for rows of ``logit_draw`` whose utilities give no probabilities (a NaN
+    utility, or no available alternative): the guard's (raised from here) if some state is not
+    finite, which names the variable and its settings; else one line naming the run and quarter.
+    Drawing anyway would hand the customer to slot 0, available or not."""
+    row = int(np.flatnonzero(~(totals > 0))[0])
+    if not isinstance(rng, Batch):
+        return NonFiniteState(f"logit_draw: the utilities of row {row} give no choice probabilities (NaN, "
+                              "or every alternative unavailable)")
+    from sim import guard  # a state variable that is not finite is the likely cause: name it, as the guard does
+    guard.check(rng)
+    run = 0 if counts is None else int(np.searchsorted(np.cumsum(counts), row, side="right"))
+    market = rng.markets[run]
+    details = dict(quarter=market.quarter_label, step=market.t, variable="utility", mechanism="choice")
+    which = ""
+    if rng.size > 1:
+        details.update(run=run, name=market.config.name, seed=market.config.run.seed)
+        which = f" in run {run + 1} of a batch of {rng.size} (config {market.config.name!r}, run.seed = {market.config.run.seed})"
+    return NonFiniteState(
+        f"quarter {market.quarter_label} (quarter {market.t + 1} of {market.config.run.quarters}): a customer's "
+        f"choice utilities became NaN or left no available provider{which}; the run was stopped (no results "
+        "written)", details)
 
 
 class RunsOf:

@@ -45,11 +45,16 @@ def entry_costs(batch) -> np.ndarray:
     first = np.array([m.frontier_history[0] for m in markets], dtype=np.float64)
     scale = np.divide(frontier, first, out=np.ones(len(markets)), where=scales)  # 1.0 where it does not scale
     cost_factor = np.array([m.gpu_cost_factor for m in markets], dtype=np.float64)
-    return compute * scale * gpu_cost_import * cost_factor / MILLION
+    # No entry compute costs nothing, however far the frontier has moved (inf x 0 would be NaN,
+    # and no bankroll is >= NaN: the entrant could never enter).
+    needed = np.multiply(compute, scale, out=np.zeros(len(markets)), where=compute > 0)
+    return needed * gpu_cost_import * cost_factor / MILLION
 
 
 def entry_compute(market) -> float:
     cfg = market.config
+    if cfg.entry.entry_compute == 0:  # free entry stays free (entry_costs)
+        return 0.0
     scale = market.frontier / market.frontier_history[0] if cfg.entry.scales_with_frontier else 1.0
     return cfg.entry.entry_compute * scale
 
