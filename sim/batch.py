@@ -475,8 +475,8 @@ class Batch:
     def bin_key(self, provider: np.ndarray, scale: int = 1, plus: np.ndarray | None = None) -> np.ndarray:
         """Key ``scale * (provider + 1) + plus`` of each customer of ``customers``, offset by its
         run (``run * scale * (slots + 1)``): ``slot_key`` with ``scale`` bins per slot, e.g. a flag
-        in ``plus`` (0 or 1, ``scale`` 2) or a second slot (``plus`` = other + 1, ``scale`` slots + 1).
-        Bincount it with ``minlength = runs * scale * (slots + 1)``.  The same keys as ``slot_key``
+        in ``plus`` (0 or 1, ``scale`` 2) or a second slot (``plus`` = other + 1, ``scale`` slots + 1);
+        ``plus`` must lie in [0, scale) (the keys' type is chosen for that range).  Bincount it with ``minlength = runs * scale * (slots + 1)``.  The same keys as ``slot_key``
         arithmetic in intp, built in the narrowest of int16, int32 and intp that holds them (a
         quarter or half of the memory traffic; ``np.bincount`` takes any integer array): the bins
         and their order of additions are the same."""

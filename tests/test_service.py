@@ -306,3 +306,19 @@ def test_rationing_edges_no_capacity_tiny_sums_and_an_unknown_rule():
     assert service.ration(100.0, 50.0, 80.0, "customers_first") == pytest.approx((1.0, 0.625))
     with pytest.raises(ValueError, match="unknown rationing rule 'lottery'"):
         service.ration(1.0, 2.0, 2.0, "lottery")
+
+
+def test_proportional_shares_are_the_same_beside_providers_with_other_rules():
+    """ration_shares takes a shortcut when every rule is proportional; a proportional provider
+    gets the same bits whether or not another slot has another rule (the full computation)."""
+    rng = np.random.default_rng(3)
+    capacity, customers, own_apps = rng.uniform(0.0, 10.0, (3, 60))
+    capacity[:6], customers[6:12], own_apps[12:18] = 0.0, 0.0, 0.0  # no capacity, no demand on a side
+    alone = np.zeros(60, dtype=np.int8)
+    mixed = np.tile(np.array([0, 1, 2], dtype=np.int8), 20)
+    short, apps = service.ration_shares(capacity, customers, own_apps, alone)
+    short_mixed, apps_mixed = service.ration_shares(capacity, customers, own_apps, mixed)
+    proportional = mixed == 0
+    assert np.array_equal(short[proportional], short_mixed[proportional])
+    assert np.array_equal(apps[proportional], apps_mixed[proportional])
+    assert (short < 1).any() and (short == 1).any()  # both short and sufficient providers
