@@ -178,12 +178,23 @@ values = [0.0, 2.0]
 kind = "change"
 column = "hhi_revenue"
 
+[outcomes.alive]
+kind = "survives"
+providers = ["Porter"]
+
 [[figures]]
 kind = "heatmap"
 name = "map"
 x = "lock"
 y = "flywheel"
 outcome = "final_hhi_revenue"
+
+[[figures]]
+kind = "heatmap"
+name = "alive_map"
+x = "lock"
+y = "flywheel"
+outcome = "alive"
 
 [[verdicts]]
 name = "lock"
@@ -226,6 +237,28 @@ def test_verdicts_come_from_intervals_and_heatmap_cells_show_theirs(tmp_path):
     assert len(result["verdicts"]) == 2 and (out / "figures" / "verdicts.png").is_file()
     points = pd.read_parquet(out / "summary" / "points.parquet")
     assert {"ci_low", "ci_high"} <= set(points.columns)
+
+
+def test_a_probability_heatmap_spans_0_to_1_and_other_outcomes_their_range(tmp_path, monkeypatch):
+    """A yes/no outcome's mean is a probability: its colour bar runs from 0 to 1 (a grid of zeros got
+    -0.1 to 0.1 before); other outcomes keep their cells' range."""
+    from sim.experiment import plots
+
+    spec_path = write_spec(tmp_path, VERDICTS, fixed=FIXED)
+    out = tmp_path / "v"
+    sweep(spec_path, out)
+    scales = []
+    real = plots.heatmap_figure
+
+    def spy(grid, **kwargs):
+        fig = real(grid, **kwargs)
+        scales.append(fig.axes[0].images[0].get_clim())
+        return fig
+
+    monkeypatch.setattr(plots, "heatmap_figure", spy)
+    report(out, log=lambda *_: None, formats=("png",))
+    assert len(scales) == 2
+    assert scales.count((0.0, 1.0)) == 1, scales  # the survival map; the HHI map keeps its cells' range
 
 
 def test_heatmap_cells_print_the_interval_under_the_mean():

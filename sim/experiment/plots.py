@@ -125,20 +125,25 @@ def timeseries_figure(quantiles: pd.DataFrame, points: list[int], labels: dict[i
 
 def heatmap_figure(grid: pd.DataFrame, *, x: str, y: str, xlabel: str, ylabel: str, label: str, title: str,
                    xtexts: list[str] | None = None, ytexts: list[str] | None = None,
-                   low: pd.DataFrame | None = None, high: pd.DataFrame | None = None):
+                   low: pd.DataFrame | None = None, high: pd.DataFrame | None = None,
+                   limits: tuple[float, float] | None = None):
     """grid: index = y values, columns = x values, cells = the outcome statistic; ``low``/``high``: the
     ends of each cell's 95 % interval, printed under the statistic; ``xtexts``/``ytexts``: the values in
-    words (e.g. 'never' for a release after the run)."""
+    words (e.g. 'never' for a release after the run); ``limits``: the colour scale's ends (e.g. (0, 1)
+    for a probability; default: the cells' range)."""
     fig, ax = plt.subplots(figsize=(max(7.5, 1.25 * grid.shape[1] + 3), max(5.5, 0.75 * grid.shape[0] + 2)),
                            layout="constrained")
     values = grid.to_numpy(dtype=float)
     lows = None if low is None else low.reindex(index=grid.index, columns=grid.columns).to_numpy(dtype=float)
     highs = None if high is None else high.reindex(index=grid.index, columns=grid.columns).to_numpy(dtype=float)
-    image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
+    vmin, vmax = limits or (None, None)
+    image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
     ax.set_xticks(range(grid.shape[1]), xtexts or [_fmt(v) for v in grid.columns])
     ax.set_yticks(range(grid.shape[0]), ytexts or [_fmt(v) for v in grid.index])
     finite = values[np.isfinite(values)]
     middle = (finite.min() + finite.max()) / 2 if finite.size else 0
+    if limits is not None:
+        middle = (limits[0] + limits[1]) / 2
     for (i, j), value in np.ndenumerate(values):
         text = "n/a" if not np.isfinite(value) else _fmt(value)
         if lows is not None and np.isfinite(value):

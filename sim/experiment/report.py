@@ -244,13 +244,17 @@ def draw(ctx: Context, f: Figure):
         share = ctx.outcome_is_share(f.outcome)
         if share:
             grid, low, high = 100 * grid, 100 * low, 100 * high
+        # A probability (the mean of a yes/no outcome) is shown on its whole scale, 0 to 1: a grid of
+        # zeros would otherwise get a colour bar from -0.1 to 0.1.
+        probability = f.stat == "mean" and analysis.is_binary_column(ctx.outcomes[f.outcome])
         lo_n, hi_n = int(np.nanmin(counts.to_numpy(dtype=float))), int(np.nanmax(counts.to_numpy(dtype=float)))
         n_text = f"{lo_n}" if lo_n == hi_n else f"{lo_n}-{hi_n}"
         return plots.heatmap_figure(grid, x=f.x, y=f.y, xlabel=ctx.param_label(f.x), ylabel=ctx.param_label(f.y),
                                     label=f"{ctx.outcome_label(f.outcome)} ({'%, ' if share else ''}{f.stat}; "
                                           f"95 % interval below it; {n_text} runs per cell)",
                                     title=title, xtexts=[ctx.value_text(f.x, v) for v in grid.columns],
-                                    ytexts=[ctx.value_text(f.y, v) for v in grid.index], low=low, high=high), None
+                                    ytexts=[ctx.value_text(f.y, v) for v in grid.index], low=low, high=high,
+                                    limits=(0.0, 100.0 if share else 1.0) if probability else None), None
     if f.kind == "winners":
         table = winners_table(ctx, f)
         return plots.winners_figure(table, xlabel=ctx.param_label(f.x), title=title,
