@@ -118,9 +118,10 @@ def run_sweep(spec: str | Path | dict[str, Any], out: str | Path | None = None, 
         resume: if ``out`` already holds this sweep, run only what is missing (a different sweep
             there is refused); with ``resume=False`` existing results are refused.
         quiet: no log lines or progress bar.
-        batch_size, memory_budget: runs a worker steps together, and the memory the batches running
-            at once may take (e.g. ``"4GB"``); default: the spec's (``sim.experiment.batching``).
-            They change speed and memory, never results.
+        batch_size: runs a worker steps together; default: the spec's, else chosen from the
+            memory budget (``sim.experiment.batching``).  Changes speed and memory, never results.
+        memory_budget: the memory the batches running at once may take (e.g. ``"4GB"``); default:
+            the spec's, else 4 GB.  Changes speed and memory, never results.
 
     Returns:
         ``SweepResults``, whose tables carry each run's parameters and seed in every row.
