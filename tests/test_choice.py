@@ -261,3 +261,27 @@ def test_logit_draw_stops_on_utilities_that_give_no_probabilities():
         rows = np.vstack([fine, [bad]])
         with pytest.raises(NonFiniteState, match="row 3 give no choice probabilities"):
             choice.logit_draw(rows, rng)
+
+
+def test_logit_draw_in_a_batch_names_the_run_and_the_state_that_is_not_finite():
+    """In a batch the refusal names the run whose decider has no law (its place, config and seed,
+    and details['run'] so that a sweep reruns the others); a non-finite state variable, if there
+    is one, is named first, as the guard names it."""
+    from sim.batch import Batch
+    from sim.errors import NonFiniteState
+
+    configs = [make_config(customers=50, quarters=4, seed=s) for s in (3, 4)]
+    batch = Batch(configs)
+    batch.step()
+    fine = [0.0, 1.0, 2.0]
+    rows = np.array([fine, fine, [np.nan, 1.0, 2.0], fine])  # run 1: two deciders, run 2: two (its first NaN)
+    with pytest.raises(NonFiniteState) as caught:
+        choice.logit_draw(rows.copy(), batch, np.array([2, 2]))
+    text = str(caught.value)
+    assert "in run 2 of a batch of 2" in text and "run.seed = 4" in text and "choice utilities" in text
+    assert text.startswith(f"quarter {batch.markets[1].quarter_label} (quarter 2 of 4)")
+    assert caught.value.details["run"] == 1 and caught.value.details["seed"] == 4
+    batch.markets[0].slots[0].cash = np.nan  # a state variable gone NaN: the guard's line comes first
+    with pytest.raises(NonFiniteState, match="cash") as caught:
+        choice.logit_draw(rows.copy(), batch, np.array([2, 2]))
+    assert "choice utilities" not in str(caught.value)
