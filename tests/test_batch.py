@@ -274,11 +274,12 @@ def test_service_and_money_rare_paths_in_a_batch_give_what_each_run_gives_alone(
     for config, in_batch in zip(configs, batched):
         _assert_same((lambda r: (r.providers, r.market, r.flows))(simulate(config)), _frames(in_batch))
     providers = [_frames(m)[0].set_index(["provider", "step"]) for m in batched]
-    # The rare paths ran: overload and rationing, a surge, parent funding, the import cap, an entry.
+    # The rare paths ran: overload and rationing, a surge, parent funding, an entry.  (The import
+    # cap is set in two runs; whether it binds is not checked here.)
     assert all((p["utilisation"] > 1).any() for p in providers)
     assert providers[0].loc[("Group", 2), "utilisation"] > 1.5 * providers[2].loc[("Group", 2), "utilisation"]
     assert any((p["parent_funding"] > 0).any() for p in providers)
-    assert any("Startup" in p.index.get_level_values(0) for p in providers)
+    assert any((p.xs("Startup", level="provider")["status"] == "active").any() for p in providers)  # it entered
 
 
 def test_pricing_demand_parents_and_showcase_keep_each_runs_bits_in_a_batch():

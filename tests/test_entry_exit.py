@@ -256,8 +256,12 @@ def test_an_entrant_above_the_frontier_raises_it_at_entry():
     config = make_config(customers=200, quarters=4, entry={"entry_compute": 1e4, "scales_with_frontier": False},
                          entrants=[entrant(bankroll=1e5, capability=3.0)])
     market = Market(config=config)
-    while not market.active_providers()[-1].name == "Startup":
+    for _ in range(config.run.quarters):
         market.step()
+        if market.active_providers()[-1].name == "Startup":
+            break
+    else:
+        pytest.fail("Startup never entered")
     startup = market.active_providers()[-1]
     assert market.frontier == startup.capability == 3.0
     assert market.frontier_history[-1] == 3.0  # the frontier in effect next quarter
