@@ -327,11 +327,13 @@ class Batch:
         out = np.concatenate(parts)
         return np.sort(out) if len(parts) > 1 else out  # runs hold disjoint, increasing index ranges
 
-    def draw(self, counts: np.ndarray, draw: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
-        """Run r's ``draw(rng_r, counts[r])``, concatenated in run order (the draws a run makes alone).
-        ``counts``: (runs,) whole numbers, e.g. ``np.bincount(run_of[idx], minlength=runs)``."""
-        parts = [draw(m.rng, int(k)) for m, k in zip(self.markets, counts)]
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+    def uniforms(self, counts) -> np.ndarray:
+        """``counts[r]`` uniforms from run r's own generator, concatenated in run order (the draws
+        a run makes alone).  ``counts``: (runs,) whole numbers, e.g. ``np.bincount(run_of[idx],
+        minlength=runs)``."""
+        if self.size == 1:
+            return self.markets[0].rng.random(int(counts[0]))
+        return np.concatenate([m.rng.random(k) for m, k in zip(self.markets, np.asarray(counts).tolist())])
 
     def sum_slots(self, values: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
         """(runs,) left-to-right sum over slots of ``values`` (runs, slots), counting only ``where``
@@ -383,9 +385,8 @@ class Batch:
         t, active = self.table, self.active
         own = t.own_capability
         open_capability = np.array([m.open_capability for m in self.markets], dtype=np.float64)[:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            edge = np.maximum(0.0, own - open_capability) / own  # as edge_over_open, elementwise
-        edge = np.where(active & (t.has_model != 0) & (own > 0), edge, 0.0)
+        from sim.submodels.capability import edge_over_open  # the submodels import this module
+        edge = np.where(active, edge_over_open(own, open_capability, t.has_model), 0.0)
         return {
             "active": active.copy(),
             "price": np.where(active, t.price, 1.0), "price_new": np.where(active, t.price_new, 1.0),

@@ -45,7 +45,7 @@ def step(batch: Batch) -> None:
         renewing = np.compress(u * top[0] < hazard[0].take(people.segment[renewing]), renewing)
     else:
         runs = batch.run_of[renewing]
-        u = uniforms(batch, run_counts(batch, renewing))
+        u = batch.uniforms(run_counts(batch, renewing))
         renewing = np.compress(u * top[runs] < hazard[runs, people.segment[renewing]], renewing)
     renewing = np.compress(had[renewing] & people.adopted[renewing], renewing)
     deciders = np.concatenate([np.flatnonzero(people.adopted & ~had), renewing])
@@ -100,14 +100,6 @@ def step(batch: Batch) -> None:
         market.flows = flows[r]
 
 
-def uniforms(batch: Batch, counts) -> np.ndarray:
-    """``counts[r]`` uniforms from run r's own generator, concatenated in run order (what
-    ``Batch.draw(counts, rng.random)`` gives, with less Python per run)."""
-    if batch.size == 1:
-        return batch.markets[0].rng.random(int(counts[0]))
-    return np.concatenate([m.rng.random(k) for m, k in zip(batch.markets, np.asarray(counts).tolist())])
-
-
 def cloud_movers(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
     """The customers (indices into ``batch.customers``) who changed cloud this quarter and the
     slots they left, from each run's ``cloud_movers`` and ``cloud_moved_from`` (set by ``step``)."""
@@ -138,7 +130,7 @@ def logit_draw(utility: np.ndarray, rng, counts: np.ndarray | None = None) -> np
     cumulative = v
     if not (cumulative[-1] > 0).all():  # NaN (inf - inf, inf * 0) or nothing available: no law to draw from
         raise _no_law(rng, counts, cumulative[-1])
-    draws = rng.random(cumulative.shape[1]) if counts is None else uniforms(rng, counts)
+    draws = rng.random(cumulative.shape[1]) if counts is None else rng.uniforms(counts)
     u = draws * cumulative[-1]
     below = cumulative <= u
     # The first provider whose cumulative weight exceeds u: count the rows below u, as int8
@@ -223,7 +215,7 @@ class RunsOf:
 
 def run_counts(batch: Batch, idx: np.ndarray) -> np.ndarray:
     """(runs,) how many of the customers ``idx`` (indices into ``batch.customers``, ascending)
-    each run holds, for ``uniforms`` and ``logit_draw``."""
+    each run holds, for ``Batch.uniforms`` and ``logit_draw``."""
     if batch.size == 1:
         return np.array([idx.size])
     return np.diff(np.searchsorted(idx, np.arange(batch.size + 1) * batch.n))

@@ -38,7 +38,7 @@ import numpy as np
 from sim.batch import Batch, over_runs
 from sim.customers import NO_PROVIDER, W_CAPABILITY, W_FIT, W_PRICE, W_RELIABILITY
 from sim.submodels.choice import (RunsOf, _as_batch, _weights, affinity_of, affinity_table, cloud_movers, logit_draw,
-                                  run_counts, uniforms)
+                                  run_counts)
 
 
 @over_runs
@@ -118,7 +118,7 @@ def starters(batch: Batch, slots: dict[str, np.ndarray], runs: np.ndarray) -> np
         u = batch.markets[0].rng.random(picked.size)
         return np.compress(u * top[0] < rate[0].take(people.segment[picked]) * appeal[0], picked)
     r = batch.run_of[picked]
-    u = uniforms(batch, np.bincount(r, minlength=batch.size))
+    u = batch.uniforms(np.bincount(r, minlength=batch.size))
     return np.compress(u * top[r] < rate[r, people.segment[picked]] * appeal[r], picked)
 
 
@@ -234,7 +234,7 @@ def tied_step(batch, moved: np.ndarray, tied: np.ndarray | None = None) -> None:
     picked, provider = picked[eligible], provider[eligible]
     r = run_of[picked]
     hazard = rate[r, people.segment[picked]] * appeal[r, provider]
-    u = uniforms(batch, np.bincount(r, minlength=batch.size))
+    u = batch.uniforms(np.bincount(r, minlength=batch.size))
     start = picked[u * top[r] < hazard]
     people.uses_model[start] = True
     people.model_provider[start] = people.provider[start]
