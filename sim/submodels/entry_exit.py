@@ -29,34 +29,35 @@ from sim.submodels.finance import CASH_TOLERANCE, MILLION
 
 
 def entry_cost(market) -> float:
-    """US$ million needed to enter now."""
-    cfg = market.config
-    compute = entry_compute(market)
-    return compute * cfg.finance.gpu_cost_import * market.gpu_cost_factor / MILLION
+    """US$ million needed to enter now: this run's ``entry_costs``."""
+    return float(entry_costs(market._batch)[market.run_index])
 
 
 def entry_costs(batch) -> np.ndarray:
-    """(runs,) ``entry_cost`` of every run of ``batch``, US$ million (the same operations, elementwise)."""
-    settings = batch.memo("entry.costs", lambda b: (
-        b.param("entry.entry_compute"), b.param("entry.scales_with_frontier"), b.param("finance.gpu_cost_import")))
-    compute, scales, gpu_cost_import = settings
+    """(runs,) US$ million each run's entrant needs to enter now: ``entry_computes`` GPUs at the
+    import price and this quarter's GPU cost factor."""
+    gpu_cost_import = batch.memo("entry.gpu_cost_import", lambda b: b.param("finance.gpu_cost_import"))
+    cost_factor = np.array([m.gpu_cost_factor for m in batch.markets], dtype=np.float64)
+    return entry_computes(batch) * gpu_cost_import * cost_factor / MILLION
+
+
+def entry_computes(batch) -> np.ndarray:
+    """(runs,) GPU-equivalents an entrant must buy: ``entry_compute``, times frontier / frontier_0
+    where it ``scales_with_frontier``."""
+    compute, scales = batch.memo("entry.compute", lambda b: (b.param("entry.entry_compute"),
+                                                             b.param("entry.scales_with_frontier")))
     markets = batch.markets
     frontier = np.array([m.frontier for m in markets], dtype=np.float64)
     first = np.array([m.frontier_history[0] for m in markets], dtype=np.float64)
     scale = np.divide(frontier, first, out=np.ones(len(markets)), where=scales)  # 1.0 where it does not scale
-    cost_factor = np.array([m.gpu_cost_factor for m in markets], dtype=np.float64)
     # No entry compute costs nothing, however far the frontier has moved (inf x 0 would be NaN,
     # and no bankroll is >= NaN: the entrant could never enter).
-    needed = np.multiply(compute, scale, out=np.zeros(len(markets)), where=compute > 0)
-    return needed * gpu_cost_import * cost_factor / MILLION
+    return np.multiply(compute, scale, out=np.zeros(len(markets)), where=compute > 0)
 
 
 def entry_compute(market) -> float:
-    cfg = market.config
-    if cfg.entry.entry_compute == 0:  # free entry stays free (entry_costs)
-        return 0.0
-    scale = market.frontier / market.frontier_history[0] if cfg.entry.scales_with_frontier else 1.0
-    return cfg.entry.entry_compute * scale
+    """GPU-equivalents this run's entrant must buy now: this run's ``entry_computes``."""
+    return float(entry_computes(market._batch)[market.run_index])
 
 
 @over_runs
